@@ -1,0 +1,115 @@
+//! The one place that reads the environment. Every setting is a clap
+//! argument with its environment variable, so `salesops serve --help`
+//! documents them and a flag overrides the variable.
+use std::time::Duration;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: sqlite://file.db?mode=rwc or postgres://user@host/db.
+    #[arg(
+        long,
+        env = "SALESOPS_DATABASE_URL",
+        default_value = "sqlite://salesops.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Optional read replica for read-only requests (queries, not mutations).
+    #[arg(long, env = "SALESOPS_READ_DATABASE_URL")]
+    pub read_database_url: Option<String>,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "SALESOPS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// HS256 secret for bearer tokens.
+    #[arg(long, env = "SALESOPS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Path to a PEM public key (RSA for RS256, EC P-256 for ES256) of the identity provider.
+    #[arg(long, env = "SALESOPS_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
+
+    /// Path to the matching PEM private key, only for `salesops token` with a key pair.
+    #[arg(long, env = "SALESOPS_JWT_PRIVATE_KEY")]
+    pub jwt_private_key: Option<String>,
+
+    /// Required `iss` claim.
+    #[arg(long, env = "SALESOPS_JWT_ISSUER", default_value = "salesops")]
+    pub jwt_issuer: String,
+
+    /// Required `aud` claim.
+    #[arg(long, env = "SALESOPS_JWT_AUDIENCE", default_value = "salesops")]
+    pub jwt_audience: String,
+
+    /// The organisation's currency; deals in another currency are rejected.
+    #[arg(long, env = "SALESOPS_CURRENCY", default_value = "USD")]
+    pub currency: String,
+
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "SALESOPS_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity score (fields x page sizes) a query may have.
+    #[arg(long, env = "SALESOPS_MAX_QUERY_COMPLEXITY", default_value_t = 20_000)]
+    pub max_query_complexity: usize,
+
+    /// Largest `first` a list or connection accepts.
+    #[arg(long, env = "SALESOPS_MAX_PAGE_SIZE", default_value_t = 500)]
+    pub max_page_size: usize,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "SALESOPS_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Connections in the database pool.
+    #[arg(long, env = "SALESOPS_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Connections kept open when idle.
+    #[arg(long, env = "SALESOPS_DB_MIN_CONNECTIONS", default_value_t = 1)]
+    pub db_min_connections: u32,
+
+    /// Milliseconds a request waits for a pooled connection before failing.
+    #[arg(long, env = "SALESOPS_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Per-statement timeout in milliseconds (PostgreSQL); 0 disables it.
+    #[arg(long, env = "SALESOPS_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
+    pub statement_timeout_ms: u64,
+
+    /// Run the webhook delivery worker in this process.
+    #[arg(long, env = "SALESOPS_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_worker: bool,
+
+    /// Milliseconds between polls of the webhook outbox when idle.
+    #[arg(long, env = "SALESOPS_WEBHOOK_POLL_MS", default_value_t = 1_000)]
+    pub webhook_poll_ms: u64,
+
+    /// Log format: `json` (one object per line) or `pretty`.
+    #[arg(long, env = "SALESOPS_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+}
+
+/// Wrapper so a Config can be read from the environment alone.
+#[derive(clap::Parser)]
+struct EnvOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
+impl Config {
+    /// Settings from the environment and defaults, without command-line flags.
+    pub fn from_env() -> Self {
+        <EnvOnly as clap::Parser>::parse_from(["salesops"]).config
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        (self.statement_timeout_ms > 0).then(|| Duration::from_millis(self.statement_timeout_ms))
+    }
+}

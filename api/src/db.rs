@@ -1,0 +1,232 @@
+//! Connecting, migrating, transactions and the few SQL spellings that differ
+//! between SQLite and PostgreSQL.
+use std::sync::Arc;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::Config;
+
+/// Called with every executed statement (for metrics and tests).
+pub type StatementObserver = Arc<dyn Fn(Duration, bool) + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Option<Duration>,
+    /// PostgreSQL schema to use (tests isolate themselves this way).
+    pub schema: Option<String>,
+}
+
+impl PoolSettings {
+    pub fn from_config(cfg: &Config) -> Self {
+        Self {
+            max_connections: cfg.db_max_connections,
+            min_connections: cfg.db_min_connections,
+            acquire_timeout: cfg.db_acquire_timeout(),
+            statement_timeout: cfg.statement_timeout(),
+            schema: None,
+        }
+    }
+}
+
+pub async fn connect(
+    url: &str,
+    pool: &PoolSettings,
+    observer: Option<StatementObserver>,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut opt = ConnectOptions::new(url.to_owned());
+    opt.max_connections(pool.max_connections.max(1))
+        .min_connections(pool.min_connections.min(pool.max_connections.max(1)))
+        .acquire_timeout(pool.acquire_timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if let Some(t) = pool.statement_timeout {
+        if url.starts_with("postgres") {
+            opt.statement_timeout(t);
+        }
+    }
+    if let Some(schema) = &pool.schema {
+        opt.set_schema_search_path(schema.clone());
+    }
+    // SQLite: write-ahead log so reads never wait for a writer, and a busy
+    // timeout so writers queue instead of failing.
+    opt.map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+    });
+    let mut db = Database::connect(opt).await?;
+    if let Some(observer) = observer {
+        db.set_metric_callback(move |info| observer(info.elapsed, info.failed));
+    }
+    Ok(db)
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock
+/// at BEGIN, so two writers queue on the busy timeout instead of one failing
+/// when it upgrades a read lock.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    db.begin_with_options(options).await
+}
+
+/// Backend-specific SQL fragments, so services can write one query for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of(db: &impl ConnectionTrait) -> Self {
+        match db.get_database_backend() {
+            DatabaseBackend::Sqlite => Dialect::Sqlite,
+            _ => Dialect::Postgres,
+        }
+    }
+
+    /// The UTC calendar date of a timestamp column, as a value comparable
+    /// with a bound chrono::NaiveDate.
+    pub fn utc_date(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("date({col})"),
+            Dialect::Postgres => format!("(({col}) AT TIME ZONE 'UTC')::date"),
+        }
+    }
+
+    /// Whole UTC calendar days from `from` to `to` (both timestamps).
+    pub fn day_diff(self, from: &str, to: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("CAST(julianday(date({to})) - julianday(date({from})) AS INTEGER)")
+            }
+            Dialect::Postgres => {
+                format!("((({to}) AT TIME ZONE 'UTC')::date - (({from}) AT TIME ZONE 'UTC')::date)")
+            }
+        }
+    }
+
+    /// SUM of an integer expression as a 64-bit integer (PostgreSQL widens
+    /// SUM(bigint) to numeric).
+    pub fn sum_i64(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("COALESCE(SUM({expr}), 0)"),
+            Dialect::Postgres => format!("COALESCE(SUM({expr}), 0)::bigint"),
+        }
+    }
+
+    /// COUNT as a 64-bit integer on both backends.
+    pub fn count(self, expr: &str) -> String {
+        format!("COUNT({expr})")
+    }
+}
+
+/// A hand-written statement with `?` placeholders, rendered for the
+/// connection's backend (PostgreSQL wants `$1`, `$2`, ...).
+#[derive(Debug, Default, Clone)]
+pub struct Sql {
+    text: String,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Into<sea_orm::Value>) -> &mut Self {
+        self.text.push('?');
+        self.values.push(value.into());
+        self
+    }
+
+    /// Appends SQL text that carries its own `?` placeholders and values.
+    pub fn push_with(
+        &mut self,
+        text: &str,
+        values: impl IntoIterator<Item = sea_orm::Value>,
+    ) -> &mut Self {
+        self.text.push_str(text);
+        self.values.extend(values);
+        self
+    }
+
+    /// Appends `(?, ?, ...)` for a list of values; `(NULL)` when empty, so
+    /// `x IN (NULL)` matches nothing.
+    pub fn bind_list<V: Into<sea_orm::Value>>(
+        &mut self,
+        values: impl IntoIterator<Item = V>,
+    ) -> &mut Self {
+        self.text.push('(');
+        let mut any = false;
+        for v in values {
+            if any {
+                self.text.push_str(", ");
+            }
+            self.bind(v);
+            any = true;
+        }
+        if !any {
+            self.text.push_str("NULL");
+        }
+        self.text.push(')');
+        self
+    }
+
+    /// Appends another statement fragment with its values.
+    pub fn append(&mut self, other: &Sql) -> &mut Self {
+        self.text.push_str(&other.text);
+        self.values.extend(other.values.iter().cloned());
+        self
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn statement(&self, backend: DatabaseBackend) -> sea_orm::Statement {
+        let text = match backend {
+            DatabaseBackend::Postgres => {
+                let mut out = String::with_capacity(self.text.len() + 16);
+                let mut n = 0;
+                for c in self.text.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+            _ => self.text.clone(),
+        };
+        sea_orm::Statement::from_sql_and_values(backend, text, self.values.clone())
+    }
+}

@@ -1,0 +1,4 @@
+//! Pure domain code: no database, no GraphQL. The sales math lives here with
+//! unit tests on the worked examples of DESIGN.md.
+pub mod money;
+pub mod period;

@@ -1,0 +1,190 @@
+//! The crate-wide error type and its mapping to GraphQL error codes. This is
+//! the only place codes are assigned; database text never reaches a client.
+use std::sync::Arc;
+
+use async_graphql::{ErrorExtensions, Value};
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("the plan is released and read-only")]
+    PlanLocked,
+    #[error("{0}")]
+    QueryTooComplex(String),
+    #[error("the database is busy, try again")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn bad_input(msg: impl Into<String>) -> Self {
+        Self::BadInput(msg.into())
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound(what.into())
+    }
+    pub fn forbidden(what: impl Into<String>) -> Self {
+        Self::Forbidden(what.into())
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::Conflict(msg.into())
+    }
+    pub fn internal(msg: impl Into<String>) -> Self {
+        let msg: String = msg.into();
+        Self::Internal(Arc::new(std::io::Error::other(msg)))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::BadInput(_) => "BAD_USER_INPUT",
+            Self::Conflict(_) => "CONFLICT",
+            Self::InvalidTransition(_) => "INVALID_TRANSITION",
+            Self::PlanLocked => "PLAN_LOCKED",
+            Self::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
+            Self::Unavailable | Self::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        if let Self::Internal(e) = self {
+            tracing::error!(error = %e, "internal error");
+        }
+        let code = self.code();
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+/// Friendly messages for the named unique constraints, matched against the
+/// database's own text (PostgreSQL names the index, SQLite the columns).
+const UNIQUE_MESSAGES: &[(&[&str], &str)] = &[
+    (
+        &["uq_rep_email", "rep.email"],
+        "a rep with this email already exists",
+    ),
+    (
+        &["uq_rep_external_id", "rep.external_id"],
+        "a rep with this externalId already exists",
+    ),
+    (
+        &["uq_account_external_id", "account.external_id"],
+        "an account with this externalId already exists",
+    ),
+    (
+        &["uq_deal_external_id", "deal.external_id"],
+        "a deal with this externalId already exists",
+    ),
+    (
+        &["uq_stage_name", "stage.name"],
+        "a stage with this name already exists",
+    ),
+    (
+        &["uq_quota_rep_range", "quota.rep_id"],
+        "this rep already has a quota for this period",
+    ),
+];
+
+impl AppError {
+    /// True when the error is the unique violation of the named constraint.
+    pub fn is_unique_violation_of(err: &DbErr, constraint: &str) -> bool {
+        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains(constraint))
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(e: DbErr) -> Self {
+        match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(msg)) => {
+                let friendly = UNIQUE_MESSAGES
+                    .iter()
+                    .find(|(needles, _)| needles.iter().any(|n| msg.contains(n)))
+                    .map(|(_, m)| *m)
+                    .unwrap_or("a record with these values already exists");
+                Self::Conflict(friendly.to_string())
+            }
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+                Self::BadInput("a referenced record does not exist or is still in use".into())
+            }
+            _ => {
+                let text = e.to_string();
+                if text.contains("PoolTimedOut") || text.contains("pool timed out") {
+                    tracing::warn!("database pool exhausted");
+                    Self::Unavailable
+                } else if text.contains("canceling statement due to statement timeout") {
+                    Self::QueryTooComplex("the query ran past the statement timeout".into())
+                } else {
+                    Self::Internal(Arc::new(e))
+                }
+            }
+        }
+    }
+}
+
+impl From<Arc<DbErr>> for AppError {
+    fn from(e: Arc<DbErr>) -> Self {
+        AppError::from(match Arc::try_unwrap(e) {
+            Ok(e) => e,
+            Err(shared) => DbErr::Custom(shared.to_string()),
+        })
+    }
+}
+
+impl From<sea_orm::TransactionError<AppError>> for AppError {
+    fn from(e: sea_orm::TransactionError<AppError>) -> Self {
+        match e {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(app) => app,
+        }
+    }
+}
+
+/// Gives every error in a response an `extensions.code`: errors raised by
+/// async-graphql itself (parse, validation, limits, argument coercion) carry
+/// none, so they are classified here.
+pub fn assign_codes(errors: &mut [async_graphql::ServerError]) {
+    for err in errors {
+        let has_code = err
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .is_some();
+        if has_code {
+            continue;
+        }
+        let msg = err.message.as_str();
+        let code = if msg.contains("nested too deep") || msg.contains("too complex") {
+            "QUERY_TOO_COMPLEX"
+        } else if err.path.is_empty()
+            || msg.starts_with("Failed to parse")
+            || msg.starts_with("Invalid value")
+            || msg.starts_with("Internal error occurred while parsing")
+        {
+            "BAD_USER_INPUT"
+        } else {
+            tracing::error!(message = %msg, "uncoded resolver error");
+            "INTERNAL"
+        };
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", Value::from(code));
+    }
+}

@@ -1,0 +1,414 @@
+//! DataLoaders: every relation field loads through one of these, so a page
+//! of N rows costs one `IN (...)` query per relation, not N queries.
+//! Loaders are created per request (they cache, and they carry the caller's
+//! scope and connection).
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Iterable,
+    PrimaryKeyToColumn, QueryFilter, QueryOrder,
+};
+
+use entity::{
+    account, deal, deal_stage_change, playbook, playbook_step, quota, rep, stage, territory,
+};
+
+use crate::db::Sql;
+use crate::error::AppError;
+use crate::service::access::DealScope;
+use crate::service::deal_filter::DealFilter;
+use crate::service::pagination::{Cursor, DealOrder};
+
+/// Models addressed by an i64 primary key.
+pub trait HasId {
+    fn id(&self) -> i64;
+}
+
+macro_rules! has_id {
+    ($($m:path),*) => { $(impl HasId for $m { fn id(&self) -> i64 { self.id } })* };
+}
+has_id!(
+    territory::Model,
+    rep::Model,
+    account::Model,
+    stage::Model,
+    playbook::Model,
+    deal::Model
+);
+
+/// Loads rows of `E` by primary key.
+pub struct ById<E>(DatabaseConnection, PhantomData<E>);
+
+impl<E> Loader<i64> for ById<E>
+where
+    E: EntityTrait + Send + Sync + 'static,
+    E::Model: HasId + Clone + Send + Sync + 'static,
+{
+    type Value = E::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, E::Model>, Self::Error> {
+        let pk = E::PrimaryKey::iter()
+            .next()
+            .expect("every entity has a primary key")
+            .into_column();
+        let rows = E::find()
+            .filter(pk.is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|m| (m.id(), m)).collect())
+    }
+}
+
+/// A one-to-many relation: the child rows of `E` whose `column` holds the
+/// parent's id, in the relation's order.
+pub trait ChildRelation: Send + Sync + 'static {
+    type Entity: EntityTrait;
+    fn column() -> <Self::Entity as EntityTrait>::Column;
+    fn parent(m: &<Self::Entity as EntityTrait>::Model) -> Option<i64>;
+    fn order(q: sea_orm::Select<Self::Entity>) -> sea_orm::Select<Self::Entity>;
+}
+
+pub struct Children<R>(DatabaseConnection, PhantomData<R>);
+
+impl<R> Loader<i64> for Children<R>
+where
+    R: ChildRelation,
+    <R::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
+{
+    type Value = Vec<<R::Entity as EntityTrait>::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let q = <R::Entity as EntityTrait>::find().filter(R::column().is_in(keys.iter().copied()));
+        let rows = R::order(q).all(&self.0).await.map_err(Arc::new)?;
+        let mut out: HashMap<i64, Self::Value> = HashMap::new();
+        for row in rows {
+            if let Some(p) = R::parent(&row) {
+                out.entry(p).or_default().push(row);
+            }
+        }
+        Ok(out)
+    }
+}
+
+macro_rules! child_relation {
+    ($name:ident, $entity:ident, $col:ident, $parent:expr, [$($order:ident),*]) => {
+        pub struct $name;
+        impl ChildRelation for $name {
+            type Entity = $entity::Entity;
+            fn column() -> $entity::Column { $entity::Column::$col }
+            fn parent(m: &$entity::Model) -> Option<i64> { ($parent)(m) }
+            fn order(q: sea_orm::Select<$entity::Entity>) -> sea_orm::Select<$entity::Entity> {
+                q$(.order_by_asc($entity::Column::$order))*
+            }
+        }
+    };
+}
+
+child_relation!(
+    TerritoryChildren,
+    territory,
+    ParentId,
+    |m: &territory::Model| m.parent_id,
+    [Name, Id]
+);
+child_relation!(
+    TerritoryMembers,
+    rep,
+    TerritoryId,
+    |m: &rep::Model| m.territory_id,
+    [Name, Id]
+);
+child_relation!(
+    DirectReports,
+    rep,
+    ManagerId,
+    |m: &rep::Model| m.manager_id,
+    [Name, Id]
+);
+child_relation!(
+    RepQuotas,
+    quota,
+    RepId,
+    |m: &quota::Model| Some(m.rep_id),
+    [StartDate, Id]
+);
+child_relation!(
+    PlaybookSteps,
+    playbook_step,
+    PlaybookId,
+    |m: &playbook_step::Model| Some(m.playbook_id),
+    [Position]
+);
+child_relation!(
+    StageHistory,
+    deal_stage_change,
+    DealId,
+    |m: &deal_stage_change::Model| Some(m.deal_id),
+    [ChangedAt, Id]
+);
+
+/// The parent of a nested deal connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DealParent {
+    Owner(i64),
+    Account(i64),
+}
+
+impl DealParent {
+    fn column(self) -> &'static str {
+        match self {
+            DealParent::Owner(_) => "owner_id",
+            DealParent::Account(_) => "account_id",
+        }
+    }
+    fn id(self) -> i64 {
+        match self {
+            DealParent::Owner(i) | DealParent::Account(i) => i,
+        }
+    }
+    fn with_id(self, id: i64) -> Self {
+        match self {
+            DealParent::Owner(_) => DealParent::Owner(id),
+            DealParent::Account(_) => DealParent::Account(id),
+        }
+    }
+}
+
+/// The arguments of a nested deal connection (the same for every parent in
+/// one selection, so one query serves them all).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageArgs {
+    pub filter: DealFilter,
+    pub order: DealOrder,
+    pub first: u64,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    pub parent: DealParent,
+    pub args: PageArgs,
+}
+
+/// Pages of deals for many parents in one query: ROW_NUMBER() per parent.
+pub struct DealPages {
+    db: DatabaseConnection,
+    scope: DealScope,
+}
+
+impl Loader<PageKey> for DealPages {
+    type Value = (Vec<deal::Model>, bool);
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[PageKey]) -> Result<HashMap<PageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(std::mem::Discriminant<DealParent>, PageArgs), Vec<DealParent>> =
+            HashMap::new();
+        for k in keys {
+            groups
+                .entry((std::mem::discriminant(&k.parent), k.args.clone()))
+                .or_default()
+                .push(k.parent);
+        }
+        let mut out = HashMap::new();
+        for ((_, args), parents) in groups {
+            let sample = parents[0];
+            let col = sample.column();
+            let after = match &args.after {
+                Some(a) => Some(Cursor::decode(a, args.order).map_err(Arc::new)?),
+                None => None,
+            };
+            let mut sql = Sql::new(format!(
+                "SELECT * FROM (SELECT deal.*, ROW_NUMBER() OVER (PARTITION BY deal.{col} ORDER BY {}) AS page_rn \
+                 FROM deal WHERE deal.{col} IN ",
+                args.order.order_by()
+            ));
+            sql.bind_list(parents.iter().map(|p| p.id()));
+            args.filter.push_sql(&mut sql, self.scope);
+            if let Some(c) = &after {
+                sql.push(" AND ").append(&c.condition().map_err(Arc::new)?);
+            }
+            sql.push(" ) ranked WHERE page_rn <= ")
+                .bind(args.first as i64 + 1)
+                .push(" ORDER BY page_rn");
+            let rows = deal::Entity::find()
+                .from_raw_sql(sql.statement(self.db.get_database_backend()))
+                .all(&self.db)
+                .await
+                .map_err(|e| Arc::new(AppError::from(e)))?;
+            let mut by_parent: HashMap<i64, Vec<deal::Model>> = HashMap::new();
+            for row in rows {
+                let key = match sample {
+                    DealParent::Owner(_) => Some(row.owner_id),
+                    DealParent::Account(_) => row.account_id,
+                };
+                if let Some(k) = key {
+                    by_parent.entry(k).or_default().push(row);
+                }
+            }
+            for parent in parents {
+                let mut rows = by_parent.remove(&parent.id()).unwrap_or_default();
+                let more = rows.len() as u64 > args.first;
+                rows.truncate(args.first as usize);
+                out.insert(
+                    PageKey {
+                        parent,
+                        args: args.clone(),
+                    },
+                    (rows, more),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CountKey {
+    pub parent: DealParent,
+    pub filter: DealFilter,
+}
+
+#[derive(FromQueryResult)]
+struct ParentCount {
+    parent: Option<i64>,
+    n: i64,
+}
+
+/// totalCount of nested deal connections: one GROUP BY for many parents.
+pub struct DealCounts {
+    db: DatabaseConnection,
+    scope: DealScope,
+}
+
+impl Loader<CountKey> for DealCounts {
+    type Value = i64;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[CountKey]) -> Result<HashMap<CountKey, i64>, Self::Error> {
+        let mut groups: HashMap<(std::mem::Discriminant<DealParent>, DealFilter), Vec<DealParent>> =
+            HashMap::new();
+        for k in keys {
+            groups
+                .entry((std::mem::discriminant(&k.parent), k.filter.clone()))
+                .or_default()
+                .push(k.parent);
+        }
+        let mut out = HashMap::new();
+        for ((_, filter), parents) in groups {
+            let col = parents[0].column();
+            let mut sql = Sql::new(format!(
+                "SELECT deal.{col} AS parent, COUNT(*) AS n FROM deal WHERE deal.{col} IN "
+            ));
+            sql.bind_list(parents.iter().map(|p| p.id()));
+            filter.push_sql(&mut sql, self.scope);
+            sql.push(&format!(" GROUP BY deal.{col}"));
+            let rows =
+                ParentCount::find_by_statement(sql.statement(self.db.get_database_backend()))
+                    .all(&self.db)
+                    .await
+                    .map_err(|e| Arc::new(AppError::from(e)))?;
+            let counts: HashMap<i64, i64> = rows
+                .into_iter()
+                .filter_map(|r| r.parent.map(|p| (p, r.n)))
+                .collect();
+            for parent in parents {
+                let n = counts.get(&parent.id()).copied().unwrap_or(0);
+                out.insert(
+                    CountKey {
+                        parent: parent.with_id(parent.id()),
+                        filter: filter.clone(),
+                    },
+                    n,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Attaches every loader to a request.
+pub fn attach(
+    req: async_graphql::Request,
+    db: &DatabaseConnection,
+    scope: DealScope,
+) -> async_graphql::Request {
+    fn by_id<E>(db: &DatabaseConnection) -> DataLoader<ById<E>>
+    where
+        E: EntityTrait + Send + Sync + 'static,
+        E::Model: HasId + Clone + Send + Sync + 'static,
+    {
+        DataLoader::new(ById::<E>(db.clone(), PhantomData), tokio::spawn)
+    }
+    fn children<R>(db: &DatabaseConnection) -> DataLoader<Children<R>>
+    where
+        R: ChildRelation,
+        <R::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
+    {
+        DataLoader::new(Children::<R>(db.clone(), PhantomData), tokio::spawn)
+    }
+    req.data(by_id::<territory::Entity>(db))
+        .data(by_id::<rep::Entity>(db))
+        .data(by_id::<account::Entity>(db))
+        .data(by_id::<stage::Entity>(db))
+        .data(by_id::<playbook::Entity>(db))
+        .data(children::<TerritoryChildren>(db))
+        .data(children::<TerritoryMembers>(db))
+        .data(children::<DirectReports>(db))
+        .data(children::<RepQuotas>(db))
+        .data(children::<PlaybookSteps>(db))
+        .data(children::<StageHistory>(db))
+        .data(DataLoader::new(
+            DealPages {
+                db: db.clone(),
+                scope,
+            },
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            DealCounts {
+                db: db.clone(),
+                scope,
+            },
+            tokio::spawn,
+        ))
+}
+
+/// Loads one row by id through the request's loader.
+pub async fn load_by_id<E>(
+    ctx: &async_graphql::Context<'_>,
+    id: i64,
+) -> async_graphql::Result<Option<E::Model>>
+where
+    E: EntityTrait + Send + Sync + 'static,
+    E::Model: HasId + Clone + Send + Sync + 'static,
+{
+    use async_graphql::ErrorExtensions;
+    ctx.data::<DataLoader<ById<E>>>()?
+        .load_one(id)
+        .await
+        .map_err(|e| AppError::from(e).extend())
+}
+
+/// Loads the children of one parent through the request's loader.
+pub async fn load_children<R>(
+    ctx: &async_graphql::Context<'_>,
+    parent: i64,
+) -> async_graphql::Result<Vec<<R::Entity as EntityTrait>::Model>>
+where
+    R: ChildRelation,
+    <R::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
+{
+    use async_graphql::ErrorExtensions;
+    Ok(ctx
+        .data::<DataLoader<Children<R>>>()?
+        .load_one(parent)
+        .await
+        .map_err(|e| AppError::from(e).extend())?
+        .unwrap_or_default())
+}

@@ -1,0 +1,138 @@
+//! The GraphQL schema: per-domain query and mutation objects merged at the
+//! root, with depth and complexity limits. Resolvers stay thin: they parse
+//! arguments, then call a service.
+pub mod inputs;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod scalars;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, Schema, SchemaBuilder, ID};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Principal;
+use crate::error::{AppError, AppResult};
+use crate::startup::AppState;
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Limits applied before execution; taken from Config in production.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 20_000,
+        }
+    }
+}
+
+/// The schema without data (for SDL export and drift tests).
+pub fn schema_builder(
+    limits: &Limits,
+) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+}
+
+/// The SDL as committed in schema.graphql.
+pub fn sdl() -> String {
+    schema_builder(&Limits::default())
+        .finish()
+        .sdl_with_options(
+            async_graphql::SDLExportOptions::new()
+                .sorted_fields()
+                .sorted_enum_items(),
+        )
+}
+
+/// Per-request data: who calls and which connection reads go to (the
+/// primary for mutations, so a mutation reads its own writes; the replica,
+/// if configured, for queries).
+pub struct RequestCtx {
+    pub principal: Principal,
+    pub read_db: DatabaseConnection,
+}
+
+pub fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestCtx> {
+    ctx.data_opt::<RequestCtx>()
+        .ok_or_else(|| AppError::Unauthenticated.extend())
+}
+
+pub fn principal<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principal> {
+    Ok(&request(ctx)?.principal)
+}
+
+pub fn read_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnection> {
+    Ok(&request(ctx)?.read_db)
+}
+
+pub fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AppState> {
+    ctx.data::<AppState>()
+}
+
+/// The primary database, for writes.
+pub fn write_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnection> {
+    Ok(&state(ctx)?.db)
+}
+
+/// Parses an ID argument; a malformed one is BAD_USER_INPUT naming the field.
+pub fn parse_id(id: &ID, field: &str) -> AppResult<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| AppError::bad_input(format!("{field}: {:?} is not an id", id.as_str())))
+}
+
+pub fn parse_ids(ids: &[ID], field: &str) -> AppResult<Vec<i64>> {
+    ids.iter().map(|id| parse_id(id, field)).collect()
+}
+
+/// An id used to look something up: malformed ids simply find nothing.
+pub fn lookup_id(id: &ID, what: &str) -> AppResult<i64> {
+    id.parse::<i64>().map_err(|_| AppError::not_found(what))
+}
+
+pub fn opt_id(id: &Option<ID>, field: &str) -> AppResult<Option<i64>> {
+    id.as_ref().map(|i| parse_id(i, field)).transpose()
+}
+
+/// Checks a `first` argument against the configured page-size cap.
+pub fn page_size(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    default: usize,
+) -> async_graphql::Result<u64> {
+    let max = state(ctx)?.settings.max_page_size;
+    check_page_size(first, default, max).map_err(|e| e.extend())
+}
+
+pub fn check_page_size(first: Option<i32>, default: usize, max: usize) -> AppResult<u64> {
+    match first {
+        None => Ok(default.min(max) as u64),
+        Some(n) if n < 0 => Err(AppError::bad_input("first must not be negative")),
+        Some(n) if n as usize > max => Err(AppError::QueryTooComplex(format!(
+            "first must be at most {max}"
+        ))),
+        Some(n) => Ok(n as u64),
+    }
+}
+
+/// Complexity of a list field: its page size times the cost of one item.
+pub fn list_complexity(first: Option<i32>, default: usize, child: usize) -> usize {
+    first.map(|f| f.max(0) as usize).unwrap_or(default).max(1) * child + 1
+}

@@ -1,0 +1,77 @@
+use async_graphql::{Context, Object, Result, ResultExt, ID};
+
+use crate::error::AppError;
+use crate::graphql::inputs::{filter_of, DealFilterInput};
+use crate::graphql::types::enums::DealOrder;
+use crate::graphql::types::{Deal, DealConnection};
+use crate::graphql::{list_complexity, lookup_id, page_size, principal, read_db};
+use crate::service;
+use crate::service::access::DEAL_READERS;
+use crate::service::pagination::Cursor;
+
+#[derive(Default)]
+pub struct DealQuery;
+
+#[Object]
+impl DealQuery {
+    /// A deal by id or by externalId; one deal outside the caller's scope is NOT_FOUND.
+    async fn deal(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        external_id: Option<String>,
+    ) -> Result<Option<Deal>> {
+        let p = principal(ctx)?;
+        p.require(DEAL_READERS).extend()?;
+        let db = read_db(ctx)?;
+        let found = match (id, external_id) {
+            (Some(id), None) => {
+                let id = lookup_id(&id, "deal").extend()?;
+                service::deal::get(db, p.scope(), id).await
+            }
+            (None, Some(ext)) => service::deal::get_by_external_id(db, p.scope(), &ext).await,
+            _ => Err(AppError::bad_input("pass exactly one of id and externalId")),
+        };
+        Ok(Some(Deal(found.extend()?)))
+    }
+
+    /// Deals the caller may see, filtered, ordered and paged by cursor.
+    #[graphql(complexity = "list_complexity(first, 50, child_complexity)")]
+    async fn deals(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DealFilterInput>,
+        order_by: Option<DealOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<DealConnection> {
+        let p = principal(ctx)?;
+        p.require(DEAL_READERS).extend()?;
+        let first = page_size(ctx, first, 50)?;
+        let filter = filter_of(&filter).extend()?;
+        let order = order_by.map(Into::into).unwrap_or_default();
+        let cursor = after
+            .as_deref()
+            .map(|a| Cursor::decode(a, order))
+            .transpose()
+            .extend()?;
+        let (rows, more) = service::deal::page(
+            read_db(ctx)?,
+            p.scope(),
+            &filter,
+            order,
+            first,
+            cursor.as_ref(),
+        )
+        .await
+        .extend()?;
+        Ok(DealConnection::top(
+            rows,
+            more,
+            cursor.is_some(),
+            order,
+            p.scope(),
+            filter,
+        ))
+    }
+}

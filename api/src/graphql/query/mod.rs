@@ -1,0 +1,9 @@
+mod audit;
+mod deal;
+mod org;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(org::OrgQuery, deal::DealQuery, audit::AuditQuery);

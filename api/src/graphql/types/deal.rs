@@ -1,0 +1,278 @@
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ErrorExtensions, Object, Result, ResultExt, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use entity::{account, deal, deal_stage_change, playbook, rep, stage, territory};
+
+use super::enums::{DealSource, DealStatus, ForecastCategory};
+use super::org::{Account, Rep, Stage, Territory};
+use super::playbook::Playbook;
+use crate::clock;
+use crate::domain::money::from_cents;
+use crate::error::AppError;
+use crate::graphql::loaders::{
+    load_by_id, load_children, CountKey, DealCounts, DealPages, DealParent, PageArgs, PageKey,
+    StageHistory,
+};
+use crate::graphql::scalars::Date;
+use crate::graphql::{read_db, request};
+use crate::service;
+use crate::service::access::DealScope;
+use crate::service::deal_filter::DealFilter;
+use crate::service::pagination::{Cursor, DealOrder};
+
+pub struct Deal(pub deal::Model);
+
+#[Object]
+impl Deal {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn amount(&self) -> Decimal {
+        from_cents(self.0.amount_cents)
+    }
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    async fn status(&self) -> DealStatus {
+        self.0.status.into()
+    }
+    async fn stage(&self, ctx: &Context<'_>) -> Result<Stage> {
+        load_by_id::<stage::Entity>(ctx, self.0.stage_id)
+            .await?
+            .map(Stage)
+            .ok_or_else(|| AppError::internal("deal without a stage").extend())
+    }
+    async fn forecast_category(&self) -> ForecastCategory {
+        self.0.forecast_category.into()
+    }
+    async fn source(&self) -> Option<DealSource> {
+        self.0.source.map(Into::into)
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Rep> {
+        load_by_id::<rep::Entity>(ctx, self.0.owner_id)
+            .await?
+            .map(Rep)
+            .ok_or_else(|| AppError::internal("deal without an owner").extend())
+    }
+    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        match self.0.account_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<account::Entity>(ctx, id).await?.map(Account)),
+        }
+    }
+    async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
+        match self.0.territory_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<territory::Entity>(ctx, id)
+                .await?
+                .map(Territory)),
+        }
+    }
+    async fn playbook(&self, ctx: &Context<'_>) -> Result<Option<Playbook>> {
+        match self.0.playbook_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<playbook::Entity>(ctx, id).await?.map(Playbook)),
+        }
+    }
+    /// When the opportunity was opened; integrations may backfill it.
+    async fn opened_at(&self) -> DateTime<Utc> {
+        self.0.opened_at
+    }
+    async fn expected_close_date(&self) -> Option<Date> {
+        self.0.expected_close_date.map(Date)
+    }
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+    async fn lost_reason(&self) -> Option<&str> {
+        self.0.lost_reason.as_deref()
+    }
+    /// Whole days from openedAt to closedAt, or to now while open.
+    async fn age_days(&self) -> i32 {
+        clock::days_between(
+            self.0.opened_at,
+            self.0.closed_at.unwrap_or_else(clock::now),
+        ) as i32
+    }
+    /// Every stage change, oldest first.
+    async fn stage_history(&self, ctx: &Context<'_>) -> Result<Vec<StageChange>> {
+        Ok(load_children::<StageHistory>(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(StageChange)
+            .collect())
+    }
+    /// Incremented on every change; pass it back as expectedVersion for optimistic concurrency.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+pub struct StageChange(pub deal_stage_change::Model);
+
+#[Object]
+impl StageChange {
+    async fn from_stage(&self, ctx: &Context<'_>) -> Result<Option<Stage>> {
+        match self.0.from_stage_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<stage::Entity>(ctx, id).await?.map(Stage)),
+        }
+    }
+    async fn to_stage(&self, ctx: &Context<'_>) -> Result<Stage> {
+        load_by_id::<stage::Entity>(ctx, self.0.to_stage_id)
+            .await?
+            .map(Stage)
+            .ok_or_else(|| AppError::internal("stage change without a stage").extend())
+    }
+    async fn changed_at(&self) -> DateTime<Utc> {
+        self.0.changed_at
+    }
+    async fn actor(&self) -> Option<&str> {
+        self.0.actor.as_deref()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_previous_page: bool,
+    pub has_next_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+pub struct DealEdge {
+    node: deal::Model,
+    order: DealOrder,
+}
+
+#[Object]
+impl DealEdge {
+    async fn node(&self) -> Deal {
+        Deal(self.node.clone())
+    }
+    async fn cursor(&self) -> String {
+        Cursor::for_deal(self.order, &self.node).encode()
+    }
+}
+
+enum CountSource {
+    Top {
+        scope: DealScope,
+        filter: DealFilter,
+    },
+    Nested(CountKey),
+}
+
+/// A page of deals. totalCount counts the whole filtered set and is only
+/// computed when selected.
+pub struct DealConnection {
+    rows: Vec<deal::Model>,
+    has_next: bool,
+    has_previous: bool,
+    order: DealOrder,
+    count: CountSource,
+}
+
+impl DealConnection {
+    pub fn top(
+        rows: Vec<deal::Model>,
+        has_next: bool,
+        has_previous: bool,
+        order: DealOrder,
+        scope: DealScope,
+        filter: DealFilter,
+    ) -> Self {
+        Self {
+            rows,
+            has_next,
+            has_previous,
+            order,
+            count: CountSource::Top { scope, filter },
+        }
+    }
+
+    /// A connection under a rep or account, loaded for all parents at once.
+    pub async fn nested(ctx: &Context<'_>, parent: DealParent, args: PageArgs) -> Result<Self> {
+        let has_previous = args.after.is_some();
+        let order = args.order;
+        let count = CountSource::Nested(CountKey {
+            parent,
+            filter: args.filter.clone(),
+        });
+        let (rows, has_next) = ctx
+            .data::<DataLoader<DealPages>>()?
+            .load_one(PageKey { parent, args })
+            .await
+            .map_err(|e| (*e).clone().extend())?
+            .unwrap_or_default();
+        Ok(Self {
+            rows,
+            has_next,
+            has_previous,
+            order,
+            count,
+        })
+    }
+}
+
+#[Object]
+impl DealConnection {
+    async fn edges(&self) -> Vec<DealEdge> {
+        self.rows
+            .iter()
+            .map(|d| DealEdge {
+                node: d.clone(),
+                order: self.order,
+            })
+            .collect()
+    }
+    async fn nodes(&self) -> Vec<Deal> {
+        self.rows.iter().cloned().map(Deal).collect()
+    }
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_previous_page: self.has_previous,
+            has_next_page: self.has_next,
+            start_cursor: self
+                .rows
+                .first()
+                .map(|d| Cursor::for_deal(self.order, d).encode()),
+            end_cursor: self
+                .rows
+                .last()
+                .map(|d| Cursor::for_deal(self.order, d).encode()),
+        }
+    }
+    /// The size of the whole filtered set, on every page.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let n = match &self.count {
+            CountSource::Top { scope, filter } => {
+                let _ = request(ctx)?;
+                service::deal::count(read_db(ctx)?, *scope, filter)
+                    .await
+                    .extend()?
+            }
+            CountSource::Nested(key) => ctx
+                .data::<DataLoader<DealCounts>>()?
+                .load_one(key.clone())
+                .await
+                .map_err(|e| (*e).clone().extend())?
+                .unwrap_or(0),
+        };
+        Ok(n as i32)
+    }
+}

@@ -1,0 +1,85 @@
+//! GraphQL enums, mapped one-to-one onto the stored enums.
+use async_graphql::Enum;
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::Segment")]
+pub enum Segment {
+    Smb,
+    MidMarket,
+    Enterprise,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::DealStatus")]
+pub enum DealStatus {
+    Open,
+    Won,
+    Lost,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::StageKind")]
+pub enum StageKind {
+    Open,
+    Won,
+    Lost,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::DealSource")]
+pub enum DealSource {
+    Inbound,
+    Outbound,
+    Partner,
+    Referral,
+    Expansion,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::ForecastCategory")]
+pub enum ForecastCategory {
+    Pipeline,
+    BestCase,
+    Commit,
+    Closed,
+    Omitted,
+}
+
+/// The S&OP cycle, in order; a plan moves one stage at a time.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::SopStage")]
+pub enum SopStage {
+    DataGathering,
+    DemandPlanning,
+    SupplyPlanning,
+    Reconciliation,
+    Released,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::SopLineKind")]
+pub enum SopLineKind {
+    Actual,
+    Baseline,
+    Demand,
+    Supply,
+    Adjustment,
+}
+
+/// Sort orders of deal lists. Every order is a keyset on (key, id), so
+/// cursors stay valid while rows change. UPDATED_ASC is the incremental
+/// sync order.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::pagination::DealOrder")]
+pub enum DealOrder {
+    UpdatedDesc,
+    UpdatedAsc,
+    AmountDesc,
+    AmountAsc,
+    ExpectedCloseAsc,
+    OpenedDesc,
+}
+
+pub fn map_list<A: Copy, B: From<A>>(v: &Option<Vec<A>>) -> Option<Vec<B>> {
+    v.as_ref().map(|v| v.iter().map(|x| B::from(*x)).collect())
+}

@@ -1,0 +1,14 @@
+//! Output types. Each wraps an entity model and resolves its relations
+//! through the request's DataLoaders.
+pub mod audit;
+pub mod deal;
+pub mod enums;
+pub mod org;
+pub mod playbook;
+pub mod quota;
+
+pub use audit::AuditEntry;
+pub use deal::{Deal, DealConnection, StageChange};
+pub use org::{Account, Principal, Rep, Stage, Territory};
+pub use playbook::{Playbook, PlaybookStep};
+pub use quota::Quota;

@@ -1,0 +1,252 @@
+//! The organisation: territories, reps, accounts, stages and the caller.
+use async_graphql::{ComplexObject, Context, Object, Result, ResultExt, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use entity::{account, rep, stage, territory};
+
+use super::deal::DealConnection;
+use super::enums::{DealOrder, Segment, StageKind};
+use super::quota::Quota;
+use crate::auth::Role;
+use crate::domain::money::{ppm_to_decimal, ppm_to_f64};
+use crate::graphql::inputs::{filter_of, DealFilterInput};
+use crate::graphql::loaders::{
+    load_by_id, load_children, DealParent, DirectReports, PageArgs, RepQuotas, TerritoryChildren,
+    TerritoryMembers,
+};
+use crate::graphql::scalars::Date;
+use crate::graphql::{list_complexity, page_size, principal};
+
+pub struct Territory(pub territory::Model);
+
+#[Object]
+impl Territory {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn segment(&self) -> Option<Segment> {
+        self.0.segment.map(Into::into)
+    }
+    async fn region(&self) -> Option<&str> {
+        self.0.region.as_deref()
+    }
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
+        match self.0.parent_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<territory::Entity>(ctx, id)
+                .await?
+                .map(Territory)),
+        }
+    }
+    /// Direct children, ordered by name.
+    async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Territory>> {
+        Ok(load_children::<TerritoryChildren>(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(Territory)
+            .collect())
+    }
+    /// The territory's direct members, ordered by name.
+    async fn reps(&self, ctx: &Context<'_>) -> Result<Vec<Rep>> {
+        Ok(load_children::<TerritoryMembers>(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(Rep)
+            .collect())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+pub struct Rep(pub rep::Model);
+
+#[Object]
+impl Rep {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+    async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
+        match self.0.territory_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<territory::Entity>(ctx, id)
+                .await?
+                .map(Territory)),
+        }
+    }
+    async fn manager(&self, ctx: &Context<'_>) -> Result<Option<Rep>> {
+        match self.0.manager_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<rep::Entity>(ctx, id).await?.map(Rep)),
+        }
+    }
+    /// Reps whose manager this rep is, ordered by name.
+    async fn direct_reports(&self, ctx: &Context<'_>) -> Result<Vec<Rep>> {
+        Ok(load_children::<DirectReports>(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(Rep)
+            .collect())
+    }
+    async fn hired_at(&self) -> Date {
+        Date(self.0.hired_at)
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    /// Months a new hire takes to reach full quota capacity (linear ramp).
+    async fn ramp_months(&self) -> i32 {
+        self.0.ramp_months
+    }
+    /// Commission rate on closed-won amount, e.g. "0.10".
+    async fn commission_rate(&self) -> Decimal {
+        ppm_to_decimal(self.0.commission_rate_ppm)
+    }
+    /// Attainment at which commission pays (1.0 = at quota).
+    async fn commission_threshold(&self) -> Decimal {
+        ppm_to_decimal(self.0.commission_threshold_ppm)
+    }
+    /// The rep's deals that the caller may see.
+    #[graphql(complexity = "list_complexity(first, 50, child_complexity)")]
+    async fn deals(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DealFilterInput>,
+        order_by: Option<DealOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<DealConnection> {
+        let args = PageArgs {
+            filter: filter_of(&filter).extend()?,
+            order: order_by.map(Into::into).unwrap_or_default(),
+            first: page_size(ctx, first, 50)?,
+            after,
+        };
+        DealConnection::nested(ctx, DealParent::Owner(self.0.id), args).await
+    }
+    /// The rep's quotas, oldest first.
+    async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {
+        Ok(load_children::<RepQuotas>(ctx, self.0.id)
+            .await?
+            .into_iter()
+            .map(Quota)
+            .collect())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+pub struct Account(pub account::Model);
+
+#[Object]
+impl Account {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn industry(&self) -> Option<&str> {
+        self.0.industry.as_deref()
+    }
+    async fn segment(&self) -> Option<Segment> {
+        self.0.segment.map(Into::into)
+    }
+    async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
+        match self.0.territory_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<territory::Entity>(ctx, id)
+                .await?
+                .map(Territory)),
+        }
+    }
+    /// The account's deals that the caller may see, most recently updated first.
+    #[graphql(complexity = "list_complexity(first, 50, child_complexity)")]
+    async fn deals(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<DealConnection> {
+        let args = PageArgs {
+            filter: Default::default(),
+            order: Default::default(),
+            first: page_size(ctx, first, 50)?,
+            after,
+        };
+        DealConnection::nested(ctx, DealParent::Account(self.0.id), args).await
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub struct Stage(pub stage::Model);
+
+#[Object]
+impl Stage {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn position(&self) -> i32 {
+        self.0.position
+    }
+    /// Win probability in 0..1 used by STAGE_WEIGHTED forecasts.
+    async fn probability(&self) -> f64 {
+        ppm_to_f64(self.0.probability_ppm)
+    }
+    async fn kind(&self) -> StageKind {
+        self.0.kind.into()
+    }
+}
+
+/// The authenticated caller.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Principal {
+    pub subject: String,
+    pub role: Role,
+    #[graphql(skip)]
+    pub rep_id: Option<i64>,
+}
+
+#[ComplexObject]
+impl Principal {
+    /// The caller's own rep (REP and MANAGER tokens).
+    async fn rep(&self, ctx: &Context<'_>) -> Result<Option<Rep>> {
+        let _ = principal(ctx)?;
+        match self.rep_id {
+            None => Ok(None),
+            Some(id) => Ok(load_by_id::<rep::Entity>(ctx, id).await?.map(Rep)),
+        }
+    }
+}

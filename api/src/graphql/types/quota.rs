@@ -1,0 +1,42 @@
+use async_graphql::{Context, Object, Result, ID};
+use rust_decimal::Decimal;
+
+use entity::{quota, rep};
+
+use super::org::Rep;
+use crate::domain::money::from_cents;
+use crate::domain::period::Period;
+use crate::error::AppError;
+use crate::graphql::loaders::load_by_id;
+use crate::graphql::scalars::Date;
+use async_graphql::ErrorExtensions;
+
+pub struct Quota(pub quota::Model);
+
+#[Object]
+impl Quota {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn rep(&self, ctx: &Context<'_>) -> Result<Rep> {
+        load_by_id::<rep::Entity>(ctx, self.0.rep_id)
+            .await?
+            .map(Rep)
+            .ok_or_else(|| AppError::not_found("rep").extend())
+    }
+    /// The quota's range in its most specific spelling ("2026-07", "2026-Q3", ...).
+    async fn period(&self) -> Result<Period> {
+        Period::canonical(self.0.start_date, self.0.end_date)
+            .ok_or_else(|| AppError::internal("stored quota range is empty").extend())
+    }
+    async fn start(&self) -> Date {
+        Date(self.0.start_date)
+    }
+    /// The first day after the quota (exclusive).
+    async fn end(&self) -> Date {
+        Date(self.0.end_date)
+    }
+    async fn amount(&self) -> Decimal {
+        from_cents(self.0.amount_cents)
+    }
+}

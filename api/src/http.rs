@@ -1,0 +1,344 @@
+//! HTTP endpoints: GraphQL over HTTP (POST, and GET for queries), GraphiQL,
+//! health, readiness and metrics.
+use std::time::Instant;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
+use futures::FutureExt;
+use serde_json::json;
+
+use crate::error::assign_codes;
+use crate::graphql::{loaders, AppSchema, RequestCtx};
+use crate::startup::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/graphql", web::post().to(graphql_post))
+        .route("/graphql", web::get().to(graphql_get))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The response media type the client accepts: the GraphQL-over-HTTP type
+/// when asked for, else legacy application/json.
+fn response_type(req: &HttpRequest) -> Option<&'static str> {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.is_empty() {
+        return Some(JSON);
+    }
+    let mut fallback = None;
+    for part in accept.split(',') {
+        let media = part
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match media.as_str() {
+            GRAPHQL_RESPONSE => return Some(GRAPHQL_RESPONSE),
+            JSON => fallback = fallback.or(Some(JSON)),
+            "*/*" | "application/*" => fallback = fallback.or(Some(GRAPHQL_RESPONSE)),
+            _ => {}
+        }
+    }
+    fallback
+}
+
+fn error_body(message: &str, code: &str) -> serde_json::Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+}
+
+fn reply(status: StatusCode, media: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&format!("{media}; charset=utf-8")).unwrap(),
+        ))
+        .body(body)
+}
+
+fn reject(status: StatusCode, media: &str, message: &str, code: &str) -> HttpResponse {
+    let mut res = reply(
+        status,
+        media,
+        error_body(message, code).to_string().into_bytes(),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    res
+}
+
+/// The operation a request will run, if its document parses.
+fn operation_type(req: &Request) -> Option<OperationType> {
+    let doc = async_graphql::parser::parse_query(&req.query).ok()?;
+    let op = match &req.operation_name {
+        Some(name) => {
+            doc.operations
+                .iter()
+                .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?
+                .1
+        }
+        None => doc.operations.iter().next()?.1,
+    };
+    Some(op.node.ty)
+}
+
+fn operation_label(req: &Request) -> String {
+    req.operation_name
+        .clone()
+        .unwrap_or_else(|| "anonymous".to_owned())
+}
+
+async fn execute(
+    schema: &AppSchema,
+    st: &AppState,
+    principal: &crate::auth::Principal,
+    req: Request,
+) -> Response {
+    let is_mutation = operation_type(&req) == Some(OperationType::Mutation);
+    // A mutation reads through the primary so it sees its own writes.
+    let read_db = if is_mutation {
+        st.db.clone()
+    } else {
+        st.read_db.clone()
+    };
+    let label = operation_label(&req);
+    let span = tracing::info_span!("graphql", operation = %label, role = principal.role.as_str());
+    let started = Instant::now();
+    let req = loaders::attach(req, &read_db, principal.scope()).data(RequestCtx {
+        principal: principal.clone(),
+        read_db,
+    });
+    // A panic in a resolver fails this request only.
+    let outcome =
+        std::panic::AssertUnwindSafe(tracing::Instrument::instrument(schema.execute(req), span))
+            .catch_unwind()
+            .await;
+    let mut resp = match outcome {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::error!(operation = %label, "resolver panicked");
+            Response::from_errors(vec![ServerError::new("internal error", None)])
+        }
+    };
+    assign_codes(&mut resp.errors);
+    let elapsed = started.elapsed();
+    st.metrics.record_request(&label, elapsed);
+    for e in &resp.errors {
+        if let Some(async_graphql::Value::String(code)) =
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+        {
+            st.metrics.record_error(code);
+        }
+    }
+    tracing::info!(operation = %label, ms = elapsed.as_millis() as u64, errors = resp.errors.len(), "graphql request");
+    resp
+}
+
+/// A request error (parse, validation, limits): no execution took place.
+fn is_request_error(resp: &Response) -> bool {
+    resp.data == async_graphql::Value::Null
+        && !resp.errors.is_empty()
+        && resp.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn respond(media: &'static str, batch: BatchResponse) -> HttpResponse {
+    let status = match (&batch, media) {
+        (BatchResponse::Single(r), GRAPHQL_RESPONSE) if is_request_error(r) => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::OK,
+    };
+    let body = serde_json::to_vec(&batch).unwrap_or_default();
+    reply(status, media, body)
+}
+
+fn authenticate(
+    st: &AppState,
+    req: &HttpRequest,
+    media: &'static str,
+) -> Result<crate::auth::Principal, HttpResponse> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    st.jwt.authenticate(header).map_err(|e| {
+        tracing::info!(reason = %e, "rejected token");
+        let message = match e {
+            crate::auth::AuthError::Missing => "a bearer token is required",
+            crate::auth::AuthError::Malformed => {
+                "the Authorization header must be `Bearer <token>`"
+            }
+            crate::auth::AuthError::Invalid(_) => "the token is invalid or expired",
+        };
+        st.metrics.record_error("UNAUTHENTICATED");
+        reject(StatusCode::UNAUTHORIZED, media, message, "UNAUTHENTICATED")
+    })
+}
+
+async fn graphql_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<AppState>,
+    schema: web::Data<AppSchema>,
+) -> HttpResponse {
+    let Some(media) = response_type(&req) else {
+        return reject(
+            StatusCode::NOT_ACCEPTABLE,
+            JSON,
+            "accept application/graphql-response+json or application/json",
+            "BAD_USER_INPUT",
+        );
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with(JSON) {
+        return reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            "send the request as application/json",
+            "BAD_USER_INPUT",
+        );
+    }
+    let principal = match authenticate(&st, &req, media) {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                media,
+                &format!("the body is not a GraphQL request: {e}"),
+                "BAD_USER_INPUT",
+            )
+        }
+    };
+    let batch = match batch {
+        BatchRequest::Single(r) => {
+            BatchResponse::Single(execute(&schema, &st, &principal, r).await)
+        }
+        BatchRequest::Batch(rs) => {
+            if rs.len() > 20 {
+                return reject(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    "at most 20 operations per batch",
+                    "QUERY_TOO_COMPLEX",
+                );
+            }
+            let mut out = Vec::with_capacity(rs.len());
+            for r in rs {
+                out.push(execute(&schema, &st, &principal, r).await);
+            }
+            BatchResponse::Batch(out)
+        }
+    };
+    respond(media, batch)
+}
+
+async fn graphql_get(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    schema: web::Data<AppSchema>,
+) -> HttpResponse {
+    let query_string = req.query_string();
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html && !query_string.contains("query=") {
+        let page = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("salesops GraphiQL")
+            .finish();
+        return HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page);
+    }
+    let Some(media) = response_type(&req) else {
+        return reject(
+            StatusCode::NOT_ACCEPTABLE,
+            JSON,
+            "accept application/graphql-response+json or application/json",
+            "BAD_USER_INPUT",
+        );
+    };
+    let principal = match authenticate(&st, &req, media) {
+        Ok(p) => p,
+        Err(res) => return res,
+    };
+    let request = match async_graphql::http::parse_query_string(query_string) {
+        Ok(r) => r,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                media,
+                &format!("bad query string: {e}"),
+                "BAD_USER_INPUT",
+            )
+        }
+    };
+    if operation_type(&request) == Some(OperationType::Mutation) {
+        let mut res = reject(
+            StatusCode::METHOD_NOT_ALLOWED,
+            media,
+            "mutations must be sent with POST",
+            "BAD_USER_INPUT",
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
+    let resp = execute(&schema, &st, &principal, request).await;
+    respond(media, BatchResponse::Single(resp))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(st: web::Data<AppState>) -> HttpResponse {
+    match st.db.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not reachable");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "database unreachable" }))
+        }
+    }
+}
+
+async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+    let pool = match st.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let p = st.db.get_postgres_connection_pool();
+            Some((p.size(), p.num_idle()))
+        }
+        sea_orm::DatabaseBackend::Sqlite => {
+            let p = st.db.get_sqlite_connection_pool();
+            Some((p.size(), p.num_idle()))
+        }
+        _ => None,
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(st.metrics.render(pool))
+}

@@ -1,0 +1,4 @@
+#[actix_web::main]
+async fn main() {
+    api::cli::run().await;
+}

@@ -1,0 +1,155 @@
+//! Counters the server keeps about itself, rendered at GET /metrics in the
+//! Prometheus text format.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Latency buckets in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    statements: AtomicU64,
+    statement_errors: AtomicU64,
+    statement_seconds_micros: AtomicU64,
+    requests: Mutex<BTreeMap<String, Histogram>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    pub fn record_statement(&self, elapsed: Duration, failed: bool) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.statement_seconds_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        if failed {
+            self.statement_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub fn record_request(&self, operation: &str, elapsed: Duration) {
+        let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(operation.to_owned())
+            .or_default()
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn record_error(&self, code: &str) {
+        let mut map = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(code.to_owned()).or_default() += 1;
+    }
+
+    /// The Prometheus exposition text; `pool` is (connections, idle).
+    pub fn render(&self, pool: Option<(u32, usize)>) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP salesops_db_statements_total SQL statements executed."
+        );
+        let _ = writeln!(out, "# TYPE salesops_db_statements_total counter");
+        let _ = writeln!(out, "salesops_db_statements_total {}", self.statements());
+        let _ = writeln!(
+            out,
+            "# HELP salesops_db_statement_errors_total SQL statements that failed."
+        );
+        let _ = writeln!(out, "# TYPE salesops_db_statement_errors_total counter");
+        let _ = writeln!(
+            out,
+            "salesops_db_statement_errors_total {}",
+            self.statement_errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP salesops_db_statement_seconds_total Time spent in SQL statements."
+        );
+        let _ = writeln!(out, "# TYPE salesops_db_statement_seconds_total counter");
+        let _ = writeln!(
+            out,
+            "salesops_db_statement_seconds_total {}",
+            self.statement_seconds_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP salesops_graphql_request_duration_seconds GraphQL requests by operation."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE salesops_graphql_request_duration_seconds histogram"
+        );
+        for (op, h) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let op = op.replace('\\', "\\\\").replace('"', "\\\"");
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "salesops_graphql_request_duration_seconds_bucket{{operation=\"{op}\",le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(out, "salesops_graphql_request_duration_seconds_bucket{{operation=\"{op}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "salesops_graphql_request_duration_seconds_sum{{operation=\"{op}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "salesops_graphql_request_duration_seconds_count{{operation=\"{op}\"}} {}",
+                h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP salesops_graphql_errors_total GraphQL errors by extensions.code."
+        );
+        let _ = writeln!(out, "# TYPE salesops_graphql_errors_total counter");
+        for (code, n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "salesops_graphql_errors_total{{code=\"{code}\"}} {n}");
+        }
+        if let Some((size, idle)) = pool {
+            let _ = writeln!(
+                out,
+                "# HELP salesops_db_pool_connections Open connections in the pool."
+            );
+            let _ = writeln!(out, "# TYPE salesops_db_pool_connections gauge");
+            let _ = writeln!(out, "salesops_db_pool_connections {size}");
+            let _ = writeln!(
+                out,
+                "# HELP salesops_db_pool_idle_connections Idle connections in the pool."
+            );
+            let _ = writeln!(out, "# TYPE salesops_db_pool_idle_connections gauge");
+            let _ = writeln!(out, "salesops_db_pool_idle_connections {idle}");
+        }
+        out
+    }
+}

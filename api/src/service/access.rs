@@ -1,0 +1,108 @@
+//! Who may see and change what: the role table of DESIGN.md, and the row
+//! scope (REP: own deals; MANAGER: the team below, transitively) expressed as
+//! SQL conditions so it is applied by the database, never after loading.
+use sea_orm::sea_query::{Expr, SimpleExpr};
+
+use crate::auth::{Principal, Role};
+use crate::error::{AppError, AppResult};
+
+/// Roles that may read everything.
+pub const ALL_READERS: &[Role] = &[Role::Admin, Role::Ops, Role::Viewer];
+/// Roles that may read reference data (stages, territories, playbooks).
+pub const REFERENCE_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Ops,
+    Role::Viewer,
+    Role::Manager,
+    Role::Rep,
+    Role::Integration,
+];
+/// Roles that may read deals, reps and accounts (scoped for REP and MANAGER).
+pub const DEAL_READERS: &[Role] = REFERENCE_READERS;
+/// Roles that may read metrics and forecasts (scoped for REP and MANAGER).
+pub const METRIC_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Ops,
+    Role::Viewer,
+    Role::Manager,
+    Role::Rep,
+];
+/// Roles that write deals (REP and MANAGER within their scope).
+pub const DEAL_WRITERS: &[Role] = &[
+    Role::Admin,
+    Role::Ops,
+    Role::Integration,
+    Role::Manager,
+    Role::Rep,
+];
+/// Roles that write reps and accounts.
+pub const ORG_WRITERS: &[Role] = &[Role::Admin, Role::Ops, Role::Integration];
+/// Roles that configure the organisation (territories, stages, quotas, playbooks, plans).
+pub const CONFIG_WRITERS: &[Role] = &[Role::Admin, Role::Ops];
+/// Roles that read the audit trail.
+pub const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Ops];
+
+/// The deals (by owner) a principal can see and change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DealScope {
+    All,
+    /// Deals owned by this rep.
+    Owner(i64),
+    /// Deals owned by this manager or anyone below them.
+    Team(i64),
+}
+
+impl Principal {
+    pub fn require(&self, roles: &[Role]) -> AppResult<()> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(format!(
+                "the {} role cannot do this",
+                self.role.as_str()
+            )))
+        }
+    }
+
+    pub fn scope(&self) -> DealScope {
+        match (self.role, self.rep_id) {
+            (Role::Rep, Some(id)) => DealScope::Owner(id),
+            (Role::Manager, Some(id)) => DealScope::Team(id),
+            _ => DealScope::All,
+        }
+    }
+}
+
+/// The ids of a manager and every rep below them, as a subquery.
+pub fn team_subquery_sql() -> &'static str {
+    "WITH RECURSIVE team(id) AS (SELECT id FROM rep WHERE id = ? \
+     UNION SELECT r.id FROM rep r JOIN team t ON r.manager_id = t.id) SELECT id FROM team"
+}
+
+impl DealScope {
+    /// A condition on a column holding a rep id (deal.owner_id, rep.id, quota.rep_id),
+    /// or None when everything is visible.
+    pub fn rep_condition(&self, column: &str) -> Option<SimpleExpr> {
+        match *self {
+            DealScope::All => None,
+            DealScope::Owner(id) => Some(Expr::cust_with_values(format!("{column} = ?"), [id])),
+            DealScope::Team(id) => Some(Expr::cust_with_values(
+                format!("{column} IN ({})", team_subquery_sql()),
+                [id],
+            )),
+        }
+    }
+
+    /// Plain-SQL form of `rep_condition` with its parameters, for hand-written
+    /// aggregate queries: ("TRUE", []) when everything is visible.
+    pub fn rep_sql(&self, column: &str) -> (String, Vec<sea_orm::Value>) {
+        match *self {
+            DealScope::All => ("1 = 1".to_owned(), vec![]),
+            DealScope::Owner(id) => (format!("{column} = ?"), vec![id.into()]),
+            DealScope::Team(id) => (
+                format!("{column} IN ({})", team_subquery_sql()),
+                vec![id.into()],
+            ),
+        }
+    }
+}

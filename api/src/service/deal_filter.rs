@@ -1,0 +1,132 @@
+//! DealFilter as one SQL condition over the `deal` table (aliased `deal`),
+//! shared by the deal list and by every metric that takes a filter.
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use entity::enums::{DealStatus, ForecastCategory, Segment};
+use sea_orm::ActiveEnum;
+
+use super::access::DealScope;
+use super::account::like_pattern;
+use crate::clock::start_of;
+use crate::db::Sql;
+use crate::domain::period::Period;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
+pub struct DealFilter {
+    pub status: Option<Vec<DealStatus>>,
+    pub stage_ids: Option<Vec<i64>>,
+    pub owner_ids: Option<Vec<i64>>,
+    /// Deals in these territories or any territory below them.
+    pub territory_ids: Option<Vec<i64>>,
+    /// By the segment of the deal's territory.
+    pub segments: Option<Vec<Segment>>,
+    pub forecast_categories: Option<Vec<ForecastCategory>>,
+    pub min_amount_cents: Option<i64>,
+    pub max_amount_cents: Option<i64>,
+    pub opened_in: Option<Period>,
+    pub expected_close_in: Option<Period>,
+    pub closed_in: Option<Period>,
+    pub search: Option<String>,
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Deals following these playbooks (not in the contract's filter; used by
+    /// playbook metrics).
+    pub playbook_ids: Option<Vec<i64>>,
+}
+
+/// Inclusive lower bound in cents: 10.005 means at least 10.01.
+pub fn min_cents(amount: Decimal) -> AppResult<i64> {
+    (amount * Decimal::ONE_HUNDRED)
+        .ceil()
+        .to_i64()
+        .ok_or_else(|| AppError::bad_input("minAmount is out of range"))
+}
+
+/// Inclusive upper bound in cents: 10.005 means at most 10.00.
+pub fn max_cents(amount: Decimal) -> AppResult<i64> {
+    (amount * Decimal::ONE_HUNDRED)
+        .floor()
+        .to_i64()
+        .ok_or_else(|| AppError::bad_input("maxAmount is out of range"))
+}
+
+fn push_in<V: Into<sea_orm::Value>>(sql: &mut Sql, col: &str, values: impl IntoIterator<Item = V>) {
+    sql.push(" AND ").push(col).push(" IN ").bind_list(values);
+}
+
+fn push_range(sql: &mut Sql, col: &str, p: &Period) {
+    sql.push(&format!(" AND {col} >= "))
+        .bind(start_of(p.start()))
+        .push(&format!(" AND {col} < "))
+        .bind(start_of(p.end()));
+}
+
+impl DealFilter {
+    /// Appends ` AND ...` conditions for this filter and the caller's scope.
+    pub fn push_sql(&self, sql: &mut Sql, scope: DealScope) {
+        let (scope_sql, scope_values) = scope.rep_sql("deal.owner_id");
+        sql.push(" AND ").push_with(&scope_sql, scope_values);
+        if let Some(s) = &self.status {
+            push_in(sql, "deal.status", s.iter().map(|v| v.to_value()));
+        }
+        if let Some(ids) = &self.stage_ids {
+            push_in(sql, "deal.stage_id", ids.iter().copied());
+        }
+        if let Some(ids) = &self.owner_ids {
+            push_in(sql, "deal.owner_id", ids.iter().copied());
+        }
+        if let Some(ids) = &self.playbook_ids {
+            push_in(sql, "deal.playbook_id", ids.iter().copied());
+        }
+        if let Some(ids) = &self.territory_ids {
+            sql.push(" AND deal.territory_id IN (WITH RECURSIVE sub(id) AS (SELECT id FROM territory WHERE id IN ")
+                .bind_list(ids.iter().copied())
+                .push(" UNION SELECT t.id FROM territory t JOIN sub ON t.parent_id = sub.id) SELECT id FROM sub)");
+        }
+        if let Some(segs) = &self.segments {
+            sql.push(" AND deal.territory_id IN (SELECT id FROM territory WHERE segment IN ")
+                .bind_list(segs.iter().map(|v| v.to_value()))
+                .push(")");
+        }
+        if let Some(c) = &self.forecast_categories {
+            push_in(
+                sql,
+                "deal.forecast_category",
+                c.iter().map(|v| v.to_value()),
+            );
+        }
+        if let Some(min) = self.min_amount_cents {
+            sql.push(" AND deal.amount_cents >= ").bind(min);
+        }
+        if let Some(max) = self.max_amount_cents {
+            sql.push(" AND deal.amount_cents <= ").bind(max);
+        }
+        if let Some(p) = &self.opened_in {
+            push_range(sql, "deal.opened_at", p);
+        }
+        if let Some(p) = &self.closed_in {
+            push_range(sql, "deal.closed_at", p);
+        }
+        if let Some(p) = &self.expected_close_in {
+            sql.push(" AND deal.expected_close_date >= ")
+                .bind(p.start())
+                .push(" AND deal.expected_close_date < ")
+                .bind(p.end());
+        }
+        if let Some(s) = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            sql.push(" AND LOWER(deal.name) LIKE ")
+                .bind(like_pattern(s))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(t) = self.updated_since {
+            sql.push(" AND deal.updated_at >= ").bind(t);
+        }
+    }
+}

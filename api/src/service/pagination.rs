@@ -1,0 +1,151 @@
+//! Keyset cursors for deal lists: a cursor names the last row's sort key and
+//! id, so a page after it stays correct while rows are inserted or changed
+//! (no OFFSET). Cursors are opaque base64 and tied to their order.
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use entity::deal;
+
+use crate::db::Sql;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum DealOrder {
+    #[default]
+    UpdatedDesc,
+    UpdatedAsc,
+    AmountDesc,
+    AmountAsc,
+    ExpectedCloseAsc,
+    OpenedDesc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Key {
+    Int(i64),
+    Text(String),
+    Null,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    o: DealOrder,
+    k: Key,
+    i: i64,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Cursor {
+    pub fn for_deal(order: DealOrder, d: &deal::Model) -> Self {
+        let k = match order {
+            DealOrder::UpdatedDesc | DealOrder::UpdatedAsc => Key::Text(ts(d.updated_at)),
+            DealOrder::AmountDesc | DealOrder::AmountAsc => Key::Int(d.amount_cents),
+            DealOrder::ExpectedCloseAsc => d
+                .expected_close_date
+                .map(|x| Key::Text(x.to_string()))
+                .unwrap_or(Key::Null),
+            DealOrder::OpenedDesc => Key::Text(ts(d.opened_at)),
+        };
+        Self {
+            o: order,
+            k,
+            i: d.id,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(s: &str, order: DealOrder) -> AppResult<Self> {
+        let bad = || AppError::bad_input("after: not a cursor from this list");
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+        let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if c.o != order {
+            return Err(AppError::bad_input(
+                "after: the cursor was made for another orderBy",
+            ));
+        }
+        // Reject keys of the wrong type for the order.
+        c.condition().map_err(|_| bad())?;
+        Ok(c)
+    }
+
+    /// The SQL condition selecting rows strictly after this cursor.
+    pub fn condition(&self) -> AppResult<Sql> {
+        let bad = || AppError::bad_input("after: not a cursor from this list");
+        let time = |s: &str| -> AppResult<DateTime<Utc>> {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| bad())
+        };
+        let mut sql = Sql::default();
+        match (self.o, &self.k) {
+            (DealOrder::UpdatedDesc, Key::Text(t)) => {
+                keyset(&mut sql, "deal.updated_at", "<", time(t)?, self.i)
+            }
+            (DealOrder::UpdatedAsc, Key::Text(t)) => {
+                keyset(&mut sql, "deal.updated_at", ">", time(t)?, self.i)
+            }
+            (DealOrder::OpenedDesc, Key::Text(t)) => {
+                keyset(&mut sql, "deal.opened_at", "<", time(t)?, self.i)
+            }
+            (DealOrder::AmountDesc, Key::Int(a)) => {
+                keyset(&mut sql, "deal.amount_cents", "<", *a, self.i)
+            }
+            (DealOrder::AmountAsc, Key::Int(a)) => {
+                keyset(&mut sql, "deal.amount_cents", ">", *a, self.i)
+            }
+            (DealOrder::ExpectedCloseAsc, Key::Text(d)) => {
+                let day = NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad())?;
+                // Dated rows come first, then the undated ones.
+                sql.push("(deal.expected_close_date > ")
+                    .bind(day)
+                    .push(" OR (deal.expected_close_date = ")
+                    .bind(day)
+                    .push(" AND deal.id > ")
+                    .bind(self.i)
+                    .push(") OR deal.expected_close_date IS NULL)");
+            }
+            (DealOrder::ExpectedCloseAsc, Key::Null) => {
+                sql.push("(deal.expected_close_date IS NULL AND deal.id > ")
+                    .bind(self.i)
+                    .push(")");
+            }
+            _ => return Err(bad()),
+        }
+        Ok(sql)
+    }
+}
+
+fn keyset<V: Into<sea_orm::Value> + Clone>(sql: &mut Sql, col: &str, op: &str, key: V, id: i64) {
+    sql.push(&format!("({col} {op} "))
+        .bind(key.clone())
+        .push(&format!(" OR ({col} = "))
+        .bind(key)
+        .push(&format!(" AND deal.id {op} "))
+        .bind(id)
+        .push("))");
+}
+
+impl DealOrder {
+    /// ORDER BY clause matching the cursor condition.
+    pub fn order_by(self) -> &'static str {
+        match self {
+            DealOrder::UpdatedDesc => "deal.updated_at DESC, deal.id DESC",
+            DealOrder::UpdatedAsc => "deal.updated_at ASC, deal.id ASC",
+            DealOrder::AmountDesc => "deal.amount_cents DESC, deal.id DESC",
+            DealOrder::AmountAsc => "deal.amount_cents ASC, deal.id ASC",
+            DealOrder::ExpectedCloseAsc => {
+                "CASE WHEN deal.expected_close_date IS NULL THEN 1 ELSE 0 END, deal.expected_close_date ASC, deal.id ASC"
+            }
+            DealOrder::OpenedDesc => "deal.opened_at DESC, deal.id DESC",
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Building and running the HTTP application.
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::db::{self, PoolSettings, StatementObserver};
+use crate::graphql::{self, AppSchema, Limits};
+use crate::http;
+use crate::observability::Metrics;
+use crate::service::deal::DealRules;
+
+/// Settings resolvers and services read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub deal_rules: DealRules,
+    pub max_page_size: usize,
+    pub max_body_bytes: usize,
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub read_db: DatabaseConnection,
+    pub jwt: Arc<JwtKeys>,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Keys(#[from] crate::auth::KeyError),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// Connects the primary (and the read replica, if configured), counting
+/// every statement into `metrics`.
+pub async fn connect(
+    cfg: &Config,
+    pool: &PoolSettings,
+    metrics: &Arc<Metrics>,
+) -> Result<(DatabaseConnection, DatabaseConnection), sea_orm::DbErr> {
+    let m = metrics.clone();
+    let observer: StatementObserver =
+        Arc::new(move |elapsed, failed| m.record_statement(elapsed, failed));
+    let primary = db::connect(&cfg.database_url, pool, Some(observer.clone())).await?;
+    let read = match &cfg.read_database_url {
+        Some(url) => db::connect(url, pool, Some(observer)).await?,
+        None => primary.clone(),
+    };
+    Ok((primary, read))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks a free port) and wires the
+    /// routes. The databases must already be migrated.
+    pub async fn build(
+        cfg: &Config,
+        db: DatabaseConnection,
+        read_db: DatabaseConnection,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StartupError> {
+        let jwt = Arc::new(JwtKeys::from_config(cfg)?);
+        let settings = Arc::new(Settings {
+            deal_rules: DealRules {
+                currency: cfg.currency.trim().to_uppercase(),
+            },
+            max_page_size: cfg.max_page_size,
+            max_body_bytes: cfg.max_body_bytes,
+        });
+        let state = AppState {
+            db,
+            read_db,
+            jwt,
+            settings,
+            metrics,
+        };
+        let limits = Limits {
+            max_depth: cfg.max_query_depth,
+            max_complexity: cfg.max_query_complexity,
+        };
+        let schema: AppSchema = graphql::schema_builder(&limits)
+            .data(state.clone())
+            .finish();
+        let listener =
+            TcpListener::bind(&cfg.bind).map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?
+            .port();
+        let max_body = cfg.max_body_bytes;
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(app_state.clone()))
+                .app_data(web::Data::new(schema.clone()))
+                .app_data(web::PayloadConfig::new(max_body))
+                .configure(http::routes)
+        })
+        .listen(listener)
+        .map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM; in-flight requests are finished first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,26 @@
+use crate::enums::SopStage;
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sop_plan")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub name: String,
+    pub horizon_start: Date,
+    pub horizon_months: i32,
+    pub lookback_months: i32,
+    pub stage: SopStage,
+    pub revision: i32,
+    pub previous_revision_id: Option<i64>,
+    pub owner: String,
+    pub released_at: Option<DateTimeUtc>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,50 @@
+//! The one migration history of salesops; the same steps run on SQLite and
+//! PostgreSQL.
+pub use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_territory;
+mod m20260101_000002_create_rep;
+mod m20260101_000003_create_account;
+mod m20260101_000004_create_stage;
+mod m20260101_000005_create_playbook;
+mod m20260101_000006_create_deal;
+mod m20260101_000007_create_deal_stage_change;
+mod m20260101_000008_create_quota;
+mod m20260101_000009_create_forecast_submission;
+mod m20260101_000010_create_sop;
+mod m20260101_000011_create_audit_entry;
+mod m20260101_000012_create_webhook;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_territory::Migration),
+            Box::new(m20260101_000002_create_rep::Migration),
+            Box::new(m20260101_000003_create_account::Migration),
+            Box::new(m20260101_000004_create_stage::Migration),
+            Box::new(m20260101_000005_create_playbook::Migration),
+            Box::new(m20260101_000006_create_deal::Migration),
+            Box::new(m20260101_000007_create_deal_stage_change::Migration),
+            Box::new(m20260101_000008_create_quota::Migration),
+            Box::new(m20260101_000009_create_forecast_submission::Migration),
+            Box::new(m20260101_000010_create_sop::Migration),
+            Box::new(m20260101_000011_create_audit_entry::Migration),
+            Box::new(m20260101_000012_create_webhook::Migration),
+        ]
+    }
+}
+
+/// "Now" as the backend stores a UTC timestamp: SQLite keeps RFC 3339 text
+/// (the format sqlx writes, so text order is time order), PostgreSQL a
+/// timestamptz.
+pub(crate) fn now_expr(m: &SchemaManager) -> SimpleExpr {
+    match m.get_database_backend() {
+        sea_orm_migration::sea_orm::DatabaseBackend::Sqlite => {
+            Expr::cust("strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')")
+        }
+        _ => Expr::current_timestamp().into(),
+    }
+}
