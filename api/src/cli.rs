@@ -166,8 +166,8 @@ pub async fn run() {
             let keys = JwtKeys::from_config(&config).unwrap_or_else(|e| fail(e));
             let metrics = Arc::new(Metrics::default());
             let (primary, read) = open(&config, &metrics).await;
-            if demo {
-                if seed::writer::is_empty(&primary).await.unwrap_or(false) {
+            if demo && seed::writer::is_empty(&primary).await.unwrap_or(false) {
+                {
                     println!("seeding demo data (a few seconds)...");
                     let s = seed::demo(&primary, &config.currency)
                         .await

@@ -170,7 +170,7 @@ fn authenticate(
     st: &AppState,
     req: &HttpRequest,
     media: &'static str,
-) -> Result<crate::auth::Principal, HttpResponse> {
+) -> Result<crate::auth::Principal, Box<HttpResponse>> {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -185,7 +185,12 @@ fn authenticate(
             crate::auth::AuthError::Invalid(_) => "the token is invalid or expired",
         };
         st.metrics.record_error("UNAUTHENTICATED");
-        reject(StatusCode::UNAUTHORIZED, media, message, "UNAUTHENTICATED")
+        Box::new(reject(
+            StatusCode::UNAUTHORIZED,
+            media,
+            message,
+            "UNAUTHENTICATED",
+        ))
     })
 }
 
@@ -218,7 +223,7 @@ async fn graphql_post(
     }
     let principal = match authenticate(&st, &req, media) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -284,7 +289,7 @@ async fn graphql_get(
     };
     let principal = match authenticate(&st, &req, media) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let request = match async_graphql::http::parse_query_string(query_string) {
         Ok(r) => r,

@@ -45,6 +45,6 @@ pub(crate) fn now_expr(m: &SchemaManager) -> SimpleExpr {
         sea_orm_migration::sea_orm::DatabaseBackend::Sqlite => {
             Expr::cust("strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')")
         }
-        _ => Expr::current_timestamp().into(),
+        _ => Expr::current_timestamp(),
     }
 }

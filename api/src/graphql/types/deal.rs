@@ -125,6 +125,7 @@ impl Deal {
 pub struct StageChange(pub deal_stage_change::Model);
 
 #[Object]
+#[allow(clippy::wrong_self_convention)]
 impl StageChange {
     async fn from_stage(&self, ctx: &Context<'_>) -> Result<Option<Stage>> {
         match self.0.from_stage_id {
