@@ -81,25 +81,27 @@ fn reject(status: StatusCode, media: &str, message: &str, code: &str) -> HttpRes
     res
 }
 
-/// The operation a request will run, if its document parses.
-fn operation_type(req: &Request) -> Option<OperationType> {
-    let doc = async_graphql::parser::parse_query(&req.query).ok()?;
-    let op = match &req.operation_name {
-        Some(name) => {
-            doc.operations
-                .iter()
-                .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?
-                .1
-        }
-        None => doc.operations.iter().next()?.1,
+/// The type and name of the operation a request will run, if its document
+/// parses (the name labels logs and metrics).
+fn operation(req: &Request) -> (Option<OperationType>, String) {
+    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else {
+        return (None, "invalid".to_owned());
     };
-    Some(op.node.ty)
-}
-
-fn operation_label(req: &Request) -> String {
-    req.operation_name
-        .clone()
-        .unwrap_or_else(|| "anonymous".to_owned())
+    let op = match &req.operation_name {
+        Some(name) => doc
+            .operations
+            .iter()
+            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
+        None => doc.operations.iter().next(),
+    };
+    match op {
+        Some((name, op)) => (
+            Some(op.node.ty),
+            name.map(|n| n.to_string())
+                .unwrap_or_else(|| "anonymous".to_owned()),
+        ),
+        None => (None, "unknown".to_owned()),
+    }
 }
 
 async fn execute(
@@ -108,14 +110,14 @@ async fn execute(
     principal: &crate::auth::Principal,
     req: Request,
 ) -> Response {
-    let is_mutation = operation_type(&req) == Some(OperationType::Mutation);
+    let (kind, label) = operation(&req);
+    let is_mutation = kind == Some(OperationType::Mutation);
     // A mutation reads through the primary so it sees its own writes.
     let read_db = if is_mutation {
         st.db.clone()
     } else {
         st.read_db.clone()
     };
-    let label = operation_label(&req);
     let span = tracing::info_span!("graphql", operation = %label, role = principal.role.as_str());
     let started = Instant::now();
     let req = loaders::attach(req, &read_db, principal.scope()).data(RequestCtx {
@@ -302,7 +304,7 @@ async fn graphql_get(
             )
         }
     };
-    if operation_type(&request) == Some(OperationType::Mutation) {
+    if operation(&request).0 == Some(OperationType::Mutation) {
         let mut res = reject(
             StatusCode::METHOD_NOT_ALLOWED,
             media,

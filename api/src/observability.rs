@@ -11,6 +11,8 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+const MAX_OPERATION_LABELS: usize = 200;
+
 #[derive(Default)]
 struct Histogram {
     counts: [u64; BUCKETS.len()],
@@ -55,7 +57,13 @@ impl Metrics {
 
     pub fn record_request(&self, operation: &str, elapsed: Duration) {
         let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(operation.to_owned())
+        // Operation names come from clients: cap the label set.
+        let label = if map.contains_key(operation) || map.len() < MAX_OPERATION_LABELS {
+            operation
+        } else {
+            "other"
+        };
+        map.entry(label.to_owned())
             .or_default()
             .observe(elapsed.as_secs_f64());
     }

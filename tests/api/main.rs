@@ -1,5 +1,12 @@
 //! Black-box tests: the real server over HTTP, on SQLite and PostgreSQL.
 mod helpers;
 
+mod audit;
 mod auth;
+mod dataloader;
+mod deals;
+mod demo;
+mod http;
+mod org;
+mod roles;
 mod schema;

@@ -72,8 +72,13 @@ pub fn probability_to_ppm(p: f64, field: &'static str) -> Result<i64, MoneyError
     Ok((p * PPM as f64).round() as i64)
 }
 
+/// A stored ratio as a Decimal with at least two places ("0.10", "0.125").
 pub fn ppm_to_decimal(ppm: i64) -> Decimal {
-    Decimal::new(ppm, 6).normalize()
+    let mut d = Decimal::new(ppm, 6).normalize();
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d
 }
 
 pub fn ppm_to_f64(ppm: i64) -> f64 {
@@ -138,7 +143,9 @@ mod tests {
         assert_eq!(probability_to_ppm(0.6, "p"), Ok(600_000));
         assert!(probability_to_ppm(1.01, "p").is_err());
         assert!(probability_to_ppm(f64::NAN, "p").is_err());
-        assert_eq!(ppm_to_decimal(600_000).to_string(), "0.6");
+        assert_eq!(ppm_to_decimal(600_000).to_string(), "0.60");
+        assert_eq!(ppm_to_decimal(125_000).to_string(), "0.125");
+        assert_eq!(ppm_to_decimal(1_000_000).to_string(), "1.00");
         assert_eq!(ppm_to_f64(600_000), 0.6);
     }
 }

@@ -332,6 +332,24 @@ impl Loader<CountKey> for DealCounts {
     }
 }
 
+/// Spawns a loader's batch task. async-graphql starts the batch `delay`
+/// after the first key arrives; list fields resolve their items in chunks
+/// and yield between them, so under load a batch could fire before the last
+/// chunk has added its keys. Yielding first lets the request's executor poll
+/// every chunk (the server's executors are single-threaded), so a page costs
+/// one query per relation whatever its size.
+fn spawn_batch(fut: futures::future::BoxFuture<'static, ()>) {
+    tokio::spawn(async move {
+        for _ in 0..BATCH_YIELDS {
+            tokio::task::yield_now().await;
+        }
+        fut.await
+    });
+}
+
+/// Enough yields for pages of 1,000 items polled 32 at a time.
+const BATCH_YIELDS: usize = 32;
+
 /// Attaches every loader to a request.
 pub fn attach(
     req: async_graphql::Request,
@@ -343,14 +361,14 @@ pub fn attach(
         E: EntityTrait + Send + Sync + 'static,
         E::Model: HasId + Clone + Send + Sync + 'static,
     {
-        DataLoader::new(ById::<E>(db.clone(), PhantomData), tokio::spawn)
+        DataLoader::new(ById::<E>(db.clone(), PhantomData), spawn_batch)
     }
     fn children<R>(db: &DatabaseConnection) -> DataLoader<Children<R>>
     where
         R: ChildRelation,
         <R::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
     {
-        DataLoader::new(Children::<R>(db.clone(), PhantomData), tokio::spawn)
+        DataLoader::new(Children::<R>(db.clone(), PhantomData), spawn_batch)
     }
     req.data(by_id::<territory::Entity>(db))
         .data(by_id::<rep::Entity>(db))
@@ -368,14 +386,14 @@ pub fn attach(
                 db: db.clone(),
                 scope,
             },
-            tokio::spawn,
+            spawn_batch,
         ))
         .data(DataLoader::new(
             DealCounts {
                 db: db.clone(),
                 scope,
             },
-            tokio::spawn,
+            spawn_batch,
         ))
 }
 

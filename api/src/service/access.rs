@@ -1,7 +1,8 @@
 //! Who may see and change what: the role table of DESIGN.md, and the row
 //! scope (REP: own deals; MANAGER: the team below, transitively) expressed as
 //! SQL conditions so it is applied by the database, never after loading.
-use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::DatabaseBackend;
 
 use crate::auth::{Principal, Role};
 use crate::error::{AppError, AppResult};
@@ -73,34 +74,45 @@ impl Principal {
     }
 }
 
-/// The ids of a manager and every rep below them, as a subquery.
-pub fn team_subquery_sql() -> &'static str {
-    "WITH RECURSIVE team(id) AS (SELECT id FROM rep WHERE id = ? \
-     UNION SELECT r.id FROM rep r JOIN team t ON r.manager_id = t.id) SELECT id FROM team"
+/// The ids of a manager and every rep below them, as a subquery with one
+/// placeholder (the manager's id).
+pub fn team_subquery_sql(placeholder: &str) -> String {
+    format!(
+        "WITH RECURSIVE team(id) AS (SELECT id FROM rep WHERE id = {placeholder} \
+         UNION SELECT r.id FROM rep r JOIN team t ON r.manager_id = t.id) SELECT id FROM team"
+    )
 }
 
 impl DealScope {
     /// A condition on a column holding a rep id (deal.owner_id, rep.id, quota.rep_id),
     /// or None when everything is visible.
-    pub fn rep_condition(&self, column: &str) -> Option<SimpleExpr> {
+    pub fn rep_condition(&self, column: &str, backend: DatabaseBackend) -> Option<SimpleExpr> {
         match *self {
             DealScope::All => None,
-            DealScope::Owner(id) => Some(Expr::cust_with_values(format!("{column} = ?"), [id])),
-            DealScope::Team(id) => Some(Expr::cust_with_values(
-                format!("{column} IN ({})", team_subquery_sql()),
-                [id],
-            )),
+            DealScope::Owner(id) => Some(Expr::cust(column.to_owned()).eq(id)),
+            DealScope::Team(id) => {
+                // sea-query substitutes the backend's own placeholder.
+                let placeholder = if backend == DatabaseBackend::Postgres {
+                    "$1"
+                } else {
+                    "?"
+                };
+                Some(Expr::cust_with_values(
+                    format!("{column} IN ({})", team_subquery_sql(placeholder)),
+                    [id],
+                ))
+            }
         }
     }
 
     /// Plain-SQL form of `rep_condition` with its parameters, for hand-written
-    /// aggregate queries: ("TRUE", []) when everything is visible.
+    /// aggregate queries: ("1 = 1", []) when everything is visible.
     pub fn rep_sql(&self, column: &str) -> (String, Vec<sea_orm::Value>) {
         match *self {
             DealScope::All => ("1 = 1".to_owned(), vec![]),
             DealScope::Owner(id) => (format!("{column} = ?"), vec![id.into()]),
             DealScope::Team(id) => (
-                format!("{column} IN ({})", team_subquery_sql()),
+                format!("{column} IN ({})", team_subquery_sql("?")),
                 vec![id.into()],
             ),
         }

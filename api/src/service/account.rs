@@ -1,4 +1,4 @@
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -50,10 +50,9 @@ pub async fn list(
 ) -> AppResult<Vec<account::Model>> {
     let mut q = account::Entity::find();
     if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
-        q = q.filter(Expr::cust_with_values(
-            "LOWER(account.name) LIKE ? ESCAPE '\\'",
-            [like_pattern(s)],
-        ));
+        q = q.filter(
+            Expr::cust("LOWER(account.name)").like(LikeExpr::new(like_pattern(s)).escape('\\')),
+        );
     }
     if let Some(after) = after {
         let last = get(db, after)

@@ -72,7 +72,7 @@ pub struct DealRules {
 /// A deal the principal may see, else NOT_FOUND (existence is not leaked).
 pub async fn get(db: &impl ConnectionTrait, scope: DealScope, id: i64) -> AppResult<deal::Model> {
     let mut q = deal::Entity::find_by_id(id);
-    if let Some(c) = scope.rep_condition("deal.owner_id") {
+    if let Some(c) = scope.rep_condition("deal.owner_id", db.get_database_backend()) {
         q = q.filter(c);
     }
     q.one(db).await?.ok_or_else(|| AppError::not_found("deal"))
@@ -84,7 +84,7 @@ pub async fn get_by_external_id(
     external_id: &str,
 ) -> AppResult<deal::Model> {
     let mut q = deal::Entity::find().filter(deal::Column::ExternalId.eq(external_id));
-    if let Some(c) = scope.rep_condition("deal.owner_id") {
+    if let Some(c) = scope.rep_condition("deal.owner_id", db.get_database_backend()) {
         q = q.filter(c);
     }
     q.one(db).await?.ok_or_else(|| AppError::not_found("deal"))

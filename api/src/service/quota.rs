@@ -27,7 +27,7 @@ pub async fn list(
     let mut q = quota::Entity::find()
         .filter(quota::Column::StartDate.gte(period.start()))
         .filter(quota::Column::EndDate.lte(period.end()));
-    if let Some(cond) = scope.rep_condition("quota.rep_id") {
+    if let Some(cond) = scope.rep_condition("quota.rep_id", db.get_database_backend()) {
         q = q.filter(cond);
     }
     if let Some(r) = rep_id {

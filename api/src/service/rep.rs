@@ -80,7 +80,7 @@ fn ramp(months: i32) -> AppResult<i32> {
 /// A rep the principal may see, else NOT_FOUND.
 pub async fn get(db: &impl ConnectionTrait, scope: DealScope, id: i64) -> AppResult<rep::Model> {
     let mut q = rep::Entity::find_by_id(id);
-    if let Some(cond) = scope.rep_condition("rep.id") {
+    if let Some(cond) = scope.rep_condition("rep.id", db.get_database_backend()) {
         q = q.filter(cond);
     }
     q.one(db).await?.ok_or_else(|| AppError::not_found("rep"))
@@ -93,7 +93,7 @@ pub async fn list(
     limit: u64,
 ) -> AppResult<Vec<rep::Model>> {
     let mut q = rep::Entity::find();
-    if let Some(cond) = scope.rep_condition("rep.id") {
+    if let Some(cond) = scope.rep_condition("rep.id", db.get_database_backend()) {
         q = q.filter(cond);
     }
     if let Some(a) = f.active {

@@ -1,0 +1,231 @@
+//! GraphQL over HTTP: media types and status codes, GET for queries, limits
+//! (depth, complexity, body size), health endpoints and metrics.
+use serde_json::{json, Value};
+
+use crate::db_tests;
+use crate::helpers::{spawn_app_with, Backend, TestApp};
+
+db_tests!(
+    media_types_and_status_codes,
+    get_requests,
+    limits_answer_query_too_complex,
+    health_and_metrics
+);
+
+async fn post(app: &TestApp, accept: Option<&str>, body: &str) -> (u16, String, Value) {
+    let mut req = app
+        .http
+        .post(&app.url)
+        .bearer_auth(app.admin_token())
+        .header("Content-Type", "application/json")
+        .body(body.to_owned());
+    if let Some(a) = accept {
+        req = req.header("Accept", a);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        ct,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn media_types_and_status_codes(app: TestApp) {
+    let good = r#"{"query":"{ stages { name } }"}"#;
+    let invalid = r#"{"query":"{ noSuchField }"}"#;
+    // The GraphQL-over-HTTP media type: request errors are HTTP 400.
+    let (s, ct, body) = post(&app, Some("application/graphql-response+json"), good).await;
+    assert_eq!(
+        (s, ct.as_str()),
+        (200, "application/graphql-response+json; charset=utf-8")
+    );
+    assert_eq!(body["data"]["stages"][0]["name"], "Discovery");
+    let (s, _, body) = post(&app, Some("application/graphql-response+json"), invalid).await;
+    assert_eq!(s, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Legacy application/json: always 200 for a well-formed request.
+    let (s, ct, body) = post(&app, Some("application/json"), invalid).await;
+    assert_eq!((s, ct.as_str()), (200, "application/json; charset=utf-8"));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // */* (reqwest's default) gets the GraphQL-over-HTTP type.
+    let (_, ct, _) = post(&app, None, good).await;
+    assert_eq!(ct, "application/graphql-response+json; charset=utf-8");
+    // A field error is still a 200 with data (execution happened).
+    let (s, _, body) = post(
+        &app,
+        Some("application/graphql-response+json"),
+        r#"{"query":"{ stages { name } deal(id: \"999\") { id } }"}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    // Not JSON, not a GraphQL request, unsupported media types.
+    let (s, _, body) = post(&app, None, "{not json").await;
+    assert_eq!(
+        (s, body["errors"][0]["extensions"]["code"].clone()),
+        (400, json!("BAD_USER_INPUT"))
+    );
+    let (s, _, _) = post(&app, Some("text/csv"), good).await;
+    assert_eq!(s, 406);
+    let res = app
+        .http
+        .post(&app.url)
+        .bearer_auth(app.admin_token())
+        .header("Content-Type", "text/plain")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 415);
+    // Variables and operation names.
+    let (_, _, body) = post(
+        &app,
+        None,
+        r#"{"query":"query A { a: stages { name } } query B($n: Int) { reps(first: $n) { name } }","operationName":"B","variables":{"n":1}}"#,
+    )
+    .await;
+    assert_eq!(body["data"], json!({ "reps": [] }));
+}
+
+async fn get_requests(app: TestApp) {
+    let token = app.admin_token();
+    let res = app
+        .http
+        .get(&app.url)
+        .bearer_auth(&token)
+        .query(&[("query", "{ stages { name } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["stages"].as_array().unwrap().len(), 7);
+    // Mutations are not allowed over GET.
+    let res = app
+        .http
+        .get(&app.url)
+        .bearer_auth(&token)
+        .query(&[(
+            "query",
+            "mutation { createTerritory(input: {name: \"T\"}) { id } }",
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+    assert_eq!(app.count_rows("territory").await, 0);
+    // GET requires a token too.
+    let res = app
+        .http
+        .get(&app.url)
+        .query(&[("query", "{ stages { name } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    // Browsers get GraphiQL.
+    let res = app
+        .http
+        .get(&app.url)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.text().await.unwrap().contains("graphiql"));
+}
+
+async fn limits_answer_query_too_complex(app: TestApp) {
+    let token = app.admin_token();
+    // 13 levels of nesting against a depth limit of 12.
+    let deep = "{ reps { manager { manager { manager { manager { manager { manager { manager { manager { manager { manager { manager { name } } } } } } } } } } } } }";
+    assert_eq!(
+        app.error_code(&token, deep, json!({})).await,
+        "QUERY_TOO_COMPLEX"
+    );
+    // 500 deals x 500 nested deals blows the complexity budget.
+    let wide =
+        "{ deals(first: 500) { nodes { owner { deals(first: 500) { nodes { name amount } } } } } }";
+    assert_eq!(
+        app.error_code(&token, wide, json!({})).await,
+        "QUERY_TOO_COMPLEX"
+    );
+    // The server keeps serving.
+    assert_eq!(
+        app.ok("{ stages { name } }", json!({})).await["stages"][0]["name"],
+        "Discovery"
+    );
+    // The body limit is configurable: a small one rejects a large body with 413.
+    let backend = app.backend;
+    drop(app);
+    let Some(small) = spawn_app_with(backend, |c| c.max_body_bytes = 1024).await else {
+        return;
+    };
+    let big = format!(
+        r#"{{"query":"{{ stages {{ name }} }}","variables":{{"pad":"{}"}}}}"#,
+        "x".repeat(2048)
+    );
+    let res = small
+        .http
+        .post(&small.url)
+        .bearer_auth(small.admin_token())
+        .header("Content-Type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    assert_eq!(
+        small.ok("{ stages { name } }", json!({})).await["stages"][0]["name"],
+        "Discovery"
+    );
+    let _ = Backend::Sqlite;
+}
+
+async fn health_and_metrics(app: TestApp) {
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let res = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    app.ok("query Stages { stages { name } }", json!({})).await;
+    let token = app.admin_token();
+    app.error_code(&token, "{ deal(id: \"999\") { id } }", json!({}))
+        .await;
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("salesops_graphql_request_duration_seconds_count{operation=\"Stages\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("salesops_graphql_errors_total{code=\"NOT_FOUND\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("salesops_db_pool_connections"), "{text}");
+    assert!(app.statements().await > 0);
+}
