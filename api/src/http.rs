@@ -109,7 +109,7 @@ async fn execute(
     st: &AppState,
     principal: &crate::auth::Principal,
     req: Request,
-) -> Response {
+) -> Executed {
     let (kind, label) = operation(&req);
     let is_mutation = kind == Some(OperationType::Mutation);
     // A mutation reads through the primary so it sees its own writes.
@@ -129,13 +129,15 @@ async fn execute(
         std::panic::AssertUnwindSafe(tracing::Instrument::instrument(schema.execute(req), span))
             .catch_unwind()
             .await;
-    let mut resp = match outcome {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::error!(operation = %label, "resolver panicked");
-            Response::from_errors(vec![ServerError::new("internal error", None)])
-        }
-    };
+    let panicked = outcome.is_err();
+    let mut resp = outcome.unwrap_or_else(|_| {
+        tracing::error!(operation = %label, "resolver panicked");
+        let mut err = ServerError::new("internal error", None);
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "INTERNAL");
+        Response::from_errors(vec![err])
+    });
     assign_codes(&mut resp.errors);
     let elapsed = started.elapsed();
     st.metrics.record_request(&label, elapsed);
@@ -147,7 +149,14 @@ async fn execute(
         }
     }
     tracing::info!(operation = %label, ms = elapsed.as_millis() as u64, errors = resp.errors.len(), "graphql request");
-    resp
+    Executed { resp, panicked }
+}
+
+/// A response, and whether a resolver panicked (an HTTP 500 for this
+/// request only; the server keeps serving).
+struct Executed {
+    resp: Response,
+    panicked: bool,
 }
 
 /// A request error (parse, validation, limits): no execution took place.
@@ -157,8 +166,16 @@ fn is_request_error(resp: &Response) -> bool {
         && resp.errors.iter().all(|e| e.path.is_empty())
 }
 
-fn respond(media: &'static str, batch: BatchResponse) -> HttpResponse {
+fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpResponse {
+    let panicked = executed.iter().any(|e| e.panicked);
+    let mut responses: Vec<Response> = executed.into_iter().map(|e| e.resp).collect();
+    let batch = if batched {
+        BatchResponse::Batch(responses)
+    } else {
+        BatchResponse::Single(responses.remove(0))
+    };
     let status = match (&batch, media) {
+        _ if panicked => StatusCode::INTERNAL_SERVER_ERROR,
         (BatchResponse::Single(r), GRAPHQL_RESPONSE) if is_request_error(r) => {
             StatusCode::BAD_REQUEST
         }
@@ -238,10 +255,8 @@ async fn graphql_post(
             )
         }
     };
-    let batch = match batch {
-        BatchRequest::Single(r) => {
-            BatchResponse::Single(execute(&schema, &st, &principal, r).await)
-        }
+    let executed = match batch {
+        BatchRequest::Single(r) => vec![execute(&schema, &st, &principal, r).await],
         BatchRequest::Batch(rs) => {
             if rs.len() > 20 {
                 return reject(
@@ -255,10 +270,10 @@ async fn graphql_post(
             for r in rs {
                 out.push(execute(&schema, &st, &principal, r).await);
             }
-            BatchResponse::Batch(out)
+            return respond(media, out, true);
         }
     };
-    respond(media, batch)
+    respond(media, executed, false)
 }
 
 async fn graphql_get(
@@ -315,8 +330,8 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return res;
     }
-    let resp = execute(&schema, &st, &principal, request).await;
-    respond(media, BatchResponse::Single(resp))
+    let executed = execute(&schema, &st, &principal, request).await;
+    respond(media, vec![executed], false)
 }
 
 async fn healthz() -> HttpResponse {
