@@ -124,12 +124,17 @@ impl From<DbErr> for AppError {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
                 Self::BadInput("a referenced record does not exist or is still in use".into())
             }
+            _ if matches!(
+                e,
+                DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
+            ) =>
+            {
+                tracing::warn!("database pool exhausted: no connection within the acquire timeout");
+                Self::Unavailable
+            }
             _ => {
                 let text = e.to_string();
-                if text.contains("PoolTimedOut") || text.contains("pool timed out") {
-                    tracing::warn!("database pool exhausted");
-                    Self::Unavailable
-                } else if text.contains("canceling statement due to statement timeout") {
+                if text.contains("canceling statement due to statement timeout") {
                     Self::QueryTooComplex("the query ran past the statement timeout".into())
                 } else {
                     Self::Internal(Arc::new(e))

@@ -131,6 +131,12 @@ impl Application {
         &self.state
     }
 
+    /// Stops the server: `stop(true)` finishes in-flight requests first, as
+    /// SIGTERM and SIGINT do.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGINT/SIGTERM; in-flight requests are finished first.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await

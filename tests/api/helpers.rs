@@ -58,6 +58,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub config: Config,
     keys: Arc<JwtKeys>,
+    /// Stops the server (`stop(true)` is graceful, like SIGTERM).
+    pub server: actix_web::dev::ServerHandle,
     cleanup: Option<Cleanup>,
     stages: std::sync::OnceLock<HashMap<String, String>>,
 }
@@ -139,7 +141,7 @@ pub async fn spawn_app_with(
 ) -> Option<TestApp> {
     let mut cfg = test_config();
     let unique = uuid::Uuid::new_v4().simple().to_string();
-    let mut pool = PoolSettings::from_config(&cfg);
+    let mut schema = None;
     let cleanup = match backend {
         Backend::Sqlite => {
             let path = std::env::temp_dir().join(format!("salesops-test-{unique}.db"));
@@ -151,21 +153,26 @@ pub async fn spawn_app_with(
             let admin_url = std::env::var("SALESOPS_TEST_DATABASE_URL")
                 .ok()
                 .filter(|u| !u.is_empty())?;
-            let schema = format!("t_{unique}");
+            let name = format!("t_{unique}");
             let admin = sea_orm::Database::connect(admin_url.as_str())
                 .await
                 .expect("connect to the test PostgreSQL");
             admin
-                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .execute_unprepared(&format!("CREATE SCHEMA {name}"))
                 .await
                 .expect("create schema");
             admin.close().await.ok();
             cfg.database_url = admin_url.clone();
-            pool.schema = Some(schema.clone());
-            Cleanup::Schema { admin_url, schema }
+            schema = Some(name.clone());
+            Cleanup::Schema {
+                admin_url,
+                schema: name,
+            }
         }
     };
     configure(&mut cfg);
+    let mut pool = PoolSettings::from_config(&cfg);
+    pool.schema = schema;
     let metrics = Arc::new(Metrics::default());
     let (primary, read) = startup::connect(&cfg, &pool, &metrics)
         .await
@@ -175,6 +182,7 @@ pub async fn spawn_app_with(
         .await
         .expect("build app");
     let port = app.port();
+    let server = app.handle();
     tokio::spawn(app.run_until_stopped());
     let keys = Arc::new(JwtKeys::from_config(&cfg).expect("keys"));
     Some(TestApp {
@@ -188,6 +196,7 @@ pub async fn spawn_app_with(
         backend,
         config: cfg,
         keys,
+        server,
         cleanup: Some(cleanup),
         stages: Default::default(),
     })

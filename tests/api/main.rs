@@ -8,6 +8,7 @@ mod deals;
 mod demo;
 mod fuzz;
 mod http;
+mod ops;
 mod org;
 mod roles;
 mod schema;
