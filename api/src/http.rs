@@ -104,12 +104,17 @@ fn operation(req: &Request) -> (Option<OperationType>, String) {
     }
 }
 
-async fn execute(
-    schema: &AppSchema,
+async fn execute<Q, M, S>(
+    schema: &async_graphql::Schema<Q, M, S>,
     st: &AppState,
     principal: &crate::auth::Principal,
     req: Request,
-) -> Executed {
+) -> Executed
+where
+    Q: async_graphql::ObjectType + 'static,
+    M: async_graphql::ObjectType + 'static,
+    S: async_graphql::SubscriptionType + 'static,
+{
     let (kind, label) = operation(&req);
     let is_mutation = kind == Some(OperationType::Mutation);
     // A mutation reads through the primary so it sees its own writes.
@@ -363,4 +368,72 @@ async fn metrics(st: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(st.metrics.render(pool))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+
+    struct Panicky;
+
+    #[Object]
+    impl Panicky {
+        async fn fine(&self) -> i32 {
+            1
+        }
+        async fn boom(&self) -> i32 {
+            panic!("a bug in a resolver")
+        }
+    }
+
+    async fn state() -> AppState {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let mut cfg = crate::config::Config::from_env();
+        cfg.jwt_secret = Some("0123456789abcdef0123456789abcdef".into());
+        cfg.jwt_public_key = None;
+        AppState {
+            db: db.clone(),
+            read_db: db,
+            jwt: std::sync::Arc::new(crate::auth::JwtKeys::from_config(&cfg).unwrap()),
+            settings: std::sync::Arc::new(crate::startup::Settings {
+                deal_rules: crate::service::deal::DealRules {
+                    currency: "USD".into(),
+                },
+                max_page_size: 500,
+                max_body_bytes: 1 << 20,
+            }),
+            metrics: Default::default(),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_resolver_is_a_500_for_that_request_only() {
+        let st = state().await;
+        let schema = Schema::new(Panicky, EmptyMutation, EmptySubscription);
+        let who = crate::auth::Principal {
+            subject: "t".into(),
+            role: crate::auth::Role::Admin,
+            rep_id: None,
+        };
+        let bad = execute(&schema, &st, &who, Request::new("{ boom }")).await;
+        assert!(bad.panicked);
+        let code = bad.resp.errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned();
+        assert_eq!(code, Some(async_graphql::Value::from("INTERNAL")));
+        assert_eq!(
+            respond(GRAPHQL_RESPONSE, vec![bad], false).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // The next request on the same schema and state is served normally.
+        let good = execute(&schema, &st, &who, Request::new("{ fine }")).await;
+        assert!(!good.panicked && good.resp.errors.is_empty());
+        assert_eq!(
+            respond(GRAPHQL_RESPONSE, vec![good], false).status(),
+            StatusCode::OK
+        );
+    }
 }
