@@ -139,6 +139,26 @@ pub struct AccountInput {
     pub territory_id: Option<ID>,
 }
 
+/// Fields to change; an absent field is kept, null clears a nullable one.
+#[derive(InputObject)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub external_id: MaybeUndefined<String>,
+    pub industry: MaybeUndefined<String>,
+    pub segment: MaybeUndefined<Segment>,
+    pub territory_id: MaybeUndefined<ID>,
+}
+
+/// Fields to change; an absent field is kept, null clears a nullable one.
+#[derive(InputObject)]
+pub struct PlaybookPatch {
+    pub name: Option<String>,
+    pub description: MaybeUndefined<String>,
+    pub segment: MaybeUndefined<Segment>,
+    /// false retires the playbook (it stays on its deals).
+    pub active: Option<bool>,
+}
+
 #[derive(InputObject, Clone)]
 pub struct DealInput {
     pub external_id: Option<String>,

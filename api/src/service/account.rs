@@ -126,3 +126,74 @@ mod tests {
         assert_eq!(super::like_pattern("50%_Off"), "%50\\%\\_off%");
     }
 }
+
+#[derive(Default)]
+pub struct AccountChanges {
+    pub name: Option<String>,
+    pub external_id: super::Patch<String>,
+    pub industry: super::Patch<String>,
+    pub segment: super::Patch<Segment>,
+    pub territory_id: super::Patch<i64>,
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: &Principal,
+    id: i64,
+    patch: AccountChanges,
+) -> AppResult<account::Model> {
+    use super::Patch;
+    actor.require(ORG_WRITERS)?;
+    let tx = begin_write(db).await?;
+    let current = get(&tx, id).await?;
+    if let Some(t) = patch.territory_id.as_set() {
+        referenced::<territory::Entity>(&tx, *t, "territoryId").await?;
+    }
+    let name = match &patch.name {
+        Some(n) => required_text(n, "name", 300)?,
+        None => current.name.clone(),
+    };
+    let text = |p: Patch<String>,
+                cur: &Option<String>,
+                field: &str,
+                max: usize|
+     -> AppResult<Option<String>> {
+        match p {
+            Patch::Set(v) => optional_text(Some(&v), field, max),
+            other => Ok(other.apply(cur.clone())),
+        }
+    };
+    let external_id = text(patch.external_id, &current.external_id, "externalId", 200)?;
+    let industry = text(patch.industry, &current.industry, "industry", 200)?;
+    let segment = patch.segment.apply(current.segment);
+    let territory_id = patch.territory_id.apply(current.territory_id);
+    let mut changes = Changes::new();
+    changes
+        .field("name", &current.name, &name)
+        .field("externalId", &current.external_id, &external_id)
+        .field("industry", &current.industry, &industry)
+        .field("segment", &current.segment, &segment)
+        .field("territoryId", &current.territory_id, &territory_id);
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let mut am: account::ActiveModel = current.into();
+    am.name = Set(name);
+    am.external_id = Set(external_id);
+    am.industry = Set(industry);
+    am.segment = Set(segment);
+    am.territory_id = Set(territory_id);
+    am.updated_at = Set(clock::now());
+    let model = am.update(&tx).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "updateAccount",
+        "Account",
+        id,
+        &changes,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(model)
+}

@@ -112,3 +112,60 @@ pub async fn create(
     tx.commit().await?;
     Ok(model)
 }
+
+#[derive(Default)]
+pub struct PlaybookChanges {
+    pub name: Option<String>,
+    pub description: super::Patch<String>,
+    pub segment: super::Patch<Segment>,
+    pub active: Option<bool>,
+}
+
+/// Renames, re-segments or retires a playbook (its steps are kept).
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: &Principal,
+    id: i64,
+    patch: PlaybookChanges,
+) -> AppResult<playbook::Model> {
+    use super::Patch;
+    actor.require(CONFIG_WRITERS)?;
+    let tx = begin_write(db).await?;
+    let current = get(&tx, id).await?;
+    let name = match &patch.name {
+        Some(n) => required_text(n, "name", 200)?,
+        None => current.name.clone(),
+    };
+    let description = match patch.description {
+        Patch::Set(d) => optional_text(Some(&d), "description", 10_000)?,
+        other => other.apply(current.description.clone()),
+    };
+    let segment = patch.segment.apply(current.segment);
+    let active = patch.active.unwrap_or(current.active);
+    let mut changes = Changes::new();
+    changes
+        .field("name", &current.name, &name)
+        .field("description", &current.description, &description)
+        .field("segment", &current.segment, &segment)
+        .field("active", &current.active, &active);
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let mut am: playbook::ActiveModel = current.into();
+    am.name = Set(name);
+    am.description = Set(description);
+    am.segment = Set(segment);
+    am.active = Set(active);
+    let model = am.update(&tx).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "updatePlaybook",
+        "Playbook",
+        id,
+        &changes,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(model)
+}

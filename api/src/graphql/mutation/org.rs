@@ -3,8 +3,8 @@ use rust_decimal::Decimal;
 
 use crate::domain::period::Period;
 use crate::graphql::inputs::{
-    patch, AccountInput, PlaybookInput, RepInput, RepPatch, StageInput, TerritoryInput,
-    TerritoryPatch,
+    patch, AccountInput, AccountPatch, PlaybookInput, PlaybookPatch, RepInput, RepPatch,
+    StageInput, TerritoryInput, TerritoryPatch,
 };
 use crate::graphql::types::{Account, Playbook, Quota, Rep, Stage, Territory};
 use crate::graphql::{lookup_id, opt_id, parse_id, principal, write_db};
@@ -116,6 +116,29 @@ impl OrgMutation {
         ))
     }
 
+    async fn update_account(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        patch: AccountPatch,
+    ) -> Result<Account> {
+        let p = principal(ctx)?;
+        let id = lookup_id(&id, "account").extend()?;
+        let changes = service::account::AccountChanges {
+            name: patch.name,
+            external_id: self::patch(patch.external_id, Ok).extend()?,
+            industry: self::patch(patch.industry, Ok).extend()?,
+            segment: self::patch(patch.segment, |s| Ok(s.into())).extend()?,
+            territory_id: self::patch(patch.territory_id, |i| parse_id(&i, "territoryId"))
+                .extend()?,
+        };
+        Ok(Account(
+            service::account::update(write_db(ctx)?, p, id, changes)
+                .await
+                .extend()?,
+        ))
+    }
+
     async fn create_stage(&self, ctx: &Context<'_>, input: StageInput) -> Result<Stage> {
         let p = principal(ctx)?;
         let new = NewStage {
@@ -181,6 +204,28 @@ impl OrgMutation {
         };
         Ok(Playbook(
             service::playbook::create(write_db(ctx)?, p, new)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Renames, re-segments or retires (active: false) a playbook.
+    async fn update_playbook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        patch: PlaybookPatch,
+    ) -> Result<Playbook> {
+        let p = principal(ctx)?;
+        let id = lookup_id(&id, "playbook").extend()?;
+        let changes = service::playbook::PlaybookChanges {
+            name: patch.name,
+            description: self::patch(patch.description, Ok).extend()?,
+            segment: self::patch(patch.segment, |s| Ok(s.into())).extend()?,
+            active: patch.active,
+        };
+        Ok(Playbook(
+            service::playbook::update(write_db(ctx)?, p, id, changes)
                 .await
                 .extend()?,
         ))
