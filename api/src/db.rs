@@ -20,8 +20,6 @@ pub struct PoolSettings {
     pub min_connections: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Option<Duration>,
-    /// PostgreSQL schema to use (tests isolate themselves this way).
-    pub schema: Option<String>,
 }
 
 impl PoolSettings {
@@ -31,7 +29,6 @@ impl PoolSettings {
             min_connections: cfg.db_min_connections,
             acquire_timeout: cfg.db_acquire_timeout(),
             statement_timeout: cfg.statement_timeout(),
-            schema: None,
         }
     }
 }
@@ -51,9 +48,6 @@ pub async fn connect(
         if url.starts_with("postgres") {
             opt.statement_timeout(t);
         }
-    }
-    if let Some(schema) = &pool.schema {
-        opt.set_schema_search_path(schema.clone());
     }
     // SQLite: write-ahead log so reads never wait for a writer, and a busy
     // timeout so writers queue instead of failing.

@@ -123,17 +123,27 @@ where
     } else {
         st.read_db.clone()
     };
-    let span = tracing::info_span!("graphql", operation = %label, role = principal.role.as_str());
+    // One span per request: operation, role (never the token), and on
+    // close its duration and error count.
+    let span = tracing::info_span!(
+        "graphql",
+        operation = %label,
+        role = principal.role.as_str(),
+        duration_ms = tracing::field::Empty,
+        errors = tracing::field::Empty,
+    );
     let started = Instant::now();
     let req = loaders::attach(req, &read_db, principal.scope()).data(RequestCtx {
         principal: principal.clone(),
         read_db,
     });
     // A panic in a resolver fails this request only.
-    let outcome =
-        std::panic::AssertUnwindSafe(tracing::Instrument::instrument(schema.execute(req), span))
-            .catch_unwind()
-            .await;
+    let outcome = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(
+        schema.execute(req),
+        span.clone(),
+    ))
+    .catch_unwind()
+    .await;
     let panicked = outcome.is_err();
     let mut resp = outcome.unwrap_or_else(|_| {
         tracing::error!(operation = %label, "resolver panicked");
@@ -153,7 +163,8 @@ where
             st.metrics.record_error(code);
         }
     }
-    tracing::info!(operation = %label, ms = elapsed.as_millis() as u64, errors = resp.errors.len(), "graphql request");
+    span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+    span.record("errors", resp.errors.len());
     Executed { resp, panicked }
 }
 

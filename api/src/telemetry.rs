@@ -1,13 +1,21 @@
 //! Logging: tracing with an env filter (RUST_LOG), JSON lines or pretty text.
+//! Each GraphQL request is one `graphql` span, logged when it closes with
+//! its operation, role, duration and error count (never the token).
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(format: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_span_events(FmtSpan::CLOSE);
     let _ = if format == "json" {
-        builder.json().flatten_event(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
     } else {
         builder.compact().try_init()
     };

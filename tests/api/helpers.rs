@@ -141,7 +141,6 @@ pub async fn spawn_app_with(
 ) -> Option<TestApp> {
     let mut cfg = test_config();
     let unique = uuid::Uuid::new_v4().simple().to_string();
-    let mut schema = None;
     let cleanup = match backend {
         Backend::Sqlite => {
             let path = std::env::temp_dir().join(format!("salesops-test-{unique}.db"));
@@ -153,17 +152,8 @@ pub async fn spawn_app_with(
             let admin_url = std::env::var("SALESOPS_TEST_DATABASE_URL")
                 .ok()
                 .filter(|u| !u.is_empty())?;
-            let name = format!("t_{unique}");
-            let admin = sea_orm::Database::connect(admin_url.as_str())
-                .await
-                .expect("connect to the test PostgreSQL");
-            admin
-                .execute_unprepared(&format!("CREATE SCHEMA {name}"))
-                .await
-                .expect("create schema");
-            admin.close().await.ok();
-            cfg.database_url = admin_url.clone();
-            schema = Some(name.clone());
+            let name = create_schema(&admin_url).await;
+            cfg.database_url = with_search_path(&admin_url, &name);
             Cleanup::Schema {
                 admin_url,
                 schema: name,
@@ -171,8 +161,7 @@ pub async fn spawn_app_with(
         }
     };
     configure(&mut cfg);
-    let mut pool = PoolSettings::from_config(&cfg);
-    pool.schema = schema;
+    let pool = PoolSettings::from_config(&cfg);
     let metrics = Arc::new(Metrics::default());
     let (primary, read) = startup::connect(&cfg, &pool, &metrics)
         .await
@@ -394,6 +383,27 @@ impl TestApp {
             .unwrap()
             .n
     }
+}
+
+/// A PostgreSQL URL whose connections use `schema` (tests isolate themselves
+/// in a fresh schema each).
+pub fn with_search_path(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// Creates an empty schema for a test and returns its name.
+pub async fn create_schema(admin_url: &str) -> String {
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(admin_url)
+        .await
+        .expect("connect to the test PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA {name}"))
+        .await
+        .expect("create schema");
+    admin.close().await.ok();
+    name
 }
 
 pub fn id_num(id: &str) -> i64 {

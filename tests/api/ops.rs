@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, Backend};
+use crate::helpers::{create_schema, spawn_app_with, with_search_path, Backend};
 
 async fn pool_exhaustion_is_a_clear_error(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |c| {
@@ -95,7 +95,6 @@ async fn statement_timeout_cancels_runaway_sql() {
         min_connections: 1,
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Some(Duration::from_millis(100)),
-        schema: None,
     };
     let db = api::db::connect(&url, &pool, None).await.unwrap();
     let err = db
@@ -109,6 +108,92 @@ async fn statement_timeout_cancels_runaway_sql() {
     db.execute_unprepared("SELECT 1").await.unwrap();
 }
 
+/// With SALESOPS_READ_DATABASE_URL, queries read the replica and mutations
+/// write (and read back) through the primary.
+async fn reads_go_to_the_replica(backend: Backend) {
+    let replica_url = match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!(
+                "salesops-replica-{}.db",
+                uuid::Uuid::new_v4().simple()
+            ));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+        Backend::Postgres => {
+            let Ok(admin) = std::env::var("SALESOPS_TEST_DATABASE_URL") else {
+                return;
+            };
+            with_search_path(&admin, &create_schema(&admin).await)
+        }
+    };
+    // The replica holds different data than the primary, so the test sees
+    // which one answered.
+    let pool = api::db::PoolSettings {
+        max_connections: 2,
+        min_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+    };
+    let replica = api::db::connect(&replica_url, &pool, None).await.unwrap();
+    api::db::migrate(&replica).await.unwrap();
+    replica
+        .execute_unprepared("INSERT INTO territory (name, created_at, updated_at) VALUES ('Replica only', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        .await
+        .unwrap();
+    let url = replica_url.clone();
+    let app = spawn_app_with(backend, move |c| c.read_database_url = Some(url))
+        .await
+        .unwrap();
+    let names = |v: Value| -> Vec<String> {
+        v["territories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(app.ok("{ territories { name } }", json!({})).await),
+        ["Replica only"]
+    );
+    // A mutation writes to the primary and reads its result back from it.
+    let d = app
+        .ok(
+            "mutation { createTerritory(input: {name: \"Primary\"}) { name children { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        d["createTerritory"],
+        json!({ "name": "Primary", "children": [] })
+    );
+    assert_eq!(app.count_rows("territory").await, 1);
+    assert_eq!(
+        names(app.ok("{ territories { name } }", json!({})).await),
+        ["Replica only"]
+    );
+    // Clean up the replica.
+    match backend {
+        Backend::Sqlite => {
+            let path = replica_url
+                .trim_start_matches("sqlite://")
+                .trim_end_matches("?mode=rwc")
+                .to_owned();
+            replica.close().await.ok();
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+        Backend::Postgres => {
+            let schema = replica_url.rsplit("%3D").next().unwrap().to_owned();
+            replica
+                .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
 mod pool {
     use super::*;
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,6 +203,14 @@ mod pool {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn exhaustion_postgres() {
         pool_exhaustion_is_a_clear_error(Backend::Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_replica_sqlite() {
+        reads_go_to_the_replica(Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_replica_postgres() {
+        reads_go_to_the_replica(Backend::Postgres).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn graceful_stop_sqlite() {
