@@ -207,13 +207,13 @@ pub fn gap(demand: Decimal, supply: Decimal, adjustments: Decimal) -> Decimal {
 }
 
 /// actual - planned (positive: the plan was beaten), and that variance over
-/// the planned amount (None when nothing was planned).
+/// the planned amount (None when nothing was planned). The ratio is one
+/// correctly rounded float division of the two exact amounts.
 pub fn variance(planned: Decimal, actual: Decimal) -> (Decimal, Option<f64>) {
     let v = actual - planned;
-    let pct = if planned.is_zero() {
-        None
-    } else {
-        (v / planned).to_f64()
+    let pct = match (v.to_f64(), planned.to_f64()) {
+        (Some(num), Some(den)) if !planned.is_zero() => Some(num / den),
+        _ => None,
     };
     (v, pct)
 }
@@ -376,6 +376,7 @@ mod tests {
         assert_eq!(gap(dec("100"), dec("60"), dec("-10")), dec("50"));
         assert_eq!(variance(dec("200"), dec("150")), (dec("-50"), Some(-0.25)));
         assert_eq!(variance(dec("0"), dec("150")), (dec("150"), None));
+        assert_eq!(variance(dec("10500"), dec("9000")).1, Some(-1.0 / 7.0));
         assert_eq!(planned_capacity(1.5, dec("10000")), Some(dec("15000.00")));
         assert_eq!(planned_capacity(f64::NAN, dec("10000")), None);
     }

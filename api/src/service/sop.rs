@@ -721,7 +721,7 @@ async fn open_for_lines(
             let hint = if plan.stage < stage {
                 format!("advance it to {} first", stage_name(stage))
             } else {
-                format!("reopen it to {} to change them", stage_name(stage))
+                format!("reopen it to {} first", stage_name(stage))
             };
             return Err(AppError::InvalidTransition(format!(
                 "{what} can only be set in {}; S&OP plan {id} is in {}: {hint}",
