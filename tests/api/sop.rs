@@ -20,7 +20,8 @@ db_tests!(
 const PLAN: &str = "id name stage version revision horizonStart horizonMonths owner releasedAt \
                     previousRevision { id revision }";
 
-const CREATE: &str = "mutation($i: CreateSopPlanInput!) { createSopPlan(input: $i) { id version stage } }";
+const CREATE: &str =
+    "mutation($i: CreateSopPlanInput!) { createSopPlan(input: $i) { id version stage } }";
 const ADVANCE: &str = "mutation($id: ID!, $v: Int!, $n: String) { advanceSopPlan(id: $id, expectedVersion: $v, note: $n) { id stage version } }";
 const RELEASE: &str = "mutation($id: ID!, $v: Int!, $n: String) { releaseSopPlan(id: $id, expectedVersion: $v, note: $n) { id stage version releasedAt } }";
 const DEMAND: &str = "mutation($id: ID!, $l: [SopDemandLineInput!]!) { setSopDemand(planId: $id, lines: $l) { id version } }";
@@ -92,7 +93,14 @@ async fn lines(app: &TestApp, id: &str, kind: &str) -> Vec<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| json!([l["territory"]["name"], l["month"], l["amount"], l["headcount"]]))
+        .map(|l| {
+            json!([
+                l["territory"]["name"],
+                l["month"],
+                l["amount"],
+                l["headcount"]
+            ])
+        })
         .collect()
 }
 
@@ -171,18 +179,19 @@ async fn world(app: &TestApp) -> World {
     let east = app.create_territory("East", None, None).await;
     let west = app.create_territory("West", None, None).await;
     let north = app.create_territory("North", None, None).await;
-    let rep = |name: &'static str, t: Option<String>, hired: &'static str, ramp: i32, active: bool| {
-        let t = t.clone();
-        async move {
-            app.create_rep(
-                name,
-                None,
-                t.as_deref(),
-                json!({ "hiredAt": hired, "rampMonths": ramp, "active": active }),
-            )
-            .await
-        }
-    };
+    let rep =
+        |name: &'static str, t: Option<String>, hired: &'static str, ramp: i32, active: bool| {
+            let t = t.clone();
+            async move {
+                app.create_rep(
+                    name,
+                    None,
+                    t.as_deref(),
+                    json!({ "hiredAt": hired, "rampMonths": ramp, "active": active }),
+                )
+                .await
+            }
+        };
     let ann = rep("Ann", Some(east.clone()), "2023-01-01", 3, true).await;
     let ben = rep("Ben", Some(east.clone()), "2024-11-15", 3, true).await;
     let cy = rep("Cy", Some(west.clone()), "2025-01-01", 2, true).await;
@@ -204,7 +213,15 @@ async fn world(app: &TestApp) -> World {
     won(app, &ann, Some(&east), "12000", "2024-10-05T10:00:00Z").await;
     won(app, &ben, Some(&east), "15000", "2024-12-01T01:30:00+02:00").await;
     won(app, &ann, Some(&east), "3000", "2024-12-01T00:00:00Z").await;
-    closed(app, &ann, Some(&east), "50000", "2024-11-10T10:00:00Z", "Lost").await;
+    closed(
+        app,
+        &ann,
+        Some(&east),
+        "50000",
+        "2024-11-10T10:00:00Z",
+        "Lost",
+    )
+    .await;
     app.create_deal(json!({ "name": "Open", "amount": "40000", "ownerId": ann, "territoryId": east, "openedAt": "2024-10-01T00:00:00Z" }))
         .await;
     won(app, &cy, Some(&west), "7000", "2024-10-15T10:00:00Z").await;
@@ -290,7 +307,13 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
     );
 
     // --- DEMAND_PLANNING (version 2): revisions by OPS, one replaced.
-    let moved = app.ok_as(&ops, ADVANCE, json!({ "id": id, "v": 1, "n": "Data checked" })).await;
+    let moved = app
+        .ok_as(
+            &ops,
+            ADVANCE,
+            json!({ "id": id, "v": 1, "n": "Data checked" }),
+        )
+        .await;
     assert_eq!(
         moved["advanceSopPlan"],
         json!({ "id": id, "stage": "DEMAND_PLANNING", "version": 2 })
@@ -385,16 +408,106 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
     assert_eq!(
         gaps(&app, &id).await,
         [
-            json!(["East", "2025-01-01", "10500.00", "13000.00", 1.3333, true, "0.00", "-2500.00"]),
-            json!(["East", "2025-02-01", "13500.00", "18000.00", 1.6667, true, "0.00", "-4500.00"]),
-            json!(["East", "2025-03-01", "10500.00", "21000.00", 2.0, true, "0.00", "-10500.00"]),
-            json!(["North", "2025-01-01", "0.00", "8000.00", 1.0, false, "0.00", "-8000.00"]),
-            json!(["West", "2025-01-01", "2450.00", "0.00", 0.0, true, "0.00", "2450.00"]),
-            json!(["West", "2025-02-01", "11000.00", "4000.00", 0.5, true, "0.00", "7000.00"]),
-            json!(["West", "2025-03-01", "3000.00", "14000.00", 2.0, false, "0.00", "-11000.00"]),
-            json!([null, "2025-01-01", "350.00", "5000.00", 1.0, true, "0.00", "-4650.00"]),
-            json!([null, "2025-02-01", "350.00", "9999.99", 1.5, false, "0.00", "-9649.99"]),
-            json!([null, "2025-03-01", "350.00", "5000.00", 1.0, true, "0.00", "-4650.00"]),
+            json!([
+                "East",
+                "2025-01-01",
+                "10500.00",
+                "13000.00",
+                1.3333,
+                true,
+                "0.00",
+                "-2500.00"
+            ]),
+            json!([
+                "East",
+                "2025-02-01",
+                "13500.00",
+                "18000.00",
+                1.6667,
+                true,
+                "0.00",
+                "-4500.00"
+            ]),
+            json!([
+                "East",
+                "2025-03-01",
+                "10500.00",
+                "21000.00",
+                2.0,
+                true,
+                "0.00",
+                "-10500.00"
+            ]),
+            json!([
+                "North",
+                "2025-01-01",
+                "0.00",
+                "8000.00",
+                1.0,
+                false,
+                "0.00",
+                "-8000.00"
+            ]),
+            json!([
+                "West",
+                "2025-01-01",
+                "2450.00",
+                "0.00",
+                0.0,
+                true,
+                "0.00",
+                "2450.00"
+            ]),
+            json!([
+                "West",
+                "2025-02-01",
+                "11000.00",
+                "4000.00",
+                0.5,
+                true,
+                "0.00",
+                "7000.00"
+            ]),
+            json!([
+                "West",
+                "2025-03-01",
+                "3000.00",
+                "14000.00",
+                2.0,
+                false,
+                "0.00",
+                "-11000.00"
+            ]),
+            json!([
+                null,
+                "2025-01-01",
+                "350.00",
+                "5000.00",
+                1.0,
+                true,
+                "0.00",
+                "-4650.00"
+            ]),
+            json!([
+                null,
+                "2025-02-01",
+                "350.00",
+                "9999.99",
+                1.5,
+                false,
+                "0.00",
+                "-9649.99"
+            ]),
+            json!([
+                null,
+                "2025-03-01",
+                "350.00",
+                "5000.00",
+                1.0,
+                true,
+                "0.00",
+                "-4650.00"
+            ]),
         ]
     );
 
@@ -451,26 +564,121 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
     assert_eq!(
         gaps(&app, &id).await,
         [
-            json!(["East", "2025-01-01", "10500.00", "13000.00", 1.3333, false, "0.00", "-2500.00"]),
-            json!(["East", "2025-02-01", "13500.00", "18000.00", 1.6667, false, "0.00", "-4500.00"]),
-            json!(["East", "2025-03-01", "10500.00", "21000.00", 2.0, false, "0.00", "-10500.00"]),
-            json!(["North", "2025-01-01", "0.00", "8000.00", 1.0, false, "0.00", "-8000.00"]),
-            json!(["West", "2025-01-01", "2450.00", "0.00", 0.0, false, "2450.00", "0.00"]),
-            json!(["West", "2025-02-01", "11000.00", "4000.00", 0.5, false, "7000.00", "0.00"]),
-            json!(["West", "2025-03-01", "3000.00", "14000.00", 2.0, false, "0.00", "-11000.00"]),
-            json!([null, "2025-01-01", "350.00", "5000.00", 1.0, false, "0.00", "-4650.00"]),
-            json!([null, "2025-02-01", "350.00", "9999.99", 1.5, false, "0.00", "-9649.99"]),
-            json!([null, "2025-03-01", "350.00", "5000.00", 1.0, false, "-100.00", "-4550.00"]),
+            json!([
+                "East",
+                "2025-01-01",
+                "10500.00",
+                "13000.00",
+                1.3333,
+                false,
+                "0.00",
+                "-2500.00"
+            ]),
+            json!([
+                "East",
+                "2025-02-01",
+                "13500.00",
+                "18000.00",
+                1.6667,
+                false,
+                "0.00",
+                "-4500.00"
+            ]),
+            json!([
+                "East",
+                "2025-03-01",
+                "10500.00",
+                "21000.00",
+                2.0,
+                false,
+                "0.00",
+                "-10500.00"
+            ]),
+            json!([
+                "North",
+                "2025-01-01",
+                "0.00",
+                "8000.00",
+                1.0,
+                false,
+                "0.00",
+                "-8000.00"
+            ]),
+            json!([
+                "West",
+                "2025-01-01",
+                "2450.00",
+                "0.00",
+                0.0,
+                false,
+                "2450.00",
+                "0.00"
+            ]),
+            json!([
+                "West",
+                "2025-02-01",
+                "11000.00",
+                "4000.00",
+                0.5,
+                false,
+                "7000.00",
+                "0.00"
+            ]),
+            json!([
+                "West",
+                "2025-03-01",
+                "3000.00",
+                "14000.00",
+                2.0,
+                false,
+                "0.00",
+                "-11000.00"
+            ]),
+            json!([
+                null,
+                "2025-01-01",
+                "350.00",
+                "5000.00",
+                1.0,
+                false,
+                "0.00",
+                "-4650.00"
+            ]),
+            json!([
+                null,
+                "2025-02-01",
+                "350.00",
+                "9999.99",
+                1.5,
+                false,
+                "0.00",
+                "-9649.99"
+            ]),
+            json!([
+                null,
+                "2025-03-01",
+                "350.00",
+                "5000.00",
+                1.0,
+                false,
+                "-100.00",
+                "-4550.00"
+            ]),
         ]
     );
 
     // --- RELEASED (version 9): a stale release is a CONFLICT first.
     assert_eq!(
-        app.error_code(&ops, RELEASE, json!({ "id": id, "v": 7 })).await,
+        app.error_code(&ops, RELEASE, json!({ "id": id, "v": 7 }))
+            .await,
         "CONFLICT"
     );
     let r = app
-        .ok_as(&ops, RELEASE, json!({ "id": id, "v": 8, "n": "Signed off by the CRO" }))
+        .ok_as(
+            &ops,
+            RELEASE,
+            json!({ "id": id, "v": 8, "n": "Signed off by the CRO" }),
+        )
         .await;
     assert_eq!(r["releaseSopPlan"]["stage"], "RELEASED");
     assert_eq!(r["releaseSopPlan"]["version"], 9);
@@ -496,14 +704,28 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
         .unwrap()
         .iter()
         .map(|r| {
-            json!([r["territory"]["name"], r["month"], r["planned"], r["actual"], r["variance"], r["variancePct"]])
+            json!([
+                r["territory"]["name"],
+                r["month"],
+                r["planned"],
+                r["actual"],
+                r["variance"],
+                r["variancePct"]
+            ])
         })
         .collect();
     assert_eq!(
         rows,
         [
             // -1,500 / 10,500 = -1/7.
-            json!(["East", "2025-01-01", "10500.00", "9000.00", "-1500.00", -1.0 / 7.0]),
+            json!([
+                "East",
+                "2025-01-01",
+                "10500.00",
+                "9000.00",
+                "-1500.00",
+                -1.0 / 7.0
+            ]),
             json!(["East", "2025-02-01", "13500.00", "13500.00", "0.00", 0.0]),
             json!(["East", "2025-03-01", "10500.00", "0.00", "-10500.00", -1.0]),
             json!(["North", "2025-03-01", "0.00", "2000.00", "2000.00", null]),
@@ -535,11 +757,36 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
     assert_eq!(
         t,
         [
-            json!([null, "DATA_GATHERING", "ops-tester", "Plan created for 2025-01..2025-03: gathered 6 actual and 9 baseline lines"]),
-            json!(["DATA_GATHERING", "DEMAND_PLANNING", "ops-tester", "Data checked"]),
-            json!(["DEMAND_PLANNING", "SUPPLY_PLANNING", "admin-tester", "Demand signed off; baseline confirmed as demand for 7 territory-months"]),
-            json!(["SUPPLY_PLANNING", "RECONCILIATION", "admin-tester", "Supply signed off; computed capacity recorded for 7 territory-months"]),
-            json!(["RECONCILIATION", "RELEASED", "ops-tester", "Signed off by the CRO"]),
+            json!([
+                null,
+                "DATA_GATHERING",
+                "ops-tester",
+                "Plan created for 2025-01..2025-03: gathered 6 actual and 9 baseline lines"
+            ]),
+            json!([
+                "DATA_GATHERING",
+                "DEMAND_PLANNING",
+                "ops-tester",
+                "Data checked"
+            ]),
+            json!([
+                "DEMAND_PLANNING",
+                "SUPPLY_PLANNING",
+                "admin-tester",
+                "Demand signed off; baseline confirmed as demand for 7 territory-months"
+            ]),
+            json!([
+                "SUPPLY_PLANNING",
+                "RECONCILIATION",
+                "admin-tester",
+                "Supply signed off; computed capacity recorded for 7 territory-months"
+            ]),
+            json!([
+                "RECONCILIATION",
+                "RELEASED",
+                "ops-tester",
+                "Signed off by the CRO"
+            ]),
         ]
     );
     // Every mutation wrote the audit trail, newest first.
@@ -580,10 +827,30 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
         json!({ "id": rev_id, "stage": "DATA_GATHERING", "version": 1, "revision": 2,
                 "previousRevision": { "id": id, "revision": 1 } })
     );
+    let audit = app
+        .ok(
+            "query($id: ID!) { auditLog(entityType: \"SopPlan\", entityId: $id) { action actor changes } }",
+            json!({ "id": rev_id }),
+        )
+        .await;
+    let changes: Value =
+        serde_json::from_str(audit["auditLog"][0]["changes"].as_str().unwrap()).unwrap();
+    assert_eq!(audit["auditLog"][0]["action"], "reviseSopPlan");
+    assert_eq!(
+        changes,
+        json!({ "name": [null, "Q1 2025"], "revision": [null, 2], "previousRevisionId": [null, id_num(&id)],
+                "stage": [null, "DATA_GATHERING"], "copiedLines": [null, 38] })
+    );
     assert_eq!(line_count(&app, &id).await, 38);
     assert_eq!(line_count(&app, &rev_id).await, 38);
-    assert_eq!(lines(&app, &rev_id, "DEMAND").await, lines(&app, &id, "DEMAND").await);
-    assert_eq!(lines(&app, &rev_id, "SUPPLY").await, lines(&app, &id, "SUPPLY").await);
+    assert_eq!(
+        lines(&app, &rev_id, "DEMAND").await,
+        lines(&app, &id, "DEMAND").await
+    );
+    assert_eq!(
+        lines(&app, &rev_id, "SUPPLY").await,
+        lines(&app, &id, "SUPPLY").await
+    );
     assert_eq!(
         lines(&app, &rev_id, "ADJUSTMENT").await,
         lines(&app, &id, "ADJUSTMENT").await
@@ -605,7 +872,10 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
     // The released plan did not change, and is listed by stage.
     assert_eq!(version(&app, &id).await, 9);
     let listed = app
-        .ok("{ sopPlans(stage: RELEASED) { id } all: sopPlans { id revision } }", json!({}))
+        .ok(
+            "{ sopPlans(stage: RELEASED) { id } all: sopPlans { id revision } }",
+            json!({}),
+        )
         .await;
     assert_eq!(listed["sopPlans"], json!([{ "id": id }]));
     assert_eq!(
@@ -622,7 +892,8 @@ async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
         json!({ "name": "Stages", "horizonStart": "2025-01-01", "horizonMonths": 2 }),
     )
     .await;
-    let demand = json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "amount": "100" }] });
+    let demand =
+        json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "amount": "100" }] });
     let supply = json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "headcount": 1, "amount": "100" }] });
     let adjust = json!({ "id": id, "a": [{ "territoryId": t, "month": "2025-01-01", "amount": "100", "note": "x" }] });
     let release = |v: i64| json!({ "id": id, "v": v });
@@ -637,7 +908,11 @@ async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
         (RELEASE, release(1)),
         (REOPEN, back("DATA_GATHERING")),
     ] {
-        assert_eq!(app.error_code(&admin, q, vars).await, "INVALID_TRANSITION", "{q}");
+        assert_eq!(
+            app.error_code(&admin, q, vars).await,
+            "INVALID_TRANSITION",
+            "{q}"
+        );
     }
     assert_eq!(version(&app, &id).await, 1);
     let body = app.gql(&admin, DEMAND, demand.clone()).await;
@@ -654,7 +929,11 @@ async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
         (RELEASE, release(2)),
         (REOPEN, back("SUPPLY_PLANNING")),
     ] {
-        assert_eq!(app.error_code(&admin, q, vars).await, "INVALID_TRANSITION", "{q}");
+        assert_eq!(
+            app.error_code(&admin, q, vars).await,
+            "INVALID_TRANSITION",
+            "{q}"
+        );
     }
     app.ok(DEMAND, demand.clone()).await; // version 3
 
@@ -665,7 +944,11 @@ async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
         (ADJUST, adjust.clone()),
         (RELEASE, release(4)),
     ] {
-        assert_eq!(app.error_code(&admin, q, vars).await, "INVALID_TRANSITION", "{q}");
+        assert_eq!(
+            app.error_code(&admin, q, vars).await,
+            "INVALID_TRANSITION",
+            "{q}"
+        );
     }
     let body = app.gql(&admin, DEMAND, demand.clone()).await;
     assert_eq!(
@@ -677,7 +960,11 @@ async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
     // RECONCILIATION (version 6): only adjustments and release.
     advance(&app, &id).await;
     for (q, vars) in [(DEMAND, demand.clone()), (SUPPLY, supply.clone())] {
-        assert_eq!(app.error_code(&admin, q, vars).await, "INVALID_TRANSITION", "{q}");
+        assert_eq!(
+            app.error_code(&admin, q, vars).await,
+            "INVALID_TRANSITION",
+            "{q}"
+        );
     }
     assert_eq!(
         app.error_code(&admin, REOPEN, back("RELEASED")).await,
@@ -691,7 +978,8 @@ async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
     assert_eq!(lines(&app, &id, "ADJUSTMENT").await.len(), 1);
     // Unknown plans are NOT_FOUND.
     assert_eq!(
-        app.error_code(&admin, ADVANCE, json!({ "id": "999999", "v": 1 })).await,
+        app.error_code(&admin, ADVANCE, json!({ "id": "999999", "v": 1 }))
+            .await,
         "NOT_FOUND"
     );
 }
@@ -725,18 +1013,28 @@ async fn stale_and_concurrent_advances(app: TestApp) {
             app.gql(&admin, ADVANCE, vars.clone())
         );
         let outcomes: Vec<&Value> = vec![&a, &b];
-        let wins: Vec<&&Value> = outcomes.iter().filter(|r| r.get("errors").is_none()).collect();
+        let wins: Vec<&&Value> = outcomes
+            .iter()
+            .filter(|r| r.get("errors").is_none())
+            .collect();
         let conflicts = outcomes
             .iter()
             .filter(|r| r["errors"][0]["extensions"]["code"] == "CONFLICT")
             .count();
-        assert_eq!((wins.len(), conflicts), (1, 1), "round {round}: {a:#} {b:#}");
+        assert_eq!(
+            (wins.len(), conflicts),
+            (1, 1),
+            "round {round}: {a:#} {b:#}"
+        );
         assert_eq!(
             wins[0]["data"]["advanceSopPlan"],
             json!({ "id": id, "stage": stage, "version": v + 1 })
         );
         let p = plan(&app, &id).await;
-        assert_eq!((p["stage"].as_str().unwrap(), p["version"].as_i64().unwrap()), (*stage, v + 1));
+        assert_eq!(
+            (p["stage"].as_str().unwrap(), p["version"].as_i64().unwrap()),
+            (*stage, v + 1)
+        );
     }
     // One transition per successful move, none for the losers.
     assert_eq!(app.count_rows("sop_transition").await, 4);
@@ -776,22 +1074,41 @@ async fn released_plan_is_locked(app: TestApp) {
     app.ok(RELEASE, json!({ "id": id, "v": 4 })).await;
     let lines_before = line_count(&app, &id).await;
     for (q, vars) in [
-        (DEMAND, json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "amount": "1" }] })),
-        (SUPPLY, json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "headcount": 1, "amount": "1" }] })),
-        (ADJUST, json!({ "id": id, "a": [{ "territoryId": t, "month": "2025-01-01", "amount": "1", "note": "x" }] })),
+        (
+            DEMAND,
+            json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "amount": "1" }] }),
+        ),
+        (
+            SUPPLY,
+            json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "headcount": 1, "amount": "1" }] }),
+        ),
+        (
+            ADJUST,
+            json!({ "id": id, "a": [{ "territoryId": t, "month": "2025-01-01", "amount": "1", "note": "x" }] }),
+        ),
         (RELEASE, json!({ "id": id, "v": 5 })),
-        (REOPEN, json!({ "id": id, "s": "RECONCILIATION", "r": "Board asked for changes" })),
+        (
+            REOPEN,
+            json!({ "id": id, "s": "RECONCILIATION", "r": "Board asked for changes" }),
+        ),
     ] {
         assert_eq!(app.error_code(&admin, q, vars).await, "PLAN_LOCKED", "{q}");
     }
-    let body = app.gql(&admin, REOPEN, json!({ "id": id, "s": "DATA_GATHERING", "r": "x" })).await;
+    let body = app
+        .gql(
+            &admin,
+            REOPEN,
+            json!({ "id": id, "s": "DATA_GATHERING", "r": "x" }),
+        )
+        .await;
     assert_eq!(
         body["errors"][0]["message"],
         "the plan is released and read-only: start a new revision with reviseSopPlan to change it"
     );
     // There is no stage after RELEASED (the contract: INVALID_TRANSITION).
     assert_eq!(
-        app.error_code(&admin, ADVANCE, json!({ "id": id, "v": 5 })).await,
+        app.error_code(&admin, ADVANCE, json!({ "id": id, "v": 5 }))
+            .await,
         "INVALID_TRANSITION"
     );
     assert_eq!(version(&app, &id).await, 5);
@@ -802,22 +1119,37 @@ async fn released_plan_is_locked(app: TestApp) {
 async fn bad_horizons_and_inputs_write_nothing(app: TestApp) {
     let admin = app.admin_token();
     let cases = [
-        (json!({ "name": "Mid-month", "horizonStart": "2025-01-15", "horizonMonths": 3 }),
-         "horizonStart must be the first day of a month, e.g. 2025-01-01 (got 2025-01-15)"),
-        (json!({ "name": "Empty", "horizonStart": "2025-01-01", "horizonMonths": 0 }),
-         "horizonMonths must be between 1 and 12 (got 0)"),
-        (json!({ "name": "Too long", "horizonStart": "2025-01-01", "horizonMonths": 13 }),
-         "horizonMonths must be between 1 and 12 (got 13)"),
-        (json!({ "name": "No lookback", "horizonStart": "2025-01-01", "horizonMonths": 1, "lookbackMonths": 0 }),
-         "lookbackMonths must be between 1 and 36 (got 0)"),
-        (json!({ "name": "Bad growth", "horizonStart": "2025-01-01", "horizonMonths": 1, "growthRate": -1.0 }),
-         "growthRate must be greater than -1 and at most 10 (0.05 is 5% growth)"),
-        (json!({ "name": "  ", "horizonStart": "2025-01-01", "horizonMonths": 1 }),
-         "name must not be empty"),
+        (
+            json!({ "name": "Mid-month", "horizonStart": "2025-01-15", "horizonMonths": 3 }),
+            "horizonStart must be the first day of a month, e.g. 2025-01-01 (got 2025-01-15)",
+        ),
+        (
+            json!({ "name": "Empty", "horizonStart": "2025-01-01", "horizonMonths": 0 }),
+            "horizonMonths must be between 1 and 12 (got 0)",
+        ),
+        (
+            json!({ "name": "Too long", "horizonStart": "2025-01-01", "horizonMonths": 13 }),
+            "horizonMonths must be between 1 and 12 (got 13)",
+        ),
+        (
+            json!({ "name": "No lookback", "horizonStart": "2025-01-01", "horizonMonths": 1, "lookbackMonths": 0 }),
+            "lookbackMonths must be between 1 and 36 (got 0)",
+        ),
+        (
+            json!({ "name": "Bad growth", "horizonStart": "2025-01-01", "horizonMonths": 1, "growthRate": -1.0 }),
+            "growthRate must be greater than -1 and at most 10 (0.05 is 5% growth)",
+        ),
+        (
+            json!({ "name": "  ", "horizonStart": "2025-01-01", "horizonMonths": 1 }),
+            "name must not be empty",
+        ),
     ];
     for (input, message) in cases {
         let body = app.gql(&admin, CREATE, json!({ "i": input })).await;
-        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body:#}"
+        );
         assert_eq!(body["errors"][0]["message"], message);
     }
     assert_eq!(app.count_rows("sop_plan").await, 0);
@@ -847,7 +1179,10 @@ async fn bad_horizons_and_inputs_write_nothing(app: TestApp) {
     ];
     for (l, message) in cases {
         let body = app.gql(&admin, DEMAND, json!({ "id": id, "l": l })).await;
-        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body:#}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body:#}"
+        );
         assert_eq!(body["errors"][0]["message"], message);
     }
     assert_eq!(version(&app, &id).await, 2);
@@ -855,7 +1190,11 @@ async fn bad_horizons_and_inputs_write_nothing(app: TestApp) {
     // A supply line without an amount needs some quota to average.
     advance(&app, &id).await;
     let body = app
-        .gql(&admin, SUPPLY, json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "headcount": 1 }] }))
+        .gql(
+            &admin,
+            SUPPLY,
+            json!({ "id": id, "l": [{ "territoryId": t, "month": "2025-01-01", "headcount": 1 }] }),
+        )
         .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(
@@ -871,7 +1210,10 @@ async fn bad_horizons_and_inputs_write_nothing(app: TestApp) {
     let body = app
         .gql(&admin, ADJUST, json!({ "id": id, "a": [{ "territoryId": t, "month": "2025-01-01", "amount": "5", "note": " " }] }))
         .await;
-    assert_eq!(body["errors"][0]["message"], "adjustments[0].note must not be empty");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "adjustments[0].note must not be empty"
+    );
     assert_eq!(version(&app, &id).await, 4);
 }
 
@@ -879,7 +1221,12 @@ async fn reopen_keeps_the_reason_and_recomputes_generated_lines(app: TestApp) {
     let admin = app.admin_token();
     let east = app.create_territory("East", None, None).await;
     let ann = app
-        .create_rep("Ann", None, Some(&east), json!({ "hiredAt": "2023-01-01", "rampMonths": 0 }))
+        .create_rep(
+            "Ann",
+            None,
+            Some(&east),
+            json!({ "hiredAt": "2023-01-01", "rampMonths": 0 }),
+        )
         .await;
     app.set_quota(&ann, "2025-01", "10000").await;
     // 3,000 won in each of Oct..Dec 2024: R = 3,000 for January.
@@ -901,17 +1248,34 @@ async fn reopen_keeps_the_reason_and_recomputes_generated_lines(app: TestApp) {
     .await; // v5
     assert_eq!(
         gaps(&app, &id).await,
-        [json!(["East", "2025-01-01", "3000.00", "10000.00", 1.0, false, "-500.00", "-6500.00"])]
+        [json!([
+            "East",
+            "2025-01-01",
+            "3000.00",
+            "10000.00",
+            1.0,
+            false,
+            "-500.00",
+            "-6500.00"
+        ])]
     );
     // A reason is required.
     assert_eq!(
-        app.error_code(&admin, REOPEN, json!({ "id": id, "s": "SUPPLY_PLANNING", "r": "  " })).await,
+        app.error_code(
+            &admin,
+            REOPEN,
+            json!({ "id": id, "s": "SUPPLY_PLANNING", "r": "  " })
+        )
+        .await,
         "BAD_USER_INPUT"
     );
     // Ann's quota rises to 12,000; reopen supply planning to pick it up.
     app.set_quota(&ann, "2025-01", "12000").await;
     let r = app
-        .ok(REOPEN, json!({ "id": id, "s": "SUPPLY_PLANNING", "r": "Quota for January was raised" }))
+        .ok(
+            REOPEN,
+            json!({ "id": id, "s": "SUPPLY_PLANNING", "r": "Quota for January was raised" }),
+        )
         .await;
     assert_eq!(
         r["reopenSopPlan"],
@@ -923,7 +1287,16 @@ async fn reopen_keeps_the_reason_and_recomputes_generated_lines(app: TestApp) {
     assert_eq!(lines(&app, &id, "DEMAND").await.len(), 1);
     assert_eq!(
         gaps(&app, &id).await,
-        [json!(["East", "2025-01-01", "3000.00", "12000.00", 1.0, true, "-500.00", "-8500.00"])]
+        [json!([
+            "East",
+            "2025-01-01",
+            "3000.00",
+            "12000.00",
+            1.0,
+            true,
+            "-500.00",
+            "-8500.00"
+        ])]
     );
     advance(&app, &id).await; // RECONCILIATION, v7, supply recomputed
     assert_eq!(
@@ -931,8 +1304,11 @@ async fn reopen_keeps_the_reason_and_recomputes_generated_lines(app: TestApp) {
         [json!(["East", "2025-01-01", "12000.00", 1.0])]
     );
     // Back to DEMAND_PLANNING: the confirmed demand and computed supply go.
-    app.ok(REOPEN, json!({ "id": id, "s": "DEMAND_PLANNING", "r": "Pricing change" }))
-        .await; // v8
+    app.ok(
+        REOPEN,
+        json!({ "id": id, "s": "DEMAND_PLANNING", "r": "Pricing change" }),
+    )
+    .await; // v8
     assert_eq!(lines(&app, &id, "DEMAND").await.len(), 0);
     assert_eq!(lines(&app, &id, "SUPPLY").await.len(), 0);
     assert_eq!(lines(&app, &id, "ADJUSTMENT").await.len(), 1);
@@ -943,6 +1319,24 @@ async fn reopen_keeps_the_reason_and_recomputes_generated_lines(app: TestApp) {
         )
         .await;
     assert_eq!(t["sopPlan"]["version"], 8);
+    // The audit trail keeps the reason and what was removed.
+    let audit = app
+        .ok(
+            "query($id: ID!) { auditLog(entityType: \"SopPlan\", entityId: $id, first: 1) { action actor changes } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let entry = &audit["auditLog"][0];
+    assert_eq!(
+        (&entry["action"], &entry["actor"]),
+        (&json!("reopenSopPlan"), &json!("admin-tester"))
+    );
+    let changes: Value = serde_json::from_str(entry["changes"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        changes,
+        json!({ "stage": ["RECONCILIATION", "DEMAND_PLANNING"], "version": [7, 8],
+                "reason": [null, "Pricing change"], "removedGeneratedLines": [null, 2] })
+    );
     let last: Vec<Value> = t["sopPlan"]["transitions"].as_array().unwrap()[4..].to_vec();
     assert_eq!(
         last,
@@ -961,41 +1355,58 @@ async fn roles_run_and_read_plans(app: TestApp) {
     let manager = app.token(Role::Manager, Some(id_num(&rep)));
     let rep_t = app.token(Role::Rep, Some(id_num(&rep)));
     let integration = app.token(Role::Integration, None);
-    let input = json!({ "i": { "name": "Roles", "horizonStart": "2025-01-01", "horizonMonths": 1 } });
+    let input =
+        json!({ "i": { "name": "Roles", "horizonStart": "2025-01-01", "horizonMonths": 1 } });
     let created = app.ok_as(&ops, CREATE, input.clone()).await;
     let id = created["createSopPlan"]["id"].as_str().unwrap().to_owned();
     app.ok_as(&ops, ADVANCE, json!({ "id": id, "v": 1 })).await;
 
-    let read = "query($id: ID!) { sopPlan(id: $id) { stage lines { id } gaps { gap } } sopPlans { id } }";
+    let read =
+        "query($id: ID!) { sopPlan(id: $id) { stage lines { id } gaps { gap } } sopPlans { id } }";
     for token in [&viewer, &manager, &ops] {
         let d = app.ok_as(token, read, json!({ "id": id })).await;
         assert_eq!(d["sopPlan"]["stage"], "DEMAND_PLANNING");
         assert_eq!(d["sopPlans"], json!([{ "id": id }]));
     }
     for token in [&rep_t, &integration] {
-        assert_eq!(app.error_code(token, read, json!({ "id": id })).await, "FORBIDDEN");
         assert_eq!(
-            app.error_code(token, "{ sopPlans { id } }", json!({})).await,
+            app.error_code(token, read, json!({ "id": id })).await,
+            "FORBIDDEN"
+        );
+        assert_eq!(
+            app.error_code(token, "{ sopPlans { id } }", json!({}))
+                .await,
             "FORBIDDEN"
         );
     }
     let writes = [
         (CREATE, input.clone()),
         (ADVANCE, json!({ "id": id, "v": 2 })),
-        (DEMAND, json!({ "id": id, "l": [{ "month": "2025-01-01", "amount": "1" }] })),
+        (
+            DEMAND,
+            json!({ "id": id, "l": [{ "month": "2025-01-01", "amount": "1" }] }),
+        ),
         (REOPEN, json!({ "id": id, "s": "DATA_GATHERING", "r": "x" })),
         (REVISE, json!({ "id": id })),
     ];
     for token in [&viewer, &manager, &rep_t, &integration] {
         for (q, vars) in &writes {
-            assert_eq!(app.error_code(token, q, vars.clone()).await, "FORBIDDEN", "{q}");
+            assert_eq!(
+                app.error_code(token, q, vars.clone()).await,
+                "FORBIDDEN",
+                "{q}"
+            );
         }
     }
     assert_eq!(app.count_rows("sop_plan").await, 1);
     assert_eq!(version(&app, &id).await, 2);
     // OPS writes demand for the unassigned bucket (territoryId omitted).
     let d = app
-        .ok_as(&ops, DEMAND, json!({ "id": id, "l": [{ "month": "2025-01-01", "amount": "1" }] }))
+        .ok_as(
+            &ops,
+            DEMAND,
+            json!({ "id": id, "l": [{ "month": "2025-01-01", "amount": "1" }] }),
+        )
         .await;
     assert_eq!(d["setSopDemand"]["version"], 3);
     assert_eq!(

@@ -125,10 +125,7 @@ mod tests {
         let p = design_params("1");
         assert_eq!(run_rate(dec("3000000"), 3), dec("1000000"));
         assert_eq!(new_rep_ramp(&p), dec("25000"));
-        assert_eq!(
-            historical_amount(&p, &one_month("3000000")),
-            dec("1075000")
-        );
+        assert_eq!(historical_amount(&p, &one_month("3000000")), dec("1075000"));
     }
 
     #[test]
@@ -136,10 +133,7 @@ mod tests {
         // The ramp adds 5 x 5 x 5,000 = 125,000: 1,050,000 + 125,000.
         let p = design_params("5");
         assert_eq!(new_rep_ramp(&p), dec("125000"));
-        assert_eq!(
-            historical_amount(&p, &one_month("3000000")),
-            dec("1175000")
-        );
+        assert_eq!(historical_amount(&p, &one_month("3000000")), dec("1175000"));
     }
 
     #[test]
@@ -189,10 +183,7 @@ mod tests {
         // West: 333,333.33 x 1.05 = 350,000 + 8,333.33 = 358,333.33 (rounded).
         assert_eq!(crate::domain::money::round_money(w), dec("358333.33"));
         // The rows add up to the whole (up to the last representable digit).
-        assert_eq!(
-            crate::domain::money::round_money(e + w),
-            dec("1075000.00")
-        );
+        assert_eq!(crate::domain::money::round_money(e + w), dec("1075000.00"));
     }
 
     #[test]

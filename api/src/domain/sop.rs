@@ -29,7 +29,10 @@ pub fn month_label(d: NaiveDate) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HorizonError {
     #[error("horizonStart must be the first day of a month, e.g. {suggestion} (got {got})")]
-    NotFirstOfMonth { got: NaiveDate, suggestion: NaiveDate },
+    NotFirstOfMonth {
+        got: NaiveDate,
+        suggestion: NaiveDate,
+    },
     #[error("horizonMonths must be between 1 and {MAX_HORIZON_MONTHS} (got {0})")]
     BadLength(i64),
     #[error("horizonStart {0} is out of range")]
@@ -54,7 +57,9 @@ impl Horizon {
         if !(1..=i64::from(MAX_HORIZON_MONTHS)).contains(&months) {
             return Err(HorizonError::BadLength(months));
         }
-        if start.checked_add_months(Months::new(months as u32)).is_none()
+        if start
+            .checked_add_months(Months::new(months as u32))
+            .is_none()
             || start.checked_sub_months(Months::new(120)).is_none()
         {
             return Err(HorizonError::OutOfRange(start));
@@ -80,7 +85,9 @@ impl Horizon {
 
     /// The first day of every month of the horizon, in order.
     pub fn month_starts(&self) -> Vec<NaiveDate> {
-        (0..self.months).map(|i| self.start + Months::new(i)).collect()
+        (0..self.months)
+            .map(|i| self.start + Months::new(i))
+            .collect()
     }
 
     pub fn month_indexes(&self) -> std::ops::Range<i64> {
@@ -288,7 +295,10 @@ mod tests {
         for s in ["2024-01-01", "2024-12-01", "2025-02-01", "0001-01-01"] {
             assert_eq!(month_start(month_index(d(s))), Some(d(s)));
         }
-        assert_eq!(month_index(d("2025-01-31")) - month_index(d("2024-12-01")), 1);
+        assert_eq!(
+            month_index(d("2025-01-31")) - month_index(d("2024-12-01")),
+            1
+        );
     }
 
     #[test]

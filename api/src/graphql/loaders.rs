@@ -215,7 +215,10 @@ impl Loader<i64> for SopPlanVariances {
 }
 
 /// Loads one key through the request's loader of type `L`; missing is empty.
-pub async fn load_list<L, T>(ctx: &async_graphql::Context<'_>, key: i64) -> async_graphql::Result<Vec<T>>
+pub async fn load_list<L, T>(
+    ctx: &async_graphql::Context<'_>,
+    key: i64,
+) -> async_graphql::Result<Vec<T>>
 where
     L: Loader<i64, Value = Vec<T>, Error = Arc<AppError>>,
     T: Clone + Send + Sync + 'static,

@@ -177,7 +177,11 @@ fn key_label(kind: &str, (t, m): &Key) -> String {
 // ---------------------------------------------------------------- reads
 
 /// A plan by id, for the roles that read plans.
-pub async fn get(db: &impl ConnectionTrait, actor: &Principal, id: i64) -> AppResult<sop_plan::Model> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    actor: &Principal,
+    id: i64,
+) -> AppResult<sop_plan::Model> {
     actor.require(SOP_READERS)?;
     load(db, id).await
 }
@@ -377,11 +381,9 @@ async fn capacity(
         }
         sql.push("SELECT ").bind(*m).push(" AS month_idx");
     }
-    sql.push(") m WHERE r.active = ")
-        .bind(true)
-        .push(&format!(
-            " AND {hired} <= m.month_idx) staff GROUP BY territory_id, month_idx, ramp_num, ramp_den"
-        ));
+    sql.push(") m WHERE r.active = ").bind(true).push(&format!(
+        " AND {hired} <= m.month_idx) staff GROUP BY territory_id, month_idx, ramp_num, ramp_den"
+    ));
     let rows = CapacityRow::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)
         .await?;
@@ -569,7 +571,11 @@ pub async fn variances_for(
         .iter()
         .map(|p| horizon_of(p))
         .collect::<AppResult<_>>()?;
-    let start = horizons.iter().map(Horizon::start).min().unwrap_or_default();
+    let start = horizons
+        .iter()
+        .map(Horizon::start)
+        .min()
+        .unwrap_or_default();
     let end = horizons.iter().map(Horizon::end).max().unwrap_or_default();
     let actual = won_by_month(db, start, end).await?;
 
@@ -766,7 +772,10 @@ fn new_line(
     }
 }
 
-async fn insert_lines(tx: &DatabaseTransaction, lines: Vec<sop_line::ActiveModel>) -> AppResult<()> {
+async fn insert_lines(
+    tx: &DatabaseTransaction,
+    lines: Vec<sop_line::ActiveModel>,
+) -> AppResult<()> {
     let mut it = lines.into_iter().peekable();
     while it.peek().is_some() {
         let chunk: Vec<_> = it.by_ref().take(INSERT_CHUNK).collect();
@@ -861,11 +870,19 @@ pub async fn create(
         .created("lookbackMonths", &plan.lookback_months)
         .created("baselineLookbackMonths", &plan.baseline_lookback_months)
         .created("growthRate", &growth_of(&plan))
-        .created("stage", &plan.stage)
+        .created("stage", &stage_name(plan.stage))
         .created("version", &plan.version)
         .created("actualLines", &actuals)
         .created("baselineLines", &baselines);
-    audit::record(&tx, &actor.subject, "createSopPlan", "SopPlan", plan.id, &changes).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "createSopPlan",
+        "SopPlan",
+        plan.id,
+        &changes,
+    )
+    .await?;
     tx.commit().await?;
     Ok(plan)
 }
@@ -897,7 +914,14 @@ async fn gather(
     actual.sort();
     for ((t, mi), cents) in actual {
         let Some(m) = month_start(mi) else { continue };
-        let mut line = new_line(plan.id, SopLineKind::Actual, (t, m), cents, &actor.subject, now);
+        let mut line = new_line(
+            plan.id,
+            SopLineKind::Actual,
+            (t, m),
+            cents,
+            &actor.subject,
+            now,
+        );
         line.generated = Set(true);
         line.note = Set(Some(format!("Closed-won in {}", month_label(m))));
         lines.push(line);
@@ -1009,7 +1033,16 @@ pub async fn advance(
             "S&OP plan {id} is RELEASED, the last stage: start a new revision with reviseSopPlan"
         )));
     };
-    let moved = move_forward(&tx, actor, &plan, to, expected_version, note, "advanceSopPlan").await?;
+    let moved = move_forward(
+        &tx,
+        actor,
+        &plan,
+        to,
+        expected_version,
+        note,
+        "advanceSopPlan",
+    )
+    .await?;
     tx.commit().await?;
     Ok(moved)
 }
@@ -1067,7 +1100,7 @@ async fn move_forward(
     let moved = bumped(plan, to, now);
     let mut changes = Changes::new();
     changes
-        .field("stage", &plan.stage, &moved.stage)
+        .field("stage", &stage_name(plan.stage), &stage_name(moved.stage))
         .field("version", &plan.version, &moved.version);
     let default_note = match (plan.stage, to) {
         (SopStage::DemandPlanning, _) => {
@@ -1086,8 +1119,14 @@ async fn move_forward(
         }
         (_, to) => format!("Moved to {}", stage_name(to)),
     };
-    record_transition(tx, &moved, Some(plan.stage), actor, Some(note.unwrap_or(default_note)))
-        .await?;
+    record_transition(
+        tx,
+        &moved,
+        Some(plan.stage),
+        actor,
+        Some(note.unwrap_or(default_note)),
+    )
+    .await?;
     audit::record(tx, &actor.subject, action, "SopPlan", plan.id, &changes).await?;
     Ok(moved)
 }
@@ -1121,9 +1160,7 @@ async fn confirm_baseline(
         .bind(plan.id)
         .push(" AND b.kind = ")
         .bind(SopLineKind::Baseline.to_value())
-        .push(
-            " AND NOT EXISTS (SELECT 1 FROM sop_line d WHERE d.plan_id = b.plan_id AND d.kind = ",
-        )
+        .push(" AND NOT EXISTS (SELECT 1 FROM sop_line d WHERE d.plan_id = b.plan_id AND d.kind = ")
         .bind(SopLineKind::Demand.to_value())
         .push(
             " AND d.month = b.month AND (d.territory_id = b.territory_id \
@@ -1293,7 +1330,10 @@ async fn replace_lines(
         .all(tx)
         .await?;
     if !old.is_empty() {
-        sop_line::Entity::delete_many().filter(scope).exec(tx).await?;
+        sop_line::Entity::delete_many()
+            .filter(scope)
+            .exec(tx)
+            .await?;
     }
     Ok(old
         .into_iter()
@@ -1313,18 +1353,35 @@ pub async fn set_demand(
     actor.require(SOP_WRITERS)?;
     check_count(lines.len(), "lines")?;
     let tx = begin_write(db).await?;
-    let (plan, next) =
-        open_for_lines(&tx, plan_id, SopStage::DemandPlanning, "demand", expected_version).await?;
+    let (plan, next) = open_for_lines(
+        &tx,
+        plan_id,
+        SopStage::DemandPlanning,
+        "demand",
+        expected_version,
+    )
+    .await?;
     let horizon = horizon_of(&plan)?;
     let mut seen = BTreeSet::new();
     let mut rows = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
-        let key = check_key(&horizon, "lines", i, l.territory_id, l.month, Some(&mut seen))?;
+        let key = check_key(
+            &horizon,
+            "lines",
+            i,
+            l.territory_id,
+            l.month,
+            Some(&mut seen),
+        )?;
         let cents = money(l.amount, format!("lines[{i}].amount"), false)?;
         let note = optional_text(l.note.as_deref(), &format!("lines[{i}].note"), MAX_NOTE)?;
         rows.push((key, cents, note));
     }
-    let ids: Vec<_> = lines.iter().enumerate().map(|(i, l)| (i, l.territory_id)).collect();
+    let ids: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.territory_id))
+        .collect();
     check_territories(&tx, &ids, "lines").await?;
     let keys: Vec<Key> = rows.iter().map(|r| r.0).collect();
     let old = replace_lines(&tx, plan.id, SopLineKind::Demand, &keys).await?;
@@ -1338,12 +1395,27 @@ pub async fn set_demand(
             &old.get(&key).map(|c| from_cents(*c)),
             &Some(from_cents(cents)),
         );
-        let mut line = new_line(plan.id, SopLineKind::Demand, key, cents, &actor.subject, now);
+        let mut line = new_line(
+            plan.id,
+            SopLineKind::Demand,
+            key,
+            cents,
+            &actor.subject,
+            now,
+        );
         line.note = Set(note);
         models.push(line);
     }
     insert_lines(&tx, models).await?;
-    audit::record(&tx, &actor.subject, "setSopDemand", "SopPlan", plan.id, &changes).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "setSopDemand",
+        "SopPlan",
+        plan.id,
+        &changes,
+    )
+    .await?;
     tx.commit().await?;
     Ok(next)
 }
@@ -1363,13 +1435,26 @@ pub async fn set_supply(
     actor.require(SOP_WRITERS)?;
     check_count(lines.len(), "lines")?;
     let tx = begin_write(db).await?;
-    let (plan, next) =
-        open_for_lines(&tx, plan_id, SopStage::SupplyPlanning, "supply", expected_version).await?;
+    let (plan, next) = open_for_lines(
+        &tx,
+        plan_id,
+        SopStage::SupplyPlanning,
+        "supply",
+        expected_version,
+    )
+    .await?;
     let horizon = horizon_of(&plan)?;
     let mut seen = BTreeSet::new();
     let mut checked = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
-        let key = check_key(&horizon, "lines", i, l.territory_id, l.month, Some(&mut seen))?;
+        let key = check_key(
+            &horizon,
+            "lines",
+            i,
+            l.territory_id,
+            l.month,
+            Some(&mut seen),
+        )?;
         if !l.headcount.is_finite() || l.headcount < 0.0 || l.headcount > 1_000_000.0 {
             return Err(AppError::bad_input(format!(
                 "lines[{i}].headcount must be between 0 and 1000000"
@@ -1382,7 +1467,11 @@ pub async fn set_supply(
         let note = optional_text(l.note.as_deref(), &format!("lines[{i}].note"), MAX_NOTE)?;
         checked.push((key, l.headcount, cents, note));
     }
-    let ids: Vec<_> = lines.iter().enumerate().map(|(i, l)| (i, l.territory_id)).collect();
+    let ids: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.territory_id))
+        .collect();
     check_territories(&tx, &ids, "lines").await?;
     // Averages only when some line leaves its amount to us.
     let mut computed = HashMap::new();
@@ -1441,13 +1530,28 @@ pub async fn set_supply(
             &old.get(&key).map(|c| from_cents(*c)),
             &Some(from_cents(cents)),
         );
-        let mut line = new_line(plan.id, SopLineKind::Supply, key, cents, &actor.subject, now);
+        let mut line = new_line(
+            plan.id,
+            SopLineKind::Supply,
+            key,
+            cents,
+            &actor.subject,
+            now,
+        );
         line.headcount = Set(Some(headcount));
         line.note = Set(note);
         models.push(line);
     }
     insert_lines(&tx, models).await?;
-    audit::record(&tx, &actor.subject, "setSopSupply", "SopPlan", plan.id, &changes).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "setSopSupply",
+        "SopPlan",
+        plan.id,
+        &changes,
+    )
+    .await?;
     tx.commit().await?;
     Ok(next)
 }
@@ -1493,7 +1597,14 @@ pub async fn add_adjustments(
                 "note": note,
             }),
         );
-        let mut line = new_line(plan.id, SopLineKind::Adjustment, key, cents, &actor.subject, now);
+        let mut line = new_line(
+            plan.id,
+            SopLineKind::Adjustment,
+            key,
+            cents,
+            &actor.subject,
+            now,
+        );
         line.budget_cents = Set(budget);
         line.note = Set(Some(note));
         models.push(line);
@@ -1505,7 +1616,15 @@ pub async fn add_adjustments(
         .collect();
     check_territories(&tx, &ids, "adjustments").await?;
     insert_lines(&tx, models).await?;
-    audit::record(&tx, &actor.subject, "addSopAdjustments", "SopPlan", plan.id, &changes).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "addSopAdjustments",
+        "SopPlan",
+        plan.id,
+        &changes,
+    )
+    .await?;
     tx.commit().await?;
     Ok(next)
 }
@@ -1564,11 +1683,19 @@ pub async fn reopen(
     record_transition(&tx, &moved, Some(plan.stage), actor, Some(reason.clone())).await?;
     let mut changes = Changes::new();
     changes
-        .field("stage", &plan.stage, &moved.stage)
+        .field("stage", &stage_name(plan.stage), &stage_name(moved.stage))
         .field("version", &plan.version, &moved.version)
         .created("reason", &reason)
         .created("removedGeneratedLines", &removed);
-    audit::record(&tx, &actor.subject, "reopenSopPlan", "SopPlan", id, &changes).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "reopenSopPlan",
+        "SopPlan",
+        id,
+        &changes,
+    )
+    .await?;
     tx.commit().await?;
     Ok(moved)
 }
@@ -1651,9 +1778,17 @@ pub async fn revise(
         .created("name", &revised.name)
         .created("revision", &revised.revision)
         .created("previousRevisionId", &revised.previous_revision_id)
-        .created("stage", &revised.stage)
+        .created("stage", &stage_name(revised.stage))
         .created("copiedLines", &copied);
-    audit::record(&tx, &actor.subject, "reviseSopPlan", "SopPlan", revised.id, &changes).await?;
+    audit::record(
+        &tx,
+        &actor.subject,
+        "reviseSopPlan",
+        "SopPlan",
+        revised.id,
+        &changes,
+    )
+    .await?;
     tx.commit().await?;
     Ok(revised)
 }

@@ -6,6 +6,7 @@ use crate::graphql::types::sop::{
 };
 use crate::graphql::{lookup_id, opt_id, principal, write_db};
 use crate::service;
+use crate::service::access::SOP_WRITERS;
 use crate::service::sop::{Adjustment, DemandLine, NewPlan, SupplyLine};
 
 #[derive(Default)]
@@ -19,8 +20,13 @@ fn territory(id: &Option<ID>, list: &str, i: usize) -> async_graphql::Result<Opt
 impl SopMutation {
     /// Opens a plan in DATA_GATHERING and gathers its ACTUAL lines (closed-won per territory and month over
     /// lookbackMonths) and BASELINE lines (the HISTORICAL forecast per territory and month of the horizon).
-    async fn create_sop_plan(&self, ctx: &Context<'_>, input: CreateSopPlanInput) -> Result<SopPlan> {
+    async fn create_sop_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateSopPlanInput,
+    ) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let new = NewPlan {
             name: input.name,
             horizon_start: input.horizon_start.0,
@@ -30,7 +36,9 @@ impl SopMutation {
             growth_rate: input.growth_rate,
         };
         Ok(SopPlan(
-            service::sop::create(write_db(ctx)?, p, new).await.extend()?,
+            service::sop::create(write_db(ctx)?, p, new)
+                .await
+                .extend()?,
         ))
     }
 
@@ -45,6 +53,7 @@ impl SopMutation {
         note: Option<String>,
     ) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let id = lookup_id(&id, "S&OP plan").extend()?;
         Ok(SopPlan(
             service::sop::advance(write_db(ctx)?, p, id, expected_version, note.as_deref())
@@ -63,6 +72,7 @@ impl SopMutation {
         expected_version: Option<i32>,
     ) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let id = lookup_id(&plan_id, "S&OP plan").extend()?;
         let lines = lines
             .into_iter()
@@ -95,6 +105,7 @@ impl SopMutation {
         expected_version: Option<i32>,
     ) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let id = lookup_id(&plan_id, "S&OP plan").extend()?;
         let lines = lines
             .into_iter()
@@ -125,6 +136,7 @@ impl SopMutation {
         expected_version: Option<i32>,
     ) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let id = lookup_id(&plan_id, "S&OP plan").extend()?;
         let adjustments = adjustments
             .into_iter()
@@ -155,6 +167,7 @@ impl SopMutation {
         note: Option<String>,
     ) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let id = lookup_id(&id, "S&OP plan").extend()?;
         Ok(SopPlan(
             service::sop::release(write_db(ctx)?, p, id, expected_version, note.as_deref())
@@ -173,6 +186,7 @@ impl SopMutation {
         expected_version: Option<i32>,
     ) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let id = lookup_id(&id, "S&OP plan").extend()?;
         Ok(SopPlan(
             service::sop::reopen(
@@ -191,6 +205,7 @@ impl SopMutation {
     /// Starts the next revision of a released plan, copying its lines, in DATA_GATHERING.
     async fn revise_sop_plan(&self, ctx: &Context<'_>, id: ID) -> Result<SopPlan> {
         let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
         let id = lookup_id(&id, "S&OP plan").extend()?;
         Ok(SopPlan(
             service::sop::revise(write_db(ctx)?, p, id).await.extend()?,

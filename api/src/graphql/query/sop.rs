@@ -4,6 +4,7 @@ use crate::graphql::types::enums::SopStage;
 use crate::graphql::types::sop::SopPlan;
 use crate::graphql::{list_complexity, lookup_id, page_size, principal, read_db};
 use crate::service;
+use crate::service::access::SOP_READERS;
 
 #[derive(Default)]
 pub struct SopQuery;
@@ -13,6 +14,7 @@ impl SopQuery {
     /// An S&OP plan (OPS, ADMIN, VIEWER, MANAGER).
     async fn sop_plan(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SopPlan>> {
         let p = principal(ctx)?;
+        p.require(SOP_READERS).extend()?;
         let id = lookup_id(&id, "S&OP plan").extend()?;
         Ok(Some(SopPlan(
             service::sop::get(read_db(ctx)?, p, id).await.extend()?,
@@ -28,6 +30,7 @@ impl SopQuery {
         first: Option<i32>,
     ) -> Result<Vec<SopPlan>> {
         let p = principal(ctx)?;
+        p.require(SOP_READERS).extend()?;
         let limit = page_size(ctx, first, 100)?;
         let rows = service::sop::list(read_db(ctx)?, p, stage.map(Into::into), limit)
             .await

@@ -199,6 +199,7 @@ pub struct SopGap(pub Gap);
 
 #[Object]
 impl SopGap {
+    /// Null: deals and reps without a territory.
     async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
         territory_of(ctx, self.0.territory_id).await
     }
@@ -232,6 +233,7 @@ pub struct SopVariance(pub Variance);
 
 #[Object]
 impl SopVariance {
+    /// Null: deals without a territory.
     async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
         territory_of(ctx, self.0.territory_id).await
     }
