@@ -124,6 +124,39 @@ impl Dialect {
         }
     }
 
+    /// The month of a timestamp column in UTC as one 64-bit integer,
+    /// year * 12 + month - 1 (the same number as `domain::sop::month_index`).
+    pub fn month_index_utc(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(
+                "(CAST(strftime('%Y', {col}) AS INTEGER) * 12 + CAST(strftime('%m', {col}) AS INTEGER) - 1)"
+            ),
+            Dialect::Postgres => format!(
+                "(EXTRACT(YEAR FROM ({col}) AT TIME ZONE 'UTC')::bigint * 12 + EXTRACT(MONTH FROM ({col}) AT TIME ZONE 'UTC')::bigint - 1)"
+            ),
+        }
+    }
+
+    /// The month of a DATE column as year * 12 + month - 1 (64-bit).
+    pub fn month_index_date(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(
+                "(CAST(strftime('%Y', {col}) AS INTEGER) * 12 + CAST(strftime('%m', {col}) AS INTEGER) - 1)"
+            ),
+            Dialect::Postgres => format!(
+                "(EXTRACT(YEAR FROM {col})::bigint * 12 + EXTRACT(MONTH FROM {col})::bigint - 1)"
+            ),
+        }
+    }
+
+    /// The day of the month of a DATE column (64-bit).
+    pub fn day_of_month(self, col: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("CAST(strftime('%d', {col}) AS INTEGER)"),
+            Dialect::Postgres => format!("EXTRACT(DAY FROM {col})::bigint"),
+        }
+    }
+
     /// COUNT as a 64-bit integer on both backends.
     pub fn count(self, expr: &str) -> String {
         format!("COUNT({expr})")

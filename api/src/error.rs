@@ -19,7 +19,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     InvalidTransition(String),
-    #[error("the plan is released and read-only")]
+    #[error(
+        "the plan is released and read-only: start a new revision with reviseSopPlan to change it"
+    )]
     PlanLocked,
     #[error("{0}")]
     QueryTooComplex(String),
@@ -100,6 +102,13 @@ const UNIQUE_MESSAGES: &[(&[&str], &str)] = &[
     (
         &["uq_quota_rep_range", "quota.rep_id"],
         "this rep already has a quota for this period",
+    ),
+    (
+        &[
+            "uq_sop_plan_previous_revision",
+            "sop_plan.previous_revision_id",
+        ],
+        "this plan has already been revised: revise its latest revision",
     ),
 ];
 

@@ -1,6 +1,8 @@
 use crate::enums::SopLineKind;
 use sea_orm::entity::prelude::*;
 
+/// One number of a plan for a territory (None: deals and reps without a
+/// territory) and month.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "sop_line")]
 pub struct Model {
@@ -15,6 +17,9 @@ pub struct Model {
     pub budget_cents: Option<i64>,
     pub note: Option<String>,
     pub author: String,
+    /// Written by the system (confirmed baseline demand, computed capacity)
+    /// rather than entered by a planner.
+    pub generated: bool,
     pub created_at: DateTimeUtc,
 }
 

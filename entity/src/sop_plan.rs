@@ -1,6 +1,7 @@
 use crate::enums::SopStage;
 use sea_orm::entity::prelude::*;
 
+/// A sales and operations plan (one revision of it).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sop_plan")]
 pub struct Model {
@@ -9,7 +10,12 @@ pub struct Model {
     pub name: String,
     pub horizon_start: Date,
     pub horizon_months: i32,
+    /// Months of closed-won actuals gathered before horizon_start.
     pub lookback_months: i32,
+    /// Whole months before horizon_start that set the baseline's run rate.
+    pub baseline_lookback_months: i32,
+    /// Growth applied to the baseline run rate, parts per million (signed).
+    pub growth_rate_ppm: i64,
     pub stage: SopStage,
     pub revision: i32,
     pub previous_revision_id: Option<i64>,

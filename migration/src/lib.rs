@@ -14,6 +14,7 @@ mod m20260101_000009_create_forecast_submission;
 mod m20260101_000010_create_sop;
 mod m20260101_000011_create_audit_entry;
 mod m20260101_000012_create_webhook;
+mod m20260301_000001_extend_sop;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000010_create_sop::Migration),
             Box::new(m20260101_000011_create_audit_entry::Migration),
             Box::new(m20260101_000012_create_webhook::Migration),
+            Box::new(m20260301_000001_extend_sop::Migration),
         ]
     }
 }

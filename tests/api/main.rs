@@ -12,3 +12,4 @@ mod ops;
 mod org;
 mod roles;
 mod schema;
+mod sop;

@@ -1,4 +1,6 @@
 //! Pure domain code: no database, no GraphQL. The sales math lives here with
 //! unit tests on the worked examples of DESIGN.md.
+pub mod forecast;
 pub mod money;
 pub mod period;
+pub mod sop;

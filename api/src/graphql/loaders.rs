@@ -13,7 +13,8 @@ use sea_orm::{
 };
 
 use entity::{
-    account, deal, deal_stage_change, playbook, playbook_step, quota, rep, stage, territory,
+    account, deal, deal_stage_change, playbook, playbook_step, quota, rep, sop_line, sop_plan,
+    sop_transition, stage, territory,
 };
 
 use crate::db::Sql;
@@ -36,7 +37,8 @@ has_id!(
     account::Model,
     stage::Model,
     playbook::Model,
-    deal::Model
+    deal::Model,
+    sop_plan::Model
 );
 
 /// Loads rows of `E` by primary key.
@@ -152,6 +154,83 @@ child_relation!(
     |m: &deal_stage_change::Model| Some(m.deal_id),
     [ChangedAt, Id]
 );
+
+child_relation!(
+    SopPlanTransitions,
+    sop_transition,
+    PlanId,
+    |m: &sop_transition::Model| Some(m.plan_id),
+    [At, Id]
+);
+
+/// A plan's lines, ordered by kind, territory, month (service::sop::lines_for).
+pub struct SopPlanLines(DatabaseConnection);
+
+impl Loader<i64> for SopPlanLines {
+    type Value = Vec<sop_line::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        crate::service::sop::lines_for(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
+async fn sop_plans(db: &DatabaseConnection, ids: &[i64]) -> Result<Vec<sop_plan::Model>, AppError> {
+    Ok(sop_plan::Entity::find()
+        .filter(sop_plan::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}
+
+/// A plan's gaps (service::sop::gaps_for), many plans at once.
+pub struct SopPlanGaps(DatabaseConnection);
+
+impl Loader<i64> for SopPlanGaps {
+    type Value = Vec<crate::service::sop::Gap>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let plans = sop_plans(&self.0, keys).await.map_err(Arc::new)?;
+        crate::service::sop::gaps_for(&self.0, &plans)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
+/// A released plan against actual closed-won (service::sop::variances_for).
+pub struct SopPlanVariances(DatabaseConnection);
+
+impl Loader<i64> for SopPlanVariances {
+    type Value = Vec<crate::service::sop::Variance>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let plans = sop_plans(&self.0, keys).await.map_err(Arc::new)?;
+        crate::service::sop::variances_for(&self.0, &plans)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
+/// Loads one key through the request's loader of type `L`; missing is empty.
+pub async fn load_list<L, T>(
+    ctx: &async_graphql::Context<'_>,
+    key: i64,
+) -> async_graphql::Result<Vec<T>>
+where
+    L: Loader<i64, Value = Vec<T>, Error = Arc<AppError>>,
+    T: Clone + Send + Sync + 'static,
+{
+    use async_graphql::ErrorExtensions;
+    Ok(ctx
+        .data::<DataLoader<L>>()?
+        .load_one(key)
+        .await
+        .map_err(|e| (*e).clone().extend())?
+        .unwrap_or_default())
+}
 
 /// The parent of a nested deal connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -375,6 +454,11 @@ pub fn attach(
         .data(by_id::<account::Entity>(db))
         .data(by_id::<stage::Entity>(db))
         .data(by_id::<playbook::Entity>(db))
+        .data(by_id::<sop_plan::Entity>(db))
+        .data(children::<SopPlanTransitions>(db))
+        .data(DataLoader::new(SopPlanLines(db.clone()), tokio::spawn))
+        .data(DataLoader::new(SopPlanGaps(db.clone()), tokio::spawn))
+        .data(DataLoader::new(SopPlanVariances(db.clone()), tokio::spawn))
         .data(children::<TerritoryChildren>(db))
         .data(children::<TerritoryMembers>(db))
         .data(children::<DirectReports>(db))

@@ -40,6 +40,10 @@ pub const DEAL_WRITERS: &[Role] = &[
 pub const ORG_WRITERS: &[Role] = &[Role::Admin, Role::Ops, Role::Integration];
 /// Roles that configure the organisation (territories, stages, quotas, playbooks, plans).
 pub const CONFIG_WRITERS: &[Role] = &[Role::Admin, Role::Ops];
+/// Roles that run S&OP plans (create, move, set lines, release, revise).
+pub const SOP_WRITERS: &[Role] = &[Role::Admin, Role::Ops];
+/// Roles that read S&OP plans (organisation-wide numbers).
+pub const SOP_READERS: &[Role] = &[Role::Admin, Role::Ops, Role::Viewer, Role::Manager];
 /// Roles that read the audit trail.
 pub const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Ops];
 

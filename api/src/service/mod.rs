@@ -10,6 +10,7 @@ pub mod pagination;
 pub mod playbook;
 pub mod quota;
 pub mod rep;
+pub mod sop;
 pub mod stage;
 pub mod territory;
 

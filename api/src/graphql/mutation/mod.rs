@@ -1,8 +1,9 @@
 mod deal;
 mod org;
+mod sop;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(org::OrgMutation, deal::DealMutation);
+pub struct MutationRoot(org::OrgMutation, deal::DealMutation, sop::SopMutation);

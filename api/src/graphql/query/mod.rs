@@ -1,9 +1,15 @@
 mod audit;
 mod deal;
 mod org;
+mod sop;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(org::OrgQuery, deal::DealQuery, audit::AuditQuery);
+pub struct QueryRoot(
+    org::OrgQuery,
+    deal::DealQuery,
+    audit::AuditQuery,
+    sop::SopQuery,
+);

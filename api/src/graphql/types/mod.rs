@@ -6,6 +6,7 @@ pub mod enums;
 pub mod org;
 pub mod playbook;
 pub mod quota;
+pub mod sop;
 
 pub use audit::AuditEntry;
 pub use deal::{Deal, DealConnection, StageChange};

@@ -1,0 +1,214 @@
+use async_graphql::{Context, Object, Result, ResultExt, ID};
+
+use crate::graphql::types::enums::SopStage;
+use crate::graphql::types::sop::{
+    CreateSopPlanInput, SopAdjustmentInput, SopDemandLineInput, SopPlan, SopSupplyLineInput,
+};
+use crate::graphql::{lookup_id, opt_id, principal, write_db};
+use crate::service;
+use crate::service::access::SOP_WRITERS;
+use crate::service::sop::{Adjustment, DemandLine, NewPlan, SupplyLine};
+
+#[derive(Default)]
+pub struct SopMutation;
+
+fn territory(id: &Option<ID>, list: &str, i: usize) -> async_graphql::Result<Option<i64>> {
+    opt_id(id, &format!("{list}[{i}].territoryId")).extend()
+}
+
+#[Object]
+impl SopMutation {
+    /// Opens a plan in DATA_GATHERING and gathers its ACTUAL lines (closed-won per territory and month over
+    /// lookbackMonths) and BASELINE lines (the HISTORICAL forecast per territory and month of the horizon).
+    async fn create_sop_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateSopPlanInput,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let new = NewPlan {
+            name: input.name,
+            horizon_start: input.horizon_start.0,
+            horizon_months: input.horizon_months,
+            lookback_months: input.lookback_months,
+            baseline_lookback_months: input.baseline_lookback_months,
+            growth_rate: input.growth_rate,
+        };
+        Ok(SopPlan(
+            service::sop::create(write_db(ctx)?, p, new)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Moves the plan to the next stage; fails with INVALID_TRANSITION from RELEASED and CONFLICT on a stale version.
+    /// Leaving DEMAND_PLANNING confirms the baseline as demand where none was set; leaving SUPPLY_PLANNING records
+    /// the computed capacity where no supply was set.
+    async fn advance_sop_plan(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i32,
+        note: Option<String>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&id, "S&OP plan").extend()?;
+        Ok(SopPlan(
+            service::sop::advance(write_db(ctx)?, p, id, expected_version, note.as_deref())
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Sets demand per territory-month (DEMAND_PLANNING only); replaces an earlier DEMAND line of the same
+    /// territory-month. expectedVersion, when given, must match.
+    async fn set_sop_demand(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        lines: Vec<SopDemandLineInput>,
+        expected_version: Option<i32>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&plan_id, "S&OP plan").extend()?;
+        let lines = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                Ok(DemandLine {
+                    territory_id: territory(&l.territory_id, "lines", i)?,
+                    month: l.month.0,
+                    amount: l.amount,
+                    note: l.note,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SopPlan(
+            service::sop::set_demand(write_db(ctx)?, p, id, lines, expected_version)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Sets capacity per territory-month (SUPPLY_PLANNING only), overriding the computed capacity; replaces an
+    /// earlier SUPPLY line of the same territory-month. Planned hires are part of the headcount. Without an amount,
+    /// capacity is headcount x the average monthly quota per rep of the territory that month (of the organisation
+    /// when the territory has none).
+    async fn set_sop_supply(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        lines: Vec<SopSupplyLineInput>,
+        expected_version: Option<i32>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&plan_id, "S&OP plan").extend()?;
+        let lines = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                Ok(SupplyLine {
+                    territory_id: territory(&l.territory_id, "lines", i)?,
+                    month: l.month.0,
+                    headcount: l.headcount,
+                    amount: l.amount,
+                    note: l.note,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SopPlan(
+            service::sop::set_supply(write_db(ctx)?, p, id, lines, expected_version)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Records the changes that close gaps (RECONCILIATION only): hires, trimmed demand, with their budget.
+    async fn add_sop_adjustments(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        adjustments: Vec<SopAdjustmentInput>,
+        expected_version: Option<i32>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&plan_id, "S&OP plan").extend()?;
+        let adjustments = adjustments
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Ok(Adjustment {
+                    territory_id: territory(&a.territory_id, "adjustments", i)?,
+                    month: a.month.0,
+                    amount: a.amount,
+                    budget: a.budget,
+                    note: a.note,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SopPlan(
+            service::sop::add_adjustments(write_db(ctx)?, p, id, adjustments, expected_version)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// RECONCILIATION to RELEASED; the plan is read-only afterwards (PLAN_LOCKED).
+    async fn release_sop_plan(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i32,
+        note: Option<String>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&id, "S&OP plan").extend()?;
+        Ok(SopPlan(
+            service::sop::release(write_db(ctx)?, p, id, expected_version, note.as_deref())
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Back to an earlier stage before release, with a reason kept in transitions.
+    async fn reopen_sop_plan(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        to_stage: SopStage,
+        reason: String,
+        expected_version: Option<i32>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&id, "S&OP plan").extend()?;
+        Ok(SopPlan(
+            service::sop::reopen(
+                write_db(ctx)?,
+                p,
+                id,
+                to_stage.into(),
+                &reason,
+                expected_version,
+            )
+            .await
+            .extend()?,
+        ))
+    }
+
+    /// Starts the next revision of a released plan, copying its lines, in DATA_GATHERING.
+    async fn revise_sop_plan(&self, ctx: &Context<'_>, id: ID) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&id, "S&OP plan").extend()?;
+        Ok(SopPlan(
+            service::sop::revise(write_db(ctx)?, p, id).await.extend()?,
+        ))
+    }
+}

@@ -1,0 +1,40 @@
+use async_graphql::{Context, Object, Result, ResultExt, ID};
+
+use crate::graphql::types::enums::SopStage;
+use crate::graphql::types::sop::SopPlan;
+use crate::graphql::{list_complexity, lookup_id, page_size, principal, read_db};
+use crate::service;
+use crate::service::access::SOP_READERS;
+
+#[derive(Default)]
+pub struct SopQuery;
+
+#[Object]
+impl SopQuery {
+    /// An S&OP plan (OPS, ADMIN, VIEWER, MANAGER).
+    async fn sop_plan(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SopPlan>> {
+        let p = principal(ctx)?;
+        p.require(SOP_READERS).extend()?;
+        let id = lookup_id(&id, "S&OP plan").extend()?;
+        Ok(Some(SopPlan(
+            service::sop::get(read_db(ctx)?, p, id).await.extend()?,
+        )))
+    }
+
+    /// S&OP plans, optionally in one stage: the latest horizon first, then the latest revision.
+    #[graphql(complexity = "list_complexity(first, 100, child_complexity)")]
+    async fn sop_plans(
+        &self,
+        ctx: &Context<'_>,
+        stage: Option<SopStage>,
+        first: Option<i32>,
+    ) -> Result<Vec<SopPlan>> {
+        let p = principal(ctx)?;
+        p.require(SOP_READERS).extend()?;
+        let limit = page_size(ctx, first, 100)?;
+        let rows = service::sop::list(read_db(ctx)?, p, stage.map(Into::into), limit)
+            .await
+            .extend()?;
+        Ok(rows.into_iter().map(SopPlan).collect())
+    }
+}
