@@ -75,11 +75,17 @@ fn fail(msg: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+/// Connects and migrates. `batch` is for migrate and seed, whose long
+/// statements (index builds, bulk COPY) must not hit the request timeout.
 async fn open(
     config: &Config,
     metrics: &Arc<Metrics>,
+    batch: bool,
 ) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseConnection) {
-    let pool = PoolSettings::from_config(config);
+    let mut pool = PoolSettings::from_config(config);
+    if batch {
+        pool.statement_timeout = None;
+    }
     let (primary, read) = startup::connect(config, &pool, metrics)
         .await
         .unwrap_or_else(|e| {
@@ -115,7 +121,7 @@ pub async fn run() {
         Command::Migrate { config } => {
             telemetry::init(&config.log_format);
             let metrics = Arc::new(Metrics::default());
-            open(&config, &metrics).await;
+            open(&config, &metrics, true).await;
             println!("migrations applied to {}", redact(&config.database_url));
         }
         Command::Seed {
@@ -126,7 +132,7 @@ pub async fn run() {
         } => {
             telemetry::init(&config.log_format);
             let metrics = Arc::new(Metrics::default());
-            let (db, _) = open(&config, &metrics).await;
+            let (db, _) = open(&config, &metrics, true).await;
             let started = std::time::Instant::now();
             let summary = match (demo, deals) {
                 (_, Some(n)) => seed::synthetic(&db, n, seed_value, &config.currency).await,
@@ -165,7 +171,7 @@ pub async fn run() {
             // Fail before touching the database when no key is configured.
             let keys = JwtKeys::from_config(&config).unwrap_or_else(|e| fail(e));
             let metrics = Arc::new(Metrics::default());
-            let (primary, read) = open(&config, &metrics).await;
+            let (primary, read) = open(&config, &metrics, false).await;
             if demo && seed::writer::is_empty(&primary).await.unwrap_or(false) {
                 {
                     println!("seeding demo data (a few seconds)...");

@@ -517,8 +517,14 @@ pub fn generate(p: &Params) -> Org {
     let total_weight: f64 = weights.iter().sum();
     let mut deals = Vec::with_capacity(p.deals);
     let mut next_id = 1i64;
+    // Cumulative rounding, so the shares add up to exactly p.deals.
+    let mut cumulative = 0.0;
+    let mut assigned = 0usize;
     for (si, rep) in sellers.iter().enumerate() {
-        let n = ((weights[si] / total_weight) * p.deals as f64).round() as usize;
+        cumulative += weights[si] / total_weight * p.deals as f64;
+        let upto = (cumulative.round() as usize).min(p.deals);
+        let n = upto - assigned;
+        assigned = upto;
         let seg = rep.segment.unwrap_or(Seg::Mid);
         let pool = &accounts_by_territory[&rep.territory_id.unwrap()];
         let playbook = playbooks
@@ -531,15 +537,14 @@ pub fn generate(p: &Params) -> Org {
             }
             // Open within the history window, after the rep was hired; an
             // inactive rep stopped getting new deals six months ago.
-            let first_day = history_start.max(rep.hired_at);
-            let last_day = if rep.active {
+            let last_day = if rep.active || rep.hired_at >= p.today - Duration::days(181) {
                 p.today - Duration::days(2)
             } else {
                 p.today - Duration::days(180)
             };
-            if first_day >= last_day {
-                continue;
-            }
+            let first_day = history_start
+                .max(rep.hired_at)
+                .min(last_day - Duration::days(1));
             let day = first_day
                 + Duration::days(rng.random_range(0..(last_day - first_day).num_days().max(1)));
             let opened_at = at_time(&mut rng, day).min(now);
@@ -659,22 +664,19 @@ pub fn generate(p: &Params) -> Org {
     // commit and a best case, submitted a week ago.
     let month_start = NaiveDate::from_ymd_opt(p.today.year(), p.today.month(), 1).unwrap();
     let month_end = month_start.checked_add_months(Months::new(1)).unwrap();
+    // (commit-stage pipeline, won this month) per owner, in one pass.
+    let mut by_owner: std::collections::HashMap<i64, (i64, i64)> = Default::default();
+    for d in &deals {
+        let entry = by_owner.entry(d.owner_id).or_default();
+        if d.stage == 5 {
+            entry.0 += d.amount_cents;
+        } else if d.stage == 6 && d.closed_at.is_some_and(|c| c.date_naive() >= month_start) {
+            entry.1 += d.amount_cents;
+        }
+    }
     let mut submissions = Vec::new();
     for r in reps.iter().filter(|r| r.seller && r.active) {
-        let open: i64 = deals
-            .iter()
-            .filter(|d| d.owner_id == r.id && d.stage == 5)
-            .map(|d| d.amount_cents)
-            .sum();
-        let won: i64 = deals
-            .iter()
-            .filter(|d| {
-                d.owner_id == r.id
-                    && d.stage == 6
-                    && d.closed_at.is_some_and(|c| c.date_naive() >= month_start)
-            })
-            .map(|d| d.amount_cents)
-            .sum();
+        let (open, won) = by_owner.get(&r.id).copied().unwrap_or_default();
         let at = (now - Duration::days(7)).max(start_of(month_start));
         for (category, share) in [("COMMIT", 0.5), ("BEST_CASE", 0.9)] {
             submissions.push(Submission {
@@ -718,7 +720,7 @@ mod tests {
         );
         assert!(org.reps.len() >= 30);
         assert!(org.accounts.len() >= 300);
-        assert!(org.deals.len() >= 3_000, "{}", org.deals.len());
+        assert_eq!(org.deals.len(), 3_200);
         let won = org.deals.iter().filter(|d| d.stage == 6).count() as f64;
         let lost = org.deals.iter().filter(|d| d.stage == 7).count() as f64;
         let rate = won / (won + lost);
@@ -738,6 +740,17 @@ mod tests {
         let mean = cycles.iter().sum::<i64>() as f64 / cycles.len() as f64;
         assert!((14.0..=150.0).contains(&mean), "mean cycle {mean}");
         assert_eq!(org.playbooks.len(), 3);
+    }
+
+    #[test]
+    fn synthetic_sizes_are_exact() {
+        let org = generate(&Params::synthetic(
+            NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            20_000,
+            3,
+        ));
+        assert_eq!(org.deals.len(), 20_000);
+        assert!(org.reps.iter().filter(|r| r.seller).count() >= 35);
     }
 
     #[test]

@@ -40,7 +40,13 @@ async fn seed(
     params: &generator::Params,
     currency: &str,
 ) -> AppResult<Summary> {
+    let started = std::time::Instant::now();
     let org = generator::generate(params);
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        deals = org.deals.len(),
+        "generated"
+    );
     writer::write(db, &org, currency).await?;
     Ok(Summary {
         territories: org.territories.len(),
