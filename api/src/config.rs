@@ -87,6 +87,26 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_WEBHOOK_POLL_MS", default_value_t = 1_000)]
     pub webhook_poll_ms: u64,
 
+    /// Milliseconds before the first webhook retry; doubled after each failure.
+    #[arg(long, env = "SALESOPS_WEBHOOK_BACKOFF_MS", default_value_t = 1_000)]
+    pub webhook_backoff_ms: u64,
+
+    /// Longest wait between two webhook attempts, in milliseconds.
+    #[arg(
+        long,
+        env = "SALESOPS_WEBHOOK_BACKOFF_MAX_MS",
+        default_value_t = 3_600_000
+    )]
+    pub webhook_backoff_max_ms: u64,
+
+    /// Timeout of one webhook request, in milliseconds.
+    #[arg(long, env = "SALESOPS_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Attempts before a webhook delivery is given up (status FAILED).
+    #[arg(long, env = "SALESOPS_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12)]
+    pub webhook_max_attempts: u32,
+
     /// Log format: `json` (one object per line) or `pretty`.
     #[arg(long, env = "SALESOPS_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,

@@ -257,3 +257,33 @@ impl Sql {
         sea_orm::Statement::from_sql_and_values(backend, text, self.values.clone())
     }
 }
+
+/// Bound parameters per statement: under SQLite's 32,766 and PostgreSQL's
+/// 65,535.
+pub const MAX_PARAMS: usize = 30_000;
+
+/// Multi-row `INSERT INTO table (columns) VALUES (...), (...)`, split into
+/// as few statements as the parameter limit allows.
+pub async fn insert_rows(
+    db: &impl ConnectionTrait,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<sea_orm::Value>>,
+) -> Result<(), DbErr> {
+    let per_batch = (MAX_PARAMS / columns.len().max(1)).max(1);
+    for chunk in rows.chunks(per_batch) {
+        let mut sql = Sql::new(format!(
+            "INSERT INTO {table} ({}) VALUES ",
+            columns.join(", ")
+        ));
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_list(row.iter().cloned());
+        }
+        db.execute_raw(sql.statement(db.get_database_backend()))
+            .await?;
+    }
+    Ok(())
+}

@@ -13,5 +13,6 @@ pub mod seed;
 pub mod service;
 pub mod startup;
 pub mod telemetry;
+pub mod webhook_worker;
 
 pub use config::Config;

@@ -13,6 +13,7 @@ use crate::graphql::{self, AppSchema, Limits};
 use crate::http;
 use crate::observability::Metrics;
 use crate::service::deal::DealRules;
+use crate::webhook_worker::{Worker, WorkerControl, WorkerSettings};
 
 /// Settings resolvers and services read.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub enum StartupError {
     Db(#[from] sea_orm::DbErr),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error("webhook worker: {0}")]
+    Worker(String),
 }
 
 /// Connects the primary (and the read replica, if configured), counting
@@ -64,6 +67,30 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    worker: Option<Worker>,
+}
+
+/// Stops a running application from elsewhere (tests, restarts).
+#[derive(Clone)]
+pub struct AppHandle {
+    server: actix_web::dev::ServerHandle,
+    worker: Option<WorkerControl>,
+}
+
+impl AppHandle {
+    /// Stops accepting requests and stops the webhook worker. `graceful`
+    /// lets requests and deliveries in flight finish; otherwise the worker
+    /// is dropped mid-delivery, as in a crash.
+    pub async fn stop(&self, graceful: bool) {
+        if let Some(w) = &self.worker {
+            if graceful {
+                w.stop();
+            } else {
+                w.kill();
+            }
+        }
+        self.server.stop(graceful).await;
+    }
 }
 
 impl Application {
@@ -75,6 +102,7 @@ impl Application {
         read_db: DatabaseConnection,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StartupError> {
+        crate::webhook_worker::install_tls_provider();
         let jwt = Arc::new(JwtKeys::from_config(cfg)?);
         let settings = Arc::new(Settings {
             deal_rules: DealRules {
@@ -116,11 +144,30 @@ impl Application {
         .map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?
         .shutdown_timeout(30)
         .run();
+        // The webhook worker shares the pool but never holds a connection
+        // while it waits on a receiver.
+        let worker = if cfg.webhook_worker {
+            Some(
+                Worker::spawn(state.db.clone(), WorkerSettings::from_config(cfg))
+                    .map_err(StartupError::Worker)?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             port,
             server,
             state,
+            worker,
         })
+    }
+
+    /// Stops the server and the webhook worker together.
+    pub fn app_handle(&self) -> AppHandle {
+        AppHandle {
+            server: self.server.handle(),
+            worker: self.worker.as_ref().map(Worker::control),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -137,8 +184,13 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM; in-flight requests are finished first.
+    /// Serves until SIGINT/SIGTERM; in-flight requests are finished first,
+    /// then the webhook worker finishes its round and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(worker) = self.worker {
+            worker.shutdown().await;
+        }
+        result
     }
 }

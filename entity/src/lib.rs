@@ -16,6 +16,7 @@ pub mod sop_transition;
 pub mod stage;
 pub mod territory;
 pub mod webhook;
+pub mod webhook_attempt;
 pub mod webhook_delivery;
 
 pub use sea_orm;

@@ -21,6 +21,11 @@ pub struct Model {
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// Deliveries with the same key (e.g. `Deal:42`) go out in id order.
+    pub ordering_key: String,
+    /// A worker's claim: others leave the row alone until then.
+    pub locked_until: Option<DateTimeUtc>,
+    pub locked_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,8 @@ mod m20260101_000010_create_sop;
 mod m20260101_000011_create_audit_entry;
 mod m20260101_000012_create_webhook;
 mod m20260301_000001_extend_sop;
+mod m20260310_000001_create_change_clock;
+mod m20260310_000002_webhook_delivery_ordering;
 
 pub struct Migrator;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000011_create_audit_entry::Migration),
             Box::new(m20260101_000012_create_webhook::Migration),
             Box::new(m20260301_000001_extend_sop::Migration),
+            Box::new(m20260310_000001_create_change_clock::Migration),
+            Box::new(m20260310_000002_webhook_delivery_ordering::Migration),
         ]
     }
 }

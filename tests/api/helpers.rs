@@ -11,7 +11,7 @@ use api::auth::{JwtKeys, Role};
 use api::config::Config;
 use api::db::{self, PoolSettings};
 use api::observability::Metrics;
-use api::startup::{self, Application};
+use api::startup::{self, AppHandle, Application};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{json, Value};
 
@@ -60,6 +60,8 @@ pub struct TestApp {
     keys: Arc<JwtKeys>,
     /// Stops the server (`stop(true)` is graceful, like SIGTERM).
     pub server: actix_web::dev::ServerHandle,
+    /// The server and its webhook worker, for stop and restart.
+    handle: Option<AppHandle>,
     cleanup: Option<Cleanup>,
     stages: std::sync::OnceLock<HashMap<String, String>>,
 }
@@ -172,6 +174,7 @@ pub async fn spawn_app_with(
         .expect("build app");
     let port = app.port();
     let server = app.handle();
+    let handle = app.app_handle();
     tokio::spawn(app.run_until_stopped());
     let keys = Arc::new(JwtKeys::from_config(&cfg).expect("keys"));
     Some(TestApp {
@@ -186,12 +189,42 @@ pub async fn spawn_app_with(
         config: cfg,
         keys,
         server,
+        handle: Some(handle),
         cleanup: Some(cleanup),
         stages: Default::default(),
     })
 }
 
 impl TestApp {
+    /// Stops the server and its webhook worker; `graceful: false` drops the
+    /// deliveries in flight, as a crash would.
+    pub async fn stop(&mut self, graceful: bool) {
+        if let Some(h) = self.handle.take() {
+            h.stop(graceful).await;
+        }
+    }
+
+    /// Stops the running server (see `stop`) and starts a new Application
+    /// on the same database with the config adjusted by `configure`.
+    pub async fn restart(&mut self, graceful: bool, configure: impl FnOnce(&mut Config)) {
+        self.stop(graceful).await;
+        configure(&mut self.config);
+        let app = Application::build(
+            &self.config,
+            self.db.clone(),
+            self.db.clone(),
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .expect("rebuild app");
+        let port = app.port();
+        self.url = format!("http://127.0.0.1:{port}/graphql");
+        self.base = format!("http://127.0.0.1:{port}");
+        self.server = app.handle();
+        self.handle = Some(app.app_handle());
+        tokio::spawn(app.run_until_stopped());
+    }
+
     /// A real signed token for a role (REP and MANAGER need a rep id).
     pub fn token(&self, role: Role, rep_id: Option<i64>) -> String {
         self.keys

@@ -4,3 +4,4 @@ pub mod forecast;
 pub mod money;
 pub mod period;
 pub mod sop;
+pub mod webhook;

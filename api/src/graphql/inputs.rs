@@ -176,13 +176,15 @@ pub struct DealInput {
     pub forecast_category: Option<ForecastCategory>,
     pub source: Option<DealSource>,
     pub playbook_id: Option<ID>,
-    /// When the opportunity was opened (default now); integrations may backfill it.
+    /// When the opportunity was opened (default now); integrations may backfill it. Read when the deal is created only.
     pub opened_at: Option<DateTime<Utc>>,
     pub expected_close_date: Option<Date>,
-    /// For a deal created in a WON or LOST stage: when it closed (default now).
+    /// For a deal in a WON or LOST stage: when it closed (default now). On an upsert that moves the deal to such a stage, the time of the move.
     pub closed_at: Option<DateTime<Utc>>,
-    /// For a deal created in a LOST stage.
+    /// For a deal in a LOST stage.
     pub lost_reason: Option<String>,
+    /// When the deal entered stageId (default now), for backfills: a new deal in a later stage gets two history entries (the first OPEN stage at openedAt, then stageId at this time); an upsert that changes the stage records the move at this time, which must not be before the deal's last stage change.
+    pub stage_changed_at: Option<DateTime<Utc>>,
 }
 
 impl DealInput {
@@ -203,6 +205,7 @@ impl DealInput {
             expected_close_date: self.expected_close_date.map(|d| d.0),
             closed_at: self.closed_at,
             lost_reason: self.lost_reason.clone(),
+            stage_changed_at: self.stage_changed_at,
         })
     }
 }

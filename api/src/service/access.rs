@@ -122,3 +122,6 @@ impl DealScope {
         }
     }
 }
+
+/// Roles that manage webhooks (their secrets sign every delivery).
+pub const WEBHOOK_ADMINS: &[Role] = &[Role::Admin];

@@ -50,6 +50,24 @@ impl Changes {
     pub fn to_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()
     }
+
+    pub fn as_value(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+
+    /// Adds another set of changes (of other fields) to this one.
+    pub fn merge(&mut self, other: Changes) -> &mut Self {
+        self.0.extend(other.0);
+        self
+    }
+
+    pub fn contains(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Value {

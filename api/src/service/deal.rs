@@ -1,20 +1,23 @@
 //! Deals: reads within the caller's scope, and the writes that keep the
 //! stage history, version and audit trail consistent in one transaction.
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder,
 };
 
 use entity::enums::{DealSource, DealStatus, ForecastCategory, StageKind};
-use entity::{account, deal, deal_stage_change, playbook, rep, stage, territory};
+use entity::{account, deal, deal_stage_change, rep, stage};
 
 use super::access::{DealScope, DEAL_WRITERS};
-use super::audit::{self, Changes};
+use super::audit::Changes;
 use super::deal_filter::DealFilter;
+use super::deal_write::{self as write, DealWrite};
 use super::pagination::{Cursor, DealOrder};
-use super::{optional_text, referenced, required_text, Patch};
+use super::{optional_text, required_text, Patch};
 use crate::auth::Principal;
 use crate::clock;
 use crate::db::{begin_write, Sql};
@@ -41,6 +44,29 @@ pub struct NewDeal {
     pub expected_close_date: Option<NaiveDate>,
     pub closed_at: Option<DateTime<Utc>>,
     pub lost_reason: Option<String>,
+    /// When the deal entered `stage_id` (backfills from another CRM): for a
+    /// new deal in a later stage, and for an upsert that moves the deal.
+    pub stage_changed_at: Option<DateTime<Utc>>,
+}
+
+impl NewDeal {
+    /// The input as a patch of an existing deal (upserts): given fields
+    /// replace the stored ones, absent ones keep them. The stage, openedAt,
+    /// closedAt and lostReason are handled by the upsert itself.
+    pub fn as_changes(&self) -> DealChanges {
+        let set = |v: Option<i64>| v.map(Patch::Set).unwrap_or_default();
+        DealChanges {
+            name: Some(self.name.clone()),
+            amount: Some(self.amount),
+            owner_id: Some(self.owner_id),
+            account_id: set(self.account_id),
+            territory_id: set(self.territory_id),
+            forecast_category: self.forecast_category,
+            source: self.source.map(Patch::Set).unwrap_or_default(),
+            playbook_id: set(self.playbook_id),
+            expected_close_date: self.expected_close_date.map(Patch::Set).unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -136,7 +162,7 @@ pub async fn count(
     Ok(row.map(|r| r.n).unwrap_or(0))
 }
 
-fn check_currency(given: Option<&str>, rules: &DealRules) -> AppResult<String> {
+pub(crate) fn check_currency(given: Option<&str>, rules: &DealRules) -> AppResult<String> {
     match given.map(|c| c.trim().to_uppercase()) {
         None => Ok(rules.currency.clone()),
         Some(c) if c == rules.currency => Ok(c),
@@ -147,29 +173,13 @@ fn check_currency(given: Option<&str>, rules: &DealRules) -> AppResult<String> {
     }
 }
 
-fn not_in_future(t: DateTime<Utc>, field: &str) -> AppResult<()> {
-    if t > clock::now() + CLOCK_SKEW {
+fn not_in_future(t: DateTime<Utc>, field: &str, now: DateTime<Utc>) -> AppResult<()> {
+    if t > now + CLOCK_SKEW {
         Err(AppError::bad_input(format!(
             "{field} must not be in the future"
         )))
     } else {
         Ok(())
-    }
-}
-
-/// Checks that the principal may own-assign a deal to `owner_id`: a REP only
-/// to itself, a MANAGER only within its team.
-async fn check_owner_scope(
-    db: &impl ConnectionTrait,
-    actor: &Principal,
-    owner_id: i64,
-) -> AppResult<()> {
-    if super::rep::in_scope(db, actor.scope(), owner_id).await? {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "deals can only be assigned to reps in your scope",
-        ))
     }
 }
 
@@ -181,27 +191,334 @@ fn default_category(kind: StageKind) -> ForecastCategory {
     }
 }
 
-fn insert_change(
-    deal_id: i64,
-    from: Option<i64>,
-    to: i64,
-    at: DateTime<Utc>,
-    actor: &str,
-) -> deal_stage_change::ActiveModel {
-    deal_stage_change::ActiveModel {
-        deal_id: Set(deal_id),
-        from_stage_id: Set(from),
-        to_stage_id: Set(to),
-        changed_at: Set(at),
-        actor: Set(Some(actor.to_owned())),
-        ..Default::default()
+/// The ids a batch of deal writes refers to, loaded at once by [`Refs::load`].
+#[derive(Debug, Default)]
+pub struct RefIds {
+    /// Owners to assign, and owners of existing deals (for the scope check).
+    pub reps: BTreeSet<i64>,
+    pub accounts: BTreeSet<i64>,
+    pub territories: BTreeSet<i64>,
+    pub playbooks: BTreeSet<i64>,
+    /// Existing deals that may move stage (their latest stage change is loaded).
+    pub deals: BTreeSet<i64>,
+}
+
+impl RefIds {
+    pub fn add_new(&mut self, d: &NewDeal) {
+        self.reps.insert(d.owner_id);
+        self.accounts.extend(d.account_id);
+        self.territories.extend(d.territory_id);
+        self.playbooks.extend(d.playbook_id);
+    }
+
+    pub fn add_changes(&mut self, c: &DealChanges) {
+        self.reps.extend(c.owner_id);
+        self.accounts.extend(c.account_id.as_set().copied());
+        self.territories.extend(c.territory_id.as_set().copied());
+        self.playbooks.extend(c.playbook_id.as_set().copied());
     }
 }
 
-/// Creates a deal with its first stage change (stamped openedAt). A deal
-/// created straight into a WON or LOST stage (a backfill) gets two changes:
-/// into the first open stage at openedAt, and to the closing stage at
-/// closedAt, so as-of reconstruction sees it open until it closed.
+/// Everything deal validation looks up, loaded with one query per table for
+/// a whole batch, so one write and a bulk of 1,000 run the same checks.
+#[derive(Debug, Default)]
+pub struct Refs {
+    stages: Vec<stage::Model>,
+    reps: HashMap<i64, rep::Model>,
+    /// Every rep is in the principal's scope.
+    all_in_scope: bool,
+    /// Otherwise: the reps it may assign deals to (and whose deals it may change).
+    in_scope: HashSet<i64>,
+    accounts: HashMap<i64, account::Model>,
+    territories: HashSet<i64>,
+    playbooks: HashSet<i64>,
+    /// The latest stage change of each requested deal.
+    last_change: HashMap<i64, DateTime<Utc>>,
+}
+
+#[derive(FromQueryResult)]
+struct IdRow {
+    id: i64,
+}
+
+#[derive(FromQueryResult)]
+struct LastChange {
+    deal_id: i64,
+    changed_at: DateTime<Utc>,
+}
+
+async fn existing_ids(
+    db: &impl ConnectionTrait,
+    table: &str,
+    ids: &BTreeSet<i64>,
+) -> AppResult<HashSet<i64>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut sql = Sql::new(format!("SELECT id FROM {table} WHERE id IN "));
+    sql.bind_list(ids.iter().copied());
+    Ok(
+        IdRow::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    )
+}
+
+impl Refs {
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        actor: &Principal,
+        ids: &RefIds,
+    ) -> AppResult<Self> {
+        let stages = super::stage::list(db).await?;
+        let reps: HashMap<i64, rep::Model> = if ids.reps.is_empty() {
+            HashMap::new()
+        } else {
+            rep::Entity::find()
+                .filter(rep::Column::Id.is_in(ids.reps.iter().copied()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect()
+        };
+        let in_scope = match actor.scope() {
+            DealScope::All => HashSet::new(),
+            DealScope::Owner(own) => HashSet::from([own]),
+            scope @ DealScope::Team(_) if !ids.reps.is_empty() => {
+                let mut sql = Sql::new("SELECT id FROM rep WHERE id IN ");
+                sql.bind_list(ids.reps.iter().copied()).push(" AND ");
+                let (cond, values) = scope.rep_sql("id");
+                sql.push_with(&cond, values);
+                IdRow::find_by_statement(sql.statement(db.get_database_backend()))
+                    .all(db)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect()
+            }
+            DealScope::Team(_) => HashSet::new(),
+        };
+        let accounts = if ids.accounts.is_empty() {
+            HashMap::new()
+        } else {
+            account::Entity::find()
+                .filter(account::Column::Id.is_in(ids.accounts.iter().copied()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a))
+                .collect()
+        };
+        let last_change = if ids.deals.is_empty() {
+            HashMap::new()
+        } else {
+            let mut sql = Sql::new(
+                "SELECT deal_id, MAX(changed_at) AS changed_at FROM deal_stage_change WHERE deal_id IN ",
+            );
+            sql.bind_list(ids.deals.iter().copied())
+                .push(" GROUP BY deal_id");
+            LastChange::find_by_statement(sql.statement(db.get_database_backend()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|r| (r.deal_id, r.changed_at))
+                .collect()
+        };
+        Ok(Self {
+            stages,
+            reps,
+            all_in_scope: actor.scope() == DealScope::All,
+            in_scope,
+            accounts,
+            territories: existing_ids(db, "territory", &ids.territories).await?,
+            playbooks: existing_ids(db, "playbook", &ids.playbooks).await?,
+            last_change,
+        })
+    }
+
+    /// A rep the principal may assign deals to: FORBIDDEN outside its
+    /// scope, BAD_USER_INPUT when it does not exist.
+    fn owner(&self, id: i64) -> AppResult<&rep::Model> {
+        if !self.all_in_scope && !self.in_scope.contains(&id) {
+            return Err(AppError::forbidden(
+                "deals can only be assigned to reps in your scope",
+            ));
+        }
+        self.reps
+            .get(&id)
+            .ok_or_else(|| AppError::bad_input(format!("ownerId: no record with id {id}")))
+    }
+
+    /// Whether the principal may change an existing deal.
+    pub fn may_change(&self, d: &deal::Model) -> bool {
+        self.all_in_scope || self.in_scope.contains(&d.owner_id)
+    }
+
+    fn account(&self, id: i64) -> AppResult<&account::Model> {
+        self.accounts
+            .get(&id)
+            .ok_or_else(|| AppError::bad_input(format!("accountId: no record with id {id}")))
+    }
+
+    fn check(set: &HashSet<i64>, id: i64, field: &str) -> AppResult<()> {
+        if set.contains(&id) {
+            Ok(())
+        } else {
+            Err(AppError::bad_input(format!(
+                "{field}: no record with id {id}"
+            )))
+        }
+    }
+
+    pub fn stage(&self, id: i64) -> AppResult<&stage::Model> {
+        self.stages
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| AppError::bad_input(format!("stageId: no record with id {id}")))
+    }
+}
+
+/// One row of stage history to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub from: Option<i64>,
+    pub to: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// A validated new deal: the row to insert (id, version and timestamps are
+/// filled in when written) and its first stage changes.
+#[derive(Debug, Clone)]
+pub struct PlannedCreate {
+    pub row: deal::Model,
+    pub history: Vec<HistoryRow>,
+}
+
+/// Validates a new deal. Its first stage change is stamped openedAt. A deal
+/// created in a stage after the first open one, with the time it entered
+/// that stage (closedAt for a WON or LOST stage, default now; stageChangedAt
+/// for an open one), gets two changes: into the first open stage at openedAt,
+/// then to its stage at that time, so as-of reconstruction sees it open (and
+/// in its earlier stage) until then.
+pub fn plan_create(
+    refs: &Refs,
+    rules: &DealRules,
+    input: &NewDeal,
+    now: DateTime<Utc>,
+) -> AppResult<PlannedCreate> {
+    let name = required_text(&input.name, "name", 300)?;
+    let cents = to_cents(input.amount, "amount")?;
+    let currency = check_currency(input.currency.as_deref(), rules)?;
+    let external_id = optional_text(input.external_id.as_deref(), "externalId", 200)?;
+    let lost_reason = optional_text(input.lost_reason.as_deref(), "lostReason", 2_000)?;
+    let opened_at = clock::truncate_micros(input.opened_at.unwrap_or(now));
+    not_in_future(opened_at, "openedAt", now)?;
+
+    let owner = refs.owner(input.owner_id)?;
+    let account = input.account_id.map(|id| refs.account(id)).transpose()?;
+    if let Some(id) = input.territory_id {
+        Refs::check(&refs.territories, id, "territoryId")?;
+    }
+    if let Some(id) = input.playbook_id {
+        Refs::check(&refs.playbooks, id, "playbookId")?;
+    }
+    let first_open = super::stage::first_open(&refs.stages)?;
+    let stage = match input.stage_id {
+        Some(id) => refs.stage(id)?,
+        None => first_open,
+    };
+    let changed_at = input.stage_changed_at.map(clock::truncate_micros);
+    let entered_at = match stage.kind {
+        StageKind::Open => {
+            if input.closed_at.is_some() {
+                return Err(AppError::bad_input(
+                    "closedAt is only for deals in a WON or LOST stage",
+                ));
+            }
+            changed_at
+        }
+        _ => {
+            let closed = input.closed_at.map(clock::truncate_micros);
+            if let (Some(a), Some(b)) = (closed, changed_at) {
+                if a != b {
+                    return Err(AppError::bad_input(
+                        "closedAt and stageChangedAt disagree: a closing move closes the deal when it happens",
+                    ));
+                }
+            }
+            Some(closed.or(changed_at).unwrap_or(now))
+        }
+    };
+    if let Some(at) = entered_at {
+        not_in_future(at, "stageChangedAt", now)?;
+        if at < opened_at {
+            return Err(AppError::bad_input(
+                "the deal cannot enter its stage (closedAt, stageChangedAt) before openedAt",
+            ));
+        }
+    }
+    if lost_reason.is_some() && stage.kind != StageKind::Lost {
+        return Err(AppError::bad_input(
+            "lostReason is only for deals in a LOST stage",
+        ));
+    }
+    let territory_id = input
+        .territory_id
+        .or_else(|| account.and_then(|a| a.territory_id))
+        .or(owner.territory_id);
+    let row = deal::Model {
+        id: 0,
+        external_id,
+        name,
+        amount_cents: cents,
+        currency,
+        owner_id: owner.id,
+        account_id: input.account_id,
+        territory_id,
+        stage_id: stage.id,
+        status: stage.kind.into(),
+        forecast_category: input
+            .forecast_category
+            .unwrap_or_else(|| default_category(stage.kind)),
+        source: input.source,
+        playbook_id: input.playbook_id,
+        opened_at,
+        expected_close_date: input.expected_close_date,
+        closed_at: (stage.kind != StageKind::Open)
+            .then_some(entered_at)
+            .flatten(),
+        lost_reason,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let history = match entered_at {
+        Some(at) if stage.id != first_open.id => vec![
+            HistoryRow {
+                from: None,
+                to: first_open.id,
+                at: opened_at,
+            },
+            HistoryRow {
+                from: Some(first_open.id),
+                to: stage.id,
+                at,
+            },
+        ],
+        _ => vec![HistoryRow {
+            from: None,
+            to: stage.id,
+            at: opened_at,
+        }],
+    };
+    Ok(PlannedCreate { row, history })
+}
+
+/// Creates a deal with its first stage changes (see [`plan_create`]).
 pub async fn create(
     db: &DatabaseConnection,
     actor: &Principal,
@@ -222,122 +539,16 @@ pub async fn create_in(
     rules: &DealRules,
     input: NewDeal,
 ) -> AppResult<deal::Model> {
-    let name = required_text(&input.name, "name", 300)?;
-    let cents = to_cents(input.amount, "amount")?;
-    let currency = check_currency(input.currency.as_deref(), rules)?;
-    let external_id = optional_text(input.external_id.as_deref(), "externalId", 200)?;
-    let lost_reason = optional_text(input.lost_reason.as_deref(), "lostReason", 2_000)?;
-    let now = clock::now();
-    let opened_at = clock::truncate_micros(input.opened_at.unwrap_or(now));
-    not_in_future(opened_at, "openedAt")?;
-
-    check_owner_scope(tx, actor, input.owner_id).await?;
-    let owner = referenced::<rep::Entity>(tx, input.owner_id, "ownerId").await?;
-    let account = match input.account_id {
-        Some(id) => Some(referenced::<account::Entity>(tx, id, "accountId").await?),
-        None => None,
-    };
-    if let Some(id) = input.territory_id {
-        referenced::<territory::Entity>(tx, id, "territoryId").await?;
-    }
-    if let Some(id) = input.playbook_id {
-        referenced::<playbook::Entity>(tx, id, "playbookId").await?;
-    }
-    let stages = super::stage::list(tx).await?;
-    let first_open = super::stage::first_open(&stages)?.clone();
-    let stage = match input.stage_id {
-        Some(id) => stages
-            .iter()
-            .find(|s| s.id == id)
-            .cloned()
-            .ok_or_else(|| AppError::bad_input(format!("stageId: no record with id {id}")))?,
-        None => first_open.clone(),
-    };
-    let closed_at = match stage.kind {
-        StageKind::Open => {
-            if input.closed_at.is_some() {
-                return Err(AppError::bad_input(
-                    "closedAt is only for deals created in a WON or LOST stage",
-                ));
-            }
-            None
-        }
-        _ => {
-            let at = clock::truncate_micros(input.closed_at.unwrap_or(now));
-            not_in_future(at, "closedAt")?;
-            if at < opened_at {
-                return Err(AppError::bad_input("closedAt must not be before openedAt"));
-            }
-            Some(at)
-        }
-    };
-    if lost_reason.is_some() && stage.kind != StageKind::Lost {
-        return Err(AppError::bad_input(
-            "lostReason is only for deals in a LOST stage",
-        ));
-    }
-    let territory_id = input
-        .territory_id
-        .or_else(|| account.as_ref().and_then(|a| a.territory_id))
-        .or(owner.territory_id);
-    let model = deal::ActiveModel {
-        external_id: Set(external_id),
-        name: Set(name),
-        amount_cents: Set(cents),
-        currency: Set(currency),
-        owner_id: Set(owner.id),
-        account_id: Set(input.account_id),
-        territory_id: Set(territory_id),
-        stage_id: Set(stage.id),
-        status: Set(stage.kind.into()),
-        forecast_category: Set(input
-            .forecast_category
-            .unwrap_or_else(|| default_category(stage.kind))),
-        source: Set(input.source),
-        playbook_id: Set(input.playbook_id),
-        opened_at: Set(opened_at),
-        expected_close_date: Set(input.expected_close_date),
-        closed_at: Set(closed_at),
-        lost_reason: Set(lost_reason),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(tx)
-    .await?;
-    let history = match closed_at {
-        Some(closed) if stage.id != first_open.id => vec![
-            insert_change(model.id, None, first_open.id, opened_at, &actor.subject),
-            insert_change(
-                model.id,
-                Some(first_open.id),
-                stage.id,
-                closed,
-                &actor.subject,
-            ),
-        ],
-        _ => vec![insert_change(
-            model.id,
-            None,
-            stage.id,
-            opened_at,
-            &actor.subject,
-        )],
-    };
-    deal_stage_change::Entity::insert_many(history)
-        .exec(tx)
-        .await?;
-    audit::record(
-        tx,
-        &actor.subject,
-        "createDeal",
-        "Deal",
-        model.id,
-        &created_changes(&model),
-    )
-    .await?;
-    Ok(model)
+    let mut ids = RefIds::default();
+    ids.add_new(&input);
+    let refs = Refs::load(tx, actor, &ids).await?;
+    let planned = plan_create(&refs, rules, &input, clock::now())?;
+    let mut saved = write::apply(tx, actor, vec![DealWrite::create(planned, "createDeal")])
+        .await
+        .map_err(AppError::from)?;
+    saved
+        .pop()
+        .ok_or_else(|| AppError::internal("the deal was not written"))
 }
 
 /// Every field of a new deal as audit changes.
@@ -362,7 +573,7 @@ pub fn created_changes(d: &deal::Model) -> Changes {
     c
 }
 
-fn check_version(current: &deal::Model, expected: Option<i32>) -> AppResult<()> {
+pub(crate) fn check_version(current: &deal::Model, expected: Option<i32>) -> AppResult<()> {
     match expected {
         Some(v) if v != current.version => Err(AppError::conflict(format!(
             "the deal is at version {}, not {v}: reload it and retry",
@@ -370,34 +581,6 @@ fn check_version(current: &deal::Model, expected: Option<i32>) -> AppResult<()> 
         ))),
         _ => Ok(()),
     }
-}
-
-/// Writes the new state if the row is still at the version that was read:
-/// the check and the write are one statement, so concurrent writers cannot
-/// both win.
-async fn save_versioned(
-    tx: &DatabaseTransaction,
-    read: &deal::Model,
-    mut next: deal::ActiveModel,
-) -> AppResult<deal::Model> {
-    let now = clock::now();
-    next.version = Set(read.version + 1);
-    next.updated_at = Set(now.max(read.updated_at + Duration::microseconds(1)));
-    let result = deal::Entity::update_many()
-        .set(next)
-        .filter(deal::Column::Id.eq(read.id))
-        .filter(deal::Column::Version.eq(read.version))
-        .exec(tx)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(AppError::conflict(
-            "the deal changed while this write was applied: reload it and retry",
-        ));
-    }
-    deal::Entity::find_by_id(read.id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| AppError::not_found("deal"))
 }
 
 pub async fn update(
@@ -411,24 +594,29 @@ pub async fn update(
     let tx = begin_write(db).await?;
     let current = get(&tx, actor.scope(), id).await?;
     check_version(&current, expected_version)?;
-    let (model, changes) = apply_changes(&tx, actor, &current, patch).await?;
+    let mut ids = RefIds::default();
+    ids.add_changes(&patch);
+    let refs = Refs::load(&tx, actor, &ids).await?;
+    let (next, changes) = plan_update(&refs, &current, &patch)?;
     if changes.is_empty() {
         return Ok(current);
     }
-    let saved = save_versioned(&tx, &current, model).await?;
-    audit::record(&tx, &actor.subject, "updateDeal", "Deal", id, &changes).await?;
+    let write = DealWrite::update(current, next, changes, None, "updateDeal");
+    let saved = write::apply(&tx, actor, vec![write]).await?;
     tx.commit().await?;
-    Ok(saved)
+    saved
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::internal("the deal was not written"))
 }
 
-/// Validates a patch against the current deal and returns the fields to
-/// write with the audit changes; empty changes mean nothing differs.
-pub async fn apply_changes(
-    tx: &DatabaseTransaction,
-    actor: &Principal,
+/// Validates a patch against the current deal and returns its next state
+/// with the audit changes; empty changes mean nothing differs.
+pub fn plan_update(
+    refs: &Refs,
     current: &deal::Model,
-    patch: DealChanges,
-) -> AppResult<(deal::ActiveModel, Changes)> {
+    patch: &DealChanges,
+) -> AppResult<(deal::Model, Changes)> {
     let name = match &patch.name {
         Some(n) => required_text(n, "name", 300)?,
         None => current.name.clone(),
@@ -439,65 +627,55 @@ pub async fn apply_changes(
     };
     let owner_id = patch.owner_id.unwrap_or(current.owner_id);
     if owner_id != current.owner_id {
-        check_owner_scope(tx, actor, owner_id).await?;
-        referenced::<rep::Entity>(tx, owner_id, "ownerId").await?;
+        refs.owner(owner_id)?;
     }
     if let Some(id) = patch.account_id.as_set() {
-        referenced::<account::Entity>(tx, *id, "accountId").await?;
+        refs.account(*id)?;
     }
     if let Some(id) = patch.territory_id.as_set() {
-        referenced::<territory::Entity>(tx, *id, "territoryId").await?;
+        Refs::check(&refs.territories, *id, "territoryId")?;
     }
     if let Some(id) = patch.playbook_id.as_set() {
-        referenced::<playbook::Entity>(tx, *id, "playbookId").await?;
+        Refs::check(&refs.playbooks, *id, "playbookId")?;
     }
-    let account_id = patch.account_id.apply(current.account_id);
-    let territory_id = patch.territory_id.apply(current.territory_id);
-    let playbook_id = patch.playbook_id.apply(current.playbook_id);
-    let source = patch.source.apply(current.source);
-    let expected_close_date = patch.expected_close_date.apply(current.expected_close_date);
-    let forecast_category = patch.forecast_category.unwrap_or(current.forecast_category);
-
+    let next = deal::Model {
+        name,
+        amount_cents: amount,
+        owner_id,
+        account_id: patch.account_id.clone().apply(current.account_id),
+        territory_id: patch.territory_id.clone().apply(current.territory_id),
+        playbook_id: patch.playbook_id.clone().apply(current.playbook_id),
+        source: patch.source.clone().apply(current.source),
+        expected_close_date: patch
+            .expected_close_date
+            .clone()
+            .apply(current.expected_close_date),
+        forecast_category: patch.forecast_category.unwrap_or(current.forecast_category),
+        ..current.clone()
+    };
     let mut c = Changes::new();
-    c.field("name", &current.name, &name)
+    c.field("name", &current.name, &next.name)
         .field(
             "amount",
             &from_cents(current.amount_cents),
-            &from_cents(amount),
+            &from_cents(next.amount_cents),
         )
-        .field("ownerId", &current.owner_id, &owner_id)
-        .field("accountId", &current.account_id, &account_id)
-        .field("territoryId", &current.territory_id, &territory_id)
+        .field("ownerId", &current.owner_id, &next.owner_id)
+        .field("accountId", &current.account_id, &next.account_id)
+        .field("territoryId", &current.territory_id, &next.territory_id)
         .field(
             "forecastCategory",
             &current.forecast_category,
-            &forecast_category,
+            &next.forecast_category,
         )
-        .field("source", &current.source, &source)
-        .field("playbookId", &current.playbook_id, &playbook_id)
+        .field("source", &current.source, &next.source)
+        .field("playbookId", &current.playbook_id, &next.playbook_id)
         .field(
             "expectedCloseDate",
             &current.expected_close_date,
-            &expected_close_date,
+            &next.expected_close_date,
         );
-    let am = deal::ActiveModel {
-        name: Set(name),
-        amount_cents: Set(amount),
-        owner_id: Set(owner_id),
-        account_id: Set(account_id),
-        territory_id: Set(territory_id),
-        forecast_category: Set(forecast_category),
-        source: Set(source),
-        playbook_id: Set(playbook_id),
-        expected_close_date: Set(expected_close_date),
-        ..Default::default()
-    };
-    Ok((am, c))
-}
-
-#[derive(FromQueryResult)]
-struct LastChange {
-    changed_at: DateTime<Utc>,
+    Ok((next, c))
 }
 
 /// Moves a deal to a stage and records the change. A WON or LOST stage
@@ -526,12 +704,44 @@ pub async fn move_stage_in(
     current: &deal::Model,
     mv: StageMove,
 ) -> AppResult<Option<deal::Model>> {
-    let target = stage::Entity::find_by_id(mv.stage_id)
-        .one(tx)
-        .await?
-        .ok_or_else(|| {
-            AppError::bad_input(format!("stageId: no record with id {}", mv.stage_id))
-        })?;
+    let ids = RefIds {
+        deals: BTreeSet::from([current.id]),
+        ..Default::default()
+    };
+    let refs = Refs::load(tx, actor, &ids).await?;
+    let Some(planned) = plan_move(&refs, current, &mv, clock::now())? else {
+        return Ok(None);
+    };
+    let write = DealWrite::update(
+        current.clone(),
+        planned.next,
+        planned.changes,
+        Some(planned.history),
+        "moveDealStage",
+    );
+    let saved = write::apply(tx, actor, vec![write]).await?;
+    Ok(saved.into_iter().next())
+}
+
+/// A validated stage move.
+#[derive(Debug, Clone)]
+pub struct PlannedMove {
+    pub next: deal::Model,
+    pub changes: Changes,
+    pub history: HistoryRow,
+}
+
+/// Validates a move of `current` (a deal's state, possibly with other
+/// changes already planned) to a stage; None when it is already there.
+/// `at` defaults to now and must not be before the deal's latest stage
+/// change (the Refs must have loaded it) nor its openedAt.
+pub fn plan_move(
+    refs: &Refs,
+    current: &deal::Model,
+    mv: &StageMove,
+    now: DateTime<Utc>,
+) -> AppResult<Option<PlannedMove>> {
+    let target = refs.stage(mv.stage_id)?;
     let lost_reason = optional_text(mv.lost_reason.as_deref(), "lostReason", 2_000)?;
     if lost_reason.is_some() && target.kind != StageKind::Lost {
         return Err(AppError::bad_input(
@@ -541,18 +751,12 @@ pub async fn move_stage_in(
     if target.id == current.stage_id {
         return Ok(None);
     }
-    let at = clock::truncate_micros(mv.at.unwrap_or_else(clock::now));
-    not_in_future(at, "at")?;
-    let last = deal_stage_change::Entity::find()
-        .select_only()
-        .column(deal_stage_change::Column::ChangedAt)
-        .filter(deal_stage_change::Column::DealId.eq(current.id))
-        .order_by_desc(deal_stage_change::Column::ChangedAt)
-        .into_model::<LastChange>()
-        .one(tx)
-        .await?;
-    let earliest = last
-        .map(|l| l.changed_at)
+    let at = clock::truncate_micros(mv.at.unwrap_or(now));
+    not_in_future(at, "at", now)?;
+    let earliest = refs
+        .last_change
+        .get(&current.id)
+        .copied()
         .unwrap_or(current.opened_at)
         .max(current.opened_at);
     if at < earliest {
@@ -573,25 +777,22 @@ pub async fn move_stage_in(
         .field("status", &current.status, &status)
         .field("closedAt", &current.closed_at, &closed_at)
         .field("lostReason", &current.lost_reason, &lost_reason);
-    let am = deal::ActiveModel {
-        stage_id: Set(target.id),
-        status: Set(status),
-        closed_at: Set(closed_at),
-        lost_reason: Set(lost_reason),
-        ..Default::default()
+    let next = deal::Model {
+        stage_id: target.id,
+        status,
+        closed_at,
+        lost_reason,
+        ..current.clone()
     };
-    let saved = save_versioned(tx, current, am).await?;
-    insert_change(
-        current.id,
-        Some(current.stage_id),
-        target.id,
-        at,
-        &actor.subject,
-    )
-    .insert(tx)
-    .await?;
-    audit::record(tx, &actor.subject, "moveDealStage", "Deal", current.id, &c).await?;
-    Ok(Some(saved))
+    Ok(Some(PlannedMove {
+        history: HistoryRow {
+            from: Some(current.stage_id),
+            to: target.id,
+            at,
+        },
+        next,
+        changes: c,
+    }))
 }
 
 /// A deal's stage history, oldest first.

@@ -6,13 +6,18 @@ pub mod account;
 pub mod audit;
 pub mod deal;
 pub mod deal_filter;
+pub mod deal_write;
+pub mod outbox;
 pub mod pagination;
 pub mod playbook;
 pub mod quota;
 pub mod rep;
 pub mod sop;
 pub mod stage;
+pub mod sync;
 pub mod territory;
+pub mod upsert;
+pub mod webhook;
 
 use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
 

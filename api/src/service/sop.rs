@@ -638,7 +638,7 @@ pub async fn record_transition(
     actor: &Principal,
     note: Option<String>,
 ) -> AppResult<sop_transition::Model> {
-    Ok(sop_transition::ActiveModel {
+    let transition = sop_transition::ActiveModel {
         plan_id: Set(plan.id),
         from_stage: Set(from),
         to_stage: Set(plan.stage),
@@ -648,7 +648,34 @@ pub async fn record_transition(
         ..Default::default()
     }
     .insert(tx)
-    .await?)
+    .await?;
+    // The webhook event, in the same transaction as the move.
+    super::outbox::enqueue(
+        tx,
+        super::outbox::EventKind::SopPlanStageChanged,
+        "SopPlan",
+        plan.id,
+        serde_json::json!({
+            "plan": {
+                "id": plan.id.to_string(),
+                "name": plan.name,
+                "revision": plan.revision,
+                "horizonStart": plan.horizon_start,
+                "horizonMonths": plan.horizon_months,
+                "stage": plan.stage.to_value(),
+                "version": plan.version,
+                "releasedAt": plan.released_at,
+                "updatedAt": plan.updated_at,
+            },
+            "fromStage": from.map(|s| s.to_value()),
+            "toStage": plan.stage.to_value(),
+            "at": transition.at,
+            "actor": transition.actor,
+            "note": transition.note,
+        }),
+    )
+    .await?;
+    Ok(transition)
 }
 
 fn check_version(plan: &sop_plan::Model, expected: Option<i32>) -> AppResult<()> {

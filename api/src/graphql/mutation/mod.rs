@@ -1,4 +1,5 @@
 mod deal;
+mod integration;
 mod org;
 mod sop;
 
@@ -6,4 +7,9 @@ use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(org::OrgMutation, deal::DealMutation, sop::SopMutation);
+pub struct MutationRoot(
+    org::OrgMutation,
+    deal::DealMutation,
+    sop::SopMutation,
+    integration::IntegrationMutation,
+);

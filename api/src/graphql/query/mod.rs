@@ -1,5 +1,6 @@
 mod audit;
 mod deal;
+mod integration;
 mod org;
 mod sop;
 
@@ -12,4 +13,5 @@ pub struct QueryRoot(
     deal::DealQuery,
     audit::AuditQuery,
     sop::SopQuery,
+    integration::IntegrationQuery,
 );

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod deal;
 pub mod enums;
+pub mod integration;
 pub mod org;
 pub mod playbook;
 pub mod quota;
@@ -10,6 +11,10 @@ pub mod sop;
 
 pub use audit::AuditEntry;
 pub use deal::{Deal, DealConnection, StageChange};
+pub use integration::{
+    BulkUpsertResult, DeliveryStatus, UpsertDealPayload, Webhook, WebhookDelivery, WebhookEvent,
+    WebhookWithSecret,
+};
 pub use org::{Account, Principal, Rep, Stage, Territory};
 pub use playbook::{Playbook, PlaybookStep};
 pub use quota::Quota;
