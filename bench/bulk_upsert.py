@@ -107,9 +107,11 @@ def main():
     ap.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
     ap.add_argument("--calls", type=int, default=20, help="bulk calls of 1,000 deals per phase")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--binary", default=BINARY, help="the salesops binary to run")
     args = ap.parse_args()
-    if not os.path.exists(BINARY):
-        sys.exit(f"{BINARY} is missing: run `cargo build --release -p api` first")
+    binary = args.binary
+    if not os.path.exists(binary):
+        sys.exit(f"{binary} is missing: run `cargo build --release -p api` first")
 
     db = f"salesops_bench_{os.getpid()}"
     admin = f"{args.pg}/postgres"
@@ -124,10 +126,10 @@ def main():
         "SALESOPS_LOG_FORMAT": "json",
         "RUST_LOG": "warn",
     })
-    server = subprocess.Popen([BINARY, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         token = subprocess.run(
-            [BINARY, "token", "--role", "ADMIN", "--sub", "bench"],
+            [binary, "token", "--role", "ADMIN", "--sub", "bench"],
             env=env, check=True, capture_output=True, text=True,
         ).stdout.strip()
         api = Api(f"http://127.0.0.1:{port}/graphql", token)

@@ -262,27 +262,139 @@ impl Sql {
 /// 65,535.
 pub const MAX_PARAMS: usize = 30_000;
 
-/// Multi-row `INSERT INTO table (columns) VALUES (...), (...)`, split into
-/// as few statements as the parameter limit allows.
+/// Rows per statement on PostgreSQL, where rows travel as one JSON document.
+const PG_ROWS_PER_STATEMENT: usize = 5_000;
+
+/// The SQL type of a column of rows written in bulk (PostgreSQL needs it to
+/// read them from JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    BigInt,
+    Int,
+    Text,
+    Bool,
+    Timestamp,
+    Date,
+}
+
+impl ColType {
+    fn pg(self) -> &'static str {
+        match self {
+            ColType::BigInt => "bigint",
+            ColType::Int => "integer",
+            ColType::Text => "text",
+            ColType::Bool => "boolean",
+            ColType::Timestamp => "timestamptz",
+            ColType::Date => "date",
+        }
+    }
+}
+
+fn json_of(v: &sea_orm::Value) -> serde_json::Value {
+    use sea_orm::Value as V;
+    use serde_json::Value as J;
+    match v {
+        V::Bool(Some(b)) => J::from(*b),
+        V::Int(Some(i)) => J::from(*i),
+        V::BigInt(Some(i)) => J::from(*i),
+        V::String(Some(s)) => J::from(s.as_str()),
+        V::ChronoDate(Some(d)) => J::from(d.format("%Y-%m-%d").to_string()),
+        V::ChronoDateTimeUtc(Some(t)) => {
+            J::from(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        }
+        _ => J::Null,
+    }
+}
+
+/// Rows as a relation for a WITH clause: `name(c1, c2) AS (VALUES (?, ?),
+/// ...)` on SQLite; on PostgreSQL `name AS (SELECT * FROM
+/// json_to_recordset(?::json) AS r(c1 type, ...))`, one bound document,
+/// which PostgreSQL parses far faster than thousands of parameters.
+pub fn rows_relation(
+    backend: DatabaseBackend,
+    name: &str,
+    columns: &[(&str, ColType)],
+    rows: &[Vec<sea_orm::Value>],
+) -> Sql {
+    let names = columns.iter().map(|(c, _)| *c).collect::<Vec<_>>();
+    match backend {
+        DatabaseBackend::Postgres => {
+            let doc: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| {
+                    serde_json::Value::Object(
+                        names
+                            .iter()
+                            .zip(row)
+                            .map(|(c, v)| ((*c).to_owned(), json_of(v)))
+                            .collect(),
+                    )
+                })
+                .collect();
+            let defs = columns
+                .iter()
+                .map(|(c, t)| format!("{c} {}", t.pg()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut sql = Sql::new(format!("{name} AS (SELECT * FROM json_to_recordset("));
+            sql.bind(serde_json::Value::Array(doc).to_string())
+                .push(&format!("::json) AS r({defs}))"));
+            sql
+        }
+        _ => {
+            let mut sql = Sql::new(format!("{name}({}) AS (VALUES ", names.join(", ")));
+            for (i, row) in rows.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind_list(row.iter().cloned());
+            }
+            sql.push(")");
+            sql
+        }
+    }
+}
+
+/// How many rows of this width one bulk statement may carry.
+pub fn rows_per_statement(backend: DatabaseBackend, width: usize) -> usize {
+    match backend {
+        DatabaseBackend::Postgres => PG_ROWS_PER_STATEMENT,
+        _ => (MAX_PARAMS / width.max(1)).max(1),
+    }
+}
+
+/// `WITH src AS (rows) INSERT INTO table (columns) SELECT columns FROM src`
+/// (plus `tail`, e.g. a RETURNING clause), for one chunk of rows.
+pub fn insert_statement(
+    backend: DatabaseBackend,
+    table: &str,
+    columns: &[(&str, ColType)],
+    rows: &[Vec<sea_orm::Value>],
+    tail: &str,
+) -> sea_orm::Statement {
+    let names = columns
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = Sql::new("WITH ");
+    sql.append(&rows_relation(backend, "src", columns, rows))
+        .push(&format!(
+            " INSERT INTO {table} ({names}) SELECT {names} FROM src{tail}"
+        ));
+    sql.statement(backend)
+}
+
+/// Writes rows into a table with as few statements as the backend allows.
 pub async fn insert_rows(
     db: &impl ConnectionTrait,
     table: &str,
-    columns: &[&str],
+    columns: &[(&str, ColType)],
     rows: Vec<Vec<sea_orm::Value>>,
 ) -> Result<(), DbErr> {
-    let per_batch = (MAX_PARAMS / columns.len().max(1)).max(1);
-    for chunk in rows.chunks(per_batch) {
-        let mut sql = Sql::new(format!(
-            "INSERT INTO {table} ({}) VALUES ",
-            columns.join(", ")
-        ));
-        for (i, row) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind_list(row.iter().cloned());
-        }
-        db.execute_raw(sql.statement(db.get_database_backend()))
+    let backend = db.get_database_backend();
+    for chunk in rows.chunks(rows_per_statement(backend, columns.len())) {
+        db.execute_raw(insert_statement(backend, table, columns, chunk, ""))
             .await?;
     }
     Ok(())

@@ -35,7 +35,7 @@ use entity::{webhook, webhook_delivery};
 
 use crate::clock;
 use crate::config::Config;
-use crate::db::{begin_write, insert_rows, Dialect, Sql};
+use crate::db::{begin_write, insert_rows, ColType, Dialect, Sql};
 use crate::domain::webhook::{backoff, signature};
 use crate::error::{AppError, AppResult};
 
@@ -395,13 +395,13 @@ async fn record(
         &tx,
         "webhook_attempt",
         &[
-            "delivery_id",
-            "attempt",
-            "started_at",
-            "duration_ms",
-            "status_code",
-            "error",
-            "success",
+            ("delivery_id", ColType::BigInt),
+            ("attempt", ColType::Int),
+            ("started_at", ColType::Timestamp),
+            ("duration_ms", ColType::Int),
+            ("status_code", ColType::Int),
+            ("error", ColType::Text),
+            ("success", ColType::Bool),
         ],
         attempts,
     )

@@ -7,8 +7,7 @@
 //! was read), and multi-row INSERTs for stage history, audit entries and
 //! outbox events, all in the caller's transaction.
 use sea_orm::{
-    ActiveEnum, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult,
-    Value as SqlValue,
+    ActiveEnum, ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, Value as SqlValue,
 };
 use serde_json::json;
 
@@ -20,7 +19,7 @@ use super::deal::{created_changes, HistoryRow, PlannedCreate};
 use super::outbox::{self, deal_json, Event, EventKind};
 use super::sync;
 use crate::auth::Principal;
-use crate::db::{insert_rows, Sql, MAX_PARAMS};
+use crate::db::{insert_rows, insert_statement, rows_per_statement, rows_relation, ColType, Sql};
 use crate::error::AppError;
 
 /// One validated write of one deal.
@@ -106,43 +105,46 @@ fn is_external_id_race(e: &DbErr) -> bool {
         || AppError::is_unique_violation_of(e, "deal.external_id")
 }
 
-const INSERT_COLUMNS: [&str; 19] = [
-    "external_id",
-    "name",
-    "amount_cents",
-    "currency",
-    "owner_id",
-    "account_id",
-    "territory_id",
-    "stage_id",
-    "status",
-    "forecast_category",
-    "source",
-    "playbook_id",
-    "opened_at",
-    "expected_close_date",
-    "closed_at",
-    "lost_reason",
-    "version",
-    "created_at",
-    "updated_at",
+const INSERT_COLUMNS: [(&str, ColType); 19] = [
+    ("external_id", ColType::Text),
+    ("name", ColType::Text),
+    ("amount_cents", ColType::BigInt),
+    ("currency", ColType::Text),
+    ("owner_id", ColType::BigInt),
+    ("account_id", ColType::BigInt),
+    ("territory_id", ColType::BigInt),
+    ("stage_id", ColType::BigInt),
+    ("status", ColType::Text),
+    ("forecast_category", ColType::Text),
+    ("source", ColType::Text),
+    ("playbook_id", ColType::BigInt),
+    ("opened_at", ColType::Timestamp),
+    ("expected_close_date", ColType::Date),
+    ("closed_at", ColType::Timestamp),
+    ("lost_reason", ColType::Text),
+    ("version", ColType::Int),
+    ("created_at", ColType::Timestamp),
+    ("updated_at", ColType::Timestamp),
 ];
 
-/// The columns an update rewrites, after `id` and the version read.
-const UPDATE_COLUMNS: [&str; 13] = [
-    "name",
-    "amount_cents",
-    "owner_id",
-    "account_id",
-    "territory_id",
-    "stage_id",
-    "status",
-    "forecast_category",
-    "source",
-    "playbook_id",
-    "expected_close_date",
-    "closed_at",
-    "lost_reason",
+/// The columns an update rewrites, after the id and the version read
+/// (named `v_id` and `v_version`, apart from the deal's own).
+const UPDATE_COLUMNS: [(&str, ColType); 15] = [
+    ("v_id", ColType::BigInt),
+    ("v_version", ColType::Int),
+    ("name", ColType::Text),
+    ("amount_cents", ColType::BigInt),
+    ("owner_id", ColType::BigInt),
+    ("account_id", ColType::BigInt),
+    ("territory_id", ColType::BigInt),
+    ("stage_id", ColType::BigInt),
+    ("status", ColType::Text),
+    ("forecast_category", ColType::Text),
+    ("source", ColType::Text),
+    ("playbook_id", ColType::BigInt),
+    ("expected_close_date", ColType::Date),
+    ("closed_at", ColType::Timestamp),
+    ("lost_reason", ColType::Text),
 ];
 
 fn updated_values(d: &deal::Model) -> Vec<SqlValue> {
@@ -168,6 +170,12 @@ struct IdRow {
     id: i64,
 }
 
+#[derive(FromQueryResult)]
+struct InsertedRow {
+    id: i64,
+    external_id: Option<String>,
+}
+
 /// Applies the writes in the caller's transaction and returns the deals as
 /// written, in the order given. Every deal written gets the same
 /// `updated_at` from the change clock (see `service::sync`), and its
@@ -183,7 +191,9 @@ pub async fn apply(
     let backend = tx.get_database_backend();
     let stamp = sync::stamp(tx).await?;
 
-    // New deals: multi-row INSERT ... RETURNING, matched back by position.
+    // New deals: one INSERT ... RETURNING id per chunk; ids are assigned
+    // in row order, so sorted ids line up with the creates (checked by
+    // externalId below).
     let creates: Vec<&deal::Model> = writes
         .iter()
         .filter_map(|w| match w {
@@ -192,40 +202,41 @@ pub async fn apply(
         })
         .collect();
     let mut inserted = Vec::with_capacity(creates.len());
-    for chunk in creates.chunks(MAX_PARAMS / INSERT_COLUMNS.len()) {
-        let mut sql = Sql::new(format!(
-            "INSERT INTO deal ({}) VALUES ",
-            INSERT_COLUMNS.join(", ")
-        ));
-        for (i, d) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            let mut values = vec![SqlValue::from(d.external_id.clone()), d.name.clone().into()];
-            values.extend([
-                d.amount_cents.into(),
-                d.currency.clone().into(),
-                d.owner_id.into(),
-                d.account_id.into(),
-                d.territory_id.into(),
-                d.stage_id.into(),
-                d.status.to_value().into(),
-                d.forecast_category.to_value().into(),
-                d.source.map(|s| s.to_value()).into(),
-                d.playbook_id.into(),
-                d.opened_at.into(),
-                d.expected_close_date.into(),
-                d.closed_at.into(),
-                d.lost_reason.clone().into(),
-                1i32.into(),
-                stamp.into(),
-                stamp.into(),
-            ]);
-            sql.bind_list(values);
-        }
-        sql.push(" RETURNING *");
-        let rows = deal::Entity::find()
-            .from_raw_sql(sql.statement(backend))
+    for chunk in creates.chunks(rows_per_statement(backend, INSERT_COLUMNS.len())) {
+        let rows: Vec<Vec<SqlValue>> = chunk
+            .iter()
+            .map(|d| {
+                vec![
+                    d.external_id.clone().into(),
+                    d.name.clone().into(),
+                    d.amount_cents.into(),
+                    d.currency.clone().into(),
+                    d.owner_id.into(),
+                    d.account_id.into(),
+                    d.territory_id.into(),
+                    d.stage_id.into(),
+                    d.status.to_value().into(),
+                    d.forecast_category.to_value().into(),
+                    d.source.map(|s| s.to_value()).into(),
+                    d.playbook_id.into(),
+                    d.opened_at.into(),
+                    d.expected_close_date.into(),
+                    d.closed_at.into(),
+                    d.lost_reason.clone().into(),
+                    1i32.into(),
+                    stamp.into(),
+                    stamp.into(),
+                ]
+            })
+            .collect();
+        let stmt = insert_statement(
+            backend,
+            "deal",
+            &INSERT_COLUMNS,
+            &rows,
+            " RETURNING id, external_id",
+        );
+        let mut ids = InsertedRow::find_by_statement(stmt)
             .all(tx)
             .await
             .map_err(|e| {
@@ -235,14 +246,23 @@ pub async fn apply(
                     WriteError::Failed(e.into())
                 }
             })?;
-        inserted.extend(rows);
+        if ids.len() != chunk.len() {
+            return Err(AppError::internal("INSERT returned fewer deals than it wrote").into());
+        }
+        ids.sort_by_key(|r| r.id);
+        for (d, r) in chunk.iter().zip(ids) {
+            if r.external_id != d.external_id {
+                return Err(AppError::internal("inserted deals came back out of order").into());
+            }
+            inserted.push(deal::Model {
+                id: r.id,
+                version: 1,
+                created_at: stamp,
+                updated_at: stamp,
+                ..(*d).clone()
+            });
+        }
     }
-    if inserted.len() != creates.len() {
-        return Err(AppError::internal("INSERT returned fewer deals than it wrote").into());
-    }
-    // Ids are assigned in VALUES order: sorted by id, the rows line up with
-    // the creates (checked by externalId below).
-    inserted.sort_by_key(|d| d.id);
 
     // Changed deals: one UPDATE per chunk, each row guarded by its version.
     let updates: Vec<(&deal::Model, &deal::Model)> = writes
@@ -252,27 +272,27 @@ pub async fn apply(
             _ => None,
         })
         .collect();
-    let width = UPDATE_COLUMNS.len() + 2;
-    for chunk in updates.chunks(MAX_PARAMS / width) {
-        let set = UPDATE_COLUMNS
+    for chunk in updates.chunks(rows_per_statement(backend, UPDATE_COLUMNS.len())) {
+        let rows: Vec<Vec<SqlValue>> = chunk
             .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} = v.column{}", i + 3))
+            .map(|(read, next)| {
+                let mut row = vec![SqlValue::from(read.id), read.version.into()];
+                row.extend(updated_values(next));
+                row
+            })
+            .collect();
+        let set = UPDATE_COLUMNS[2..]
+            .iter()
+            .map(|(c, _)| format!("{c} = v.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut sql = Sql::new(format!(
-            "UPDATE deal SET {set}, version = deal.version + 1, updated_at = "
-        ));
-        sql.bind(stamp).push(" FROM (VALUES ");
-        for (i, (read, next)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            let mut values = vec![SqlValue::from(read.id), read.version.into()];
-            values.extend(updated_values(next));
-            sql.bind_list(values);
-        }
-        sql.push(") AS v WHERE deal.id = v.column1 AND deal.version = v.column2 RETURNING id");
+        let mut sql = Sql::new("WITH ");
+        sql.append(&rows_relation(backend, "v", &UPDATE_COLUMNS, &rows))
+            .push(&format!(
+                " UPDATE deal SET {set}, version = deal.version + 1, updated_at = "
+            ))
+            .bind(stamp)
+            .push(" FROM v WHERE deal.id = v.v_id AND deal.version = v.v_version RETURNING id");
         let done: std::collections::HashSet<i64> = IdRow::find_by_statement(sql.statement(backend))
             .all(tx)
             .await?
@@ -350,11 +370,11 @@ pub async fn apply(
         tx,
         "deal_stage_change",
         &[
-            "deal_id",
-            "from_stage_id",
-            "to_stage_id",
-            "changed_at",
-            "actor",
+            ("deal_id", ColType::BigInt),
+            ("from_stage_id", ColType::BigInt),
+            ("to_stage_id", ColType::BigInt),
+            ("changed_at", ColType::Timestamp),
+            ("actor", ColType::Text),
         ],
         history
             .into_iter()
@@ -374,12 +394,12 @@ pub async fn apply(
         tx,
         "audit_entry",
         &[
-            "at",
-            "actor",
-            "action",
-            "entity_type",
-            "entity_id",
-            "changes",
+            ("at", ColType::Timestamp),
+            ("actor", ColType::Text),
+            ("action", ColType::Text),
+            ("entity_type", ColType::Text),
+            ("entity_id", ColType::Text),
+            ("changes", ColType::Text),
         ],
         audit
             .into_iter()

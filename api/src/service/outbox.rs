@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use entity::deal;
 
 use crate::clock;
-use crate::db::{insert_rows, Sql};
+use crate::db::{insert_rows, ColType, Sql};
 use crate::domain::money::from_cents;
 use crate::error::AppResult;
 
@@ -157,17 +157,17 @@ pub async fn enqueue_many(tx: &impl ConnectionTrait, events: Vec<Event>) -> AppR
         tx,
         "webhook_delivery",
         &[
-            "webhook_id",
-            "event_id",
-            "event_type",
-            "entity_type",
-            "entity_id",
-            "payload",
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "created_at",
-            "ordering_key",
+            ("webhook_id", ColType::BigInt),
+            ("event_id", ColType::Text),
+            ("event_type", ColType::Text),
+            ("entity_type", ColType::Text),
+            ("entity_id", ColType::Text),
+            ("payload", ColType::Text),
+            ("status", ColType::Text),
+            ("attempts", ColType::Int),
+            ("next_attempt_at", ColType::Timestamp),
+            ("created_at", ColType::Timestamp),
+            ("ordering_key", ColType::Text),
         ],
         rows,
     )
