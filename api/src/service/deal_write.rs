@@ -306,12 +306,20 @@ pub async fn apply(
         }
     }
 
-    // Every deal as written, with what the history, audit and outbox need.
+    // Every deal as written, with what the history, audit and outbox need
+    // (events only of the kinds some webhook wants).
+    let subscribers = outbox::Subscribers::load(tx).await?;
+    let mut events = Vec::new();
+    let mut event =
+        |kind: EventKind, d: &deal::Model, changes: &Changes, moved: Option<&HistoryRow>| {
+            if subscribers.wants(kind) {
+                events.push(deal_event(kind, d, changes, moved));
+            }
+        };
     let mut created = inserted.into_iter();
     let mut saved = Vec::with_capacity(writes.len());
     let mut history = Vec::new();
     let mut audit = Vec::new();
-    let mut events = Vec::new();
     for w in writes {
         match w {
             DealWrite::Create {
@@ -325,9 +333,9 @@ pub async fn apply(
                     .ok_or_else(|| AppError::internal("a created deal is missing"))?;
                 history.extend(rows.into_iter().map(|h| (d.id, h)));
                 let changes = created_changes(&d);
-                events.push(deal_event(EventKind::DealCreated, &d, &changes, None));
+                event(EventKind::DealCreated, &d, &changes, None);
                 if let Some(kind) = closing_event(d.status) {
-                    events.push(deal_event(kind, &d, &changes, None));
+                    event(kind, &d, &changes, None);
                 }
                 audit.push((d.id, action, changes));
                 saved.push(d);
@@ -347,17 +355,12 @@ pub async fn apply(
                 let stage_fields = ["stageId", "status", "closedAt", "lostReason"];
                 let other_fields = changes.fields().any(|f| !stage_fields.contains(&f));
                 if other_fields || moved.is_none() {
-                    events.push(deal_event(EventKind::DealUpdated, &d, &changes, None));
+                    event(EventKind::DealUpdated, &d, &changes, None);
                 }
                 if let Some(h) = &moved {
-                    events.push(deal_event(
-                        EventKind::DealStageChanged,
-                        &d,
-                        &changes,
-                        Some(h),
-                    ));
+                    event(EventKind::DealStageChanged, &d, &changes, Some(h));
                     if let Some(kind) = closing_event(d.status) {
-                        events.push(deal_event(kind, &d, &changes, Some(h)));
+                        event(kind, &d, &changes, Some(h));
                     }
                     history.push((d.id, h.clone()));
                 }
@@ -416,7 +419,7 @@ pub async fn apply(
             .collect(),
     )
     .await?;
-    outbox::enqueue_many(tx, events).await?;
+    outbox::enqueue_to(tx, &subscribers, events).await?;
     Ok(saved)
 }
 

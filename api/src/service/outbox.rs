@@ -106,6 +106,31 @@ pub fn body(event_id: &str, e: &Event, occurred_at: DateTime<Utc>) -> String {
     .to_string()
 }
 
+/// The active webhooks and the events each wants.
+#[derive(Debug, Default)]
+pub struct Subscribers(Vec<(i64, Vec<EventKind>)>);
+
+impl Subscribers {
+    pub async fn load(tx: &impl ConnectionTrait) -> AppResult<Self> {
+        let mut sql = Sql::new("SELECT id, events FROM webhook WHERE active = ");
+        sql.bind(true).push(" ORDER BY id");
+        Ok(Self(
+            Subscriber::find_by_statement(sql.statement(tx.get_database_backend()))
+                .all(tx)
+                .await?
+                .into_iter()
+                .map(|s| (s.id, parse_events(&s.events)))
+                .collect(),
+        ))
+    }
+
+    /// Whether any webhook listens to this kind of event (callers skip
+    /// building events nobody receives).
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.0.iter().any(|(_, kinds)| kinds.contains(&kind))
+    }
+}
+
 /// Writes events to the outbox: one delivery per event and active webhook
 /// subscribed to its kind, in one multi-row INSERT. Nothing is written when
 /// no webhook listens.
@@ -113,16 +138,18 @@ pub async fn enqueue_many(tx: &impl ConnectionTrait, events: Vec<Event>) -> AppR
     if events.is_empty() {
         return Ok(());
     }
-    let backend = tx.get_database_backend();
-    let mut sql = Sql::new("SELECT id, events FROM webhook WHERE active = ");
-    sql.bind(true).push(" ORDER BY id");
-    let hooks: Vec<(i64, Vec<EventKind>)> = Subscriber::find_by_statement(sql.statement(backend))
-        .all(tx)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, parse_events(&s.events)))
-        .collect();
-    if hooks.is_empty() {
+    let subscribers = Subscribers::load(tx).await?;
+    enqueue_to(tx, &subscribers, events).await
+}
+
+/// `enqueue_many` to subscribers already loaded in this transaction.
+pub async fn enqueue_to(
+    tx: &impl ConnectionTrait,
+    subscribers: &Subscribers,
+    events: Vec<Event>,
+) -> AppResult<()> {
+    let hooks = &subscribers.0;
+    if hooks.is_empty() || events.is_empty() {
         return Ok(());
     }
     let now = clock::now();
@@ -131,7 +158,7 @@ pub async fn enqueue_many(tx: &impl ConnectionTrait, events: Vec<Event>) -> AppR
         let event_id = uuid::Uuid::now_v7().to_string();
         let payload = body(&event_id, e, now);
         let key = format!("{}:{}", e.entity_type, e.entity_id);
-        for (hook, kinds) in &hooks {
+        for (hook, kinds) in hooks {
             if !kinds.contains(&e.kind) {
                 continue;
             }
