@@ -209,7 +209,7 @@ def main():
     ap.add_argument("--clients", default="1,16,64")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    ap.add_argument("--db", default="salesops_bench")
+    ap.add_argument("--db", default="salesops_load")
     ap.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     ap.add_argument("--only", help="run only requests whose name contains this text")
     ap.add_argument("--port", type=int, default=18181)
