@@ -43,7 +43,10 @@ pub async fn connect(
         .min_connections(pool.min_connections.min(pool.max_connections.max(1)))
         .acquire_timeout(pool.acquire_timeout)
         .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Ping a pooled connection before use only when it sat idle a while:
+        // a round trip per acquire is too dear for sub-millisecond queries.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30));
     if let Some(t) = pool.statement_timeout {
         if url.starts_with("postgres") {
             opt.statement_timeout(t);

@@ -429,6 +429,12 @@ fn spawn_batch(fut: futures::future::BoxFuture<'static, ()>) {
 /// Enough yields for pages of 1,000 items polled 32 at a time.
 const BATCH_YIELDS: usize = 32;
 
+/// A request's loader: batches are gathered by yielding (see `spawn_batch`),
+/// so no timer delay is added on top.
+fn batched<T>(loader: T) -> DataLoader<T> {
+    DataLoader::new(loader, spawn_batch).delay(std::time::Duration::ZERO)
+}
+
 /// Attaches every loader to a request.
 pub fn attach(
     req: async_graphql::Request,
@@ -440,14 +446,14 @@ pub fn attach(
         E: EntityTrait + Send + Sync + 'static,
         E::Model: HasId + Clone + Send + Sync + 'static,
     {
-        DataLoader::new(ById::<E>(db.clone(), PhantomData), spawn_batch)
+        batched(ById::<E>(db.clone(), PhantomData))
     }
     fn children<R>(db: &DatabaseConnection) -> DataLoader<Children<R>>
     where
         R: ChildRelation,
         <R::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
     {
-        DataLoader::new(Children::<R>(db.clone(), PhantomData), spawn_batch)
+        batched(Children::<R>(db.clone(), PhantomData))
     }
     req.data(by_id::<territory::Entity>(db))
         .data(by_id::<rep::Entity>(db))
@@ -456,29 +462,23 @@ pub fn attach(
         .data(by_id::<playbook::Entity>(db))
         .data(by_id::<sop_plan::Entity>(db))
         .data(children::<SopPlanTransitions>(db))
-        .data(DataLoader::new(SopPlanLines(db.clone()), tokio::spawn))
-        .data(DataLoader::new(SopPlanGaps(db.clone()), tokio::spawn))
-        .data(DataLoader::new(SopPlanVariances(db.clone()), tokio::spawn))
+        .data(batched(SopPlanLines(db.clone())))
+        .data(batched(SopPlanGaps(db.clone())))
+        .data(batched(SopPlanVariances(db.clone())))
         .data(children::<TerritoryChildren>(db))
         .data(children::<TerritoryMembers>(db))
         .data(children::<DirectReports>(db))
         .data(children::<RepQuotas>(db))
         .data(children::<PlaybookSteps>(db))
         .data(children::<StageHistory>(db))
-        .data(DataLoader::new(
-            DealPages {
-                db: db.clone(),
-                scope,
-            },
-            spawn_batch,
-        ))
-        .data(DataLoader::new(
-            DealCounts {
-                db: db.clone(),
-                scope,
-            },
-            spawn_batch,
-        ))
+        .data(batched(DealPages {
+            db: db.clone(),
+            scope,
+        }))
+        .data(batched(DealCounts {
+            db: db.clone(),
+            scope,
+        }))
 }
 
 /// Loads one row by id through the request's loader.
