@@ -7,6 +7,7 @@ pub mod audit;
 pub mod deal;
 pub mod deal_filter;
 pub mod deal_write;
+pub mod grouping;
 pub mod outbox;
 pub mod pagination;
 pub mod playbook;

@@ -83,3 +83,16 @@ pub enum DealOrder {
 pub fn map_list<A: Copy, B: From<A>>(v: &Option<Vec<A>>) -> Option<Vec<B>> {
     v.as_ref().map(|v| v.iter().map(|x| B::from(*x)).collect())
 }
+
+/// What metric and forecast rows are grouped by.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::grouping::Dimension")]
+pub enum Dimension {
+    None,
+    Rep,
+    Territory,
+    Segment,
+    Manager,
+    Source,
+    Playbook,
+}

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod deal;
 pub mod enums;
+pub mod grouping;
 pub mod integration;
 pub mod org;
 pub mod playbook;
@@ -11,6 +12,7 @@ pub mod sop;
 
 pub use audit::AuditEntry;
 pub use deal::{Deal, DealConnection, StageChange};
+pub use grouping::GroupKey;
 pub use integration::{
     BulkUpsertResult, DeliveryStatus, UpsertDealPayload, Webhook, WebhookDelivery, WebhookEvent,
     WebhookWithSecret,
