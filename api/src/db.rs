@@ -118,6 +118,15 @@ impl Dialect {
         }
     }
 
+    /// The UTC calendar date of a timestamp column plus a whole number of
+    /// days, comparable with a bound chrono::NaiveDate.
+    pub fn date_plus_days(self, col: &str, days: i64) -> String {
+        match self {
+            Dialect::Sqlite => format!("date({col}, '{days:+} days')"),
+            Dialect::Postgres => format!("((({col}) AT TIME ZONE 'UTC')::date + ({days}))"),
+        }
+    }
+
     /// SUM of an integer expression as a 64-bit integer (PostgreSQL widens
     /// SUM(bigint) to numeric).
     pub fn sum_i64(self, expr: &str) -> String {

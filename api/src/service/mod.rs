@@ -6,6 +6,7 @@ pub mod account;
 pub mod audit;
 pub mod deal;
 pub mod deal_filter;
+pub mod deal_sets;
 pub mod deal_write;
 pub mod grouping;
 pub mod outbox;

@@ -1,0 +1,121 @@
+//! Deal sets several metrics and forecasts share: the average won cycle, and
+//! the expected close date of an open deal (its own, or opened_at plus the
+//! average won cycle when it has none; DESIGN.md "Open pipeline").
+use chrono::{Duration, NaiveDate};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use entity::enums::DealStatus;
+use sea_orm::ActiveEnum;
+
+use super::access::DealScope;
+use super::deal_filter::DealFilter;
+use crate::clock::start_of;
+use crate::db::{Dialect, Sql};
+use crate::error::AppResult;
+
+/// Days of won deals that set the average won cycle (DESIGN.md SALES_CYCLE).
+pub const CYCLE_WINDOW_DAYS: i64 = 365;
+
+#[derive(FromQueryResult)]
+struct CycleRow {
+    days: Option<i64>,
+    deals: i64,
+}
+
+/// The won cycle of the deals in a scope and filter: the total of whole UTC
+/// days from opened_at to closed_at and the number of deals, for deals won
+/// in the `CYCLE_WINDOW_DAYS` days ending with `as_of` (its end included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WonCycle {
+    pub total_days: i64,
+    pub deals: i64,
+}
+
+impl WonCycle {
+    /// Mean days, None when nothing was won.
+    pub fn mean(&self) -> Option<f64> {
+        (self.deals > 0).then(|| self.total_days as f64 / self.deals as f64)
+    }
+
+    /// The mean rounded to whole days (half up), for date arithmetic.
+    pub fn whole_days(&self) -> Option<i64> {
+        (self.deals > 0).then(|| (self.total_days * 2 + self.deals).div_euclid(self.deals * 2))
+    }
+}
+
+/// One aggregate statement: SUM and COUNT of won cycles in the window.
+pub async fn won_cycle(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    filter: &DealFilter,
+    as_of: NaiveDate,
+) -> AppResult<WonCycle> {
+    let d = Dialect::of(db);
+    let from = as_of - Duration::days(CYCLE_WINDOW_DAYS - 1);
+    let mut sql = Sql::new(format!(
+        "SELECT SUM({}) AS days, COUNT(*) AS deals FROM deal WHERE deal.status = ",
+        d.day_diff("deal.opened_at", "deal.closed_at")
+    ));
+    sql.bind(DealStatus::Won.to_value())
+        .push(" AND deal.closed_at >= ")
+        .bind(start_of(from))
+        .push(" AND deal.closed_at < ")
+        .bind(start_of(as_of + Duration::days(1)));
+    filter.push_sql(&mut sql, scope);
+    let row = CycleRow::find_by_statement(sql.statement(db.get_database_backend()))
+        .one(db)
+        .await?;
+    Ok(row
+        .map(|r| WonCycle {
+            total_days: r.days.unwrap_or(0),
+            deals: r.deals,
+        })
+        .unwrap_or_default())
+}
+
+/// The expected close date of a deal as an SQL date expression: its own
+/// expected_close_date, else the UTC date of opened_at plus the average won
+/// cycle in whole days (no fallback when nothing was won).
+pub fn expected_close_sql(d: Dialect, cycle: &WonCycle) -> String {
+    match cycle.whole_days() {
+        Some(days) => format!(
+            "COALESCE(deal.expected_close_date, {})",
+            d.date_plus_days("deal.opened_at", days)
+        ),
+        None => "deal.expected_close_date".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_whole_days() {
+        let c = WonCycle {
+            total_days: 91,
+            deals: 2,
+        };
+        assert_eq!(c.mean(), Some(45.5));
+        assert_eq!(c.whole_days(), Some(46));
+        let c = WonCycle {
+            total_days: 89,
+            deals: 2,
+        };
+        assert_eq!(c.whole_days(), Some(45));
+        assert_eq!(WonCycle::default().mean(), None);
+        assert_eq!(WonCycle::default().whole_days(), None);
+    }
+
+    #[test]
+    fn expected_close_falls_back_only_with_a_cycle() {
+        let none = expected_close_sql(Dialect::Postgres, &WonCycle::default());
+        assert_eq!(none, "deal.expected_close_date");
+        let c = WonCycle {
+            total_days: 120,
+            deals: 1,
+        };
+        assert!(expected_close_sql(Dialect::Sqlite, &c).contains("'+120 days'"));
+        assert!(expected_close_sql(Dialect::Postgres, &c).contains("+ (120)"));
+    }
+}
