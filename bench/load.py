@@ -119,34 +119,9 @@ def pgbench(url, sql, clients, seconds):
     return tps, lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
 
 
-def month_range(day):
-    start = day.replace(day=1)
-    end = (start + dt.timedelta(days=32)).replace(day=1)
-    return start, end
-
-
-def quarter_range(day):
-    q = (day.month - 1) // 3
-    start = dt.date(day.year, q * 3 + 1, 1)
-    end = dt.date(day.year + (q == 3), (q * 3 + 3) % 12 + 1, 1)
-    return start, end
-
-
 def mix(ids):
     """(name, GraphQL query, variables, hand-written SQL for the same question)."""
-    today = dt.date.today()
-    q_start, q_end = quarter_range(today)
-    m_start, m_end = month_range(today)
-    quarter = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
-    month = f"{today.year}-{today.month:02d}"
-    year_start = dt.date(today.year - 1, today.month, 1)
-    ts = lambda d: f"'{d.isoformat()}T00:00:00Z'::timestamptz"
-    # Deals without an expected close are expected at opened_at + the average
-    # won cycle (DESIGN.md); both sides compute it.
-    avg_cycle = ("(SELECT COALESCE(AVG((closed_at AT TIME ZONE 'UTC')::date - (opened_at AT TIME ZONE 'UTC')::date), 0) "
-                 "FROM deal WHERE status = 'WON')")
-    expected = f"COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + {avg_cycle}::int)"
-    return [
+    reads = [
         ("deal page (50, all relations)",
          "{ deals(first: 50) { nodes { id name amount status expectedCloseDate owner { name } account { name } "
          "territory { name } stage { name probability } playbook { name } } } }", {},
@@ -158,41 +133,42 @@ def mix(ids):
          "query($id: ID) { deal(id: $id) { id name amount status owner { name } stage { name } } }", {"id": ids["deal"]},
          f"SELECT d.id, d.name, d.amount_cents, d.status, r.name, s.name FROM deal d JOIN rep r ON r.id = d.owner_id "
          f"JOIN stage s ON s.id = d.stage_id WHERE d.id = {ids['deal']}"),
-        ("win rates by rep (quarter)",
-         f'{{ winRates(period: "{quarter}", groupBy: REP) {{ key {{ id label }} won lost winRate wonAmount lostAmount amountWinRate }} }}', {},
-         f"SELECT d.owner_id, r.name, COUNT(*) FILTER (WHERE d.status = 'WON'), COUNT(*) FILTER (WHERE d.status = 'LOST'), "
-         f"COALESCE(SUM(d.amount_cents) FILTER (WHERE d.status = 'WON'), 0), COALESCE(SUM(d.amount_cents) FILTER (WHERE d.status = 'LOST'), 0) "
-         f"FROM deal d JOIN rep r ON r.id = d.owner_id WHERE d.status IN ('WON', 'LOST') AND d.closed_at >= {ts(q_start)} "
-         f"AND d.closed_at < {ts(q_end)} GROUP BY d.owner_id, r.name"),
-        ("quota attainment (month)",
-         f'{{ quotaAttainment(period: "{month}") {{ totalQuota totalClosedWon attainment quotaAchievementRate '
-         f'rows {{ rep {{ name }} quota closedWon attainment openPipeline weightedPipeline pipelineCoverage }} }} }}', {},
-         f"WITH q AS (SELECT rep_id, SUM(amount_cents) AS quota FROM quota WHERE start_date >= '{m_start}' AND end_date <= '{m_end}' GROUP BY rep_id), "
-         f"w AS (SELECT owner_id, SUM(amount_cents) AS won FROM deal WHERE status = 'WON' AND closed_at >= {ts(m_start)} AND closed_at < {ts(m_end)} GROUP BY owner_id), "
-         f"p AS (SELECT d.owner_id, SUM(d.amount_cents) AS pipe, SUM(d.amount_cents * s.probability_ppm) AS weighted FROM deal d JOIN stage s ON s.id = d.stage_id "
-         f"WHERE d.status = 'OPEN' AND {expected} >= '{m_start}' AND {expected} < '{m_end}' GROUP BY d.owner_id) "
-         f"SELECT r.id, r.name, q.quota, COALESCE(w.won, 0), COALESCE(p.pipe, 0), COALESCE(p.weighted, 0) FROM q JOIN rep r ON r.id = q.rep_id "
-         f"LEFT JOIN w ON w.owner_id = q.rep_id LEFT JOIN p ON p.owner_id = q.rep_id"),
-        ("stage-weighted forecast by territory (quarter)",
-         f'{{ forecast(period: "{quarter}", method: STAGE_WEIGHTED, groupBy: TERRITORY) {{ amount closedWon projected low high '
-         f'rows {{ key {{ label }} amount closedWon projected dealCount }} }} }}', {},
-         f"SELECT d.territory_id, t.name, COALESCE(SUM(d.amount_cents) FILTER (WHERE d.status = 'WON' AND d.closed_at >= {ts(q_start)} AND d.closed_at < {ts(q_end)}), 0), "
-         f"COALESCE(SUM(d.amount_cents * s.probability_ppm) FILTER (WHERE d.status = 'OPEN' AND {expected} >= '{q_start}' AND {expected} < '{q_end}'), 0), COUNT(*) "
-         f"FROM deal d JOIN stage s ON s.id = d.stage_id LEFT JOIN territory t ON t.id = d.territory_id "
-         f"WHERE (d.status = 'WON' AND d.closed_at >= {ts(q_start)} AND d.closed_at < {ts(q_end)}) OR d.status = 'OPEN' GROUP BY d.territory_id, t.name"),
-        ("funnel (quarter)",
-         f'{{ funnel(period: "{quarter}") {{ stage {{ name }} entered advanced lostHere conversionRate avgDaysInStage }} }}', {},
-         "WITH h AS (SELECT c.to_stage_id, c.changed_at, LEAD(c.to_stage_id) OVER w AS next_stage, LEAD(c.changed_at) OVER w AS next_at "
-         "FROM deal_stage_change c WINDOW w AS (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)) "
-         "SELECT s.id, COUNT(*), COUNT(*) FILTER (WHERE ns.kind = 'WON' OR (ns.kind = 'OPEN' AND ns.position > s.position)), "
-         "COUNT(*) FILTER (WHERE ns.kind = 'LOST'), AVG((h.next_at AT TIME ZONE 'UTC')::date - (h.changed_at AT TIME ZONE 'UTC')::date) "
-         f"FROM h JOIN stage s ON s.id = h.to_stage_id LEFT JOIN stage ns ON ns.id = h.next_stage "
-         f"WHERE h.changed_at >= {ts(q_start)} AND h.changed_at < {ts(q_end)} GROUP BY s.id"),
-        ("metric series (closed-won by month, 12 months)",
-         f'{{ metricSeries(metric: CLOSED_WON_AMOUNT, period: "{year_start}..{m_end}", granularity: MONTH) {{ bucket value change }} }}', {},
-         f"SELECT date_trunc('month', closed_at AT TIME ZONE 'UTC'), SUM(amount_cents) FROM deal WHERE status = 'WON' "
-         f"AND closed_at >= {ts(year_start)} AND closed_at < {ts(m_end)} GROUP BY 1 ORDER BY 1"),
     ]
+    # The metric and forecast requests, with their hand-written SQL, come from
+    # the same case files as bench/metrics.py, so both compare like with like.
+    cases = load_cases()
+    for label, wanted in MIX_METRICS:
+        case = next((c for c in cases if wanted(c)), None)
+        if case is None:
+            sys.exit(f"no bench case for {label}")
+        reads.append((label, case["query"], case.get("variables", {}), case["sql"]))
+    return reads
+
+
+# Which case of bench/cases_*.py stands for each metric request of the mix.
+MIX_METRICS = [
+    ("win rates by rep", lambda c: "winRates" in c["query"] and "REP" in c["query"]),
+    ("quota attainment", lambda c: "quotaAttainment" in c["query"]),
+    ("stage-weighted forecast by territory",
+     lambda c: "STAGE_WEIGHTED" in c["query"] and "TERRITORY" in c["query"] and "asOf" not in c["query"]),
+    ("funnel", lambda c: "funnel" in c["query"]),
+    ("metric series", lambda c: "metricSeries" in c["query"]),
+]
+
+
+def load_cases():
+    """Every CASES entry of bench/cases_*.py, in file order."""
+    import importlib.util
+    cases = []
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith("cases_") and name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(here, name))
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            for c in mod.CASES:
+                cases.append(dict(c, source=name))
+    return cases
 
 
 def peak_rss_mb(pid):
@@ -203,73 +179,103 @@ def peak_rss_mb(pid):
     return float("nan")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description, clients="1,16,64", seconds=10):
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--deals", type=int, default=1_000_000)
-    ap.add_argument("--clients", default="1,16,64")
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--clients", default=clients)
+    ap.add_argument("--seconds", type=int, default=seconds)
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    ap.add_argument("--db", default="salesops_load")
+    ap.add_argument("--db", default="salesops_bench", help="database to seed (shared by bench/load.py and bench/metrics.py)")
     ap.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     ap.add_argument("--only", help="run only requests whose name contains this text")
     ap.add_argument("--port", type=int, default=18181)
-    args = ap.parse_args()
-    clients = [int(c) for c in args.clients.split(",")]
+    return ap.parse_args()
 
-    if not shutil.which("wrk"):
-        sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk", check=True)
-    print("== building the release binary")
-    sh(["cargo", "build", "--release", "-q", "-p", "api"], capture=False)
 
-    db_url = f"{args.pg}/{args.db}"
-    env = dict(os.environ, SALESOPS_DATABASE_URL=db_url, SALESOPS_JWT_SECRET=SECRET,
-               SALESOPS_BIND=f"127.0.0.1:{args.port}", RUST_LOG="warn", SALESOPS_WEBHOOK_WORKER="false")
-    if not args.reuse:
-        psql(f"{args.pg}/postgres", f"DROP DATABASE IF EXISTS {args.db}")
-        psql(f"{args.pg}/postgres", f"CREATE DATABASE {args.db}")
-        print(f"== seeding {args.deals:,} deals")
-        started = time.time()
-        print(sh([BIN, "seed", "--deals", str(args.deals)], env=env).strip().splitlines()[-1])
-        print(f"   seed wall time: {time.time() - started:.1f}s")
-        psql(db_url, "VACUUM ANALYZE")
+class Bench:
+    """A release build serving a seeded PostgreSQL database."""
 
-    server = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        for _ in range(100):
+    def __init__(self, args):
+        self.args = args
+        if not shutil.which("wrk"):
+            sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk", check=True)
+        print("== building the release binary", flush=True)
+        sh(["cargo", "build", "--release", "-q", "-p", "api"], capture=False)
+        self.db_url = f"{args.pg}/{args.db}"
+        self.env = dict(os.environ, SALESOPS_DATABASE_URL=self.db_url, SALESOPS_JWT_SECRET=SECRET,
+                        SALESOPS_BIND=f"127.0.0.1:{args.port}", RUST_LOG="warn", SALESOPS_WEBHOOK_WORKER="false")
+        exists = psql(f"{args.pg}/postgres", f"SELECT 1 FROM pg_database WHERE datname = '{args.db}'") == "1"
+        if args.reuse and exists:
+            # Apply any newer migrations to the kept data set.
+            sh([BIN, "migrate"], env=self.env)
+        else:
+            psql(f"{args.pg}/postgres", f"DROP DATABASE IF EXISTS {args.db}")
+            psql(f"{args.pg}/postgres", f"CREATE DATABASE {args.db}")
+            print(f"== seeding {args.deals:,} deals", flush=True)
+            started = time.time()
+            print(sh([BIN, "seed", "--deals", str(args.deals)], env=self.env).strip().splitlines()[-1])
+            print(f"   seed wall time: {time.time() - started:.1f}s", flush=True)
+        psql(self.db_url, "VACUUM ANALYZE")
+        self.deals = int(psql(self.db_url, "SELECT COUNT(*) FROM deal"))
+        self.server = subprocess.Popen([BIN, "serve"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{args.port}"
+        for _ in range(300):
             try:
-                if urllib.request.urlopen(f"{base}/readyz").status == 200:
+                if urllib.request.urlopen(f"{self.base}/readyz").status == 200:
                     break
             except OSError:
                 time.sleep(0.2)
-        token = sh([BIN, "token", "--role", "ADMIN", "--sub", "bench", "--ttl", "2h"], env=env).strip()
-        api = Api(f"{base}/graphql", token)
-        deal = api.post("{ deals(first: 1, orderBy: AMOUNT_DESC) { nodes { id } } }")["deals"]["nodes"][0]["id"]
+        self.token = sh([BIN, "token", "--role", "ADMIN", "--sub", "bench", "--ttl", "4h"], env=self.env).strip()
+        self.api = Api(f"{self.base}/graphql", self.token)
+
+    def statements_of(self, query, variables):
+        """SQL statements the API issues for one request (from /metrics)."""
+        before = statements(self.base)
+        self.api.post(query, variables)
+        return statements(self.base) - before
+
+    def wrk(self, query, variables, clients, seconds):
+        body = json.dumps({"query": query, "variables": variables})
+        return wrk(f"{self.base}/graphql", self.token, body, clients, seconds)
+
+    def pgbench(self, sql, clients, seconds):
+        return pgbench(self.db_url, sql, clients, seconds)
+
+    def peak_rss_mb(self):
+        return peak_rss_mb(self.server.pid)
+
+    def stop(self):
+        self.server.send_signal(signal.SIGTERM)
+        self.server.wait(timeout=60)
+
+
+def main():
+    args = arguments(__doc__)
+    clients = [int(c) for c in args.clients.split(",")]
+    bench = Bench(args)
+    try:
+        deal = bench.api.post("{ deals(first: 1, orderBy: AMOUNT_DESC) { nodes { id } } }")["deals"]["nodes"][0]["id"]
         rows = []
         for name, query, variables, sql in mix({"deal": deal}):
             if args.only and args.only not in name:
                 continue
-            before = statements(base)
-            api.post(query, variables)
-            stmts = statements(base) - before
-            body = json.dumps({"query": query, "variables": variables})
+            stmts = bench.statements_of(query, variables)
             for c in clients:
-                a_rps, a50, a99 = wrk(f"{base}/graphql", token, body, c, args.seconds)
-                s_tps, s50, s99 = pgbench(db_url, sql, c, args.seconds)
+                a_rps, a50, a99 = bench.wrk(query, variables, c, args.seconds)
+                s_tps, s50, s99 = bench.pgbench(sql, c, args.seconds)
                 rows.append((name, c, a_rps, a50, a99, s_tps, s50, s99, a50 / s50 if s50 else float("nan"), stmts))
                 print(f"   {name} @{c}: API {a_rps:.0f}/s p50 {a50:.2f}ms | SQL {s_tps:.0f}/s p50 {s50:.2f}ms", flush=True)
-        rss = peak_rss_mb(server.pid)
+        rss = bench.peak_rss_mb()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        bench.stop()
 
     print()
-    print(f"{'request':48} {'cli':>4} {'API req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'SQL tx/s':>10} {'p50 ms':>8} "
+    print(f"{'request':40} {'cli':>4} {'API req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'SQL tx/s':>10} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'API/SQL':>8} {'stmts':>6}")
     for r in rows:
-        print(f"{r[0]:48} {r[1]:>4} {r[2]:>10.0f} {r[3]:>8.2f} {r[4]:>8.2f} {r[5]:>10.0f} {r[6]:>8.2f} {r[7]:>8.2f} "
+        print(f"{r[0]:40} {r[1]:>4} {r[2]:>10.0f} {r[3]:>8.2f} {r[4]:>8.2f} {r[5]:>10.0f} {r[6]:>8.2f} {r[7]:>8.2f} "
               f"{r[8]:>8.2f} {r[9]:>6}")
-    print(f"\nserver peak RSS: {rss:.0f} MB; deals: {args.deals:,}; {args.seconds}s per run; "
+    print(f"\nserver peak RSS: {rss:.0f} MB; deals: {bench.deals:,}; {args.seconds}s per run; "
           f"API/SQL is the ratio of p50 latencies")
 
 
