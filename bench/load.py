@@ -119,7 +119,7 @@ def pgbench(url, sql, clients, seconds):
     return tps, lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
 
 
-def mix(ids):
+def mix(ids, only=None):
     """(name, GraphQL query, variables, hand-written SQL for the same question)."""
     reads = [
         ("deal page (50, all relations)",
@@ -138,6 +138,8 @@ def mix(ids):
     # the same case files as bench/metrics.py, so both compare like with like.
     cases = load_cases()
     for label, wanted in MIX_METRICS:
+        if only and only not in label:
+            continue
         case = next((c for c in cases if wanted(c)), None)
         if case is None:
             sys.exit(f"no bench case for {label}")
@@ -256,7 +258,7 @@ def main():
     try:
         deal = bench.api.post("{ deals(first: 1, orderBy: AMOUNT_DESC) { nodes { id } } }")["deals"]["nodes"][0]["id"]
         rows = []
-        for name, query, variables, sql in mix({"deal": deal}):
+        for name, query, variables, sql in mix({"deal": deal}, args.only):
             if args.only and args.only not in name:
                 continue
             stmts = bench.statements_of(query, variables)

@@ -82,11 +82,21 @@ fn reject(status: StatusCode, media: &str, message: &str, code: &str) -> HttpRes
 }
 
 /// The type and name of the operation a request will run, if its document
-/// parses (the name labels logs and metrics).
-fn operation(req: &Request) -> (Option<OperationType>, String) {
-    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else {
+/// parses (the name labels logs and metrics). The parsed document is handed
+/// to the request so async-graphql does not parse it again.
+fn operation(st: &AppState, req: &mut Request) -> (Option<OperationType>, String) {
+    let Ok(doc) = st.documents.parse(&req.query) else {
         return (None, "invalid".to_owned());
     };
+    let found = op_of(&doc, req);
+    req.set_parsed_query(doc);
+    found
+}
+
+fn op_of(
+    doc: &async_graphql::parser::types::ExecutableDocument,
+    req: &Request,
+) -> (Option<OperationType>, String) {
     let op = match &req.operation_name {
         Some(name) => doc
             .operations
@@ -108,14 +118,14 @@ async fn execute<Q, M, S>(
     schema: &async_graphql::Schema<Q, M, S>,
     st: &AppState,
     principal: &crate::auth::Principal,
-    req: Request,
+    mut req: Request,
 ) -> Executed
 where
     Q: async_graphql::ObjectType + 'static,
     M: async_graphql::ObjectType + 'static,
     S: async_graphql::SubscriptionType + 'static,
 {
-    let (kind, label) = operation(&req);
+    let (kind, label) = operation(st, &mut req);
     let is_mutation = kind == Some(OperationType::Mutation);
     // A mutation reads through the primary so it sees its own writes.
     let read_db = if is_mutation {
@@ -324,7 +334,7 @@ async fn graphql_get(
         Ok(p) => p,
         Err(res) => return *res,
     };
-    let request = match async_graphql::http::parse_query_string(query_string) {
+    let mut request = match async_graphql::http::parse_query_string(query_string) {
         Ok(r) => r,
         Err(e) => {
             return reject(
@@ -335,7 +345,7 @@ async fn graphql_get(
             )
         }
     };
-    if operation(&request).0 == Some(OperationType::Mutation) {
+    if operation(&st, &mut request).0 == Some(OperationType::Mutation) {
         let mut res = reject(
             StatusCode::METHOD_NOT_ALLOWED,
             media,
@@ -418,6 +428,7 @@ mod tests {
                 max_body_bytes: 1 << 20,
             }),
             metrics: Default::default(),
+            documents: Default::default(),
         }
     }
 

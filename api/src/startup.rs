@@ -31,6 +31,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// Parsed GraphQL documents, reused across requests.
+    pub documents: Arc<crate::documents::DocumentCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,7 @@ impl Application {
             jwt,
             settings,
             metrics,
+            documents: Default::default(),
         };
         let limits = Limits {
             max_depth: cfg.max_query_depth,
