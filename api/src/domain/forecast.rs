@@ -92,7 +92,6 @@ pub fn historical_amount(params: &HistoricalParams, row: &HistoricalRow) -> Deci
     projected.max(row.won_in_period)
 }
 
-
 // ------------------------------------------------------------ STAGE_WEIGHTED
 
 /// Open deals of one stage probability, aggregated in SQL: how many, the sum
@@ -380,7 +379,10 @@ mod tests {
         // A 1,000 deal in Trial (0.60) counts 600.
         assert_eq!(stage_weighted(&[bucket(600_000, &[1000.0])]), dec("600"));
         // Two stages: 1,000 x 0.6 + (2,000 + 500) x 0.1 = 850.
-        let b = [bucket(600_000, &[1000.0]), bucket(100_000, &[2000.0, 500.0])];
+        let b = [
+            bucket(600_000, &[1000.0]),
+            bucket(100_000, &[2000.0, 500.0]),
+        ];
         assert_eq!(stage_weighted(&b), dec("850"));
         assert_eq!(stage_weighted(&[]), Decimal::ZERO);
     }
@@ -424,10 +426,7 @@ mod tests {
         // Cumulative: 0.32, 0.40, 0.88, 1.00. P10: first >= 0.10 -> 0;
         // P90: first >= 0.90 -> 1,500. Totals with closedWon: 100 and 1,600.
         let deals = [(dec("1000"), 600_000), (dec("500"), 200_000)];
-        assert_eq!(
-            exact_p10_p90(dec("100"), &deals),
-            (dec("100"), dec("1600"))
-        );
+        assert_eq!(exact_p10_p90(dec("100"), &deals), (dec("100"), dec("1600")));
         // Three deals of 100 at 0.5: sums 0,100,200,300 with 1/8,3/8,3/8,1/8;
         // cumulative 0.125, 0.5, 0.875, 1: P10 = 0, P90 = 300.
         let deals = [(dec("100"), 500_000); 3];
@@ -501,7 +500,9 @@ mod tests {
         let (p10, p90, mean) = simulate(&mut rng, &deals, 200_000);
         let (lo, hi) = approx_p10_p90(Decimal::ZERO, &buckets_of(&deals));
         let (e10, e90) = ((f(lo) - p10).abs() / p10, (f(hi) - p90).abs() / p90);
-        eprintln!("200 deals: mean {mean:.0} P10 {p10:.0}/{lo} ({e10:.4}) P90 {p90:.0}/{hi} ({e90:.4})");
+        eprintln!(
+            "200 deals: mean {mean:.0} P10 {p10:.0}/{lo} ({e10:.4}) P90 {p90:.0}/{hi} ({e90:.4})"
+        );
         assert!(e10 < 0.002 && e90 < 0.002, "{e10} {e90}");
 
         // At the boundary (17 deals) against the exact distribution.

@@ -56,8 +56,7 @@ impl ForecastQuery {
         as_of_offset_days: Option<i32>,
     ) -> Result<Vec<ForecastAccuracyRow>> {
         let p = principal(ctx)?;
-        let methods: Option<Vec<Method>> =
-            methods.map(|m| m.into_iter().map(Into::into).collect());
+        let methods: Option<Vec<Method>> = methods.map(|m| m.into_iter().map(Into::into).collect());
         let rows = service::forecast::accuracy::backtest(
             read_db(ctx)?,
             p,

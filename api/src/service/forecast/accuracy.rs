@@ -21,9 +21,7 @@ use sea_orm::ConnectionTrait;
 use entity::enums::ForecastCategory;
 
 use super::asof::{self, Ask, Source};
-use super::{
-    check_as_of, evaluate, group_rows, lookback_start, plan, submission, Method, Plan,
-};
+use super::{check_as_of, evaluate, group_rows, lookback_start, plan, submission, Method, Plan};
 use crate::auth::Principal;
 use crate::domain::forecast::{absolute_percentage_error, accuracy};
 use crate::domain::money::{from_cents, round_money};
@@ -49,8 +47,11 @@ pub struct AccuracyRow {
     pub accuracy: Option<f64>,
 }
 
-pub const DEFAULT_METHODS: &[Method] =
-    &[Method::StageWeighted, Method::SalesCycle, Method::Historical];
+pub const DEFAULT_METHODS: &[Method] = &[
+    Method::StageWeighted,
+    Method::SalesCycle,
+    Method::Historical,
+];
 
 pub async fn backtest(
     db: &impl ConnectionTrait,

@@ -130,7 +130,9 @@ pub fn asks_relation(d: Dialect, asks: &[Ask]) -> Sql {
 /// Whole UTC days from a deal's opened_at to the ask's as-of day.
 fn age_sql(d: Dialect) -> &'static str {
     match d {
-        Dialect::Sqlite => "CAST(julianday(q.as_of_day) - julianday(date(deal.opened_at)) AS INTEGER)",
+        Dialect::Sqlite => {
+            "CAST(julianday(q.as_of_day) - julianday(date(deal.opened_at)) AS INTEGER)"
+        }
         Dialect::Postgres => "(q.as_of_day - (deal.opened_at AT TIME ZONE 'UTC')::date)",
     }
 }
@@ -150,7 +152,8 @@ fn expected_close_sql(d: Dialect) -> &'static str {
     }
 }
 
-const DEAL_COLS: &str = "deal.id AS id, deal.amount_cents AS amount_cents, deal.owner_id AS owner_id, \
+const DEAL_COLS: &str =
+    "deal.id AS id, deal.amount_cents AS amount_cents, deal.owner_id AS owner_id, \
      deal.territory_id AS territory_id, deal.source AS source, deal.playbook_id AS playbook_id, \
      deal.opened_at AS opened_at, deal.expected_close_date AS expected_close_date";
 
@@ -228,18 +231,15 @@ fn statement(
 ) -> Sql {
     let kind_won = StageKind::Won.to_value();
     let kind_open = StageKind::Open.to_value();
-    let won = format!(
-        "s.kind = '{kind_won}' AND deal.st_stamp >= q.p_start AND deal.st_stamp < q.p_end"
-    );
+    let won =
+        format!("s.kind = '{kind_won}' AND deal.st_stamp >= q.p_start AND deal.st_stamp < q.p_end");
     let lookback = format!(
         "s.kind = '{kind_won}' AND deal.st_stamp >= q.lb_start AND deal.st_stamp < q.p_start"
     );
     let (open_cond, age) = if open {
         let exp = expected_close_sql(d);
         (
-            format!(
-                "s.kind = '{kind_open}' AND {exp} >= q.p_start_day AND {exp} < q.p_end_day"
-            ),
+            format!("s.kind = '{kind_open}' AND {exp} >= q.p_start_day AND {exp} < q.p_end_day"),
             age_sql(d).to_owned(),
         )
     } else {
@@ -329,9 +329,11 @@ pub async fn aggregate(
         scope,
         Head::Aggregate,
     );
-    Ok(AggRow::find_by_statement(sql.statement(db.get_database_backend()))
-        .all(db)
-        .await?)
+    Ok(
+        AggRow::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?,
+    )
 }
 
 /// The open deals of one ask as (amount, probability), at most `limit`.
@@ -353,9 +355,11 @@ pub async fn open_pairs(
         scope,
         Head::OpenPairs(limit),
     );
-    Ok(OpenPair::find_by_statement(sql.statement(db.get_database_backend()))
-        .all(db)
-        .await?)
+    Ok(
+        OpenPair::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?,
+    )
 }
 
 #[derive(FromQueryResult)]

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ActiveModelTrait, ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, Set,
 };
 
@@ -87,7 +87,10 @@ pub async fn submit(
     let cents = to_cents(input.amount, "amount")?;
     let note = optional_text(input.note.as_deref(), "note", MAX_NOTE)?;
     let now = clock::now();
-    let submitted_at = input.submitted_at.map(clock::truncate_micros).unwrap_or(now);
+    let submitted_at = input
+        .submitted_at
+        .map(clock::truncate_micros)
+        .unwrap_or(now);
     if submitted_at > now + CLOCK_SKEW {
         return Err(AppError::bad_input("submittedAt must not be in the future"));
     }
