@@ -115,11 +115,15 @@ pub async fn backtest(
             a.cycle = c;
         }
     }
+    let needs = asof::Needs {
+        open,
+        by_probability: methods.contains(&Method::StageWeighted),
+    };
     let rows = asof::aggregate(
         db,
         &asks,
         Source::History,
-        open,
+        needs,
         Dimension::None,
         &filter,
         scope,

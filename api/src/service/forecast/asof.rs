@@ -55,6 +55,15 @@ pub enum Source {
     History,
 }
 
+/// What the aggregate must compute (the less, the cheaper the statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Open deals expected to close in the period (STAGE_WEIGHTED, SALES_CYCLE).
+    pub open: bool,
+    /// Rows per stage probability (STAGE_WEIGHTED); otherwise `ppm` is 0.
+    pub by_probability: bool,
+}
+
 /// Per ask, group and stage probability: won deals in the period and in the
 /// lookback, and the open deals expected to close in the period.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -97,7 +106,8 @@ pub fn asks_relation(d: Dialect, asks: &[Ask]) -> Sql {
         typed(d, "date"),
         typed(d, "bigint"),
     );
-    let mut sql = Sql::new("q AS (");
+    // Inlined where referenced, so the planner sees the bounds as constants.
+    let mut sql = Sql::new("q AS NOT MATERIALIZED (");
     for (i, a) in asks.iter().enumerate() {
         if i > 0 {
             sql.push(" UNION ALL ");
@@ -158,8 +168,10 @@ const DEAL_COLS: &str =
      deal.opened_at AS opened_at, deal.expected_close_date AS expected_close_date";
 
 /// The deals as of each ask, as a derived table aliased `deal` with the
-/// columns the dimensions need plus `idx`, `st_stage` (stage as of the day)
-/// and `st_stamp` (when it was entered; the close stamp of a WON deal).
+/// columns the dimensions need plus `idx`, `st_stage` (stage as of the day),
+/// `st_kind` (its kind: the deal's status when read from the deal table,
+/// which is derived from the stage kind) and `st_stamp` (when it was
+/// entered; the close stamp of a WON deal).
 /// Only deals that can count are kept: open ones (when `open`), and deals
 /// won in the lookback or the period up to the as-of day.
 fn state_sql(
@@ -181,8 +193,8 @@ fn state_sql(
                 format!("({won_now})")
             };
             let mut sql = Sql::new(format!(
-                "(SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.closed_at AS st_stamp \
-                 FROM q JOIN deal ON deal.opened_at < q.as_of_end AND {cond} WHERE 1 = 1"
+                "(SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.status AS st_kind, \
+                 deal.closed_at AS st_stamp FROM q JOIN deal ON deal.opened_at < q.as_of_end AND {cond} WHERE 1 = 1"
             ));
             filter.push_sql(&mut sql, scope);
             sql.push(") deal");
@@ -190,18 +202,21 @@ fn state_sql(
         }
         Source::History => {
             let mut hist = Sql::new(format!(
-                "hist AS (SELECT q.idx AS idx, {DEAL_COLS}, c.to_stage_id AS st_stage, c.changed_at AS st_stamp, \
+                "hist AS (SELECT q.idx AS idx, {DEAL_COLS}, c.to_stage_id AS st_stage, hs.kind AS st_kind, \
+                 c.changed_at AS st_stamp, \
                  ROW_NUMBER() OVER (PARTITION BY q.idx, c.deal_id ORDER BY c.changed_at DESC, c.id DESC) AS rn \
                  FROM q JOIN deal ON deal.opened_at < q.as_of_end \
                  AND (deal.status = '{opened}' OR deal.closed_at >= q.as_of_end) \
-                 JOIN deal_stage_change c ON c.deal_id = deal.id AND c.changed_at < q.as_of_end WHERE 1 = 1"
+                 JOIN deal_stage_change c ON c.deal_id = deal.id AND c.changed_at < q.as_of_end \
+                 JOIN stage hs ON hs.id = c.to_stage_id WHERE 1 = 1"
             ));
             filter.push_sql(&mut hist, scope);
             hist.push(")");
             let mut sql = Sql::new(format!(
                 "(SELECT idx, id, amount_cents, owner_id, territory_id, source, playbook_id, opened_at, \
-                 expected_close_date, st_stage, st_stamp FROM hist WHERE rn = 1 \
-                 UNION ALL SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.closed_at AS st_stamp \
+                 expected_close_date, st_stage, st_kind, st_stamp FROM hist WHERE rn = 1 \
+                 UNION ALL SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.status AS st_kind, \
+                 deal.closed_at AS st_stamp \
                  FROM q JOIN deal ON deal.opened_at < q.as_of_end AND {won_now} WHERE 1 = 1"
             ));
             filter.push_sql(&mut sql, scope);
@@ -223,7 +238,7 @@ fn statement(
     d: Dialect,
     asks: &[Ask],
     source: Source,
-    open: bool,
+    needs: Needs,
     dim: Dimension,
     filter: &DealFilter,
     scope: DealScope,
@@ -231,35 +246,44 @@ fn statement(
 ) -> Sql {
     let kind_won = StageKind::Won.to_value();
     let kind_open = StageKind::Open.to_value();
-    let won =
-        format!("s.kind = '{kind_won}' AND deal.st_stamp >= q.p_start AND deal.st_stamp < q.p_end");
-    let lookback = format!(
-        "s.kind = '{kind_won}' AND deal.st_stamp >= q.lb_start AND deal.st_stamp < q.p_start"
+    let won = format!(
+        "deal.st_kind = '{kind_won}' AND deal.st_stamp >= q.p_start AND deal.st_stamp < q.p_end"
     );
-    let (open_cond, age) = if open {
+    let lookback = format!(
+        "deal.st_kind = '{kind_won}' AND deal.st_stamp >= q.lb_start AND deal.st_stamp < q.p_start"
+    );
+    let (open_cond, age) = if needs.open {
         let exp = expected_close_sql(d);
         (
-            format!("s.kind = '{kind_open}' AND {exp} >= q.p_start_day AND {exp} < q.p_end_day"),
+            format!(
+                "deal.st_kind = '{kind_open}' AND {exp} >= q.p_start_day AND {exp} < q.p_end_day"
+            ),
             age_sql(d).to_owned(),
         )
     } else {
         ("1 = 0".to_owned(), "0".to_owned())
     };
-    let (hist, state) = state_sql(source, open, filter, scope);
+    // The stage is joined only for its probability.
+    let (ppm, stage_join) = if needs.by_probability {
+        ("s.probability_ppm", " JOIN stage s ON s.id = deal.st_stage")
+    } else {
+        ("0", "")
+    };
+    let (hist, state) = state_sql(source, needs.open, filter, scope);
     let mut sql = Sql::new("WITH ");
     sql.append(&asks_relation(d, asks));
     if let Some(h) = hist {
         sql.push(", ").append(&h);
     }
     let inner_head = format!(
-        "SELECT deal.idx AS idx, {key} AS group_id, s.probability_ppm AS ppm, deal.amount_cents AS a, \
+        "SELECT deal.idx AS idx, {key} AS group_id, {ppm} AS ppm, deal.amount_cents AS a, \
          CASE WHEN {won} THEN 1 ELSE 0 END AS is_won, CASE WHEN {lookback} THEN 1 ELSE 0 END AS is_lb, \
          CASE WHEN {open_cond} THEN 1 ELSE 0 END AS is_open, {age} AS age, \
          q.cyc_deals AS cyc_deals, q.cyc_total AS cyc_total FROM ",
         key = dim.key_sql()
     );
     let inner_tail = format!(
-        " JOIN q ON q.idx = deal.idx JOIN stage s ON s.id = deal.st_stage{join} \
+        " JOIN q ON q.idx = deal.idx{stage_join}{join} \
          WHERE ({won}) OR ({lookback}) OR ({open_cond})",
         join = dim.join_sql()
     );
@@ -269,30 +293,46 @@ fn statement(
                 Dialect::Sqlite => "REAL",
                 Dialect::Postgres => "DOUBLE PRECISION",
             };
+            let open_aggs = if needs.open {
+                format!(
+                    "{open_n} AS open_deals, {open_c} AS open_cents, \
+                     CAST(COALESCE(SUM(CASE WHEN x.is_open = 1 THEN CAST(x.a AS {float}) * x.a ELSE 0 END), 0) AS {float}) AS open_sq, \
+                     CAST(COALESCE(SUM(CASE WHEN x.is_open = 1 THEN CAST(x.a AS {float}) * x.a * x.a ELSE 0 END), 0) AS {float}) AS open_cube, \
+                     {full} AS full_cents, {aged} AS aged_cents_days",
+                    open_n = d.sum_i64("x.is_open"),
+                    open_c = d.sum_i64("CASE WHEN x.is_open = 1 THEN x.a ELSE 0 END"),
+                    full = d.sum_i64(
+                        "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals >= x.cyc_total THEN x.a ELSE 0 END"
+                    ),
+                    aged = d.sum_i64(
+                        "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals < x.cyc_total THEN x.a * x.age ELSE 0 END"
+                    ),
+                )
+            } else {
+                format!(
+                    "CAST(0 AS BIGINT) AS open_deals, CAST(0 AS BIGINT) AS open_cents, \
+                     CAST(0 AS {float}) AS open_sq, CAST(0 AS {float}) AS open_cube, \
+                     CAST(0 AS BIGINT) AS full_cents, CAST(0 AS BIGINT) AS aged_cents_days"
+                )
+            };
+            let (ppm_out, ppm_group) = if needs.by_probability {
+                ("x.ppm", ", x.ppm")
+            } else {
+                ("CAST(0 AS BIGINT)", "")
+            };
             sql.push(&format!(
-                " SELECT x.idx AS idx, x.group_id AS group_id, x.ppm AS ppm, \
+                " SELECT x.idx AS idx, x.group_id AS group_id, {ppm_out} AS ppm, \
                  {won_n} AS won_deals, {won_c} AS won_cents, {lb_n} AS lookback_deals, {lb_c} AS lookback_cents, \
-                 {open_n} AS open_deals, {open_c} AS open_cents, \
-                 CAST(COALESCE(SUM(CASE WHEN x.is_open = 1 THEN CAST(x.a AS {float}) * x.a ELSE 0 END), 0) AS {float}) AS open_sq, \
-                 CAST(COALESCE(SUM(CASE WHEN x.is_open = 1 THEN CAST(x.a AS {float}) * x.a * x.a ELSE 0 END), 0) AS {float}) AS open_cube, \
-                 {full} AS full_cents, {aged} AS aged_cents_days FROM (",
+                 {open_aggs} FROM (",
                 won_n = d.sum_i64("x.is_won"),
                 won_c = d.sum_i64("CASE WHEN x.is_won = 1 THEN x.a ELSE 0 END"),
                 lb_n = d.sum_i64("x.is_lb"),
                 lb_c = d.sum_i64("CASE WHEN x.is_lb = 1 THEN x.a ELSE 0 END"),
-                open_n = d.sum_i64("x.is_open"),
-                open_c = d.sum_i64("CASE WHEN x.is_open = 1 THEN x.a ELSE 0 END"),
-                full = d.sum_i64(
-                    "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals >= x.cyc_total THEN x.a ELSE 0 END"
-                ),
-                aged = d.sum_i64(
-                    "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals < x.cyc_total THEN x.a * x.age ELSE 0 END"
-                ),
             ))
             .push(&inner_head)
             .append(&state)
             .push(&inner_tail)
-            .push(") x GROUP BY x.idx, x.group_id, x.ppm");
+            .push(&format!(") x GROUP BY x.idx, x.group_id{ppm_group}"));
         }
         Head::OpenPairs(limit) => {
             sql.push(" SELECT x.a AS amount_cents, x.ppm AS ppm FROM (")
@@ -305,13 +345,14 @@ fn statement(
     sql
 }
 
-/// The aggregate of every ask, grouped by `dim` and stage probability.
+/// The aggregate of every ask, grouped by `dim` (and stage probability when
+/// `needs.by_probability`).
 #[allow(clippy::too_many_arguments)]
 pub async fn aggregate(
     db: &impl ConnectionTrait,
     asks: &[Ask],
     source: Source,
-    open: bool,
+    needs: Needs,
     dim: Dimension,
     filter: &DealFilter,
     scope: DealScope,
@@ -323,7 +364,7 @@ pub async fn aggregate(
         Dialect::of(db),
         asks,
         source,
-        open,
+        needs,
         dim,
         filter,
         scope,
@@ -345,11 +386,15 @@ pub async fn open_pairs(
     scope: DealScope,
     limit: usize,
 ) -> AppResult<Vec<OpenPair>> {
+    let needs = Needs {
+        open: true,
+        by_probability: true,
+    };
     let sql = statement(
         Dialect::of(db),
         std::slice::from_ref(ask),
         source,
-        true,
+        needs,
         Dimension::None,
         filter,
         scope,

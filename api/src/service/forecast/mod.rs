@@ -397,11 +397,15 @@ pub async fn forecast(
         lookback_start: lookback,
         cycle,
     };
+    let needs = asof::Needs {
+        open: plan.method.uses_pipeline(),
+        by_probability: plan.method == Method::StageWeighted,
+    };
     let rows = asof::aggregate(
         db,
         std::slice::from_ref(&ask),
         source,
-        plan.method.uses_pipeline(),
+        needs,
         q.group_by,
         &filter,
         scope,
