@@ -233,6 +233,43 @@ async fn stage_weighted_by_territory_with_range_and_scope(app: TestApp) {
         assert_eq!(totals(&fast), totals(&slow), "{method}");
     }
 
+    // Every dimension groups the same 1,900 on both paths (segment, source
+    // and playbook are unset here: one "No ..." row each).
+    for dim in ["REP", "SEGMENT", "MANAGER", "SOURCE", "PLAYBOOK"] {
+        for as_of in [None, Some(today.as_str())] {
+            let f = forecast(&app, vars("2026-07", "STAGE_WEIGHTED", Some(dim), as_of)).await;
+            let sum: f64 = f["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["amount"].as_str().unwrap().parse::<f64>().unwrap())
+                .sum();
+            assert_eq!(
+                (sum, f["amount"].as_str()),
+                (1900.0, Some("1900.00")),
+                "{dim}"
+            );
+            assert!(f["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["key"]["dimension"] == dim));
+        }
+    }
+    let f = forecast(
+        &app,
+        vars("2026-07", "STAGE_WEIGHTED", Some("MANAGER"), None),
+    )
+    .await;
+    // Ann's 1,100 under Mia, Bob's 800 unmanaged.
+    assert_eq!(
+        rows(&f),
+        vec![
+            row("Mia Manager", "1100.00", "500.00", "600.00", 2),
+            row("No manager", "800.00", "0.00", "800.00", 1),
+        ]
+    );
+
     // NONE is one row "All".
     let f = forecast(&app, vars("2026-07", "STAGE_WEIGHTED", None, None)).await;
     assert_eq!(
@@ -628,6 +665,30 @@ async fn historical_by_territory(app: TestApp) {
             &admin,
             FORECAST,
             json!({ "p": "2026-07", "m": "HISTORICAL", "h": { "lookbackMonths": 0 } }),
+        )
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    for h in [
+        json!({ "growthRate": -1.5 }),
+        json!({ "newReps": -1 }),
+        json!({ "dealsPerNewRep": -0.5 }),
+        json!({ "newRepDealSize": "-1" }),
+    ] {
+        let code = app
+            .error_code(
+                &admin,
+                FORECAST,
+                json!({ "p": "2026-07", "m": "HISTORICAL", "h": h }),
+            )
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{h}");
+    }
+    // HISTORICAL parameters belong to HISTORICAL.
+    let code = app
+        .error_code(
+            &admin,
+            FORECAST,
+            json!({ "p": "2026-07", "m": "STAGE_WEIGHTED", "h": { "newReps": 1 } }),
         )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
