@@ -801,6 +801,21 @@ async fn rep_submitted_calls_and_roles(app: TestApp) {
             row("No manager", "700.00", "100.00", "600.00", 1),
         ]
     );
+    // Backtest of the calls: as of 07-15, 4,200 against the 500 won in July:
+    // APE 3,700 / 500 = 7.4, accuracy floored at 0.
+    let data = app
+        .ok(
+            ACCURACY,
+            json!({ "p": ["2026-07"], "m": ["REP_SUBMITTED"], "o": 14 }),
+        )
+        .await;
+    let r = &data["forecastAccuracy"][0];
+    assert_eq!(
+        (r["forecast"].as_str(), r["actual"].as_str()),
+        (Some("4200.00"), Some("500.00"))
+    );
+    assert!((r["absolutePercentageError"].as_f64().unwrap() - 7.4).abs() < 1e-9);
+    assert_eq!(r["accuracy"].as_f64(), Some(0.0));
     // Territories do not submit.
     let code = app
         .error_code(
