@@ -6,6 +6,7 @@ mod auth;
 mod dataloader;
 mod deals;
 mod demo;
+mod forecast;
 mod fuzz;
 mod http;
 mod integrations;

@@ -1,4 +1,5 @@
 mod deal;
+mod forecast;
 mod integration;
 mod org;
 mod sop;
@@ -12,4 +13,5 @@ pub struct MutationRoot(
     deal::DealMutation,
     sop::SopMutation,
     integration::IntegrationMutation,
+    forecast::ForecastMutation,
 );

@@ -1,5 +1,6 @@
 mod audit;
 mod deal;
+mod forecast;
 mod integration;
 mod org;
 mod sop;
@@ -14,4 +15,5 @@ pub struct QueryRoot(
     audit::AuditQuery,
     sop::SopQuery,
     integration::IntegrationQuery,
+    forecast::ForecastQuery,
 );

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod deal;
 pub mod enums;
+pub mod forecast;
 pub mod grouping;
 pub mod integration;
 pub mod org;

@@ -1,0 +1,35 @@
+use async_graphql::{Context, Object, Result, ResultExt};
+
+use crate::graphql::types::forecast::{ForecastSubmission, SubmitForecastInput};
+use crate::graphql::{opt_id, principal, write_db};
+use crate::service;
+use crate::service::forecast::submission::NewSubmission;
+
+#[derive(Default)]
+pub struct ForecastMutation;
+
+#[Object]
+impl ForecastMutation {
+    /// Records a rep's forecast call (never replacing an earlier one). REP: its own; MANAGER: its
+    /// team; OPS, ADMIN, INTEGRATION: any rep, and only they may backfill submittedAt.
+    async fn submit_forecast(
+        &self,
+        ctx: &Context<'_>,
+        input: SubmitForecastInput,
+    ) -> Result<ForecastSubmission> {
+        let p = principal(ctx)?;
+        let new = NewSubmission {
+            rep_id: opt_id(&input.rep_id, "repId").extend()?,
+            period: input.period,
+            category: input.category.into(),
+            amount: input.amount,
+            note: input.note,
+            submitted_at: input.submitted_at,
+        };
+        Ok(ForecastSubmission(
+            service::forecast::submission::submit(write_db(ctx)?, p, new)
+                .await
+                .extend()?,
+        ))
+    }
+}

@@ -1,0 +1,86 @@
+use async_graphql::{Context, Object, Result, ResultExt, ID};
+
+use crate::domain::period::Period;
+use crate::graphql::scalars::Date;
+use crate::graphql::types::enums::{Dimension, ForecastCategory};
+use crate::graphql::types::forecast::{
+    dimension, Forecast, ForecastAccuracyRow, ForecastMethod, ForecastSubmission, HistoricalParams,
+};
+use crate::graphql::{opt_id, principal, read_db};
+use crate::service;
+use crate::service::forecast::{Method, Query};
+
+#[derive(Default)]
+pub struct ForecastQuery;
+
+#[Object]
+impl ForecastQuery {
+    /// What the caller's deals will close in the period by one method, as of the end of a UTC day
+    /// (default today; a later day is BAD_USER_INPUT). `historical` is for HISTORICAL only and
+    /// `category` (default COMMIT) for REP_SUBMITTED only.
+    #[allow(clippy::too_many_arguments)]
+    async fn forecast(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        method: ForecastMethod,
+        group_by: Option<Dimension>,
+        as_of: Option<Date>,
+        historical: Option<HistoricalParams>,
+        category: Option<ForecastCategory>,
+    ) -> Result<Forecast> {
+        let p = principal(ctx)?;
+        let q = Query {
+            period,
+            method: method.into(),
+            group_by: dimension(group_by),
+            as_of: as_of.map(|d| d.0),
+            historical: historical.map(Into::into),
+            category: category.map(Into::into),
+        };
+        Ok(Forecast(
+            service::forecast::forecast(read_db(ctx)?, p, q)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Backtest: per period and method, the forecast as of period start + asOfOffsetDays (default 0)
+    /// against what was actually won. Methods default to STAGE_WEIGHTED, SALES_CYCLE and HISTORICAL;
+    /// at most 24 periods.
+    async fn forecast_accuracy(
+        &self,
+        ctx: &Context<'_>,
+        periods: Vec<Period>,
+        methods: Option<Vec<ForecastMethod>>,
+        as_of_offset_days: Option<i32>,
+    ) -> Result<Vec<ForecastAccuracyRow>> {
+        let p = principal(ctx)?;
+        let methods: Option<Vec<Method>> = methods.map(|m| m.into_iter().map(Into::into).collect());
+        let rows = service::forecast::accuracy::backtest(
+            read_db(ctx)?,
+            p,
+            &periods,
+            methods.as_deref(),
+            as_of_offset_days,
+        )
+        .await
+        .extend()?;
+        Ok(rows.into_iter().map(ForecastAccuracyRow).collect())
+    }
+
+    /// Every forecast call for exactly this period by the visible reps (or one rep), newest first.
+    async fn forecast_submissions(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        rep_id: Option<ID>,
+    ) -> Result<Vec<ForecastSubmission>> {
+        let p = principal(ctx)?;
+        let rep_id = opt_id(&rep_id, "repId").extend()?;
+        let rows = service::forecast::submission::list(read_db(ctx)?, p, &period, rep_id)
+            .await
+            .extend()?;
+        Ok(rows.into_iter().map(ForecastSubmission).collect())
+    }
+}

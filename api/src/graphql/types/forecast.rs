@@ -1,0 +1,185 @@
+//! Forecast outputs and inputs.
+use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result, ID};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use entity::{forecast_submission, rep};
+
+use super::enums::{Dimension, ForecastCategory};
+use super::grouping::GroupKey;
+use super::org::Rep;
+use crate::domain::money::from_cents;
+use crate::domain::period::Period;
+use crate::error::AppError;
+use crate::graphql::loaders::load_by_id;
+use crate::graphql::scalars::Date;
+use crate::service::forecast as svc;
+
+/// STAGE_WEIGHTED: amount x stage probability. SALES_CYCLE: amount x min(age / average won cycle, 1). HISTORICAL: trailing monthly run rate plus growth plus new-rep ramp. REP_SUBMITTED: the latest forecast each rep submitted (intuitive forecasting).
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::forecast::Method")]
+pub enum ForecastMethod {
+    StageWeighted,
+    SalesCycle,
+    Historical,
+    RepSubmitted,
+}
+
+pub struct ForecastRow(pub svc::ForecastRow);
+
+#[Object]
+impl ForecastRow {
+    async fn key(&self) -> GroupKey {
+        GroupKey(self.0.key.clone())
+    }
+    /// closedWon + projected.
+    async fn amount(&self) -> Decimal {
+        self.0.amount
+    }
+    async fn closed_won(&self) -> Decimal {
+        self.0.closed_won
+    }
+    async fn projected(&self) -> Decimal {
+        self.0.projected
+    }
+    async fn deal_count(&self) -> i32 {
+        i32::try_from(self.0.deal_count).unwrap_or(i32::MAX)
+    }
+}
+
+pub struct Forecast(pub svc::Forecast);
+
+#[Object]
+impl Forecast {
+    async fn method(&self) -> ForecastMethod {
+        self.0.method.into()
+    }
+    async fn period(&self) -> Period {
+        self.0.period
+    }
+    async fn as_of(&self) -> Date {
+        Date(self.0.as_of)
+    }
+    async fn amount(&self) -> Decimal {
+        self.0.amount
+    }
+    async fn closed_won(&self) -> Decimal {
+        self.0.closed_won
+    }
+    async fn projected(&self) -> Decimal {
+        self.0.projected
+    }
+    async fn rows(&self) -> Vec<ForecastRow> {
+        self.0.rows.iter().cloned().map(ForecastRow).collect()
+    }
+    /// A low and high bound where the method has one (e.g. P10 and P90 of simulated outcomes).
+    async fn low(&self) -> Option<Decimal> {
+        self.0.low
+    }
+    async fn high(&self) -> Option<Decimal> {
+        self.0.high
+    }
+}
+
+pub struct ForecastAccuracyRow(pub svc::accuracy::AccuracyRow);
+
+#[Object]
+impl ForecastAccuracyRow {
+    async fn period(&self) -> Period {
+        self.0.period
+    }
+    async fn method(&self) -> ForecastMethod {
+        self.0.method.into()
+    }
+    async fn as_of(&self) -> Date {
+        Date(self.0.as_of)
+    }
+    async fn forecast(&self) -> Decimal {
+        self.0.forecast
+    }
+    async fn actual(&self) -> Decimal {
+        self.0.actual
+    }
+    /// |forecast - actual| / actual; null when actual is 0.
+    async fn absolute_percentage_error(&self) -> Option<f64> {
+        self.0.absolute_percentage_error
+    }
+    /// 1 - absolutePercentageError, floored at 0.
+    async fn accuracy(&self) -> Option<f64> {
+        self.0.accuracy
+    }
+}
+
+pub struct ForecastSubmission(pub forecast_submission::Model);
+
+#[Object]
+impl ForecastSubmission {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn rep(&self, ctx: &Context<'_>) -> Result<Rep> {
+        load_by_id::<rep::Entity>(ctx, self.0.rep_id)
+            .await?
+            .map(Rep)
+            .ok_or_else(|| AppError::not_found("rep").extend())
+    }
+    async fn period(&self) -> Result<Period> {
+        Period::canonical(self.0.period_start, self.0.period_end)
+            .ok_or_else(|| AppError::internal("stored submission period is empty").extend())
+    }
+    async fn category(&self) -> ForecastCategory {
+        self.0.category.into()
+    }
+    async fn amount(&self) -> Decimal {
+        from_cents(self.0.amount_cents)
+    }
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    async fn submitted_at(&self) -> DateTime<Utc> {
+        self.0.submitted_at
+    }
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct HistoricalParams {
+    /// Whole months before the period's start that set the monthly run rate (default 3).
+    pub lookback_months: Option<i32>,
+    /// Expected growth on the run rate, e.g. 0.05 (default 0).
+    pub growth_rate: Option<f64>,
+    /// New reps joining for the period (default 0).
+    pub new_reps: Option<i32>,
+    /// Deals each new rep is expected to close in the period (default 0).
+    pub deals_per_new_rep: Option<f64>,
+    /// Average size of a new rep's deal (default: the average won deal size in the lookback).
+    pub new_rep_deal_size: Option<Decimal>,
+}
+
+impl From<HistoricalParams> for svc::HistoricalInput {
+    fn from(p: HistoricalParams) -> Self {
+        Self {
+            lookback_months: p.lookback_months,
+            growth_rate: p.growth_rate,
+            new_reps: p.new_reps,
+            deals_per_new_rep: p.deals_per_new_rep,
+            new_rep_deal_size: p.new_rep_deal_size,
+        }
+    }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct SubmitForecastInput {
+    /// Defaults to the caller's own rep.
+    pub rep_id: Option<ID>,
+    pub period: Period,
+    pub category: ForecastCategory,
+    pub amount: Decimal,
+    pub note: Option<String>,
+    /// When the call was made; only OPS, ADMIN and INTEGRATION may set it (backfills). Default now.
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// The dimension of a forecast's rows (NONE when not given).
+pub fn dimension(d: Option<Dimension>) -> crate::service::grouping::Dimension {
+    d.map(Into::into).unwrap_or_default()
+}

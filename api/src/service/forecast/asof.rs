@@ -1,0 +1,491 @@
+//! The deals behind a forecast as they stood at the end of a UTC day,
+//! aggregated in ONE statement for one or many questions ("asks") at once.
+//!
+//! Reconstruction (DESIGN.md "Forecasts", "Precise conventions"): a deal
+//! opened after the as-of day is ignored; its stage as of the day is the
+//! `to_stage` of its last `deal_stage_change` stamped before the next
+//! midnight; when that stage is WON the change's time is its close stamp.
+//! Amount, owner, territory, source, playbook and expected close date have
+//! no history and are taken as they are now.
+//!
+//! Only deals that may differ from their current state read the history:
+//! those open now, or closed after the as-of day. A deal closed on or before
+//! it has not moved since (every move stamps a change and a closing move
+//! sets closed_at to its time), so its current stage and closed_at are its
+//! state as of the day. With `Source::Current` (the default "today") no
+//! history is read at all: changes are never stamped in the future, so the
+//! current stage and closed_at are the state at the end of today.
+//!
+//! Every ask is one row of a small relation `q` (index, as-of bounds, period
+//! bounds, lookback start, won cycle), so forecastAccuracy's many periods
+//! cost one statement, not one per period.
+use chrono::{Duration, NaiveDate};
+use sea_orm::{ActiveEnum, ConnectionTrait, FromQueryResult};
+
+use entity::enums::{DealStatus, StageKind};
+
+use crate::clock::start_of;
+use crate::db::{Dialect, Sql};
+use crate::domain::period::Period;
+use crate::error::AppResult;
+use crate::service::access::DealScope;
+use crate::service::deal_filter::DealFilter;
+use crate::service::deal_sets::{WonCycle, CYCLE_WINDOW_DAYS};
+use crate::service::grouping::Dimension;
+
+/// One forecast question: the state at the end of `as_of` over `period`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ask {
+    pub as_of: NaiveDate,
+    pub period: Period,
+    /// Start of the lookback window (HISTORICAL); the period's start when
+    /// there is none.
+    pub lookback_start: NaiveDate,
+    /// The average won cycle as of `as_of` (expected close fallback and
+    /// SALES_CYCLE).
+    pub cycle: WonCycle,
+}
+
+/// Where the as-of stage comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The deal table's current stage: only valid for today.
+    Current,
+    /// Rebuilt from deal_stage_change.
+    History,
+}
+
+/// What the aggregate must compute (the less, the cheaper the statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// Open deals expected to close in the period (STAGE_WEIGHTED, SALES_CYCLE).
+    pub open: bool,
+    /// Rows per stage probability (STAGE_WEIGHTED); otherwise `ppm` is 0.
+    pub by_probability: bool,
+}
+
+/// Per ask, group and stage probability: won deals in the period and in the
+/// lookback, and the open deals expected to close in the period.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct AggRow {
+    pub idx: i64,
+    pub group_id: Option<i64>,
+    pub ppm: i64,
+    pub won_deals: i64,
+    pub won_cents: i64,
+    pub lookback_deals: i64,
+    pub lookback_cents: i64,
+    pub open_deals: i64,
+    pub open_cents: i64,
+    pub open_sq: f64,
+    pub open_cube: f64,
+    /// Open deals at or past the average won cycle: their amounts.
+    pub full_cents: i64,
+    /// Younger open deals: the sum of amount (cents) x age (days).
+    pub aged_cents_days: i64,
+}
+
+/// An open deal's amount and stage probability (exact P10/P90).
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct OpenPair {
+    pub amount_cents: i64,
+    pub ppm: i64,
+}
+
+fn typed(d: Dialect, ty: &str) -> String {
+    match d {
+        Dialect::Postgres => format!("CAST(? AS {ty})"),
+        Dialect::Sqlite => "?".to_owned(),
+    }
+}
+
+/// `q AS (SELECT ... UNION ALL SELECT ...)`: one row per ask.
+pub fn asks_relation(d: Dialect, asks: &[Ask]) -> Sql {
+    let (ts, date, big) = (
+        typed(d, "timestamptz"),
+        typed(d, "date"),
+        typed(d, "bigint"),
+    );
+    // Inlined where referenced, so the planner sees the bounds as constants.
+    let mut sql = Sql::new("q AS NOT MATERIALIZED (");
+    for (i, a) in asks.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        let end = a.as_of + Duration::days(1);
+        let cycle_from = a.as_of - Duration::days(CYCLE_WINDOW_DAYS - 1);
+        sql.push(&format!("SELECT {big} AS idx, {ts} AS as_of_end, {date} AS as_of_day, {ts} AS p_start, {ts} AS p_end, {date} AS p_start_day, {date} AS p_end_day, {ts} AS lb_start, {ts} AS cyc_from, {big} AS cyc_days, {big} AS cyc_total, {big} AS cyc_deals"))
+            .push_with(
+                "",
+                [
+                    (i as i64).into(),
+                    start_of(end).into(),
+                    a.as_of.into(),
+                    start_of(a.period.start()).into(),
+                    start_of(a.period.end()).into(),
+                    a.period.start().into(),
+                    a.period.end().into(),
+                    start_of(a.lookback_start).into(),
+                    start_of(cycle_from).into(),
+                    a.cycle.whole_days().into(),
+                    a.cycle.total_days.into(),
+                    a.cycle.deals.into(),
+                ],
+            );
+    }
+    sql.push(")");
+    sql
+}
+
+/// Whole UTC days from a deal's opened_at to the ask's as-of day.
+fn age_sql(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => {
+            "CAST(julianday(q.as_of_day) - julianday(date(deal.opened_at)) AS INTEGER)"
+        }
+        Dialect::Postgres => "(q.as_of_day - (deal.opened_at AT TIME ZONE 'UTC')::date)",
+    }
+}
+
+/// The expected close date: the deal's own, else the UTC date of opened_at
+/// plus the ask's average won cycle in whole days (none when nothing was
+/// won), the rule of `deal_sets::expected_close_sql` with the cycle taken
+/// from the ask row.
+fn expected_close_sql(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => {
+            "COALESCE(deal.expected_close_date, date(deal.opened_at, '+' || q.cyc_days || ' days'))"
+        }
+        Dialect::Postgres => {
+            "COALESCE(deal.expected_close_date, (deal.opened_at AT TIME ZONE 'UTC')::date + CAST(q.cyc_days AS INTEGER))"
+        }
+    }
+}
+
+const DEAL_COLS: &str =
+    "deal.id AS id, deal.amount_cents AS amount_cents, deal.owner_id AS owner_id, \
+     deal.territory_id AS territory_id, deal.source AS source, deal.playbook_id AS playbook_id, \
+     deal.opened_at AS opened_at, deal.expected_close_date AS expected_close_date";
+
+/// The deals as of each ask, as a derived table aliased `deal` with the
+/// columns the dimensions need plus `idx`, `st_stage` (stage as of the day),
+/// `st_kind` (its kind: the deal's status when read from the deal table,
+/// which is derived from the stage kind) and `st_stamp` (when it was
+/// entered; the close stamp of a WON deal).
+/// Only deals that can count are kept: open ones (when `open`), and deals
+/// won in the lookback or the period up to the as-of day.
+fn state_sql(
+    source: Source,
+    open: bool,
+    filter: &DealFilter,
+    scope: DealScope,
+) -> (Option<Sql>, Sql) {
+    let won = DealStatus::Won.to_value();
+    let opened = DealStatus::Open.to_value();
+    let won_now = format!(
+        "deal.status = '{won}' AND deal.closed_at >= q.lb_start AND deal.closed_at < q.as_of_end"
+    );
+    match source {
+        Source::Current => {
+            let cond = if open {
+                format!("(deal.status = '{opened}' OR ({won_now}))")
+            } else {
+                format!("({won_now})")
+            };
+            let mut sql = Sql::new(format!(
+                "(SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.status AS st_kind, \
+                 deal.closed_at AS st_stamp FROM q JOIN deal ON deal.opened_at < q.as_of_end AND {cond} WHERE 1 = 1"
+            ));
+            filter.push_sql(&mut sql, scope);
+            sql.push(") deal");
+            (None, sql)
+        }
+        Source::History => {
+            let mut hist = Sql::new(format!(
+                "hist AS (SELECT q.idx AS idx, {DEAL_COLS}, c.to_stage_id AS st_stage, hs.kind AS st_kind, \
+                 c.changed_at AS st_stamp, \
+                 ROW_NUMBER() OVER (PARTITION BY q.idx, c.deal_id ORDER BY c.changed_at DESC, c.id DESC) AS rn \
+                 FROM q JOIN deal ON deal.opened_at < q.as_of_end \
+                 AND (deal.status = '{opened}' OR deal.closed_at >= q.as_of_end) \
+                 JOIN deal_stage_change c ON c.deal_id = deal.id AND c.changed_at < q.as_of_end \
+                 JOIN stage hs ON hs.id = c.to_stage_id WHERE 1 = 1"
+            ));
+            filter.push_sql(&mut hist, scope);
+            hist.push(")");
+            let mut sql = Sql::new(format!(
+                "(SELECT idx, id, amount_cents, owner_id, territory_id, source, playbook_id, opened_at, \
+                 expected_close_date, st_stage, st_kind, st_stamp FROM hist WHERE rn = 1 \
+                 UNION ALL SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.status AS st_kind, \
+                 deal.closed_at AS st_stamp \
+                 FROM q JOIN deal ON deal.opened_at < q.as_of_end AND {won_now} WHERE 1 = 1"
+            ));
+            filter.push_sql(&mut sql, scope);
+            sql.push(") deal");
+            (Some(hist), sql)
+        }
+    }
+}
+
+/// What the outer select returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Head {
+    Aggregate,
+    OpenPairs(usize),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn statement(
+    d: Dialect,
+    asks: &[Ask],
+    source: Source,
+    needs: Needs,
+    dim: Dimension,
+    filter: &DealFilter,
+    scope: DealScope,
+    head: Head,
+) -> Sql {
+    let kind_won = StageKind::Won.to_value();
+    let kind_open = StageKind::Open.to_value();
+    let won = format!(
+        "deal.st_kind = '{kind_won}' AND deal.st_stamp >= q.p_start AND deal.st_stamp < q.p_end"
+    );
+    let lookback = format!(
+        "deal.st_kind = '{kind_won}' AND deal.st_stamp >= q.lb_start AND deal.st_stamp < q.p_start"
+    );
+    let (open_cond, age) = if needs.open {
+        let exp = expected_close_sql(d);
+        (
+            format!(
+                "deal.st_kind = '{kind_open}' AND {exp} >= q.p_start_day AND {exp} < q.p_end_day"
+            ),
+            age_sql(d).to_owned(),
+        )
+    } else {
+        ("1 = 0".to_owned(), "0".to_owned())
+    };
+    // The stage is joined only for its probability.
+    let (ppm, stage_join) = if needs.by_probability {
+        ("s.probability_ppm", " JOIN stage s ON s.id = deal.st_stage")
+    } else {
+        ("0", "")
+    };
+    let (hist, state) = state_sql(source, needs.open, filter, scope);
+    let mut sql = Sql::new("WITH ");
+    sql.append(&asks_relation(d, asks));
+    if let Some(h) = hist {
+        sql.push(", ").append(&h);
+    }
+    let inner_head = format!(
+        "SELECT deal.idx AS idx, {key} AS group_id, {ppm} AS ppm, deal.amount_cents AS a, \
+         CASE WHEN {won} THEN 1 ELSE 0 END AS is_won, CASE WHEN {lookback} THEN 1 ELSE 0 END AS is_lb, \
+         CASE WHEN {open_cond} THEN 1 ELSE 0 END AS is_open, {age} AS age, \
+         q.cyc_deals AS cyc_deals, q.cyc_total AS cyc_total FROM ",
+        key = dim.key_sql()
+    );
+    let inner_tail = format!(
+        " JOIN q ON q.idx = deal.idx{stage_join}{join} \
+         WHERE ({won}) OR ({lookback}) OR ({open_cond})",
+        join = dim.join_sql()
+    );
+    match head {
+        Head::Aggregate => {
+            let float = match d {
+                Dialect::Sqlite => "REAL",
+                Dialect::Postgres => "DOUBLE PRECISION",
+            };
+            let open_aggs = if needs.open {
+                format!(
+                    "{open_n} AS open_deals, {open_c} AS open_cents, \
+                     CAST(COALESCE(SUM(CASE WHEN x.is_open = 1 THEN CAST(x.a AS {float}) * x.a ELSE 0 END), 0) AS {float}) AS open_sq, \
+                     CAST(COALESCE(SUM(CASE WHEN x.is_open = 1 THEN CAST(x.a AS {float}) * x.a * x.a ELSE 0 END), 0) AS {float}) AS open_cube, \
+                     {full} AS full_cents, {aged} AS aged_cents_days",
+                    open_n = d.sum_i64("x.is_open"),
+                    open_c = d.sum_i64("CASE WHEN x.is_open = 1 THEN x.a ELSE 0 END"),
+                    full = d.sum_i64(
+                        "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals >= x.cyc_total THEN x.a ELSE 0 END"
+                    ),
+                    aged = d.sum_i64(
+                        "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals < x.cyc_total THEN x.a * x.age ELSE 0 END"
+                    ),
+                )
+            } else {
+                format!(
+                    "CAST(0 AS BIGINT) AS open_deals, CAST(0 AS BIGINT) AS open_cents, \
+                     CAST(0 AS {float}) AS open_sq, CAST(0 AS {float}) AS open_cube, \
+                     CAST(0 AS BIGINT) AS full_cents, CAST(0 AS BIGINT) AS aged_cents_days"
+                )
+            };
+            let (ppm_out, ppm_group) = if needs.by_probability {
+                ("x.ppm", ", x.ppm")
+            } else {
+                ("CAST(0 AS BIGINT)", "")
+            };
+            sql.push(&format!(
+                " SELECT x.idx AS idx, x.group_id AS group_id, {ppm_out} AS ppm, \
+                 {won_n} AS won_deals, {won_c} AS won_cents, {lb_n} AS lookback_deals, {lb_c} AS lookback_cents, \
+                 {open_aggs} FROM (",
+                won_n = d.sum_i64("x.is_won"),
+                won_c = d.sum_i64("CASE WHEN x.is_won = 1 THEN x.a ELSE 0 END"),
+                lb_n = d.sum_i64("x.is_lb"),
+                lb_c = d.sum_i64("CASE WHEN x.is_lb = 1 THEN x.a ELSE 0 END"),
+            ))
+            .push(&inner_head)
+            .append(&state)
+            .push(&inner_tail)
+            .push(&format!(") x GROUP BY x.idx, x.group_id{ppm_group}"));
+        }
+        Head::OpenPairs(limit) => {
+            sql.push(" SELECT x.a AS amount_cents, x.ppm AS ppm FROM (")
+                .push(&inner_head)
+                .append(&state)
+                .push(&inner_tail)
+                .push(&format!(") x WHERE x.is_open = 1 LIMIT {limit}"));
+        }
+    }
+    sql
+}
+
+/// The aggregate of every ask, grouped by `dim` (and stage probability when
+/// `needs.by_probability`).
+#[allow(clippy::too_many_arguments)]
+pub async fn aggregate(
+    db: &impl ConnectionTrait,
+    asks: &[Ask],
+    source: Source,
+    needs: Needs,
+    dim: Dimension,
+    filter: &DealFilter,
+    scope: DealScope,
+) -> AppResult<Vec<AggRow>> {
+    if asks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = statement(
+        Dialect::of(db),
+        asks,
+        source,
+        needs,
+        dim,
+        filter,
+        scope,
+        Head::Aggregate,
+    );
+    Ok(
+        AggRow::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?,
+    )
+}
+
+/// The open deals of one ask as (amount, probability), at most `limit`.
+pub async fn open_pairs(
+    db: &impl ConnectionTrait,
+    ask: &Ask,
+    source: Source,
+    filter: &DealFilter,
+    scope: DealScope,
+    limit: usize,
+) -> AppResult<Vec<OpenPair>> {
+    let needs = Needs {
+        open: true,
+        by_probability: true,
+    };
+    let sql = statement(
+        Dialect::of(db),
+        std::slice::from_ref(ask),
+        source,
+        needs,
+        Dimension::None,
+        filter,
+        scope,
+        Head::OpenPairs(limit),
+    );
+    Ok(
+        OpenPair::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?,
+    )
+}
+
+#[derive(FromQueryResult)]
+struct IdxCycle {
+    idx: i64,
+    days: Option<i64>,
+    deals: i64,
+}
+
+/// `deal_sets::won_cycle` for many as-of days in one statement: per ask,
+/// the won cycles of the deals won in the 365 days ending with its as-of
+/// day (cycle fields of the asks are ignored).
+pub async fn won_cycles(
+    db: &impl ConnectionTrait,
+    asks: &[Ask],
+    filter: &DealFilter,
+    scope: DealScope,
+) -> AppResult<Vec<WonCycle>> {
+    if asks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = Dialect::of(db);
+    let mut sql = Sql::new("WITH ");
+    sql.append(&asks_relation(d, asks)).push(&format!(
+        " SELECT q.idx AS idx, SUM({days}) AS days, COUNT(*) AS deals FROM q JOIN deal \
+         ON deal.status = '{won}' AND deal.closed_at >= q.cyc_from AND deal.closed_at < q.as_of_end WHERE 1 = 1",
+        days = d.day_diff("deal.opened_at", "deal.closed_at"),
+        won = DealStatus::Won.to_value()
+    ));
+    filter.push_sql(&mut sql, scope);
+    sql.push(" GROUP BY q.idx");
+    let rows = IdxCycle::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    let mut out = vec![WonCycle::default(); asks.len()];
+    for r in rows {
+        if let Some(slot) = usize::try_from(r.idx).ok().and_then(|i| out.get_mut(i)) {
+            *slot = WonCycle {
+                total_days: r.days.unwrap_or(0),
+                deals: r.deals,
+            };
+        }
+    }
+    Ok(out)
+}
+
+#[derive(FromQueryResult)]
+struct IdxCents {
+    idx: i64,
+    cents: i64,
+}
+
+/// Closed-won in each ask's period as the deals stand now (the actual a
+/// backtest compares with).
+pub async fn won_now(
+    db: &impl ConnectionTrait,
+    asks: &[Ask],
+    filter: &DealFilter,
+    scope: DealScope,
+) -> AppResult<Vec<i64>> {
+    if asks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = Dialect::of(db);
+    let mut sql = Sql::new("WITH ");
+    sql.append(&asks_relation(d, asks)).push(&format!(
+        " SELECT q.idx AS idx, {cents} AS cents FROM q JOIN deal \
+         ON deal.status = '{won}' AND deal.closed_at >= q.p_start AND deal.closed_at < q.p_end WHERE 1 = 1",
+        cents = d.sum_i64("deal.amount_cents"),
+        won = DealStatus::Won.to_value()
+    ));
+    filter.push_sql(&mut sql, scope);
+    sql.push(" GROUP BY q.idx");
+    let rows = IdxCents::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    let mut out = vec![0; asks.len()];
+    for r in rows {
+        if let Some(slot) = usize::try_from(r.idx).ok().and_then(|i| out.get_mut(i)) {
+            *slot = r.cents;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,488 @@
+//! Forecasts (DESIGN.md "Forecasts"): what the deals visible to the caller
+//! will close in a period, by four methods, as of any past day.
+//!
+//! Conventions:
+//! - Every method returns closedWon (deals WON as of the as-of day with the
+//!   close stamp in the period) plus projected; amount = closedWon +
+//!   projected. `asOf` (default today) is the state at the end of that UTC
+//!   day, rebuilt from the stage history (see `asof`); an asOf after today is
+//!   BAD_USER_INPUT (the future has no state yet).
+//! - "Open deals expected to close in the period" (STAGE_WEIGHTED and
+//!   SALES_CYCLE): open as of the day, with the expected close date (own,
+//!   else opened_at + the average won cycle as of the day) in the period.
+//! - STAGE_WEIGHTED: amount x stage probability; low/high are the P10/P90 of
+//!   closedWon plus independent win/lose outcomes (exact up to
+//!   `EXACT_MAX_DEALS` open deals, else the Cornish-Fisher approximation).
+//! - SALES_CYCLE: amount x min(age / C, 1), C the mean won cycle of the
+//!   visible deals won in the 365 days ending with the as-of day; when none
+//!   was won C is undefined and projected is 0 (there is no basis to age
+//!   deals against). No low/high.
+//! - HISTORICAL: `domain::forecast::historical_amount` (the one
+//!   implementation, shared with S&OP) on the visible deals won in the
+//!   lookback as of the day. The total is computed from the totals (ramp
+//!   share 1); a grouped row takes its own lookback share of R and of the
+//!   ramp and is floored at its own closed-won, so rows may add up to more
+//!   than the total when a group already won beyond its share. No low/high.
+//! - REP_SUBMITTED: the latest submission per visible rep for exactly the
+//!   period's range in the category (default COMMIT) submitted before the
+//!   end of the as-of day; projected = amount - closedWon (negative when the
+//!   calls are below what is already won). Grouped by NONE, REP or MANAGER
+//!   only (a call is a rep's, not a territory's). No low/high.
+//! - dealCount: the deals behind closedWon plus, for STAGE_WEIGHTED and
+//!   SALES_CYCLE, the open deals projected.
+//! - Money is rounded to cents once, at the end.
+pub mod accuracy;
+pub mod asof;
+pub mod submission;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Months, NaiveDate};
+use rust_decimal::Decimal;
+use sea_orm::ConnectionTrait;
+
+use entity::enums::ForecastCategory;
+
+use self::asof::{AggRow, Ask, Source};
+use super::access::METRIC_READERS;
+use super::deal_filter::DealFilter;
+use super::deal_sets;
+use super::grouping::{self, Dimension, GroupKey};
+use crate::auth::Principal;
+use crate::clock;
+use crate::domain::forecast::{
+    self as math, approx_p10_p90, exact_p10_p90, historical_amount, share, HistoricalParams,
+    HistoricalRow, ProbabilityBucket, EXACT_MAX_DEALS,
+};
+use crate::domain::money::{from_cents, round_money};
+use crate::domain::period::Period;
+use crate::error::{AppError, AppResult};
+
+/// The forecasting methods of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    StageWeighted,
+    SalesCycle,
+    Historical,
+    RepSubmitted,
+}
+
+impl Method {
+    /// Whether the method projects open deals.
+    fn uses_pipeline(self) -> bool {
+        matches!(self, Method::StageWeighted | Method::SalesCycle)
+    }
+}
+
+/// HISTORICAL assumptions as given (all optional).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoricalInput {
+    pub lookback_months: Option<i32>,
+    pub growth_rate: Option<f64>,
+    pub new_reps: Option<i32>,
+    pub deals_per_new_rep: Option<f64>,
+    pub new_rep_deal_size: Option<Decimal>,
+}
+
+/// Longest lookback accepted (ten years).
+pub const MAX_LOOKBACK_MONTHS: i32 = 120;
+
+/// A forecast question.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub period: Period,
+    pub method: Method,
+    pub group_by: Dimension,
+    /// None: today, from the deals' current state.
+    pub as_of: Option<NaiveDate>,
+    pub historical: Option<HistoricalInput>,
+    pub category: Option<ForecastCategory>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastRow {
+    pub key: GroupKey,
+    pub amount: Decimal,
+    pub closed_won: Decimal,
+    pub projected: Decimal,
+    pub deal_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    pub method: Method,
+    pub period: Period,
+    pub as_of: NaiveDate,
+    pub amount: Decimal,
+    pub closed_won: Decimal,
+    pub projected: Decimal,
+    pub rows: Vec<ForecastRow>,
+    pub low: Option<Decimal>,
+    pub high: Option<Decimal>,
+}
+
+/// A decimal from an API float, as written ("0.05" stays 0.05).
+fn decimal_of(v: f64, field: &str) -> AppResult<Decimal> {
+    if !v.is_finite() {
+        return Err(AppError::bad_input(format!("{field} must be a number")));
+    }
+    v.to_string()
+        .parse::<Decimal>()
+        .map_err(|_| AppError::bad_input(format!("{field} is out of range")))
+}
+
+/// Checked HISTORICAL parameters; the deal size default is filled later.
+fn historical_params(input: &HistoricalInput) -> AppResult<(HistoricalParams, bool)> {
+    let lookback = input
+        .lookback_months
+        .unwrap_or(math::DEFAULT_LOOKBACK_MONTHS as i32);
+    if !(1..=MAX_LOOKBACK_MONTHS).contains(&lookback) {
+        return Err(AppError::bad_input(format!(
+            "historical.lookbackMonths must be between 1 and {MAX_LOOKBACK_MONTHS}"
+        )));
+    }
+    let growth = decimal_of(input.growth_rate.unwrap_or(0.0), "historical.growthRate")?;
+    if growth < Decimal::NEGATIVE_ONE {
+        return Err(AppError::bad_input(
+            "historical.growthRate must be at least -1",
+        ));
+    }
+    let new_reps = input.new_reps.unwrap_or(0);
+    if new_reps < 0 {
+        return Err(AppError::bad_input(
+            "historical.newReps must not be negative",
+        ));
+    }
+    let per_rep = decimal_of(
+        input.deals_per_new_rep.unwrap_or(0.0),
+        "historical.dealsPerNewRep",
+    )?;
+    if per_rep < Decimal::ZERO {
+        return Err(AppError::bad_input(
+            "historical.dealsPerNewRep must not be negative",
+        ));
+    }
+    if input.new_rep_deal_size.is_some_and(|s| s < Decimal::ZERO) {
+        return Err(AppError::bad_input(
+            "historical.newRepDealSize must not be negative",
+        ));
+    }
+    Ok((
+        HistoricalParams {
+            lookback_months: lookback as u32,
+            growth_rate: growth,
+            new_reps: Decimal::from(new_reps),
+            deals_per_new_rep: per_rep,
+            new_rep_deal_size: input.new_rep_deal_size.unwrap_or_default(),
+        },
+        input.new_rep_deal_size.is_none(),
+    ))
+}
+
+/// An as-of day must not be in the future.
+pub fn check_as_of(as_of: NaiveDate, field: &str) -> AppResult<()> {
+    if as_of > clock::today() {
+        Err(AppError::bad_input(format!(
+            "{field} must not be after today ({})",
+            clock::today()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// The first day of the lookback window before `period`.
+fn lookback_start(period: &Period, months: u32) -> AppResult<NaiveDate> {
+    period
+        .start()
+        .checked_sub_months(Months::new(months))
+        .ok_or_else(|| AppError::bad_input("historical.lookbackMonths reaches before year 1"))
+}
+
+/// Validated per-method settings of a question.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub method: Method,
+    pub historical: Option<(HistoricalParams, bool, u32)>,
+    pub category: ForecastCategory,
+}
+
+pub(crate) fn plan(
+    method: Method,
+    period: &Period,
+    historical: Option<&HistoricalInput>,
+    category: Option<ForecastCategory>,
+) -> AppResult<Plan> {
+    if category.is_some() && method != Method::RepSubmitted {
+        return Err(AppError::bad_input(
+            "category applies to the REP_SUBMITTED method only",
+        ));
+    }
+    if historical.is_some() && method != Method::Historical {
+        return Err(AppError::bad_input(
+            "historical applies to the HISTORICAL method only",
+        ));
+    }
+    let historical = if method == Method::Historical {
+        let months = period.whole_months().ok_or_else(|| {
+            AppError::bad_input(format!(
+                "a HISTORICAL forecast needs a period of whole months; {period} is not"
+            ))
+        })?;
+        let (params, default_size) = historical_params(historical.unwrap_or(&Default::default()))?;
+        Some((params, default_size, months))
+    } else {
+        None
+    };
+    Ok(Plan {
+        method,
+        historical,
+        category: category.unwrap_or(ForecastCategory::Commit),
+    })
+}
+
+/// The aggregate of one group (or of everything), summed over probabilities.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GroupAgg {
+    pub won_deals: i64,
+    pub won_cents: i64,
+    pub lookback_deals: i64,
+    pub lookback_cents: i64,
+    pub open_deals: i64,
+    pub full_cents: i64,
+    pub aged_cents_days: i64,
+    pub buckets: BTreeMap<i64, ProbabilityBucket>,
+}
+
+impl GroupAgg {
+    fn add(&mut self, r: &AggRow) {
+        self.won_deals += r.won_deals;
+        self.won_cents += r.won_cents;
+        self.lookback_deals += r.lookback_deals;
+        self.lookback_cents += r.lookback_cents;
+        self.open_deals += r.open_deals;
+        self.full_cents += r.full_cents;
+        self.aged_cents_days += r.aged_cents_days;
+        if r.open_deals > 0 {
+            let b = self.buckets.entry(r.ppm).or_insert(ProbabilityBucket {
+                ppm: r.ppm,
+                ..Default::default()
+            });
+            b.deals += r.open_deals;
+            b.amount += from_cents(r.open_cents);
+            // Cents^2 and cents^3 to currency units.
+            b.amount_sq += r.open_sq / 1e4;
+            b.amount_cube += r.open_cube / 1e6;
+        }
+    }
+
+    fn buckets(&self) -> Vec<ProbabilityBucket> {
+        self.buckets.values().copied().collect()
+    }
+}
+
+/// Rows of one ask by group, plus the total.
+pub(crate) fn group_rows(rows: &[AggRow], idx: i64) -> (BTreeMap<Option<i64>, GroupAgg>, GroupAgg) {
+    let mut groups: BTreeMap<Option<i64>, GroupAgg> = BTreeMap::new();
+    let mut total = GroupAgg::default();
+    for r in rows.iter().filter(|r| r.idx == idx) {
+        groups.entry(r.group_id).or_default().add(r);
+        total.add(r);
+    }
+    (groups, total)
+}
+
+/// (amount, closedWon, dealCount) of one group or the total, unrounded;
+/// `submitted` is the group's submissions for REP_SUBMITTED.
+pub(crate) fn evaluate(
+    plan: &Plan,
+    agg: &GroupAgg,
+    total: &GroupAgg,
+    cycle: &deal_sets::WonCycle,
+    submitted: Decimal,
+    is_total: bool,
+) -> (Decimal, Decimal, i64) {
+    let closed = from_cents(agg.won_cents);
+    match plan.method {
+        Method::StageWeighted => (
+            closed + math::stage_weighted(&agg.buckets()),
+            closed,
+            agg.won_deals + agg.open_deals,
+        ),
+        Method::SalesCycle => {
+            let projected = math::sales_cycle_projection(
+                from_cents(agg.full_cents),
+                from_cents(agg.aged_cents_days),
+                (cycle.total_days, cycle.deals),
+            )
+            .unwrap_or_default();
+            (closed + projected, closed, agg.won_deals + agg.open_deals)
+        }
+        Method::Historical => {
+            let (params, default_size, months) = plan
+                .historical
+                .as_ref()
+                .expect("planned HISTORICAL has params");
+            let mut params = params.clone();
+            if *default_size {
+                params.new_rep_deal_size = share(
+                    from_cents(total.lookback_cents),
+                    Decimal::from(total.lookback_deals),
+                );
+            }
+            let ramp_share = if is_total {
+                Decimal::ONE
+            } else {
+                share(
+                    from_cents(agg.lookback_cents),
+                    from_cents(total.lookback_cents),
+                )
+            };
+            let amount = historical_amount(
+                &params,
+                &HistoricalRow {
+                    lookback_won: from_cents(agg.lookback_cents),
+                    won_in_period: closed,
+                    months: *months,
+                    ramp_share,
+                },
+            );
+            (amount, closed, agg.won_deals)
+        }
+        Method::RepSubmitted => (submitted, closed, agg.won_deals),
+    }
+}
+
+/// Answers a forecast question for the caller's deals.
+pub async fn forecast(
+    db: &impl ConnectionTrait,
+    actor: &Principal,
+    q: Query,
+) -> AppResult<Forecast> {
+    actor.require(METRIC_READERS)?;
+    let plan = plan(q.method, &q.period, q.historical.as_ref(), q.category)?;
+    if let Some(d) = q.as_of {
+        check_as_of(d, "asOf")?;
+    }
+    if plan.method == Method::RepSubmitted
+        && !matches!(
+            q.group_by,
+            Dimension::None | Dimension::Rep | Dimension::Manager
+        )
+    {
+        return Err(AppError::bad_input(
+            "REP_SUBMITTED forecasts group by NONE, REP or MANAGER only",
+        ));
+    }
+    let scope = actor.scope();
+    let filter = DealFilter::default();
+    let as_of = q.as_of.unwrap_or_else(clock::today);
+    let source = if q.as_of.is_some() {
+        Source::History
+    } else {
+        Source::Current
+    };
+    let cycle = if plan.method.uses_pipeline() {
+        deal_sets::won_cycle(db, scope, &filter, as_of).await?
+    } else {
+        deal_sets::WonCycle::default()
+    };
+    let lookback = match &plan.historical {
+        Some((p, _, _)) => lookback_start(&q.period, p.lookback_months)?,
+        None => q.period.start(),
+    };
+    let ask = Ask {
+        as_of,
+        period: q.period,
+        lookback_start: lookback,
+        cycle,
+    };
+    let needs = asof::Needs {
+        open: plan.method.uses_pipeline(),
+        by_probability: plan.method == Method::StageWeighted,
+    };
+    let rows = asof::aggregate(
+        db,
+        std::slice::from_ref(&ask),
+        source,
+        needs,
+        q.group_by,
+        &filter,
+        scope,
+    )
+    .await?;
+    let (mut groups, total) = group_rows(&rows, 0);
+
+    let mut submitted: HashMap<Option<i64>, i64> = HashMap::new();
+    if plan.method == Method::RepSubmitted {
+        for s in submission::latest_totals(db, &[ask], plan.category, q.group_by, scope).await? {
+            submitted.insert(s.group_id, s.cents);
+        }
+        for k in submitted.keys() {
+            groups.entry(*k).or_default();
+        }
+    }
+    if q.group_by == Dimension::None {
+        groups.entry(None).or_default();
+    }
+
+    let submitted_total: i64 = submitted.values().sum();
+    let (amount, closed_won, _) = evaluate(
+        &plan,
+        &total,
+        &total,
+        &cycle,
+        from_cents(submitted_total),
+        true,
+    );
+    let (low, high) = if plan.method == Method::StageWeighted {
+        let (lo, hi) = if total.open_deals == 0 {
+            (closed_won, closed_won)
+        } else if total.open_deals as usize <= EXACT_MAX_DEALS {
+            let pairs =
+                asof::open_pairs(db, &ask, source, &filter, scope, EXACT_MAX_DEALS + 1).await?;
+            let deals: Vec<(Decimal, i64)> = pairs
+                .iter()
+                .map(|p| (from_cents(p.amount_cents), p.ppm))
+                .collect();
+            exact_p10_p90(closed_won, &deals)
+        } else {
+            approx_p10_p90(closed_won, &total.buckets())
+        };
+        (Some(round_money(lo)), Some(round_money(hi)))
+    } else {
+        (None, None)
+    };
+
+    let labels = grouping::labels(db, q.group_by, groups.keys().copied()).await?;
+    let mut out_rows = Vec::with_capacity(groups.len());
+    for (k, agg) in &groups {
+        let sub = from_cents(submitted.get(k).copied().unwrap_or(0));
+        let (amount, closed, deal_count) = evaluate(&plan, agg, &total, &cycle, sub, false);
+        let amount = round_money(amount);
+        out_rows.push(ForecastRow {
+            key: labels
+                .get(k)
+                .cloned()
+                .ok_or_else(|| AppError::internal("group key without a label"))?,
+            amount,
+            closed_won: round_money(closed),
+            projected: amount - round_money(closed),
+            deal_count,
+        });
+    }
+    grouping::sort_by_key(&mut out_rows, |r| &r.key);
+    let amount = round_money(amount);
+    let closed_won = round_money(closed_won);
+    Ok(Forecast {
+        method: plan.method,
+        period: q.period,
+        as_of,
+        amount,
+        closed_won,
+        projected: amount - closed_won,
+        rows: out_rows,
+        low,
+        high,
+    })
+}

@@ -1,0 +1,219 @@
+//! Forecast submissions (intuitive forecasting): a rep's call for a period
+//! and category. Rows are never overwritten; the latest submitted before the
+//! end of a day is the call as of that day.
+//!
+//! Who may submit (DESIGN.md "Who may do what"): a REP its own call only, a
+//! MANAGER for itself and its team (transitively), OPS, ADMIN and
+//! INTEGRATION for any rep; VIEWER nothing. Another rep's call out of reach
+//! is FORBIDDEN (a write the role may not make). `submittedAt` backfills a
+//! call made elsewhere and only OPS, ADMIN and INTEGRATION may pass it; a
+//! REP or MANAGER passing it is FORBIDDEN (the field is a privilege, not a
+//! malformed value). A submittedAt in the future is BAD_USER_INPUT.
+//! Submissions are read (forecastSubmissions, REP_SUBMITTED) by the metric
+//! readers in their scope; INTEGRATION writes them but does not read them.
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, Set,
+};
+
+use entity::enums::ForecastCategory;
+use entity::{forecast_submission, rep};
+
+use super::asof::{asks_relation, Ask};
+use crate::auth::{Principal, Role};
+use crate::clock;
+use crate::db::{begin_write, Dialect, Sql};
+use crate::domain::money::{from_cents, to_cents};
+use crate::domain::period::Period;
+use crate::error::{AppError, AppResult};
+use crate::service::access::{DealScope, METRIC_READERS};
+use crate::service::audit::{self, Changes};
+use crate::service::grouping::Dimension;
+use crate::service::{optional_text, referenced};
+
+/// Roles that submit forecast calls (REP and MANAGER within their scope).
+pub const SUBMITTERS: &[Role] = &[
+    Role::Admin,
+    Role::Ops,
+    Role::Integration,
+    Role::Manager,
+    Role::Rep,
+];
+/// Roles that may backfill `submittedAt`.
+pub const BACKFILLERS: &[Role] = &[Role::Admin, Role::Ops, Role::Integration];
+const MAX_NOTE: usize = 2_000;
+/// Tolerated clock difference for a backfilled submittedAt.
+const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub rep_id: Option<i64>,
+    pub period: Period,
+    pub category: ForecastCategory,
+    pub amount: Decimal,
+    pub note: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// Records a call (never replacing an earlier one), with an audit entry.
+pub async fn submit(
+    db: &DatabaseConnection,
+    actor: &Principal,
+    input: NewSubmission,
+) -> AppResult<forecast_submission::Model> {
+    actor.require(SUBMITTERS)?;
+    if input.submitted_at.is_some() && !BACKFILLERS.contains(&actor.role) {
+        return Err(AppError::forbidden(
+            "only OPS, ADMIN and INTEGRATION may set submittedAt",
+        ));
+    }
+    let rep_id = match (input.rep_id, actor.rep_id) {
+        (Some(id), _) => id,
+        (None, Some(own)) => own,
+        (None, None) => {
+            return Err(AppError::bad_input(
+                "repId is required: the caller has no rep of its own",
+            ))
+        }
+    };
+    let scope = actor.scope();
+    if let DealScope::Owner(own) = scope {
+        if own != rep_id {
+            return Err(AppError::forbidden("a rep submits its own forecast only"));
+        }
+    }
+    let cents = to_cents(input.amount, "amount")?;
+    let note = optional_text(input.note.as_deref(), "note", MAX_NOTE)?;
+    let now = clock::now();
+    let submitted_at = input
+        .submitted_at
+        .map(clock::truncate_micros)
+        .unwrap_or(now);
+    if submitted_at > now + CLOCK_SKEW {
+        return Err(AppError::bad_input("submittedAt must not be in the future"));
+    }
+    let tx = begin_write(db).await?;
+    referenced::<rep::Entity>(&tx, rep_id, "repId").await?;
+    if let Some(cond) = scope.rep_condition("rep.id", tx.get_database_backend()) {
+        let in_team = rep::Entity::find_by_id(rep_id)
+            .filter(cond)
+            .one(&tx)
+            .await?
+            .is_some();
+        if !in_team {
+            return Err(AppError::forbidden(
+                "a manager submits forecasts for its team only",
+            ));
+        }
+    }
+    let model = forecast_submission::ActiveModel {
+        rep_id: Set(rep_id),
+        period: Set(input.period.to_string()),
+        period_start: Set(input.period.start()),
+        period_end: Set(input.period.end()),
+        category: Set(input.category),
+        amount_cents: Set(cents),
+        note: Set(note),
+        submitted_at: Set(submitted_at),
+        submitted_by: Set(actor.subject.clone()),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    let mut c = Changes::new();
+    c.created("repId", &rep_id)
+        .created("period", &model.period)
+        .created("category", &model.category.to_value())
+        .created("amount", &from_cents(cents))
+        .created("note", &model.note)
+        .created("submittedAt", &model.submitted_at);
+    audit::record(
+        &tx,
+        &actor.subject,
+        "submitForecast",
+        "ForecastSubmission",
+        model.id,
+        &c,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(model)
+}
+
+/// Every call for exactly the period's range, of the visible reps (or one
+/// of them), newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &Principal,
+    period: &Period,
+    rep_id: Option<i64>,
+) -> AppResult<Vec<forecast_submission::Model>> {
+    actor.require(METRIC_READERS)?;
+    let mut q = forecast_submission::Entity::find()
+        .filter(forecast_submission::Column::PeriodStart.eq(period.start()))
+        .filter(forecast_submission::Column::PeriodEnd.eq(period.end()));
+    if let Some(cond) = actor
+        .scope()
+        .rep_condition("forecast_submission.rep_id", db.get_database_backend())
+    {
+        q = q.filter(cond);
+    }
+    if let Some(r) = rep_id {
+        q = q.filter(forecast_submission::Column::RepId.eq(r));
+    }
+    Ok(q.order_by_desc(forecast_submission::Column::SubmittedAt)
+        .order_by_desc(forecast_submission::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The latest calls of each ask, summed per group.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct SubmittedRow {
+    pub idx: i64,
+    pub group_id: Option<i64>,
+    pub cents: i64,
+}
+
+/// One statement: per ask, the latest call per visible rep for exactly the
+/// ask's period in `category` submitted before the end of its as-of day,
+/// summed per group (NONE, REP or MANAGER; other dimensions group nothing).
+pub async fn latest_totals(
+    db: &impl ConnectionTrait,
+    asks: &[Ask],
+    category: ForecastCategory,
+    dim: Dimension,
+    scope: DealScope,
+) -> AppResult<Vec<SubmittedRow>> {
+    if asks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = Dialect::of(db);
+    let key = match dim {
+        Dimension::Rep => "latest.rep_id",
+        Dimension::Manager => "r.manager_id",
+        _ => "CAST(NULL AS BIGINT)",
+    };
+    let mut sql = Sql::new("WITH ");
+    sql.append(&asks_relation(d, asks)).push(
+        ", latest AS (SELECT q.idx AS idx, fs.rep_id AS rep_id, fs.amount_cents AS amount_cents, \
+         ROW_NUMBER() OVER (PARTITION BY q.idx, fs.rep_id ORDER BY fs.submitted_at DESC, fs.id DESC) AS rn \
+         FROM q JOIN forecast_submission fs ON fs.period_start = q.p_start_day \
+         AND fs.period_end = q.p_end_day AND fs.submitted_at < q.as_of_end WHERE fs.category = ",
+    );
+    sql.bind(category.to_value()).push(" AND ");
+    let (scope_sql, values) = scope.rep_sql("fs.rep_id");
+    sql.push_with(&scope_sql, values).push(&format!(
+        ") SELECT latest.idx AS idx, {key} AS group_id, {cents} AS cents \
+         FROM latest JOIN rep r ON r.id = latest.rep_id WHERE latest.rn = 1 \
+         GROUP BY latest.idx, {key}",
+        cents = d.sum_i64("latest.amount_cents")
+    ));
+    Ok(
+        SubmittedRow::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?,
+    )
+}

@@ -1,0 +1,325 @@
+"""Forecast benchmark cases: each GraphQL request (run as ADMIN) beside ONE
+hand-written PostgreSQL statement answering the same question directly
+against the tables (see bench/metrics.py).
+
+Semantics mirrored by every statement (DESIGN.md "Forecasts"):
+- closed-won in a period: status WON (as of the as-of day) with the close
+  stamp in the period and before the end of the as-of day;
+- open pipeline: open deals whose expected close date (their own, else the
+  UTC opening date + the mean won cycle of the 365 days ending with the
+  as-of day, rounded half up to whole days) falls in the period;
+- "today" is the UTC date now, so the statements stay valid on any day;
+- money is rounded to cents once.
+
+The seed (`salesops seed --deals N`) writes COMMIT and BEST_CASE calls for
+every active seller for the current month, so REP_SUBMITTED uses that month
+(2026-11 when seeded in November 2026; MONTH below). Checked against the
+API on a 20,000-deal seed: every amount, closed-won, projected, deal count
+and backtest row agrees to the cent; the approximate P10/P90 (floating
+point on both sides) within one cent.
+
+Measured on a 300,000-deal seed (debug server, a loaded 2-core machine), the
+database time of the API's statements against these statements: STAGE_WEIGHTED
+today ~1.2x, SALES_CYCLE ~1.2x (the API reads the won cycle in its own
+statement), HISTORICAL ~1.2x, REP_SUBMITTED ~1.4x; the as-of questions are
+faster through the API (past STAGE_WEIGHTED ~0.3x, forecastAccuracy ~0.2x)
+because it reads the stage history only for deals that can have moved since
+the as-of day (open now, or closed after it).
+"""
+
+# The current month, which the seed's forecast calls are for.
+MONTH = "2026-11"
+MONTH_START = "2026-11-01"
+MONTH_END = "2026-12-01"
+
+FORECAST = """query($p: Period!, $m: ForecastMethod!, $g: Dimension, $a: Date, $h: HistoricalParams, $c: ForecastCategory) {
+  forecast(period: $p, method: $m, groupBy: $g, asOf: $a, historical: $h, category: $c) {
+    method period asOf amount closedWon projected low high
+    rows { key { dimension id label } amount closedWon projected dealCount }
+  }
+}"""
+
+ACCURACY = """query($p: [Period!]!, $m: [ForecastMethod!], $o: Int) {
+  forecastAccuracy(periods: $p, methods: $m, asOfOffsetDays: $o) {
+    period method asOf forecast actual absolutePercentageError accuracy
+  }
+}"""
+
+# (z^2 - 1) / 6 for z = 1.2815515655446004 (the 90th percentile of N(0,1)).
+_Z = "1.2815515655446004"
+_CF = "0.10706240"
+
+
+def _range(won, mean, var, m3, cap, when="TRUE"):
+    """P10 and P90 of won + open outcomes: normal with a Cornish-Fisher skew
+    correction, clipped to [0, cap] (the API's approximation above 16 deals)."""
+    sd = f"sqrt({var})"
+    skew = f"(CASE WHEN {var} > 0 THEN {m3} / power({sd}, 3) ELSE 0 END)"
+    lo = f"{won} + LEAST(GREATEST({mean} + {sd} * (-{_Z} + {_CF} * {skew}), 0), {cap})"
+    hi = f"{won} + LEAST(GREATEST({mean} + {sd} * ({_Z} + {_CF} * {skew}), 0), {cap})"
+    return (f"CASE WHEN {when} THEN ROUND(({lo})::numeric, 2) END AS low, "
+            f"CASE WHEN {when} THEN ROUND(({hi})::numeric, 2) END AS high")
+
+
+STAGE_WEIGHTED_TODAY_SQL = f"""
+WITH t AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today),
+cyc AS (
+  SELECT (SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) * 2 + COUNT(*))
+         / NULLIF(2 * COUNT(*), 0) AS days
+  FROM deal d, t
+  WHERE d.status = 'WON' AND d.closed_at >= ((t.today - 364)::timestamp AT TIME ZONE 'UTC')
+    AND d.closed_at < ((t.today + 1)::timestamp AT TIME ZONE 'UTC')
+),
+x AS (
+  SELECT d.territory_id,
+         CASE WHEN d.status = 'WON' THEN d.amount_cents ELSE 0 END AS won,
+         CASE WHEN d.status = 'OPEN' THEN d.amount_cents::numeric * s.probability_ppm / 100000000 ELSE 0 END AS weighted,
+         CASE WHEN d.status = 'OPEN' THEN s.probability_ppm / 1e6 ELSE 0 END AS p,
+         CASE WHEN d.status = 'OPEN' THEN d.amount_cents / 100.0 ELSE 0 END AS a
+  FROM deal d JOIN stage s ON s.id = d.stage_id CROSS JOIN cyc CROSS JOIN t
+  WHERE (d.status = 'WON' AND d.closed_at >= '{MONTH_START}T00:00:00Z' AND d.closed_at < '{MONTH_END}T00:00:00Z'
+         AND d.closed_at < ((t.today + 1)::timestamp AT TIME ZONE 'UTC'))
+     OR (d.status = 'OPEN'
+         AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= DATE '{MONTH_START}'
+         AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < DATE '{MONTH_END}')
+),
+g AS (
+  SELECT territory_id, GROUPING(territory_id) AS is_total, COUNT(*) AS deals,
+         SUM(won) / 100.0 AS closed_won, ROUND(SUM(weighted), 2) AS projected,
+         SUM(p * a)::float8 AS mean, SUM(p * (1 - p) * a * a)::float8 AS var,
+         SUM(p * (1 - p) * (1 - 2 * p) * a * a * a)::float8 AS m3, SUM(a)::float8 AS cap
+  FROM x GROUP BY GROUPING SETS ((territory_id), ())
+)
+SELECT CASE WHEN g.is_total = 1 THEN 'TOTAL' ELSE COALESCE(tr.name, 'No territory') END AS label,
+       g.closed_won + g.projected AS amount, g.closed_won, g.projected, g.deals,
+       {_range("g.closed_won::float8", "g.mean", "g.var", "g.m3", "g.cap", "g.is_total = 1")}
+FROM g LEFT JOIN territory tr ON tr.id = g.territory_id
+ORDER BY g.is_total, tr.name
+"""
+
+AS_OF = "2026-10-01"
+STAGE_WEIGHTED_PAST_SQL = f"""
+WITH cyc AS (
+  SELECT (SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) * 2 + COUNT(*))
+         / NULLIF(2 * COUNT(*), 0) AS days
+  FROM deal d
+  WHERE d.status = 'WON' AND d.closed_at >= '2025-10-02T00:00:00Z' AND d.closed_at < '2026-10-02T00:00:00Z'
+),
+st AS (
+  SELECT DISTINCT ON (c.deal_id) c.deal_id, c.to_stage_id, c.changed_at
+  FROM deal_stage_change c
+  WHERE c.changed_at < '2026-10-02T00:00:00Z'
+  ORDER BY c.deal_id, c.changed_at DESC, c.id DESC
+),
+x AS (
+  SELECT CASE WHEN s.kind = 'WON' THEN d.amount_cents ELSE 0 END AS won,
+         CASE WHEN s.kind = 'OPEN' THEN d.amount_cents::numeric * s.probability_ppm / 100000000 ELSE 0 END AS weighted,
+         CASE WHEN s.kind = 'OPEN' THEN s.probability_ppm / 1e6 ELSE 0 END AS p,
+         CASE WHEN s.kind = 'OPEN' THEN d.amount_cents / 100.0 ELSE 0 END AS a
+  FROM st JOIN deal d ON d.id = st.deal_id JOIN stage s ON s.id = st.to_stage_id CROSS JOIN cyc
+  WHERE d.opened_at < '2026-10-02T00:00:00Z'
+    AND ((s.kind = 'WON' AND st.changed_at >= '2026-10-01T00:00:00Z' AND st.changed_at < '2026-11-01T00:00:00Z')
+      OR (s.kind = 'OPEN'
+          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= DATE '2026-10-01'
+          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < DATE '2026-11-01'))
+),
+g AS (
+  SELECT COUNT(*) AS deals, COALESCE(SUM(won), 0) / 100.0 AS closed_won, ROUND(COALESCE(SUM(weighted), 0), 2) AS projected,
+         COALESCE(SUM(p * a), 0)::float8 AS mean, COALESCE(SUM(p * (1 - p) * a * a), 0)::float8 AS var,
+         COALESCE(SUM(p * (1 - p) * (1 - 2 * p) * a * a * a), 0)::float8 AS m3, COALESCE(SUM(a), 0)::float8 AS cap
+  FROM x
+)
+SELECT g.closed_won + g.projected AS amount, g.closed_won, g.projected, g.deals,
+       {_range("g.closed_won::float8", "g.mean", "g.var", "g.m3", "g.cap")}
+FROM g
+"""
+
+SALES_CYCLE_SQL = f"""
+WITH t AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today),
+cyc AS (
+  SELECT SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) AS total, COUNT(*) AS n,
+         (SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) * 2 + COUNT(*))
+           / NULLIF(2 * COUNT(*), 0) AS days
+  FROM deal d, t
+  WHERE d.status = 'WON' AND d.closed_at >= ((t.today - 364)::timestamp AT TIME ZONE 'UTC')
+    AND d.closed_at < ((t.today + 1)::timestamp AT TIME ZONE 'UTC')
+),
+x AS (
+  SELECT d.owner_id,
+         CASE WHEN d.status = 'WON' THEN d.amount_cents ELSE 0 END AS won,
+         CASE WHEN d.status = 'OPEN' AND cyc.n > 0 THEN
+           d.amount_cents::numeric * LEAST((t.today - (d.opened_at AT TIME ZONE 'UTC')::date)::numeric * cyc.n / NULLIF(cyc.total, 0), 1)
+         ELSE 0 END AS projected
+  FROM deal d CROSS JOIN cyc CROSS JOIN t
+  WHERE (d.status = 'WON' AND d.closed_at >= '{MONTH_START}T00:00:00Z' AND d.closed_at < '{MONTH_END}T00:00:00Z'
+         AND d.closed_at < ((t.today + 1)::timestamp AT TIME ZONE 'UTC'))
+     OR (d.status = 'OPEN'
+         AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= DATE '{MONTH_START}'
+         AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < DATE '{MONTH_END}')
+)
+SELECT COALESCE(r.name, 'TOTAL') AS label, SUM(x.won) / 100.0 + ROUND(SUM(x.projected) / 100, 2) AS amount,
+       SUM(x.won) / 100.0 AS closed_won, ROUND(SUM(x.projected) / 100, 2) AS projected, COUNT(*) AS deals
+FROM x LEFT JOIN rep r ON r.id = x.owner_id
+GROUP BY GROUPING SETS ((r.name, x.owner_id), ())
+ORDER BY GROUPING(r.name), r.name
+"""
+
+# HISTORICAL for the month with 5% growth and 2 new reps closing 1 deal each
+# of the lookback's average size (August-October).
+HISTORICAL_SQL = f"""
+WITH t AS (SELECT ((now() AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC' AS as_of_end),
+w AS (
+  SELECT d.territory_id,
+         SUM(CASE WHEN d.closed_at < '{MONTH_START}T00:00:00Z' THEN d.amount_cents ELSE 0 END) / 100.0 AS lb,
+         COUNT(*) FILTER (WHERE d.closed_at < '{MONTH_START}T00:00:00Z') AS lb_n,
+         SUM(CASE WHEN d.closed_at >= '{MONTH_START}T00:00:00Z' THEN d.amount_cents ELSE 0 END) / 100.0 AS won,
+         COUNT(*) FILTER (WHERE d.closed_at >= '{MONTH_START}T00:00:00Z') AS won_n
+  FROM deal d, t
+  WHERE d.status = 'WON' AND d.closed_at >= '2026-08-01T00:00:00Z' AND d.closed_at < '{MONTH_END}T00:00:00Z'
+    AND d.closed_at < t.as_of_end
+  GROUP BY d.territory_id
+),
+tot AS (SELECT SUM(lb) AS lb, SUM(lb_n) AS lb_n, SUM(won) AS won FROM w),
+ramp AS (SELECT 2 * 1 * COALESCE(tot.lb / NULLIF(tot.lb_n, 0), 0) AS amount FROM tot)
+SELECT COALESCE(tr.name, 'No territory') AS label,
+       ROUND(GREATEST(w.lb / 3 * 1.05 + ramp.amount * COALESCE(w.lb / NULLIF(tot.lb, 0), 0), w.won), 2) AS amount,
+       w.won AS closed_won, w.won_n AS deals
+FROM w CROSS JOIN tot CROSS JOIN ramp LEFT JOIN territory tr ON tr.id = w.territory_id
+UNION ALL
+SELECT 'TOTAL', ROUND(GREATEST(tot.lb / 3 * 1.05 + ramp.amount, tot.won), 2), tot.won, NULL FROM tot CROSS JOIN ramp
+ORDER BY 1
+"""
+
+REP_SUBMITTED_SQL = f"""
+WITH t AS (SELECT ((now() AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC' AS as_of_end),
+calls AS (
+  SELECT DISTINCT ON (fs.rep_id) fs.rep_id, fs.amount_cents
+  FROM forecast_submission fs, t
+  WHERE fs.period_start = DATE '{MONTH_START}' AND fs.period_end = DATE '{MONTH_END}'
+    AND fs.category = 'COMMIT' AND fs.submitted_at < t.as_of_end
+  ORDER BY fs.rep_id, fs.submitted_at DESC, fs.id DESC
+),
+won AS (
+  SELECT d.owner_id AS rep_id, SUM(d.amount_cents) AS cents, COUNT(*) AS n
+  FROM deal d, t
+  WHERE d.status = 'WON' AND d.closed_at >= '{MONTH_START}T00:00:00Z' AND d.closed_at < '{MONTH_END}T00:00:00Z'
+    AND d.closed_at < t.as_of_end
+  GROUP BY d.owner_id
+),
+j AS (
+  SELECT COALESCE(c.rep_id, w.rep_id) AS rep_id, COALESCE(c.amount_cents, 0) AS amount, COALESCE(w.cents, 0) AS won,
+         COALESCE(w.n, 0) AS n
+  FROM calls c FULL JOIN won w ON w.rep_id = c.rep_id
+)
+SELECT COALESCE(r.name, 'TOTAL') AS label, SUM(j.amount) / 100.0 AS amount, SUM(j.won) / 100.0 AS closed_won,
+       (SUM(j.amount) - SUM(j.won)) / 100.0 AS projected, SUM(j.n) AS deals
+FROM j LEFT JOIN rep r ON r.id = j.rep_id
+GROUP BY GROUPING SETS ((r.name, j.rep_id), ())
+ORDER BY GROUPING(r.name), r.name
+"""
+
+# The three months before the current one, each as of its first day, by
+# the default methods (STAGE_WEIGHTED, SALES_CYCLE, HISTORICAL with a
+# 3-month lookback), against closed-won as the deals stand now.
+ACCURACY_SQL = """
+WITH q(p_start, p_end, lb_start) AS (VALUES
+  (DATE '2026-08-01', DATE '2026-09-01', DATE '2026-05-01'),
+  (DATE '2026-09-01', DATE '2026-10-01', DATE '2026-06-01'),
+  (DATE '2026-10-01', DATE '2026-11-01', DATE '2026-07-01')),
+cyc AS (
+  SELECT q.p_start, SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) AS total,
+         COUNT(d.id) AS n,
+         (SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) * 2 + COUNT(d.id))
+           / NULLIF(2 * COUNT(d.id), 0) AS days
+  FROM q LEFT JOIN deal d ON d.status = 'WON'
+    AND d.closed_at >= ((q.p_start - 364)::timestamp AT TIME ZONE 'UTC')
+    AND d.closed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
+  GROUP BY q.p_start
+),
+st AS (
+  SELECT DISTINCT ON (q.p_start, c.deal_id) q.p_start, c.deal_id, c.to_stage_id, c.changed_at
+  FROM q JOIN deal_stage_change c ON c.changed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
+  ORDER BY q.p_start, c.deal_id, c.changed_at DESC, c.id DESC
+),
+x AS (
+  SELECT st.p_start,
+    CASE WHEN s.kind = 'WON' AND st.changed_at >= (q.p_start::timestamp AT TIME ZONE 'UTC') THEN d.amount_cents ELSE 0 END AS won,
+    CASE WHEN s.kind = 'WON' AND st.changed_at < (q.p_start::timestamp AT TIME ZONE 'UTC') THEN d.amount_cents ELSE 0 END AS lb,
+    CASE WHEN s.kind = 'OPEN' THEN d.amount_cents::numeric * s.probability_ppm / 1000000 ELSE 0 END AS sw,
+    CASE WHEN s.kind = 'OPEN' AND cyc.n > 0 THEN d.amount_cents::numeric
+      * LEAST((q.p_start - (d.opened_at AT TIME ZONE 'UTC')::date)::numeric * cyc.n / NULLIF(cyc.total, 0), 1) ELSE 0 END AS sc
+  FROM st JOIN q ON q.p_start = st.p_start JOIN cyc ON cyc.p_start = st.p_start
+    JOIN deal d ON d.id = st.deal_id JOIN stage s ON s.id = st.to_stage_id
+  WHERE d.opened_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
+    AND ((s.kind = 'WON' AND st.changed_at >= (q.lb_start::timestamp AT TIME ZONE 'UTC')
+                         AND st.changed_at < (q.p_end::timestamp AT TIME ZONE 'UTC'))
+      OR (s.kind = 'OPEN'
+          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= q.p_start
+          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < q.p_end))
+),
+f AS (
+  SELECT q.p_start, COALESCE(SUM(x.won), 0) / 100.0 AS won, COALESCE(SUM(x.lb), 0) / 100.0 AS lb,
+         COALESCE(SUM(x.sw), 0) / 100 AS sw, COALESCE(SUM(x.sc), 0) / 100 AS sc
+  FROM q LEFT JOIN x ON x.p_start = q.p_start GROUP BY q.p_start
+),
+actual AS (
+  SELECT q.p_start, COALESCE(SUM(d.amount_cents), 0) / 100.0 AS actual
+  FROM q LEFT JOIN deal d ON d.status = 'WON' AND d.closed_at >= (q.p_start::timestamp AT TIME ZONE 'UTC')
+    AND d.closed_at < (q.p_end::timestamp AT TIME ZONE 'UTC')
+  GROUP BY q.p_start
+),
+r AS (
+  SELECT f.p_start, m.method, m.ord,
+         ROUND(CASE m.method WHEN 'STAGE_WEIGHTED' THEN f.won + f.sw WHEN 'SALES_CYCLE' THEN f.won + f.sc
+               ELSE GREATEST(f.lb / 3, f.won) END, 2) AS forecast, a.actual
+  FROM f JOIN actual a ON a.p_start = f.p_start
+    CROSS JOIN (VALUES ('STAGE_WEIGHTED', 1), ('SALES_CYCLE', 2), ('HISTORICAL', 3)) m(method, ord)
+)
+SELECT p_start, method, forecast, actual, ABS(forecast - actual) / NULLIF(actual, 0) AS ape,
+       GREATEST(1 - ABS(forecast - actual) / NULLIF(actual, 0), 0) AS accuracy
+FROM r ORDER BY p_start, ord
+"""
+
+CASES = [
+    dict(
+        name="forecast STAGE_WEIGHTED by TERRITORY (today)",
+        query=FORECAST,
+        variables={"p": MONTH, "m": "STAGE_WEIGHTED", "g": "TERRITORY"},
+        sql=STAGE_WEIGHTED_TODAY_SQL,
+    ),
+    dict(
+        name="forecast STAGE_WEIGHTED as of a past day",
+        query=FORECAST,
+        variables={"p": "2026-10", "m": "STAGE_WEIGHTED", "a": AS_OF},
+        sql=STAGE_WEIGHTED_PAST_SQL,
+    ),
+    dict(
+        name="forecast SALES_CYCLE by REP (today)",
+        query=FORECAST,
+        variables={"p": MONTH, "m": "SALES_CYCLE", "g": "REP"},
+        sql=SALES_CYCLE_SQL,
+    ),
+    dict(
+        name="forecast HISTORICAL by TERRITORY (growth, new reps)",
+        query=FORECAST,
+        variables={
+            "p": MONTH,
+            "m": "HISTORICAL",
+            "g": "TERRITORY",
+            "h": {"growthRate": 0.05, "newReps": 2, "dealsPerNewRep": 1},
+        },
+        sql=HISTORICAL_SQL,
+    ),
+    dict(
+        name="forecast REP_SUBMITTED by REP (COMMIT)",
+        query=FORECAST,
+        variables={"p": MONTH, "m": "REP_SUBMITTED", "g": "REP"},
+        sql=REP_SUBMITTED_SQL,
+    ),
+    dict(
+        name="forecastAccuracy over 3 months",
+        query=ACCURACY,
+        variables={"p": ["2026-08", "2026-09", "2026-10"]},
+        sql=ACCURACY_SQL,
+    ),
+]
