@@ -27,10 +27,23 @@ because it reads the stage history only for deals that can have moved since
 the as-of day (open now, or closed after it).
 """
 
-# The current month, which the seed's forecast calls are for.
-MONTH = "2026-11"
-MONTH_START = "2026-11-01"
-MONTH_END = "2026-12-01"
+import datetime as _dt
+
+
+def _add_months(d, n):
+    m = d.year * 12 + d.month - 1 + n
+    return _dt.date(m // 12, m % 12 + 1, 1)
+
+
+# The current month (UTC), which the seed's forecast calls are for, and the
+# months before it; every date below derives from today.
+_M0 = _dt.datetime.now(_dt.timezone.utc).date().replace(day=1)
+MONTH = f"{_M0:%Y-%m}"
+MONTH_START = _M0.isoformat()
+MONTH_END = _add_months(_M0, 1).isoformat()
+_PREV = _add_months(_M0, -1)
+_LOOKBACK = _add_months(_M0, -3).isoformat()
+_BACKTEST = [_add_months(_M0, -k) for k in (3, 2, 1)]
 
 FORECAST = """query($p: Period!, $m: ForecastMethod!, $g: Dimension, $a: Date, $h: HistoricalParams, $c: ForecastCategory) {
   forecast(period: $p, method: $m, groupBy: $g, asOf: $a, historical: $h, category: $c) {
@@ -97,18 +110,21 @@ FROM g LEFT JOIN territory tr ON tr.id = g.territory_id
 ORDER BY g.is_total, tr.name
 """
 
-AS_OF = "2026-10-01"
+AS_OF = _PREV.isoformat()
+_AS_OF_END = (_PREV + _dt.timedelta(days=1)).isoformat()
+_CYCLE_FROM = (_PREV - _dt.timedelta(days=364)).isoformat()
+_PREV_END = _M0.isoformat()
 STAGE_WEIGHTED_PAST_SQL = f"""
 WITH cyc AS (
   SELECT (SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) * 2 + COUNT(*))
          / NULLIF(2 * COUNT(*), 0) AS days
   FROM deal d
-  WHERE d.status = 'WON' AND d.closed_at >= '2025-10-02T00:00:00Z' AND d.closed_at < '2026-10-02T00:00:00Z'
+  WHERE d.status = 'WON' AND d.closed_at >= '{_CYCLE_FROM}T00:00:00Z' AND d.closed_at < '{_AS_OF_END}T00:00:00Z'
 ),
 st AS (
   SELECT DISTINCT ON (c.deal_id) c.deal_id, c.to_stage_id, c.changed_at
   FROM deal_stage_change c
-  WHERE c.changed_at < '2026-10-02T00:00:00Z'
+  WHERE c.changed_at < '{_AS_OF_END}T00:00:00Z'
   ORDER BY c.deal_id, c.changed_at DESC, c.id DESC
 ),
 x AS (
@@ -117,11 +133,11 @@ x AS (
          CASE WHEN s.kind = 'OPEN' THEN s.probability_ppm / 1e6 ELSE 0 END AS p,
          CASE WHEN s.kind = 'OPEN' THEN d.amount_cents / 100.0 ELSE 0 END AS a
   FROM st JOIN deal d ON d.id = st.deal_id JOIN stage s ON s.id = st.to_stage_id CROSS JOIN cyc
-  WHERE d.opened_at < '2026-10-02T00:00:00Z'
-    AND ((s.kind = 'WON' AND st.changed_at >= '2026-10-01T00:00:00Z' AND st.changed_at < '2026-11-01T00:00:00Z')
+  WHERE d.opened_at < '{_AS_OF_END}T00:00:00Z'
+    AND ((s.kind = 'WON' AND st.changed_at >= '{AS_OF}T00:00:00Z' AND st.changed_at < '{_PREV_END}T00:00:00Z')
       OR (s.kind = 'OPEN'
-          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= DATE '2026-10-01'
-          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < DATE '2026-11-01'))
+          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= DATE '{AS_OF}'
+          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < DATE '{_PREV_END}'))
 ),
 g AS (
   SELECT COUNT(*) AS deals, COALESCE(SUM(won), 0) / 100.0 AS closed_won, ROUND(COALESCE(SUM(weighted), 0), 2) AS projected,
@@ -175,7 +191,7 @@ w AS (
          SUM(CASE WHEN d.closed_at >= '{MONTH_START}T00:00:00Z' THEN d.amount_cents ELSE 0 END) / 100.0 AS won,
          COUNT(*) FILTER (WHERE d.closed_at >= '{MONTH_START}T00:00:00Z') AS won_n
   FROM deal d, t
-  WHERE d.status = 'WON' AND d.closed_at >= '2026-08-01T00:00:00Z' AND d.closed_at < '{MONTH_END}T00:00:00Z'
+  WHERE d.status = 'WON' AND d.closed_at >= '{_LOOKBACK}T00:00:00Z' AND d.closed_at < '{MONTH_END}T00:00:00Z'
     AND d.closed_at < t.as_of_end
   GROUP BY d.territory_id
 ),
@@ -218,14 +234,15 @@ GROUP BY GROUPING SETS ((r.name, j.rep_id), ())
 ORDER BY GROUPING(r.name), r.name
 """
 
+_BACKTEST_VALUES = ",\n  ".join(
+    f"(DATE '{p}', DATE '{_add_months(p, 1)}', DATE '{_add_months(p, -3)}')" for p in _BACKTEST)
+
 # The three months before the current one, each as of its first day, by
 # the default methods (STAGE_WEIGHTED, SALES_CYCLE, HISTORICAL with a
 # 3-month lookback), against closed-won as the deals stand now.
-ACCURACY_SQL = """
+ACCURACY_SQL = f"""
 WITH q(p_start, p_end, lb_start) AS (VALUES
-  (DATE '2026-08-01', DATE '2026-09-01', DATE '2026-05-01'),
-  (DATE '2026-09-01', DATE '2026-10-01', DATE '2026-06-01'),
-  (DATE '2026-10-01', DATE '2026-11-01', DATE '2026-07-01')),
+{_BACKTEST_VALUES}),
 cyc AS (
   SELECT q.p_start, SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) AS total,
          COUNT(d.id) AS n,
@@ -290,7 +307,7 @@ CASES = [
     dict(
         name="forecast STAGE_WEIGHTED as of a past day",
         query=FORECAST,
-        variables={"p": "2026-10", "m": "STAGE_WEIGHTED", "a": AS_OF},
+        variables={"p": f"{_PREV:%Y-%m}", "m": "STAGE_WEIGHTED", "a": AS_OF},
         sql=STAGE_WEIGHTED_PAST_SQL,
     ),
     dict(
@@ -319,7 +336,7 @@ CASES = [
     dict(
         name="forecastAccuracy over 3 months",
         query=ACCURACY,
-        variables={"p": ["2026-08", "2026-09", "2026-10"]},
+        variables={"p": [f"{p:%Y-%m}" for p in _BACKTEST]},
         sql=ACCURACY_SQL,
     ),
 ]
