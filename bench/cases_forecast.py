@@ -13,18 +13,16 @@ Semantics mirrored by every statement (DESIGN.md "Forecasts"):
 
 The seed (`salesops seed --deals N`) writes COMMIT and BEST_CASE calls for
 every active seller for the current month, so REP_SUBMITTED uses that month
-(2026-11 when seeded in November 2026; MONTH below). Checked against the
+(MONTH below). Checked against the
 API on a 20,000-deal seed: every amount, closed-won, projected, deal count
 and backtest row agrees to the cent; the approximate P10/P90 (floating
 point on both sides) within one cent.
 
-Measured on a 300,000-deal seed (debug server, a loaded 2-core machine), the
-database time of the API's statements against these statements: STAGE_WEIGHTED
-today ~1.2x, SALES_CYCLE ~1.2x (the API reads the won cycle in its own
-statement), HISTORICAL ~1.2x, REP_SUBMITTED ~1.4x; the as-of questions are
-faster through the API (past STAGE_WEIGHTED ~0.3x, forecastAccuracy ~0.2x)
-because it reads the stage history only for deals that can have moved since
-the as-of day (open now, or closed after it).
+The as-of statements read the stage history only for deals that can have
+moved since the as-of day (open now, or closed after it), as the API does
+and as an expert would; reconstructing every deal's history instead gives
+the same numbers about twice as slowly. bench/metrics.py prints the
+measured ratios.
 """
 
 import datetime as _dt
@@ -121,11 +119,19 @@ WITH cyc AS (
   FROM deal d
   WHERE d.status = 'WON' AND d.closed_at >= '{_CYCLE_FROM}T00:00:00Z' AND d.closed_at < '{_AS_OF_END}T00:00:00Z'
 ),
+-- The stage history is read only for deals that can have moved since the
+-- day (open now, or closed after it); a deal closed by then still holds the
+-- stage and close stamp it had.
 st AS (
-  SELECT DISTINCT ON (c.deal_id) c.deal_id, c.to_stage_id, c.changed_at
-  FROM deal_stage_change c
-  WHERE c.changed_at < '{_AS_OF_END}T00:00:00Z'
-  ORDER BY c.deal_id, c.changed_at DESC, c.id DESC
+  (SELECT DISTINCT ON (c.deal_id) c.deal_id, c.to_stage_id, c.changed_at
+   FROM deal d JOIN deal_stage_change c ON c.deal_id = d.id
+   WHERE (d.status = 'OPEN' OR d.closed_at >= '{_AS_OF_END}T00:00:00Z')
+     AND d.opened_at < '{_AS_OF_END}T00:00:00Z' AND c.changed_at < '{_AS_OF_END}T00:00:00Z'
+   ORDER BY c.deal_id, c.changed_at DESC, c.id DESC)
+  UNION ALL
+  SELECT d.id, d.stage_id, d.closed_at FROM deal d
+  -- (the period starts on the as-of day, so only that day's wins count)
+  WHERE d.status = 'WON' AND d.closed_at >= '{AS_OF}T00:00:00Z' AND d.closed_at < '{_AS_OF_END}T00:00:00Z'
 ),
 x AS (
   SELECT CASE WHEN s.kind = 'WON' THEN d.amount_cents ELSE 0 END AS won,
@@ -253,10 +259,20 @@ cyc AS (
     AND d.closed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
   GROUP BY q.p_start
 ),
+-- As of each period's first day: the stage history only for deals that can
+-- have moved since (open now, or closed after the day); a deal closed by
+-- then keeps its stage and close stamp (only WON ones inside the lookback
+-- and the period matter).
 st AS (
-  SELECT DISTINCT ON (q.p_start, c.deal_id) q.p_start, c.deal_id, c.to_stage_id, c.changed_at
-  FROM q JOIN deal_stage_change c ON c.changed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
-  ORDER BY q.p_start, c.deal_id, c.changed_at DESC, c.id DESC
+  (SELECT DISTINCT ON (q.p_start, c.deal_id) q.p_start, c.deal_id, c.to_stage_id, c.changed_at
+   FROM q JOIN deal d ON (d.status = 'OPEN' OR d.closed_at >= ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC'))
+     AND d.opened_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
+   JOIN deal_stage_change c ON c.deal_id = d.id AND c.changed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
+   ORDER BY q.p_start, c.deal_id, c.changed_at DESC, c.id DESC)
+  UNION ALL
+  SELECT q.p_start, d.id, d.stage_id, d.closed_at
+  FROM q JOIN deal d ON d.status = 'WON' AND d.closed_at >= (q.lb_start::timestamp AT TIME ZONE 'UTC')
+    AND d.closed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
 ),
 x AS (
   SELECT st.p_start,
