@@ -9,6 +9,7 @@ mod demo;
 mod fuzz;
 mod http;
 mod integrations;
+mod metrics;
 mod ops;
 mod org;
 mod roles;

@@ -9,6 +9,7 @@ pub mod deal_filter;
 pub mod deal_sets;
 pub mod deal_write;
 pub mod grouping;
+pub mod metrics;
 pub mod outbox;
 pub mod pagination;
 pub mod playbook;

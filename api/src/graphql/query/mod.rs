@@ -1,6 +1,7 @@
 mod audit;
 mod deal;
 mod integration;
+mod metrics;
 mod org;
 mod sop;
 
@@ -14,4 +15,5 @@ pub struct QueryRoot(
     audit::AuditQuery,
     sop::SopQuery,
     integration::IntegrationQuery,
+    metrics::MetricsQuery,
 );

@@ -5,6 +5,7 @@ pub mod deal;
 pub mod enums;
 pub mod grouping;
 pub mod integration;
+pub mod metrics;
 pub mod org;
 pub mod playbook;
 pub mod quota;

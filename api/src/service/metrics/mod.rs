@@ -1,0 +1,171 @@
+//! Sales metrics (DESIGN.md "Metrics"), one module per metric. Every number
+//! is aggregated in SQL over the deals the caller may see (`DealScope`) and
+//! the contract's `DealFilter`; ratios and other math happen afterwards in
+//! `domain::metrics` on those aggregates.
+//!
+//! Shared conventions:
+//! - A deal is won (lost) in a period when its status is WON (LOST) and
+//!   closed_at falls in it; day counts are differences of UTC dates.
+//! - Open pipeline: OPEN deals whose expected close date (their own, else
+//!   opened_at + the average won cycle of the 365 days ending today, see
+//!   `deal_sets`) falls in the period, weighted by the stage probability.
+pub mod attainment;
+pub mod commissions;
+pub mod funnel;
+pub mod health;
+pub mod performance;
+pub mod pipeline;
+pub mod playbook;
+pub mod reps;
+pub mod series;
+pub mod win_rates;
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::access::DealScope;
+use super::deal_filter::DealFilter;
+use super::deal_sets::{self, WonCycle};
+use super::grouping::Dimension;
+use crate::clock::{self, start_of};
+use crate::db::{Dialect, Sql};
+use crate::domain::metrics::weighted;
+use crate::domain::period::Period;
+use crate::error::AppResult;
+
+/// The group key of a dimension as a BIGINT on both backends (PostgreSQL
+/// types the CASE of enum dimensions as integer).
+pub(crate) fn group_key_sql(dim: Dimension) -> String {
+    format!("CAST({} AS BIGINT)", dim.key_sql())
+}
+
+/// Won and lost deals of one group in a period.
+#[derive(Debug, Clone, Default, PartialEq, FromQueryResult)]
+pub struct ClosedAgg {
+    pub group_id: Option<i64>,
+    pub won: i64,
+    pub lost: i64,
+    pub won_cents: i64,
+    pub lost_cents: i64,
+    /// Total days opened -> closed of the won deals.
+    pub won_days: i64,
+}
+
+/// `... AND deal.closed_at >= start AND deal.closed_at < end`.
+pub(crate) fn push_closed_in(sql: &mut Sql, p: &Period) {
+    sql.push(" AND deal.closed_at >= ")
+        .bind(start_of(p.start()))
+        .push(" AND deal.closed_at < ")
+        .bind(start_of(p.end()));
+}
+
+/// The SELECT list of won/lost aggregates (aliases of `ClosedAgg`).
+pub(crate) fn closed_columns(d: Dialect) -> String {
+    format!(
+        "COUNT(CASE WHEN deal.status = 'WON' THEN 1 END) AS won, \
+         COUNT(CASE WHEN deal.status = 'LOST' THEN 1 END) AS lost, \
+         {} AS won_cents, {} AS lost_cents, {} AS won_days",
+        d.sum_i64("CASE WHEN deal.status = 'WON' THEN deal.amount_cents ELSE 0 END"),
+        d.sum_i64("CASE WHEN deal.status = 'LOST' THEN deal.amount_cents ELSE 0 END"),
+        d.sum_i64(&format!(
+            "CASE WHEN deal.status = 'WON' THEN {} ELSE 0 END",
+            d.day_diff("deal.opened_at", "deal.closed_at")
+        )),
+    )
+}
+
+/// Won/lost aggregates per group key in one statement.
+pub async fn closed_by_key(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    filter: &DealFilter,
+    period: &Period,
+    dim: Dimension,
+) -> AppResult<Vec<ClosedAgg>> {
+    let d = Dialect::of(db);
+    let mut sql = Sql::new(format!(
+        "SELECT {} AS group_id, {} FROM deal{} WHERE deal.status IN ('WON', 'LOST')",
+        group_key_sql(dim),
+        closed_columns(d),
+        dim.join_sql()
+    ));
+    push_closed_in(&mut sql, period);
+    filter.push_sql(&mut sql, scope);
+    dim.push_group_by(&mut sql);
+    let rows = ClosedAgg::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    // NONE without any deal still answers its single row of zeros.
+    Ok(rows
+        .into_iter()
+        .filter(|r| dim == Dimension::None || r.won + r.lost > 0)
+        .collect())
+}
+
+/// Open pipeline of one group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenAgg {
+    pub deals: i64,
+    pub cents: i64,
+    /// Sum of amount x stage probability, not yet rounded.
+    pub weighted: Decimal,
+}
+
+#[derive(FromQueryResult)]
+struct OpenRow {
+    group_id: Option<i64>,
+    probability_ppm: i64,
+    deals: i64,
+    cents: i64,
+}
+
+/// The won cycle that dates open deals without an expected close (the 365
+/// days ending today, in the caller's scope and filter).
+pub async fn cycle_for_pipeline(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    filter: &DealFilter,
+) -> AppResult<WonCycle> {
+    deal_sets::won_cycle(db, scope, filter, clock::today()).await
+}
+
+/// Open pipeline per group key in one statement: grouped by key and stage
+/// probability, so the weighting stays exact (no SUM of amount x ppm that
+/// could overflow) and costs a few rows per key.
+pub async fn open_by_key(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    filter: &DealFilter,
+    period: &Period,
+    dim: Dimension,
+    cycle: &WonCycle,
+) -> AppResult<HashMap<Option<i64>, OpenAgg>> {
+    let d = Dialect::of(db);
+    let close = deal_sets::expected_close_sql(d, cycle);
+    let key = group_key_sql(dim);
+    let mut sql = Sql::new(format!(
+        "SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, COUNT(*) AS deals, \
+         {} AS cents FROM deal JOIN stage ON stage.id = deal.stage_id{} \
+         WHERE deal.status = 'OPEN' AND {close} >= ",
+        d.sum_i64("deal.amount_cents"),
+        dim.join_sql()
+    ));
+    sql.bind(period.start())
+        .push(&format!(" AND {close} < "))
+        .bind(period.end());
+    filter.push_sql(&mut sql, scope);
+    sql.push(&format!(" GROUP BY {key}, stage.probability_ppm"));
+    let rows = OpenRow::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    let mut out: HashMap<Option<i64>, OpenAgg> = HashMap::new();
+    for r in rows {
+        let agg = out.entry(r.group_id).or_default();
+        agg.deals += r.deals;
+        agg.cents += r.cents;
+        agg.weighted += weighted(r.cents, r.probability_ppm);
+    }
+    Ok(out)
+}
