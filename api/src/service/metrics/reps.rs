@@ -34,37 +34,21 @@ pub struct RepNarrowing {
     pub manager_id: Option<i64>,
 }
 
-fn quota_in(p: Option<&Period>) -> Sql {
-    let mut s = Sql::new("");
-    match p {
-        Some(p) => {
-            s.push("(quota.start_date >= ")
-                .bind(p.start())
-                .push(" AND quota.end_date <= ")
-                .bind(p.end())
-                .push(")");
-        }
-        None => {
-            s.push("1 = 0");
-        }
-    }
+fn quota_in(p: &Period) -> Sql {
+    let mut s = Sql::new("(quota.start_date >= ");
+    s.bind(p.start())
+        .push(" AND quota.end_date <= ")
+        .bind(p.end())
+        .push(")");
     s
 }
 
-fn closed_in(p: Option<&Period>) -> Sql {
-    let mut s = Sql::new("");
-    match p {
-        Some(p) => {
-            s.push("(deal.closed_at >= ")
-                .bind(start_of(p.start()))
-                .push(" AND deal.closed_at < ")
-                .bind(start_of(p.end()))
-                .push(")");
-        }
-        None => {
-            s.push("1 = 0");
-        }
-    }
+fn closed_in(p: &Period) -> Sql {
+    let mut s = Sql::new("(deal.closed_at >= ");
+    s.bind(start_of(p.start()))
+        .push(" AND deal.closed_at < ")
+        .bind(start_of(p.end()))
+        .push(")");
     s
 }
 
@@ -88,8 +72,22 @@ pub async fn rep_totals(
     narrow: RepNarrowing,
 ) -> AppResult<Vec<RepTotals>> {
     let d = Dialect::of(db);
-    let (cur_q, prev_q) = (quota_in(Some(current)), quota_in(previous));
-    let (cur_w, prev_w) = (closed_in(Some(current)), closed_in(previous));
+    let (cur_q, cur_w) = (quota_in(current), closed_in(current));
+    let prev = previous.map(|p| (quota_in(p), closed_in(p)));
+    // Without a second period its sums are constant 0 and its ranges vanish.
+    let prev_sum = |pick: fn(&(Sql, Sql)) -> &Sql, col: &str| match &prev {
+        Some(p) => sum_when(d, pick(p), col),
+        None => Sql::new("CAST(0 AS BIGINT)"),
+    };
+    let either = |cur: &Sql, pick: fn(&(Sql, Sql)) -> &Sql| {
+        let mut s = Sql::new("(");
+        s.append(cur);
+        if let Some(p) = &prev {
+            s.push(" OR ").append(pick(p));
+        }
+        s.push(")");
+        s
+    };
     let mut sql = Sql::new(
         "SELECT rep.id AS rep_id, rep.commission_rate_ppm AS rate_ppm, \
          rep.commission_threshold_ppm AS threshold_ppm, \
@@ -99,20 +97,16 @@ pub async fn rep_totals(
     );
     sql.append(&sum_when(d, &cur_q, "quota.amount_cents"))
         .push(" AS cur, ")
-        .append(&sum_when(d, &prev_q, "quota.amount_cents"))
+        .append(&prev_sum(|p| &p.0, "quota.amount_cents"))
         .push(" AS prev FROM quota WHERE ")
-        .append(&cur_q)
-        .push(" OR ")
-        .append(&prev_q)
+        .append(&either(&cur_q, |p| &p.0))
         .push(" GROUP BY quota.rep_id) q ON q.rep_id = rep.id LEFT JOIN (SELECT deal.owner_id AS owner_id, ")
         .append(&sum_when(d, &cur_w, "deal.amount_cents"))
         .push(" AS cur, ")
-        .append(&sum_when(d, &prev_w, "deal.amount_cents"))
-        .push(" AS prev FROM deal WHERE deal.status = 'WON' AND (")
-        .append(&cur_w)
-        .push(" OR ")
-        .append(&prev_w)
-        .push(") GROUP BY deal.owner_id) w ON w.owner_id = rep.id WHERE ");
+        .append(&prev_sum(|p| &p.1, "deal.amount_cents"))
+        .push(" AS prev FROM deal WHERE deal.status = 'WON' AND ")
+        .append(&either(&cur_w, |p| &p.1))
+        .push(" GROUP BY deal.owner_id) w ON w.owner_id = rep.id WHERE ");
     let (scope_sql, scope_values) = scope.rep_sql("rep.id");
     sql.push_with(&scope_sql, scope_values)
         .push(" AND (rep.active = ")
