@@ -11,6 +11,7 @@ db_tests!(
     win_rates_by_rep_source_filter_and_scope,
     quota_attainment_coverage_and_commissions,
     pipeline_summary_by_territory,
+    undated_open_deals_close_after_the_average_won_cycle,
     rep_performance_has_all_four_quadrants,
     funnel_shows_the_leak_at_demo,
     metric_series_month_by_month_with_changes,
@@ -543,6 +544,48 @@ async fn pipeline_summary_by_territory(app: TestApp) {
     let d = app.ok_as(&rep, PIPELINE, json!({ "p": "2025-03" })).await;
     assert_eq!(d["pipelineSummary"][0]["pipelineValue"], "4000.00");
     let _ = (org.ben, org.cy, org.west);
+}
+
+async fn undated_open_deals_close_after_the_average_won_cycle(app: TestApp) {
+    let ada = app.create_rep("Ada", None, None, json!({})).await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |offset: i64| {
+        (today + chrono::Duration::days(offset))
+            .format("%Y-%m-%dT12:00:00Z")
+            .to_string()
+    };
+    // Won in the 365 days ending today: cycles of 30 and 31 days -> mean
+    // 30.5, rounded half up to 31 (a deal won 400 days ago is outside).
+    won(&app, &ada, "100", &day(-40), &day(-10), json!({})).await;
+    won(&app, &ada, "100", &day(-51), &day(-20), json!({})).await;
+    won(&app, &ada, "100", &day(-500), &day(-400), json!({})).await;
+    // Open without an expected close: Y (Trial 0.60, 500) opened 10 days ago
+    // is expected in 21 days; X (Demo 0.40, 1,000) opened 5 days ago in 26.
+    deal(&app, &ada, "Trial", "500", &day(-10), None, json!({})).await;
+    deal(&app, &ada, "Demo", "1000", &day(-5), None, json!({})).await;
+    let range = |from: i64, to: i64| {
+        format!(
+            "{}..{}",
+            today + chrono::Duration::days(from),
+            today + chrono::Duration::days(to)
+        )
+    };
+    // [+21, +26): Y only (with a 30-day cycle it would fall on +20).
+    let d = app.ok(PIPELINE, json!({ "p": range(21, 26) })).await;
+    let all = &d["pipelineSummary"][0];
+    assert_eq!(all["openDeals"], 1);
+    assert_eq!(all["pipelineValue"], "500.00");
+    assert_eq!(all["weightedPipeline"], "300.00");
+    // [+21, +27): both, weighted 300 + 400.
+    let d = app.ok(PIPELINE, json!({ "p": range(21, 27) })).await;
+    assert_eq!(d["pipelineSummary"][0]["pipelineValue"], "1500.00");
+    assert_eq!(d["pipelineSummary"][0]["weightedPipeline"], "700.00");
+    let d = app.ok(ATTAINMENT, json!({ "p": range(21, 27) })).await;
+    assert_eq!(d["quotaAttainment"]["rows"][0]["openPipeline"], "1500.00");
+    assert_eq!(
+        d["quotaAttainment"]["rows"][0]["weightedPipeline"],
+        "700.00"
+    );
 }
 
 const PERFORMANCE: &str = "query($p: Period!, $c: Period) { repPerformance(period: $p, compareTo: $c) { rep { name } current previous currentAttainment previousAttainment change quadrant } }";

@@ -5,8 +5,8 @@
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
+use super::open_by_key;
 use super::reps::{rep_totals, RepNarrowing};
-use super::{cycle_for_pipeline, open_by_key};
 use crate::auth::Principal;
 use crate::domain::metrics::{attained_quota, attainment, coverage, gap_to_quota, ratio};
 use crate::domain::money::{from_cents, round_money};
@@ -41,8 +41,8 @@ pub struct AttainmentReport {
     pub quota_achievement_rate: Option<f64>,
 }
 
-/// Three statements: the won cycle (for undated open deals), the per-rep
-/// totals, and the open pipeline per rep. Rows are ordered by rep id.
+/// Two concurrent statements: the per-rep totals and the open pipeline per
+/// rep (then the reps through their loader). Rows are ordered by rep id.
 pub async fn quota_attainment(
     db: &impl ConnectionTrait,
     p: &Principal,
@@ -51,10 +51,11 @@ pub async fn quota_attainment(
 ) -> AppResult<AttainmentReport> {
     p.require(METRIC_READERS)?;
     let scope = p.scope();
-    let reps = rep_totals(db, scope, period, None, narrow).await?;
     let filter = DealFilter::default();
-    let cycle = cycle_for_pipeline(db, scope, &filter).await?;
-    let open = open_by_key(db, scope, &filter, period, Dimension::Rep, &cycle).await?;
+    let (reps, open) = futures::try_join!(
+        rep_totals(db, scope, period, None, narrow),
+        open_by_key(db, scope, &filter, period, Dimension::Rep),
+    )?;
     let (mut total_quota, mut total_won, mut with_quota, mut at_quota) = (0i64, 0i64, 0, 0);
     let rows = reps
         .into_iter()

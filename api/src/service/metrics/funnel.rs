@@ -27,7 +27,7 @@ use crate::db::{Dialect, Sql};
 use crate::domain::metrics::{mean, ratio};
 use crate::domain::period::Period;
 use crate::error::AppResult;
-use crate::service::access::METRIC_READERS;
+use crate::service::access::{DealScope, METRIC_READERS};
 use crate::service::deal_filter::DealFilter;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,11 +70,18 @@ pub async fn funnel(
          LEAD(c.changed_at) OVER w AS next_at, LEAD(s.kind) OVER w AS next_kind, \
          MAX(CASE WHEN s.kind <> 'LOST' THEN s.position END) OVER (PARTITION BY c.deal_id \
          ORDER BY c.changed_at, c.id ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS later_max \
-         FROM deal_stage_change c JOIN stage s ON s.id = c.to_stage_id \
-         JOIN deal ON deal.id = c.deal_id WHERE c.changed_at >= ",
+         FROM deal_stage_change c JOIN stage s ON s.id = c.to_stage_id",
     );
-    sql.bind(start_of(period.start()));
-    filter.push_sql(&mut sql, p.scope());
+    // The deal is joined only when a filter or the caller's scope needs it.
+    let narrowed = *filter != DealFilter::default() || p.scope() != DealScope::All;
+    if narrowed {
+        sql.push(" JOIN deal ON deal.id = c.deal_id");
+    }
+    sql.push(" WHERE c.changed_at >= ")
+        .bind(start_of(period.start()));
+    if narrowed {
+        filter.push_sql(&mut sql, p.scope());
+    }
     sql.push(
         " WINDOW w AS (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)) \
          SELECT ch.stage_id AS stage_id, COUNT(DISTINCT ch.deal_id) AS entered, \

@@ -9,6 +9,7 @@
 //! - Open pipeline: OPEN deals whose expected close date (their own, else
 //!   opened_at + the average won cycle of the 365 days ending today, see
 //!   `deal_sets`) falls in the period, weighted by the stage probability.
+//! - Independent statements of one request run concurrently.
 pub mod attainment;
 pub mod commissions;
 pub mod funnel;
@@ -22,12 +23,13 @@ pub mod win_rates;
 
 use std::collections::HashMap;
 
+use chrono::Duration;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::access::DealScope;
 use super::deal_filter::DealFilter;
-use super::deal_sets::{self, WonCycle};
+use super::deal_sets::CYCLE_WINDOW_DAYS;
 use super::grouping::Dimension;
 use crate::clock::{self, start_of};
 use crate::db::{Dialect, Sql};
@@ -121,17 +123,11 @@ struct OpenRow {
     cents: i64,
 }
 
-/// The won cycle that dates open deals without an expected close (the 365
-/// days ending today, in the caller's scope and filter).
-pub async fn cycle_for_pipeline(
-    db: &impl ConnectionTrait,
-    scope: DealScope,
-    filter: &DealFilter,
-) -> AppResult<WonCycle> {
-    deal_sets::won_cycle(db, scope, filter, clock::today()).await
-}
-
-/// Open pipeline per group key in one statement: grouped by key and stage
+/// Open pipeline per group key in one statement. The average won cycle that
+/// dates open deals without an expected close (`deal_sets`: the deals won in
+/// the 365 days ending today, in the caller's scope and filter, mean days
+/// rounded half up, no fallback when nothing was won) is a CTE of the same
+/// statement, in exact integer arithmetic. Grouped by key and stage
 /// probability, so the weighting stays exact (no SUM of amount x ppm that
 /// could overflow) and costs a few rows per key.
 pub async fn open_by_key(
@@ -140,14 +136,31 @@ pub async fn open_by_key(
     filter: &DealFilter,
     period: &Period,
     dim: Dimension,
-    cycle: &WonCycle,
 ) -> AppResult<HashMap<Option<i64>, OpenAgg>> {
     let d = Dialect::of(db);
-    let close = deal_sets::expected_close_sql(d, cycle);
-    let key = group_key_sql(dim);
+    let today = clock::today();
+    let from = today - Duration::days(CYCLE_WINDOW_DAYS - 1);
     let mut sql = Sql::new(format!(
-        "SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, COUNT(*) AS deals, \
-         {} AS cents FROM deal JOIN stage ON stage.id = deal.stage_id{} \
+        "WITH cyc AS (SELECT (2 * SUM({days}) + COUNT(*)) / NULLIF(2 * COUNT(*), 0) AS days \
+         FROM deal WHERE deal.status = 'WON' AND deal.closed_at >= ",
+        days = d.day_diff("deal.opened_at", "deal.closed_at")
+    ));
+    sql.bind(start_of(from))
+        .push(" AND deal.closed_at < ")
+        .bind(start_of(today + Duration::days(1)));
+    filter.push_sql(&mut sql, scope);
+    let close = match d {
+        Dialect::Postgres => "COALESCE(deal.expected_close_date, \
+             ((deal.opened_at) AT TIME ZONE 'UTC')::date + CAST(cyc.days AS INTEGER))"
+            .to_owned(),
+        Dialect::Sqlite => "COALESCE(deal.expected_close_date, \
+             date(deal.opened_at, '+' || cyc.days || ' days'))"
+            .to_owned(),
+    };
+    let key = group_key_sql(dim);
+    sql.push(&format!(
+        ") SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, COUNT(*) AS deals, \
+         {} AS cents FROM deal JOIN stage ON stage.id = deal.stage_id CROSS JOIN cyc{} \
          WHERE deal.status = 'OPEN' AND {close} >= ",
         d.sum_i64("deal.amount_cents"),
         dim.join_sql()

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::{closed_by_key, cycle_for_pipeline, group_key_sql, open_by_key, push_closed_in};
+use super::{closed_by_key, group_key_sql, open_by_key, push_closed_in};
 use crate::auth::Principal;
 use crate::db::{Dialect, Sql};
 use crate::domain::metrics::{mean, mean_money, median_of_histogram, win_rate};
@@ -99,8 +99,8 @@ async fn median_cycles(
     }
 }
 
-/// Five statements: won cycle, open pipeline, closed aggregates, medians,
-/// labels. A group appears when it has open pipeline or closed deals.
+/// Four statements: open pipeline, closed aggregates and medians
+/// (concurrently), then the labels. A group appears when it has open pipeline or closed deals.
 pub async fn pipeline_summary(
     db: &impl ConnectionTrait,
     p: &Principal,
@@ -110,14 +110,12 @@ pub async fn pipeline_summary(
 ) -> AppResult<Vec<PipelineSummaryRow>> {
     p.require(METRIC_READERS)?;
     let scope = p.scope();
-    let cycle = cycle_for_pipeline(db, scope, filter).await?;
-    let open = open_by_key(db, scope, filter, period, dim, &cycle).await?;
-    let closed: HashMap<Option<i64>, _> = closed_by_key(db, scope, filter, period, dim)
-        .await?
-        .into_iter()
-        .map(|r| (r.group_id, r))
-        .collect();
-    let medians = median_cycles(db, scope, filter, period, dim).await?;
+    let (open, closed, medians) = futures::try_join!(
+        open_by_key(db, scope, filter, period, dim),
+        closed_by_key(db, scope, filter, period, dim),
+        median_cycles(db, scope, filter, period, dim),
+    )?;
+    let closed: HashMap<Option<i64>, _> = closed.into_iter().map(|r| (r.group_id, r)).collect();
     let keys: BTreeSet<Option<i64>> = if dim == Dimension::None {
         BTreeSet::from([None])
     } else {
