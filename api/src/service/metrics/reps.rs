@@ -63,6 +63,80 @@ fn sum_when(d: Dialect, cond: &Sql, col: &str) -> Sql {
     s
 }
 
+/// What a rep's per-period sums add up: quota rows or won deals.
+#[derive(Clone, Copy)]
+enum Source {
+    Quota,
+    Won,
+}
+
+impl Source {
+    fn column(self) -> &'static str {
+        match self {
+            Source::Quota => "quota.amount_cents",
+            Source::Won => "deal.amount_cents",
+        }
+    }
+    /// The row belongs to the period.
+    fn within(self, p: &Period) -> Sql {
+        match self {
+            Source::Quota => quota_in(p),
+            Source::Won => closed_in(p),
+        }
+    }
+    /// The row starts (closes) on or after the period's start.
+    fn from_start(self, p: &Period) -> Sql {
+        let mut s = Sql::new("");
+        match self {
+            Source::Quota => s.push("quota.start_date >= ").bind(p.start()),
+            Source::Won => s.push("deal.closed_at >= ").bind(start_of(p.start())),
+        };
+        s
+    }
+    /// The row ends (closes) before the period's end.
+    fn until_end(self, p: &Period) -> Sql {
+        let mut s = Sql::new("");
+        match self {
+            Source::Quota => s.push("quota.end_date <= ").bind(p.end()),
+            Source::Won => s.push("deal.closed_at < ").bind(start_of(p.end())),
+        };
+        s
+    }
+}
+
+/// (current sum, previous sum, WHERE) of one source. Rows are first limited
+/// to the periods; then, without a previous period, the current sum is a
+/// plain SUM, and with a previous period wholly before the current one (the
+/// default comparison) one bound tells them apart.
+fn period_sums(d: Dialect, src: Source, cur: &Period, prev: Option<&Period>) -> (Sql, Sql, Sql) {
+    let col = src.column();
+    match prev {
+        None => (
+            Sql::new(d.sum_i64(col)),
+            Sql::new("CAST(0 AS BIGINT)"),
+            src.within(cur),
+        ),
+        Some(prev) => {
+            let mut within = Sql::new("(");
+            within
+                .append(&src.within(cur))
+                .push(" OR ")
+                .append(&src.within(prev))
+                .push(")");
+            let (cur_cond, prev_cond) = if prev.end() <= cur.start() {
+                (src.from_start(cur), src.until_end(prev))
+            } else {
+                (src.within(cur), src.within(prev))
+            };
+            (
+                sum_when(d, &cur_cond, col),
+                sum_when(d, &prev_cond, col),
+                within,
+            )
+        }
+    }
+}
+
 /// One statement; rows ordered by rep id.
 pub async fn rep_totals(
     db: &impl ConnectionTrait,
@@ -72,22 +146,8 @@ pub async fn rep_totals(
     narrow: RepNarrowing,
 ) -> AppResult<Vec<RepTotals>> {
     let d = Dialect::of(db);
-    let (cur_q, cur_w) = (quota_in(current), closed_in(current));
-    let prev = previous.map(|p| (quota_in(p), closed_in(p)));
-    // Without a second period its sums are constant 0 and its ranges vanish.
-    let prev_sum = |pick: fn(&(Sql, Sql)) -> &Sql, col: &str| match &prev {
-        Some(p) => sum_when(d, pick(p), col),
-        None => Sql::new("CAST(0 AS BIGINT)"),
-    };
-    let either = |cur: &Sql, pick: fn(&(Sql, Sql)) -> &Sql| {
-        let mut s = Sql::new("(");
-        s.append(cur);
-        if let Some(p) = &prev {
-            s.push(" OR ").append(pick(p));
-        }
-        s.push(")");
-        s
-    };
+    let (q_cur, q_prev, q_where) = period_sums(d, Source::Quota, current, previous);
+    let (w_cur, w_prev, w_where) = period_sums(d, Source::Won, current, previous);
     let mut sql = Sql::new(
         "SELECT rep.id AS rep_id, rep.commission_rate_ppm AS rate_ppm, \
          rep.commission_threshold_ppm AS threshold_ppm, \
@@ -95,17 +155,17 @@ pub async fn rep_totals(
          COALESCE(w.cur, 0) AS won_cents, COALESCE(w.prev, 0) AS prev_won_cents \
          FROM rep LEFT JOIN (SELECT quota.rep_id AS rep_id, ",
     );
-    sql.append(&sum_when(d, &cur_q, "quota.amount_cents"))
+    sql.append(&q_cur)
         .push(" AS cur, ")
-        .append(&prev_sum(|p| &p.0, "quota.amount_cents"))
+        .append(&q_prev)
         .push(" AS prev FROM quota WHERE ")
-        .append(&either(&cur_q, |p| &p.0))
+        .append(&q_where)
         .push(" GROUP BY quota.rep_id) q ON q.rep_id = rep.id LEFT JOIN (SELECT deal.owner_id AS owner_id, ")
-        .append(&sum_when(d, &cur_w, "deal.amount_cents"))
+        .append(&w_cur)
         .push(" AS cur, ")
-        .append(&prev_sum(|p| &p.1, "deal.amount_cents"))
+        .append(&w_prev)
         .push(" AS prev FROM deal WHERE deal.status = 'WON' AND ")
-        .append(&either(&cur_w, |p| &p.1))
+        .append(&w_where)
         .push(" GROUP BY deal.owner_id) w ON w.owner_id = rep.id WHERE ");
     let (scope_sql, scope_values) = scope.rep_sql("rep.id");
     sql.push_with(&scope_sql, scope_values)
