@@ -85,7 +85,7 @@ impl Source {
         }
     }
     /// The row starts (closes) on or after the period's start.
-    fn from_start(self, p: &Period) -> Sql {
+    fn since_start(self, p: &Period) -> Sql {
         let mut s = Sql::new("");
         match self {
             Source::Quota => s.push("quota.start_date >= ").bind(p.start()),
@@ -124,7 +124,7 @@ fn period_sums(d: Dialect, src: Source, cur: &Period, prev: Option<&Period>) -> 
                 .append(&src.within(prev))
                 .push(")");
             let (cur_cond, prev_cond) = if prev.end() <= cur.start() {
-                (src.from_start(cur), src.until_end(prev))
+                (src.since_start(cur), src.until_end(prev))
             } else {
                 (src.within(cur), src.within(prev))
             };
