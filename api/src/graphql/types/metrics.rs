@@ -8,13 +8,10 @@ use async_graphql::{Context, Enum, ErrorExtensions, Object, Result};
 use rust_decimal::Decimal;
 use sea_orm::DatabaseConnection;
 
-use entity::rep;
-
 use super::org::{Rep, Stage};
 use super::GroupKey;
 use crate::domain::period::Period;
 use crate::error::AppError;
-use crate::graphql::loaders::load_by_id;
 use crate::graphql::scalars::Date;
 use crate::service::access::DealScope;
 use crate::service::metrics::{
@@ -54,13 +51,6 @@ pub enum PerformanceQuadrant {
     DeterioratingLaggard,
 }
 
-async fn rep_of(ctx: &Context<'_>, id: i64) -> Result<Rep> {
-    load_by_id::<rep::Entity>(ctx, id)
-        .await?
-        .map(Rep)
-        .ok_or_else(|| AppError::internal("metric row without its rep").extend())
-}
-
 pub struct WinRateRow(pub win_rates::WinRateRow);
 
 #[Object]
@@ -94,8 +84,8 @@ pub struct RepAttainment(pub attainment::RepAttainment);
 
 #[Object]
 impl RepAttainment {
-    async fn rep(&self, ctx: &Context<'_>) -> Result<Rep> {
-        rep_of(ctx, self.0.rep_id).await
+    async fn rep(&self) -> Rep {
+        Rep(self.0.rep.clone())
     }
     async fn quota(&self) -> Decimal {
         self.0.quota
@@ -222,8 +212,8 @@ pub struct RepPerformance(pub performance::RepPerformance);
 
 #[Object]
 impl RepPerformance {
-    async fn rep(&self, ctx: &Context<'_>) -> Result<Rep> {
-        rep_of(ctx, self.0.rep_id).await
+    async fn rep(&self) -> Rep {
+        Rep(self.0.rep.clone())
     }
     async fn current(&self) -> Decimal {
         self.0.current
@@ -250,8 +240,8 @@ pub struct CommissionRow(pub commissions::CommissionRow);
 
 #[Object]
 impl CommissionRow {
-    async fn rep(&self, ctx: &Context<'_>) -> Result<Rep> {
-        rep_of(ctx, self.0.rep_id).await
+    async fn rep(&self) -> Rep {
+        Rep(self.0.rep.clone())
     }
     async fn quota(&self) -> Decimal {
         self.0.quota

@@ -18,7 +18,7 @@ use crate::service::grouping::Dimension;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RepAttainment {
-    pub rep_id: i64,
+    pub rep: entity::rep::Model,
     pub quota: Decimal,
     pub closed_won: Decimal,
     pub attainment: Option<f64>,
@@ -60,7 +60,7 @@ pub async fn quota_attainment(
     let rows = reps
         .into_iter()
         .map(|r| {
-            let pipe = open.get(&Some(r.rep_id)).cloned().unwrap_or_default();
+            let pipe = open.get(&Some(r.rep.id)).cloned().unwrap_or_default();
             let gap = gap_to_quota(r.quota_cents, r.won_cents);
             let attained = attained_quota(r.won_cents, r.quota_cents);
             total_quota += r.quota_cents;
@@ -70,7 +70,7 @@ pub async fn quota_attainment(
                 at_quota += i64::from(attained);
             }
             RepAttainment {
-                rep_id: r.rep_id,
+                rep: r.rep.clone(),
                 quota: from_cents(r.quota_cents),
                 closed_won: from_cents(r.won_cents),
                 attainment: attainment(r.won_cents, r.quota_cents),

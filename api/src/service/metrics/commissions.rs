@@ -14,7 +14,7 @@ use crate::service::access::METRIC_READERS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommissionRow {
-    pub rep_id: i64,
+    pub rep: entity::rep::Model,
     pub quota: Decimal,
     pub closed_won: Decimal,
     pub attainment: Option<f64>,
@@ -37,7 +37,7 @@ pub async fn commissions(
             let (qualified, earned) =
                 commission(r.won_cents, r.quota_cents, r.rate_ppm, r.threshold_ppm);
             CommissionRow {
-                rep_id: r.rep_id,
+                rep: r.rep.clone(),
                 quota: from_cents(r.quota_cents),
                 closed_won: from_cents(r.won_cents),
                 attainment: attainment(r.won_cents, r.quota_cents),

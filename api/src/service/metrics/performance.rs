@@ -18,7 +18,7 @@ use crate::service::access::METRIC_READERS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RepPerformance {
-    pub rep_id: i64,
+    pub rep: entity::rep::Model,
     pub current: Decimal,
     pub previous: Decimal,
     pub current_attainment: Option<f64>,
@@ -56,7 +56,7 @@ pub async fn rep_performance(
         .map(|r| {
             let high = is_high_performer(r.won_cents, r.quota_cents, median_won);
             RepPerformance {
-                rep_id: r.rep_id,
+                rep: r.rep.clone(),
                 current: from_cents(r.won_cents),
                 previous: from_cents(r.prev_won_cents),
                 current_attainment: attainment(r.won_cents, r.quota_cents),

@@ -6,6 +6,7 @@
 //! a quota or closed-won in one of the periods (an inactive rep who still
 //! carried a quota is measured). Quotas count when their range lies inside
 //! the period (DESIGN.md).
+use entity::rep;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use crate::clock::start_of;
@@ -14,15 +15,25 @@ use crate::domain::period::Period;
 use crate::error::AppResult;
 use crate::service::access::{team_subquery_sql, DealScope};
 
-#[derive(Debug, Clone, Default, PartialEq, FromQueryResult)]
+/// A rep's row (read in the same statement, so its `rep` field needs no
+/// further query) with its sums.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RepTotals {
-    pub rep_id: i64,
+    pub rep: rep::Model,
     pub rate_ppm: i64,
     pub threshold_ppm: i64,
     pub quota_cents: i64,
     pub won_cents: i64,
     pub prev_quota_cents: i64,
     pub prev_won_cents: i64,
+}
+
+#[derive(FromQueryResult)]
+struct SumsRow {
+    quota_cents: i64,
+    won_cents: i64,
+    prev_quota_cents: i64,
+    prev_won_cents: i64,
 }
 
 /// Narrows the reps measured.
@@ -149,9 +160,7 @@ pub async fn rep_totals(
     let (q_cur, q_prev, q_where) = period_sums(d, Source::Quota, current, previous);
     let (w_cur, w_prev, w_where) = period_sums(d, Source::Won, current, previous);
     let mut sql = Sql::new(
-        "SELECT rep.id AS rep_id, rep.commission_rate_ppm AS rate_ppm, \
-         rep.commission_threshold_ppm AS threshold_ppm, \
-         COALESCE(q.cur, 0) AS quota_cents, COALESCE(q.prev, 0) AS prev_quota_cents, \
+        "SELECT rep.*, COALESCE(q.cur, 0) AS quota_cents, COALESCE(q.prev, 0) AS prev_quota_cents, \
          COALESCE(w.cur, 0) AS won_cents, COALESCE(w.prev, 0) AS prev_won_cents \
          FROM rep LEFT JOIN (SELECT quota.rep_id AS rep_id, ",
     );
@@ -184,9 +193,22 @@ pub async fn rep_totals(
             .push_with("", [m.into()]);
     }
     sql.push(" ORDER BY rep.id");
-    Ok(
-        RepTotals::find_by_statement(sql.statement(db.get_database_backend()))
-            .all(db)
-            .await?,
-    )
+    let rows = db
+        .query_all_raw(sql.statement(db.get_database_backend()))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let rep = rep::Model::from_query_result(row, "")?;
+            let sums = SumsRow::from_query_result(row, "")?;
+            Ok(RepTotals {
+                rate_ppm: rep.commission_rate_ppm,
+                threshold_ppm: rep.commission_threshold_ppm,
+                rep,
+                quota_cents: sums.quota_cents,
+                won_cents: sums.won_cents,
+                prev_quota_cents: sums.prev_quota_cents,
+                prev_won_cents: sums.prev_won_cents,
+            })
+        })
+        .collect()
 }
