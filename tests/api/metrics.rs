@@ -852,6 +852,8 @@ async fn metric_series_month_by_month_with_changes(app: TestApp) {
         json!({}),
     )
     .await;
+    // And in Q2: Ben won 800 on 2025-06-30 late in the day (UTC).
+    won(&app, &ben, "800", opened, "2025-06-30T23:00:00Z", json!({})).await;
     deal(
         &app,
         &ada,
@@ -952,17 +954,32 @@ async fn metric_series_month_by_month_with_changes(app: TestApp) {
             ("2025-02-24..2025-03-01", 1.0),
         ]
     );
-    // AVG_DEAL_SIZE and AVG_SALES_CYCLE_DAYS by quarter over the year:
-    // Q1 won 1,000 + 1,000 + 2,000 + 3,000 = 7,000 / 4 = 1,750; cycles
-    // from 2024-12-01: 45, 71, 81, 89 -> 71.5. Q2-Q4 empty: null.
+    // By quarter over the year: Q1 won 1,000 + 1,000 + 2,000 + 3,000 =
+    // 7,000 in 4 deals (mean 1,750), Q2 800 in 1, Q3-Q4 nothing (null).
+    let s = series("DEALS_WON", "2025", "QUARTER", None).await;
+    let got: Vec<_> = s
+        .iter()
+        .map(|p| (p["bucket"].as_str().unwrap(), p["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2025-Q1", 4.0),
+            ("2025-Q2", 1.0),
+            ("2025-Q3", 0.0),
+            ("2025-Q4", 0.0)
+        ]
+    );
+    close(&s[1]["change"], -0.75);
     let s = series("AVG_DEAL_SIZE", "2025", "QUARTER", None).await;
-    assert_eq!(s.len(), 4);
     close(&s[0]["value"], 1750.0);
-    assert_eq!(s[1]["value"], Value::Null);
+    close(&s[1]["value"], 800.0);
+    assert_eq!(s[2]["value"], Value::Null);
+    // Cycles from 2024-12-01: 45, 71, 81, 89 and 211 days -> 497 / 5.
     let s = series("AVG_SALES_CYCLE_DAYS", "2025", "YEAR", None).await;
     assert_eq!(s.len(), 1);
     assert_eq!(s[0]["bucket"], "2025");
-    close(&s[0]["value"], 71.5);
+    close(&s[0]["value"], 99.4);
     // DEALS_LOST by month for Ben as REP: January 1, then 0, 0.
     let rep = app.token(Role::Rep, Some(id_num(&ben)));
     let d = app

@@ -12,7 +12,7 @@
 //! their status now).
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -50,43 +50,35 @@ pub struct SeriesPoint {
 /// A bucket of a series: at most this many points per request.
 const MAX_POINTS: usize = 20_000;
 
-/// The Monday that week indexes count from.
-fn week_epoch() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 5).unwrap_or_default()
-}
-
-/// The SQL bucket index of a timestamp column; `bucket_index` is its twin.
+/// The first day (UTC) of the bucket of a timestamp column, as a DATE on
+/// PostgreSQL and YYYY-MM-DD text on SQLite; ISO weeks start on Monday.
 fn bucket_sql(d: Dialect, col: &str, g: Granularity) -> String {
-    match g {
-        Granularity::Month => d.month_index_utc(col),
-        Granularity::Quarter => format!("({} / 3)", d.month_index_utc(col)),
-        Granularity::Year => format!("({} / 12)", d.month_index_utc(col)),
-        Granularity::Week => match d {
-            Dialect::Sqlite => {
-                format!("(CAST(julianday(date({col})) - julianday('1970-01-05') AS INTEGER) / 7)")
-            }
-            Dialect::Postgres => format!(
-                "CAST(((({col}) AT TIME ZONE 'UTC')::date - DATE '1970-01-05') / 7 AS BIGINT)"
+    match d {
+        Dialect::Postgres => {
+            let unit = match g {
+                Granularity::Week => "week",
+                Granularity::Month => "month",
+                Granularity::Quarter => "quarter",
+                Granularity::Year => "year",
+            };
+            format!("CAST(date_trunc('{unit}', ({col}) AT TIME ZONE 'UTC') AS DATE)")
+        }
+        Dialect::Sqlite => match g {
+            // The next Sunday (or the day itself), back to its Monday.
+            Granularity::Week => format!("date({col}, 'weekday 0', '-6 days')"),
+            Granularity::Month => format!("date({col}, 'start of month')"),
+            Granularity::Quarter => format!(
+                "date({col}, 'start of month', '-' || ((CAST(strftime('%m', {col}) AS INTEGER) - 1) % 3) || ' months')"
             ),
+            Granularity::Year => format!("date({col}, 'start of year')"),
         },
-    }
-}
-
-/// The bucket index of a day (days from 1970 on, so never negative).
-fn bucket_index(day: NaiveDate, g: Granularity) -> i64 {
-    let month = i64::from(day.year()) * 12 + i64::from(day.month0());
-    match g {
-        Granularity::Month => month,
-        Granularity::Quarter => month / 3,
-        Granularity::Year => month / 12,
-        Granularity::Week => (day - week_epoch()).num_days().div_euclid(7),
     }
 }
 
 #[derive(FromQueryResult, Default, Clone)]
 struct ClosedBucket {
     group_id: Option<i64>,
-    bucket: i64,
+    bucket: NaiveDate,
     won: i64,
     lost: i64,
     won_cents: i64,
@@ -96,7 +88,7 @@ struct ClosedBucket {
 #[derive(FromQueryResult, Default, Clone)]
 struct OpenedBucket {
     group_id: Option<i64>,
-    bucket: i64,
+    bucket: NaiveDate,
     cents: i64,
 }
 
@@ -121,16 +113,11 @@ pub async fn metric_series(
             "at most {MAX_POINTS} buckets per series; use a coarser granularity"
         )));
     }
-    if period.start() < week_epoch() {
-        return Err(AppError::bad_input(
-            "a metric series must start on or after 1970-01-05",
-        ));
-    }
     let d = Dialect::of(db);
     let key = group_key_sql(dim);
     let backend = db.get_database_backend();
-    // Per (key, bucket index): the metric's value.
-    let mut values: HashMap<(Option<i64>, i64), Option<f64>> = HashMap::new();
+    // Per (key, first day of the bucket): the metric's value.
+    let mut values: HashMap<(Option<i64>, NaiveDate), Option<f64>> = HashMap::new();
     let mut keys: BTreeSet<Option<i64>> = BTreeSet::new();
     if metric == Metric::NewPipeline {
         let bucket = bucket_sql(d, "deal.opened_at", granularity);
@@ -183,10 +170,7 @@ pub async fn metric_series(
     for (label, k) in ordered {
         let mut previous: Option<Option<f64>> = None;
         for b in &buckets {
-            let value = values
-                .get(&(k, bucket_index(b.start(), granularity)))
-                .copied()
-                .unwrap_or(empty);
+            let value = values.get(&(k, b.start())).copied().unwrap_or(empty);
             let change = previous.and_then(|prev| relative_change(prev, value));
             previous = Some(value);
             let (start, end) = b.intersect(period).unwrap_or((b.start(), b.end()));
@@ -266,28 +250,5 @@ fn closed_value(metric: Metric, r: &ClosedBucket) -> Option<f64> {
         Metric::AvgDealSize => mean_money(r.won_cents, r.won).and_then(|m| m.to_f64()),
         Metric::AvgSalesCycleDays => mean(r.won_days, r.won),
         Metric::NewPipeline => Some(0.0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bucket_indexes_follow_calendar_and_iso_weeks() {
-        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(
-            bucket_index(day("2026-01-31"), Granularity::Month),
-            2026 * 12
-        );
-        assert_eq!(
-            bucket_index(day("2026-07-01"), Granularity::Quarter),
-            (2026 * 12 + 6) / 3
-        );
-        // 2026-W01 runs Monday 2025-12-29 to Sunday 2026-01-04.
-        let w = bucket_index(day("2025-12-29"), Granularity::Week);
-        assert_eq!(bucket_index(day("2026-01-04"), Granularity::Week), w);
-        assert_eq!(bucket_index(day("2026-01-05"), Granularity::Week), w + 1);
-        assert_eq!(bucket_index(day("2025-12-28"), Granularity::Week), w - 1);
     }
 }
