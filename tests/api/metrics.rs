@@ -262,6 +262,7 @@ async fn win_rates_by_rep_source_filter_and_scope(app: TestApp) {
 }
 
 /// Max (West) manages Ada (West-SF) and Ben (East); Cy (East) has no quota.
+/// West and West-SF are ENTERPRISE, East is SMB.
 struct Org {
     max: String,
     ada: String,
@@ -280,9 +281,11 @@ struct Org {
 ///   in Trial (0.60) and 500 in Discovery (0.10); Ben's 2,000 expected on
 ///   2025-04-01 is outside.
 async fn march_org(app: &TestApp) -> Org {
-    let west = app.create_territory("West", None, None).await;
-    let sf = app.create_territory("West-SF", None, Some(&west)).await;
-    let east = app.create_territory("East", None, None).await;
+    let west = app.create_territory("West", Some("ENTERPRISE"), None).await;
+    let sf = app
+        .create_territory("West-SF", Some("ENTERPRISE"), Some(&west))
+        .await;
+    let east = app.create_territory("East", Some("SMB"), None).await;
     let max = app.create_rep("Max", None, Some(&west), json!({})).await;
     let ada = app
         .create_rep("Ada", Some(&max), Some(&sf), json!({}))
@@ -528,6 +531,34 @@ async fn pipeline_summary_by_territory(app: TestApp) {
     close(&rows[0]["medianSalesCycleDays"], 52.5);
     assert_eq!(rows[1]["key"]["label"], "No manager");
     assert_eq!(rows[1]["avgDealSize"], "500.00");
+    // By segment: Enterprise is West-SF's numbers, SMB East's.
+    let d = app
+        .ok(PIPELINE, json!({ "p": "2025-03", "g": "SEGMENT" }))
+        .await;
+    let rows = d["pipelineSummary"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0]["key"],
+        json!({ "id": "ENTERPRISE", "label": "Enterprise" })
+    );
+    assert_eq!(rows[0]["pipelineValue"], "4000.00");
+    assert_eq!(rows[1]["key"], json!({ "id": "SMB", "label": "SMB" }));
+    assert_eq!(rows[1]["avgDealSize"], "4750.00");
+    // The segment filter: SMB closed Ben's 9,000 and Cy's 500 won, Ben's
+    // 3,000 lost.
+    let d = app
+        .ok(
+            WIN_RATES,
+            json!({ "p": "2025-03", "f": { "segments": ["SMB"] } }),
+        )
+        .await;
+    assert_eq!(
+        (
+            d["winRates"][0]["won"].as_i64(),
+            d["winRates"][0]["lost"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
     // A filter on stage narrows the open part: Trial only -> Ben's 1,000.
     let trial = app.stage("Trial").await;
     let won_stage = app.stage("Won").await;
@@ -1184,6 +1215,26 @@ async fn playbook_effectiveness_in_one_batch(app: TestApp) {
         with(&playbooks[0]),
     )
     .await;
+
+    // Win rates by playbook: P1 2 / 1, P2 1 / 1, then the deals without one
+    // (0 / 2) last.
+    let d = app
+        .ok(WIN_RATES, json!({ "p": "2025-03", "g": "PLAYBOOK" }))
+        .await;
+    let got: Vec<_> = d["winRates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"]["label"].as_str().unwrap(),
+                r["won"].as_i64().unwrap(),
+                r["lost"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("P1", 2, 1), ("P2", 1, 1), ("No playbook", 0, 2)]);
+    assert_eq!(d["winRates"][0]["key"]["id"], playbooks[0].as_str());
 
     let q = "query($p: Period!) { playbooks { name effectiveness(period: $p) { deals won lost winRate baselineWinRate avgCycleDays baselineAvgCycleDays } } }";
     let before = app.statements().await;
