@@ -45,6 +45,21 @@ CASES = [
         ),
     ),
     dict(
+        name="winRates by SOURCE, ENTERPRISE deals over 10,000 (quarter)",
+        query="query($p: Period!, $f: DealFilter) { winRates(period: $p, groupBy: SOURCE, filter: $f) { key { id label } won lost winRate wonAmount lostAmount amountWinRate } }",
+        variables={"p": Q3, "f": {"segments": ["ENTERPRISE"], "minAmount": "10000"}},
+        sql=(
+            "SELECT d.source, COUNT(*) FILTER (WHERE d.status = 'WON') AS won, "
+            "COUNT(*) FILTER (WHERE d.status = 'LOST') AS lost, "
+            "COALESCE(SUM(d.amount_cents) FILTER (WHERE d.status = 'WON'), 0) AS won_cents, "
+            "COALESCE(SUM(d.amount_cents) FILTER (WHERE d.status = 'LOST'), 0) AS lost_cents "
+            "FROM deal d JOIN territory t ON t.id = d.territory_id "
+            f"WHERE d.status IN ('WON', 'LOST') AND d.closed_at >= {Q3_START} AND d.closed_at < {Q3_END} "
+            "AND t.segment = 'ENTERPRISE' AND d.amount_cents >= 1000000 "
+            "GROUP BY d.source ORDER BY d.source NULLS LAST"
+        ),
+    ),
+    dict(
         name="quotaAttainment (month)",
         query="query($p: Period!) { quotaAttainment(period: $p) { totalQuota totalClosedWon attainment repsWithQuota repsAtQuota quotaAchievementRate "
         "rows { rep { id name } quota closedWon attainment attainedQuota openPipeline weightedPipeline gapToQuota pipelineCoverage } } }",
