@@ -63,34 +63,41 @@ pub(crate) fn push_closed_in(sql: &mut Sql, p: &Period) {
         .bind(start_of(p.end()));
 }
 
-/// The SELECT list of won/lost aggregates (aliases of `ClosedAgg`).
-pub(crate) fn closed_columns(d: Dialect) -> String {
-    format!(
-        "COUNT(CASE WHEN deal.status = 'WON' THEN 1 END) AS won, \
-         COUNT(CASE WHEN deal.status = 'LOST' THEN 1 END) AS lost, \
-         {} AS won_cents, {} AS lost_cents, {} AS won_days",
-        d.sum_i64("CASE WHEN deal.status = 'WON' THEN deal.amount_cents ELSE 0 END"),
-        d.sum_i64("CASE WHEN deal.status = 'LOST' THEN deal.amount_cents ELSE 0 END"),
+/// The SELECT list of won/lost aggregates (aliases of `ClosedAgg`); the
+/// won cycle days only when asked for (0 otherwise).
+fn closed_columns(d: Dialect, with_days: bool) -> String {
+    let days = if with_days {
         d.sum_i64(&format!(
             "CASE WHEN deal.status = 'WON' THEN {} ELSE 0 END",
             d.day_diff("deal.opened_at", "deal.closed_at")
-        )),
+        ))
+    } else {
+        "CAST(0 AS BIGINT)".to_owned()
+    };
+    format!(
+        "COUNT(CASE WHEN deal.status = 'WON' THEN 1 END) AS won, \
+         COUNT(CASE WHEN deal.status = 'LOST' THEN 1 END) AS lost, \
+         {} AS won_cents, {} AS lost_cents, {days} AS won_days",
+        d.sum_i64("CASE WHEN deal.status = 'WON' THEN deal.amount_cents ELSE 0 END"),
+        d.sum_i64("CASE WHEN deal.status = 'LOST' THEN deal.amount_cents ELSE 0 END"),
     )
 }
 
-/// Won/lost aggregates per group key in one statement.
+/// Won/lost aggregates per group key in one statement (`won_days` only
+/// `with_days`).
 pub async fn closed_by_key(
     db: &impl ConnectionTrait,
     scope: DealScope,
     filter: &DealFilter,
     period: &Period,
     dim: Dimension,
+    with_days: bool,
 ) -> AppResult<Vec<ClosedAgg>> {
     let d = Dialect::of(db);
     let mut sql = Sql::new(format!(
         "SELECT {} AS group_id, {} FROM deal{} WHERE deal.status IN ('WON', 'LOST')",
         group_key_sql(dim),
-        closed_columns(d),
+        closed_columns(d, with_days),
         dim.join_sql()
     ));
     push_closed_in(&mut sql, period);

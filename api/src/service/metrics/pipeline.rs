@@ -112,7 +112,7 @@ pub async fn pipeline_summary(
     let scope = p.scope();
     let (open, closed, medians) = futures::try_join!(
         open_by_key(db, scope, filter, period, dim),
-        closed_by_key(db, scope, filter, period, dim),
+        closed_by_key(db, scope, filter, period, dim, true),
         median_cycles(db, scope, filter, period, dim),
     )?;
     let closed: HashMap<Option<i64>, _> = closed.into_iter().map(|r| (r.group_id, r)).collect();

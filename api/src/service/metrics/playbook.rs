@@ -63,6 +63,7 @@ pub async fn effectiveness_for(
         &DealFilter::default(),
         period,
         Dimension::Playbook,
+        true,
     )
     .await?;
     Ok(playbook_ids
