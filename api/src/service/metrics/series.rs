@@ -47,7 +47,7 @@ pub struct SeriesPoint {
     pub change: Option<f64>,
 }
 
-/// A bucket of a series: at most this many points per request.
+/// At most this many buckets per series (a 40-year series by week is fine).
 const MAX_POINTS: usize = 20_000;
 
 /// The first day (UTC) of the bucket of a timestamp column, as a DATE on
