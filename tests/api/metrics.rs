@@ -14,6 +14,7 @@ db_tests!(
     undated_open_deals_close_after_the_average_won_cycle,
     rep_performance_has_all_four_quadrants,
     funnel_shows_the_leak_at_demo,
+    funnel_counts_days_so_far_for_deals_still_in_a_stage,
     metric_series_month_by_month_with_changes,
     data_health_counts_and_issues,
     playbook_effectiveness_in_one_batch,
@@ -831,6 +832,45 @@ async fn funnel_shows_the_leak_at_demo(app: TestApp) {
     let d = app.ok_as(&rep, FUNNEL, json!({ "p": "2025-02" })).await;
     assert_eq!(counts(&d["funnel"][2]), (1, 1, 0));
     close(&d["funnel"][2]["avgDaysInStage"], 30.0);
+}
+
+async fn funnel_counts_days_so_far_for_deals_still_in_a_stage(app: TestApp) {
+    let ada = app.create_rep("Ada", None, None, json!({})).await;
+    let today = chrono::Utc::now().date_naive();
+    let day = |offset: i64| {
+        (today + chrono::Duration::days(offset))
+            .format("%Y-%m-%dT00:30:00Z")
+            .to_string()
+    };
+    // A: Discovery 10 days ago, still there (10 days so far).
+    // B: Discovery 4 days ago, Qualified yesterday (3 days in Discovery),
+    //    still in Qualified (1 day so far).
+    for (opened, moved) in [(-10, None), (-4, Some(-1))] {
+        let id = app
+            .create_deal(
+                json!({ "name": "d", "amount": "100", "ownerId": ada, "openedAt": day(opened) }),
+            )
+            .await;
+        if let Some(m) = moved {
+            app.move_deal(&id, "Qualified", &day(m)).await;
+        }
+    }
+    let period = format!(
+        "{}..{}",
+        today - chrono::Duration::days(10),
+        today + chrono::Duration::days(1)
+    );
+    let d = app.ok(FUNNEL, json!({ "p": period })).await;
+    let steps = d["funnel"].as_array().unwrap();
+    // Discovery: 2 entered, B moved on; (10 + 3) / 2 days.
+    assert_eq!(
+        (steps[0]["entered"].as_i64(), steps[0]["advanced"].as_i64()),
+        (Some(2), Some(1))
+    );
+    close(&steps[0]["avgDaysInStage"], 6.5);
+    // Qualified: B, 1 day so far.
+    assert_eq!(steps[1]["entered"], 1);
+    close(&steps[1]["avgDaysInStage"], 1.0);
 }
 
 const SERIES: &str = "query($m: Metric!, $p: Period!, $g: Granularity!, $d: Dimension) { metricSeries(metric: $m, period: $p, granularity: $g, groupBy: $d) { bucket start key { label } value change } }";
