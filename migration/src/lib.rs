@@ -17,6 +17,7 @@ mod m20260101_000012_create_webhook;
 mod m20260301_000001_extend_sop;
 mod m20260310_000001_create_change_clock;
 mod m20260310_000002_webhook_delivery_ordering;
+mod m20261123_000001_metric_indexes;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260301_000001_extend_sop::Migration),
             Box::new(m20260310_000001_create_change_clock::Migration),
             Box::new(m20260310_000002_webhook_delivery_ordering::Migration),
+            Box::new(m20261123_000001_metric_indexes::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ mod forecast;
 mod fuzz;
 mod http;
 mod integrations;
+mod metrics;
 mod ops;
 mod org;
 mod roles;

@@ -1,6 +1,7 @@
 //! Pure domain code: no database, no GraphQL. The sales math lives here with
 //! unit tests on the worked examples of DESIGN.md.
 pub mod forecast;
+pub mod metrics;
 pub mod money;
 pub mod period;
 pub mod sop;

@@ -479,6 +479,12 @@ pub fn attach(
             db: db.clone(),
             scope,
         }))
+        .data(batched(
+            crate::graphql::types::metrics::PlaybookEffectivenessLoader {
+                db: db.clone(),
+                scope,
+            },
+        ))
 }
 
 /// Loads one row by id through the request's loader.

@@ -10,6 +10,7 @@ pub mod deal_sets;
 pub mod deal_write;
 pub mod forecast;
 pub mod grouping;
+pub mod metrics;
 pub mod outbox;
 pub mod pagination;
 pub mod playbook;

@@ -2,6 +2,7 @@ mod audit;
 mod deal;
 mod forecast;
 mod integration;
+mod metrics;
 mod org;
 mod sop;
 
@@ -16,4 +17,5 @@ pub struct QueryRoot(
     sop::SopQuery,
     integration::IntegrationQuery,
     forecast::ForecastQuery,
+    metrics::MetricsQuery,
 );

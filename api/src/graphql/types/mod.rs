@@ -6,6 +6,7 @@ pub mod enums;
 pub mod forecast;
 pub mod grouping;
 pub mod integration;
+pub mod metrics;
 pub mod org;
 pub mod playbook;
 pub mod quota;

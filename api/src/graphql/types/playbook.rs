@@ -1,10 +1,13 @@
-use async_graphql::{Context, Object, Result, ID};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
 
 use entity::{playbook, playbook_step, stage};
 
 use super::enums::Segment;
+use super::metrics::{PlaybookEffectiveness, PlaybookEffectivenessLoader};
 use super::org::Stage;
 use crate::graphql::loaders::{load_by_id, load_children, PlaybookSteps};
+use crate::service::access::METRIC_READERS;
 
 pub struct Playbook(pub playbook::Model);
 
@@ -24,6 +27,23 @@ impl Playbook {
     }
     async fn active(&self) -> bool {
         self.0.active
+    }
+    /// The deals of this playbook closed (won or lost) in the period against those closed without it.
+    async fn effectiveness(
+        &self,
+        ctx: &Context<'_>,
+        period: crate::domain::period::Period,
+    ) -> Result<PlaybookEffectiveness> {
+        use async_graphql::ResultExt;
+        crate::graphql::principal(ctx)?
+            .require(METRIC_READERS)
+            .extend()?;
+        let found = ctx
+            .data::<DataLoader<PlaybookEffectivenessLoader>>()?
+            .load_one((self.0.id, period))
+            .await
+            .map_err(|e| (*e).clone().extend())?;
+        Ok(PlaybookEffectiveness(found.unwrap_or_default()))
     }
     /// The steps in order.
     async fn steps(&self, ctx: &Context<'_>) -> Result<Vec<PlaybookStep>> {

@@ -1,0 +1,172 @@
+//! The sales metrics queries (DESIGN.md "Metrics"): parse, authorise in the
+//! service, wrap the rows.
+use async_graphql::{Context, Object, Result, ResultExt, ID};
+
+use crate::domain::period::Period;
+use crate::graphql::inputs::{filter_of, DealFilterInput};
+use crate::graphql::types::enums::Dimension;
+use crate::graphql::types::metrics::{
+    CommissionRow, DataHealth, FunnelStep, Granularity, Metric, PipelineSummaryRow,
+    QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
+};
+use crate::graphql::{opt_id, principal, read_db};
+use crate::service::metrics::reps::RepNarrowing;
+use crate::service::metrics::{
+    attainment, commissions, funnel, health, performance, pipeline, series, win_rates,
+};
+use crate::service::{grouping, referenced};
+use entity::{rep, territory};
+
+#[derive(Default)]
+pub struct MetricsQuery;
+
+fn dim(d: Option<Dimension>) -> grouping::Dimension {
+    d.map(Into::into).unwrap_or_default()
+}
+
+#[Object]
+impl MetricsQuery {
+    /// Win rates of the deals closed in the period, per group (groupBy defaults to NONE).
+    async fn win_rates(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        group_by: Option<Dimension>,
+        filter: Option<DealFilterInput>,
+    ) -> Result<Vec<WinRateRow>> {
+        let p = principal(ctx)?;
+        let filter = filter_of(&filter).extend()?;
+        let rows = win_rates::win_rates(read_db(ctx)?, p, &period, dim(group_by), &filter)
+            .await
+            .extend()?;
+        Ok(rows.into_iter().map(WinRateRow).collect())
+    }
+
+    /// Quota attainment of the active reps in scope and of reps with a quota in the period,
+    /// by rep id; territoryId narrows to that territory's subtree, managerId to the manager and their team.
+    async fn quota_attainment(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        territory_id: Option<ID>,
+        manager_id: Option<ID>,
+    ) -> Result<QuotaAttainmentReport> {
+        let p = principal(ctx)?;
+        let db = read_db(ctx)?;
+        let territory_id = opt_id(&territory_id, "territoryId").extend()?;
+        let manager_id = opt_id(&manager_id, "managerId").extend()?;
+        if let Some(t) = territory_id {
+            referenced::<territory::Entity>(db, t, "territoryId")
+                .await
+                .extend()?;
+        }
+        if let Some(m) = manager_id {
+            referenced::<rep::Entity>(db, m, "managerId")
+                .await
+                .extend()?;
+        }
+        let narrow = RepNarrowing {
+            territory_id,
+            manager_id,
+        };
+        Ok(QuotaAttainmentReport(
+            attainment::quota_attainment(db, p, &period, narrow)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// Open pipeline of the period beside what closed in it, per group.
+    async fn pipeline_summary(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        group_by: Option<Dimension>,
+        filter: Option<DealFilterInput>,
+    ) -> Result<Vec<PipelineSummaryRow>> {
+        let p = principal(ctx)?;
+        let filter = filter_of(&filter).extend()?;
+        let rows = pipeline::pipeline_summary(read_db(ctx)?, p, &period, dim(group_by), &filter)
+            .await
+            .extend()?;
+        Ok(rows.into_iter().map(PipelineSummaryRow).collect())
+    }
+
+    /// Stage by stage, in position order: where the deals entering in the period went.
+    async fn funnel(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        filter: Option<DealFilterInput>,
+    ) -> Result<Vec<FunnelStep>> {
+        let p = principal(ctx)?;
+        let filter = filter_of(&filter).extend()?;
+        let rows = funnel::funnel(read_db(ctx)?, p, &period, &filter)
+            .await
+            .extend()?;
+        Ok(rows.into_iter().map(FunnelStep).collect())
+    }
+
+    /// Each rep's quadrant: this period against compareTo (default: the period of the same kind just before).
+    async fn rep_performance(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        compare_to: Option<Period>,
+    ) -> Result<Vec<RepPerformance>> {
+        let p = principal(ctx)?;
+        let rows = performance::rep_performance(read_db(ctx)?, p, &period, compare_to)
+            .await
+            .extend()?;
+        Ok(rows.into_iter().map(RepPerformance).collect())
+    }
+
+    /// Commission earned per rep in the period (rate and threshold from the rep).
+    async fn commissions(&self, ctx: &Context<'_>, period: Period) -> Result<Vec<CommissionRow>> {
+        let p = principal(ctx)?;
+        let rows = commissions::commissions(read_db(ctx)?, p, &period)
+            .await
+            .extend()?;
+        Ok(rows.into_iter().map(CommissionRow).collect())
+    }
+
+    /// A metric bucketed inside the period, per group, with the change from the previous bucket.
+    async fn metric_series(
+        &self,
+        ctx: &Context<'_>,
+        metric: Metric,
+        period: Period,
+        granularity: Granularity,
+        group_by: Option<Dimension>,
+        filter: Option<DealFilterInput>,
+    ) -> Result<Vec<SeriesPoint>> {
+        let p = principal(ctx)?;
+        let filter = filter_of(&filter).extend()?;
+        let rows = series::metric_series(
+            read_db(ctx)?,
+            p,
+            metric.into(),
+            &period,
+            granularity.into(),
+            dim(group_by),
+            &filter,
+        )
+        .await
+        .extend()?;
+        Ok(rows.into_iter().map(SeriesPoint).collect())
+    }
+
+    /// What decays in the data (staleAfterDays defaults to 30).
+    async fn data_health(
+        &self,
+        ctx: &Context<'_>,
+        stale_after_days: Option<i32>,
+    ) -> Result<DataHealth> {
+        let p = principal(ctx)?;
+        let criteria = health::criteria(p, stale_after_days).extend()?;
+        let counts = health::data_health(read_db(ctx)?, &criteria)
+            .await
+            .extend()?;
+        Ok(DataHealth { counts, criteria })
+    }
+}

@@ -1,0 +1,400 @@
+//! Output types of the sales metrics (service::metrics) and the loader that
+//! computes Playbook.effectiveness for every playbook of a list at once.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{Context, Enum, ErrorExtensions, Object, Result};
+use rust_decimal::Decimal;
+use sea_orm::DatabaseConnection;
+
+use super::org::{Rep, Stage};
+use super::GroupKey;
+use crate::domain::period::Period;
+use crate::error::AppError;
+use crate::graphql::scalars::Date;
+use crate::service::access::DealScope;
+use crate::service::metrics::{
+    attainment, commissions, funnel, health, performance, pipeline, playbook, series, win_rates,
+};
+
+/// Bucket size of a metric series.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::period::Granularity")]
+pub enum Granularity {
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+/// A metric that metricSeries can bucket.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::metrics::series::Metric")]
+pub enum Metric {
+    ClosedWonAmount,
+    DealsWon,
+    DealsLost,
+    WinRate,
+    NewPipeline,
+    AvgDealSize,
+    AvgSalesCycleDays,
+}
+
+/// High/low performer crossed with improving/declining closed-won.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::metrics::Quadrant")]
+pub enum PerformanceQuadrant {
+    RisingStar,
+    FallingStar,
+    ImprovingLaggard,
+    DeterioratingLaggard,
+}
+
+pub struct WinRateRow(pub win_rates::WinRateRow);
+
+#[Object]
+impl WinRateRow {
+    async fn key(&self) -> GroupKey {
+        GroupKey(self.0.key.clone())
+    }
+    async fn won(&self) -> i64 {
+        self.0.won
+    }
+    async fn lost(&self) -> i64 {
+        self.0.lost
+    }
+    /// won / (won + lost); null when nothing closed.
+    async fn win_rate(&self) -> Option<f64> {
+        self.0.win_rate
+    }
+    async fn won_amount(&self) -> Decimal {
+        self.0.won_amount
+    }
+    async fn lost_amount(&self) -> Decimal {
+        self.0.lost_amount
+    }
+    /// wonAmount / (wonAmount + lostAmount).
+    async fn amount_win_rate(&self) -> Option<f64> {
+        self.0.amount_win_rate
+    }
+}
+
+pub struct RepAttainment(pub attainment::RepAttainment);
+
+#[Object]
+impl RepAttainment {
+    async fn rep(&self) -> Rep {
+        Rep(self.0.rep.clone())
+    }
+    async fn quota(&self) -> Decimal {
+        self.0.quota
+    }
+    async fn closed_won(&self) -> Decimal {
+        self.0.closed_won
+    }
+    /// closedWon / quota.
+    async fn attainment(&self) -> Option<f64> {
+        self.0.attainment
+    }
+    async fn attained_quota(&self) -> bool {
+        self.0.attained_quota
+    }
+    async fn open_pipeline(&self) -> Decimal {
+        self.0.open_pipeline
+    }
+    async fn weighted_pipeline(&self) -> Decimal {
+        self.0.weighted_pipeline
+    }
+    /// max(quota - closedWon, 0).
+    async fn gap_to_quota(&self) -> Decimal {
+        self.0.gap_to_quota
+    }
+    /// openPipeline / gapToQuota; null when the gap is 0.
+    async fn pipeline_coverage(&self) -> Option<f64> {
+        self.0.pipeline_coverage
+    }
+}
+
+pub struct QuotaAttainmentReport(pub attainment::AttainmentReport);
+
+#[Object]
+impl QuotaAttainmentReport {
+    async fn period(&self) -> Period {
+        self.0.period
+    }
+    async fn rows(&self) -> Vec<RepAttainment> {
+        self.0.rows.iter().cloned().map(RepAttainment).collect()
+    }
+    async fn total_quota(&self) -> Decimal {
+        self.0.total_quota
+    }
+    async fn total_closed_won(&self) -> Decimal {
+        self.0.total_closed_won
+    }
+    async fn attainment(&self) -> Option<f64> {
+        self.0.attainment
+    }
+    async fn reps_with_quota(&self) -> i64 {
+        self.0.reps_with_quota
+    }
+    async fn reps_at_quota(&self) -> i64 {
+        self.0.reps_at_quota
+    }
+    /// repsAtQuota / repsWithQuota: the quota achievement rate.
+    async fn quota_achievement_rate(&self) -> Option<f64> {
+        self.0.quota_achievement_rate
+    }
+}
+
+pub struct PipelineSummaryRow(pub pipeline::PipelineSummaryRow);
+
+#[Object]
+impl PipelineSummaryRow {
+    async fn key(&self) -> GroupKey {
+        GroupKey(self.0.key.clone())
+    }
+    async fn open_deals(&self) -> i64 {
+        self.0.open_deals
+    }
+    async fn pipeline_value(&self) -> Decimal {
+        self.0.pipeline_value
+    }
+    async fn weighted_pipeline(&self) -> Decimal {
+        self.0.weighted_pipeline
+    }
+    /// Mean amount of deals won in the period.
+    async fn avg_deal_size(&self) -> Option<Decimal> {
+        self.0.avg_deal_size
+    }
+    /// Mean days from openedAt to closedAt of deals won in the period.
+    async fn avg_sales_cycle_days(&self) -> Option<f64> {
+        self.0.avg_sales_cycle_days
+    }
+    async fn median_sales_cycle_days(&self) -> Option<f64> {
+        self.0.median_sales_cycle_days
+    }
+    async fn win_rate(&self) -> Option<f64> {
+        self.0.win_rate
+    }
+}
+
+pub struct FunnelStep(pub funnel::FunnelStep);
+
+#[Object]
+impl FunnelStep {
+    async fn stage(&self) -> Stage {
+        Stage(self.0.stage.clone())
+    }
+    /// Deals that entered this stage in the period.
+    async fn entered(&self) -> i64 {
+        self.0.entered
+    }
+    /// Of those, deals that later moved to a stage further on (won included).
+    async fn advanced(&self) -> i64 {
+        self.0.advanced
+    }
+    /// Of those, deals that were lost while in this stage.
+    async fn lost_here(&self) -> i64 {
+        self.0.lost_here
+    }
+    /// advanced / entered.
+    async fn conversion_rate(&self) -> Option<f64> {
+        self.0.conversion_rate
+    }
+    /// Mean UTC days from entering to the next move (or today while still there); null for WON and LOST stages.
+    async fn avg_days_in_stage(&self) -> Option<f64> {
+        self.0.avg_days_in_stage
+    }
+}
+
+pub struct RepPerformance(pub performance::RepPerformance);
+
+#[Object]
+impl RepPerformance {
+    async fn rep(&self) -> Rep {
+        Rep(self.0.rep.clone())
+    }
+    async fn current(&self) -> Decimal {
+        self.0.current
+    }
+    async fn previous(&self) -> Decimal {
+        self.0.previous
+    }
+    async fn current_attainment(&self) -> Option<f64> {
+        self.0.current_attainment
+    }
+    async fn previous_attainment(&self) -> Option<f64> {
+        self.0.previous_attainment
+    }
+    /// current - previous closed-won, relative to previous; null when previous is 0.
+    async fn change(&self) -> Option<f64> {
+        self.0.change
+    }
+    async fn quadrant(&self) -> PerformanceQuadrant {
+        self.0.quadrant.into()
+    }
+}
+
+pub struct CommissionRow(pub commissions::CommissionRow);
+
+#[Object]
+impl CommissionRow {
+    async fn rep(&self) -> Rep {
+        Rep(self.0.rep.clone())
+    }
+    async fn quota(&self) -> Decimal {
+        self.0.quota
+    }
+    async fn closed_won(&self) -> Decimal {
+        self.0.closed_won
+    }
+    async fn attainment(&self) -> Option<f64> {
+        self.0.attainment
+    }
+    async fn rate(&self) -> Decimal {
+        self.0.rate
+    }
+    /// True when attainment reached the plan's threshold (1.0 unless set).
+    async fn qualified(&self) -> bool {
+        self.0.qualified
+    }
+    async fn earned(&self) -> Decimal {
+        self.0.earned
+    }
+}
+
+pub struct SeriesPoint(pub series::SeriesPoint);
+
+#[Object]
+impl SeriesPoint {
+    async fn bucket(&self) -> Period {
+        self.0.bucket
+    }
+    async fn start(&self) -> Date {
+        Date(self.0.bucket.start())
+    }
+    async fn key(&self) -> GroupKey {
+        GroupKey(self.0.key.clone())
+    }
+    async fn value(&self) -> Option<f64> {
+        self.0.value
+    }
+    /// Relative change from the previous bucket of the same key; null for the first bucket or a previous value of 0.
+    async fn change(&self) -> Option<f64> {
+        self.0.change
+    }
+}
+
+pub struct DataIssue(pub health::DataIssue);
+
+#[Object]
+impl DataIssue {
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn entity_type(&self) -> &str {
+        &self.0.entity_type
+    }
+    async fn entity_id(&self) -> async_graphql::ID {
+        async_graphql::ID(self.0.entity_id.to_string())
+    }
+    async fn message(&self) -> String {
+        self.0.message()
+    }
+}
+
+pub struct DataHealth {
+    pub counts: health::DataHealth,
+    pub criteria: health::HealthCriteria,
+}
+
+#[Object]
+impl DataHealth {
+    async fn open_deals_past_expected_close(&self) -> i64 {
+        self.counts.past_expected_close
+    }
+    async fn open_deals_without_expected_close(&self) -> i64 {
+        self.counts.without_expected_close
+    }
+    async fn open_deals_not_updated(&self) -> i64 {
+        self.counts.not_updated
+    }
+    async fn reps_without_territory(&self) -> i64 {
+        self.counts.reps_without_territory
+    }
+    async fn inactive_reps_owning_open_deals(&self) -> i64 {
+        self.counts.inactive_reps_owning_open_deals
+    }
+    /// Concrete rows behind the counts, in the order of the counts and by id (first defaults to 100).
+    #[graphql(complexity = "crate::graphql::list_complexity(first, 100, child_complexity)")]
+    async fn issues(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<DataIssue>> {
+        let limit = crate::graphql::page_size(ctx, first, 100)?;
+        let db = crate::graphql::read_db(ctx)?;
+        Ok(health::data_issues(db, &self.criteria, limit)
+            .await
+            .map_err(|e| e.extend())?
+            .into_iter()
+            .map(DataIssue)
+            .collect())
+    }
+}
+
+pub struct PlaybookEffectiveness(pub playbook::Effectiveness);
+
+#[Object]
+impl PlaybookEffectiveness {
+    async fn deals(&self) -> i64 {
+        self.0.deals
+    }
+    async fn won(&self) -> i64 {
+        self.0.won
+    }
+    async fn lost(&self) -> i64 {
+        self.0.lost
+    }
+    async fn win_rate(&self) -> Option<f64> {
+        self.0.win_rate
+    }
+    /// Win rate of the deals closed in the same period without this playbook.
+    async fn baseline_win_rate(&self) -> Option<f64> {
+        self.0.baseline_win_rate
+    }
+    /// Mean days opened -> closed of this playbook's deals won in the period.
+    async fn avg_cycle_days(&self) -> Option<f64> {
+        self.0.avg_cycle_days
+    }
+    async fn baseline_avg_cycle_days(&self) -> Option<f64> {
+        self.0.baseline_avg_cycle_days
+    }
+}
+
+/// Playbook.effectiveness for many playbooks: one grouped statement per
+/// distinct period in the batch.
+pub struct PlaybookEffectivenessLoader {
+    pub db: DatabaseConnection,
+    pub scope: DealScope,
+}
+
+impl Loader<(i64, Period)> for PlaybookEffectivenessLoader {
+    type Value = playbook::Effectiveness;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[(i64, Period)],
+    ) -> Result<HashMap<(i64, Period), Self::Value>, Self::Error> {
+        let mut by_period: HashMap<Period, Vec<i64>> = HashMap::new();
+        for (id, p) in keys {
+            by_period.entry(*p).or_default().push(*id);
+        }
+        let mut out = HashMap::new();
+        for (period, ids) in by_period {
+            let found = playbook::effectiveness_for(&self.db, self.scope, &period, &ids)
+                .await
+                .map_err(Arc::new)?;
+            out.extend(found.into_iter().map(|(id, e)| ((id, period), e)));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,206 @@
+//! dataHealth (DESIGN.md "Metrics"): what decays in the data, over the
+//! deals and reps the caller may see.
+//! - open deals past their expected close: expected_close_date before today;
+//! - open deals with no expected close date;
+//! - open deals not updated for staleAfterDays: updated_at before now minus
+//!   that many days;
+//! - reps with no territory: active reps only (an inactive rep without a
+//!   territory is not a gap);
+//! - inactive reps still owning open deals.
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use crate::auth::Principal;
+use crate::clock;
+use crate::db::{Dialect, Sql};
+use crate::error::{AppError, AppResult};
+use crate::service::access::{DealScope, METRIC_READERS};
+
+pub const DEFAULT_STALE_AFTER_DAYS: i32 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCriteria {
+    pub scope: DealScope,
+    pub today: NaiveDate,
+    /// Open deals updated before this instant are stale.
+    pub stale_before: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, FromQueryResult)]
+pub struct DataHealth {
+    pub past_expected_close: i64,
+    pub without_expected_close: i64,
+    pub not_updated: i64,
+    pub reps_without_territory: i64,
+    pub inactive_reps_owning_open_deals: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct DataIssue {
+    pub kind: String,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub name: String,
+    pub detail: Option<String>,
+}
+
+impl DataIssue {
+    pub fn message(&self) -> String {
+        let detail = self.detail.as_deref().unwrap_or("");
+        match self.kind.as_str() {
+            "OPEN_DEAL_PAST_EXPECTED_CLOSE" => format!(
+                "Open deal \"{}\" was expected to close on {detail}",
+                self.name
+            ),
+            "OPEN_DEAL_WITHOUT_EXPECTED_CLOSE" => {
+                format!("Open deal \"{}\" has no expected close date", self.name)
+            }
+            "OPEN_DEAL_NOT_UPDATED" => format!(
+                "Open deal \"{}\" has not been updated since {detail}",
+                self.name
+            ),
+            "REP_WITHOUT_TERRITORY" => format!("Rep {} has no territory", self.name),
+            _ => format!("Inactive rep {} still owns {detail} open deals", self.name),
+        }
+    }
+}
+
+pub fn criteria(p: &Principal, stale_after_days: Option<i32>) -> AppResult<HealthCriteria> {
+    p.require(METRIC_READERS)?;
+    let days = stale_after_days.unwrap_or(DEFAULT_STALE_AFTER_DAYS);
+    if !(0..=36_500).contains(&days) {
+        return Err(AppError::bad_input(
+            "staleAfterDays must be between 0 and 36500",
+        ));
+    }
+    Ok(HealthCriteria {
+        scope: p.scope(),
+        today: clock::today(),
+        stale_before: clock::now() - Duration::days(i64::from(days)),
+    })
+}
+
+fn push_open_deal_scope(sql: &mut Sql, c: &HealthCriteria) {
+    let (s, v) = c.scope.rep_sql("deal.owner_id");
+    sql.push(" AND ").push_with(&s, v);
+}
+
+fn push_rep_scope(sql: &mut Sql, c: &HealthCriteria) {
+    let (s, v) = c.scope.rep_sql("rep.id");
+    sql.push(" AND ").push_with(&s, v);
+}
+
+/// The five counts in one statement (uncorrelated scalar subqueries).
+pub async fn data_health(db: &impl ConnectionTrait, c: &HealthCriteria) -> AppResult<DataHealth> {
+    let mut sql = Sql::new("SELECT (SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date < ");
+    sql.bind(c.today);
+    push_open_deal_scope(&mut sql, c);
+    sql.push(") AS past_expected_close, (SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date IS NULL");
+    push_open_deal_scope(&mut sql, c);
+    sql.push(") AS without_expected_close, (SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.updated_at < ")
+        .bind(c.stale_before);
+    push_open_deal_scope(&mut sql, c);
+    sql.push(") AS not_updated, (SELECT COUNT(*) FROM rep WHERE rep.active = ")
+        .bind(true)
+        .push(" AND rep.territory_id IS NULL");
+    push_rep_scope(&mut sql, c);
+    sql.push(") AS reps_without_territory, (SELECT COUNT(*) FROM rep WHERE rep.active = ")
+        .bind(false)
+        .push(" AND rep.id IN (SELECT deal.owner_id FROM deal WHERE deal.status = 'OPEN')");
+    push_rep_scope(&mut sql, c);
+    sql.push(") AS inactive_reps_owning_open_deals");
+    Ok(
+        DataHealth::find_by_statement(sql.statement(db.get_database_backend()))
+            .one(db)
+            .await?
+            .unwrap_or_default(),
+    )
+}
+
+/// Concrete issues, in the order of the counts and by id within a kind, at
+/// most `limit`: one statement, each branch capped at `limit` first.
+pub async fn data_issues(
+    db: &impl ConnectionTrait,
+    c: &HealthCriteria,
+    limit: u64,
+) -> AppResult<Vec<DataIssue>> {
+    let limit = limit as i64;
+    let d = Dialect::of(db);
+    // A DATE expression as YYYY-MM-DD text.
+    let date_text = |date: &str| match d {
+        Dialect::Postgres => format!("to_char({date}, 'YYYY-MM-DD')"),
+        Dialect::Sqlite => format!("date({date})"),
+    };
+    let branch = |sql: &mut Sql, order: i64, select: &str, from_where: &str| {
+        sql.push(&format!(
+            "SELECT * FROM (SELECT {order} AS kind_order, {select} {from_where}"
+        ));
+    };
+    let mut sql = Sql::new("SELECT kind, entity_type, entity_id, name, detail FROM (");
+    branch(
+        &mut sql,
+        1,
+        &format!(
+            "'OPEN_DEAL_PAST_EXPECTED_CLOSE' AS kind, 'Deal' AS entity_type, deal.id AS entity_id, deal.name AS name, {} AS detail",
+            date_text("deal.expected_close_date")
+        ),
+        "FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date < ",
+    );
+    sql.bind(c.today);
+    push_open_deal_scope(&mut sql, c);
+    sql.push(" ORDER BY deal.id LIMIT ")
+        .bind(limit)
+        .push(") a1 UNION ALL ");
+    branch(
+        &mut sql,
+        2,
+        "'OPEN_DEAL_WITHOUT_EXPECTED_CLOSE' AS kind, 'Deal' AS entity_type, deal.id AS entity_id, deal.name AS name, CAST(NULL AS TEXT) AS detail",
+        "FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date IS NULL",
+    );
+    push_open_deal_scope(&mut sql, c);
+    sql.push(" ORDER BY deal.id LIMIT ")
+        .bind(limit)
+        .push(") a2 UNION ALL ");
+    branch(
+        &mut sql,
+        3,
+        &format!(
+            "'OPEN_DEAL_NOT_UPDATED' AS kind, 'Deal' AS entity_type, deal.id AS entity_id, deal.name AS name, {} AS detail",
+            date_text(&d.utc_date("deal.updated_at"))
+        ),
+        "FROM deal WHERE deal.status = 'OPEN' AND deal.updated_at < ",
+    );
+    sql.bind(c.stale_before);
+    push_open_deal_scope(&mut sql, c);
+    sql.push(" ORDER BY deal.id LIMIT ")
+        .bind(limit)
+        .push(") a3 UNION ALL ");
+    branch(
+        &mut sql,
+        4,
+        "'REP_WITHOUT_TERRITORY' AS kind, 'Rep' AS entity_type, rep.id AS entity_id, rep.name AS name, CAST(NULL AS TEXT) AS detail",
+        "FROM rep WHERE rep.active = ",
+    );
+    sql.bind(true).push(" AND rep.territory_id IS NULL");
+    push_rep_scope(&mut sql, c);
+    sql.push(" ORDER BY rep.id LIMIT ")
+        .bind(limit)
+        .push(") a4 UNION ALL ");
+    branch(
+        &mut sql,
+        5,
+        "'INACTIVE_REP_OWNS_OPEN_DEALS' AS kind, 'Rep' AS entity_type, rep.id AS entity_id, rep.name AS name, CAST(COUNT(*) AS TEXT) AS detail",
+        "FROM rep JOIN deal ON deal.owner_id = rep.id AND deal.status = 'OPEN' WHERE rep.active = ",
+    );
+    sql.bind(false);
+    push_rep_scope(&mut sql, c);
+    sql.push(" GROUP BY rep.id, rep.name ORDER BY rep.id LIMIT ")
+        .bind(limit)
+        .push(") a5) issues ORDER BY kind_order, entity_id LIMIT ")
+        .bind(limit);
+    Ok(
+        DataIssue::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?,
+    )
+}

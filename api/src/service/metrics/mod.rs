@@ -1,0 +1,191 @@
+//! Sales metrics (DESIGN.md "Metrics"), one module per metric. Every number
+//! is aggregated in SQL over the deals the caller may see (`DealScope`) and
+//! the contract's `DealFilter`; ratios and other math happen afterwards in
+//! `domain::metrics` on those aggregates.
+//!
+//! Shared conventions:
+//! - A deal is won (lost) in a period when its status is WON (LOST) and
+//!   closed_at falls in it; day counts are differences of UTC dates.
+//! - Open pipeline: OPEN deals whose expected close date (their own, else
+//!   opened_at + the average won cycle of the 365 days ending today, see
+//!   `deal_sets`) falls in the period, weighted by the stage probability.
+//! - Independent statements of one request run concurrently.
+pub mod attainment;
+pub mod commissions;
+pub mod funnel;
+pub mod health;
+pub mod performance;
+pub mod pipeline;
+pub mod playbook;
+pub mod reps;
+pub mod series;
+pub mod win_rates;
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::access::DealScope;
+use super::deal_filter::DealFilter;
+use super::deal_sets::CYCLE_WINDOW_DAYS;
+use super::grouping::Dimension;
+use crate::clock::{self, start_of};
+use crate::db::{Dialect, Sql};
+use crate::domain::metrics::weighted;
+use crate::domain::period::Period;
+use crate::error::AppResult;
+
+/// The group key of a dimension as a BIGINT on both backends (PostgreSQL
+/// types the CASE of enum dimensions as integer).
+pub(crate) fn group_key_sql(dim: Dimension) -> String {
+    format!("CAST({} AS BIGINT)", dim.key_sql())
+}
+
+/// Won and lost deals of one group in a period.
+#[derive(Debug, Clone, Default, PartialEq, FromQueryResult)]
+pub struct ClosedAgg {
+    pub group_id: Option<i64>,
+    pub won: i64,
+    pub lost: i64,
+    pub won_cents: i64,
+    pub lost_cents: i64,
+    /// Total days opened -> closed of the won deals.
+    pub won_days: i64,
+}
+
+/// `... AND deal.closed_at >= start AND deal.closed_at < end`.
+pub(crate) fn push_closed_in(sql: &mut Sql, p: &Period) {
+    sql.push(" AND deal.closed_at >= ")
+        .bind(start_of(p.start()))
+        .push(" AND deal.closed_at < ")
+        .bind(start_of(p.end()));
+}
+
+/// The SELECT list of won/lost aggregates (aliases of `ClosedAgg`); the
+/// won cycle days only when asked for (0 otherwise).
+fn closed_columns(d: Dialect, with_days: bool) -> String {
+    let days = if with_days {
+        d.sum_i64(&format!(
+            "CASE WHEN deal.status = 'WON' THEN {} ELSE 0 END",
+            d.day_diff("deal.opened_at", "deal.closed_at")
+        ))
+    } else {
+        "CAST(0 AS BIGINT)".to_owned()
+    };
+    format!(
+        "COUNT(CASE WHEN deal.status = 'WON' THEN 1 END) AS won, \
+         COUNT(CASE WHEN deal.status = 'LOST' THEN 1 END) AS lost, \
+         {} AS won_cents, {} AS lost_cents, {days} AS won_days",
+        d.sum_i64("CASE WHEN deal.status = 'WON' THEN deal.amount_cents ELSE 0 END"),
+        d.sum_i64("CASE WHEN deal.status = 'LOST' THEN deal.amount_cents ELSE 0 END"),
+    )
+}
+
+/// Won/lost aggregates per group key in one statement (`won_days` only
+/// `with_days`).
+pub async fn closed_by_key(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    filter: &DealFilter,
+    period: &Period,
+    dim: Dimension,
+    with_days: bool,
+) -> AppResult<Vec<ClosedAgg>> {
+    let d = Dialect::of(db);
+    let mut sql = Sql::new(format!(
+        "SELECT {} AS group_id, {} FROM deal{} WHERE deal.status IN ('WON', 'LOST')",
+        group_key_sql(dim),
+        closed_columns(d, with_days),
+        dim.join_sql()
+    ));
+    push_closed_in(&mut sql, period);
+    filter.push_sql(&mut sql, scope);
+    dim.push_group_by(&mut sql);
+    let rows = ClosedAgg::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    // NONE without any deal still answers its single row of zeros.
+    Ok(rows
+        .into_iter()
+        .filter(|r| dim == Dimension::None || r.won + r.lost > 0)
+        .collect())
+}
+
+/// Open pipeline of one group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenAgg {
+    pub deals: i64,
+    pub cents: i64,
+    /// Sum of amount x stage probability, not yet rounded.
+    pub weighted: Decimal,
+}
+
+#[derive(FromQueryResult)]
+struct OpenRow {
+    group_id: Option<i64>,
+    probability_ppm: i64,
+    deals: i64,
+    cents: i64,
+}
+
+/// Open pipeline per group key in one statement. The average won cycle that
+/// dates open deals without an expected close (`deal_sets`: the deals won in
+/// the 365 days ending today, in the caller's scope and filter, mean days
+/// rounded half up, no fallback when nothing was won) is a CTE of the same
+/// statement, in exact integer arithmetic. Grouped by key and stage
+/// probability, so the weighting stays exact (no SUM of amount x ppm that
+/// could overflow) and costs a few rows per key.
+pub async fn open_by_key(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    filter: &DealFilter,
+    period: &Period,
+    dim: Dimension,
+) -> AppResult<HashMap<Option<i64>, OpenAgg>> {
+    let d = Dialect::of(db);
+    let today = clock::today();
+    let from = today - Duration::days(CYCLE_WINDOW_DAYS - 1);
+    let mut sql = Sql::new(format!(
+        "WITH cyc AS (SELECT (2 * SUM({days}) + COUNT(*)) / NULLIF(2 * COUNT(*), 0) AS days \
+         FROM deal WHERE deal.status = 'WON' AND deal.closed_at >= ",
+        days = d.day_diff("deal.opened_at", "deal.closed_at")
+    ));
+    sql.bind(start_of(from))
+        .push(" AND deal.closed_at < ")
+        .bind(start_of(today + Duration::days(1)));
+    filter.push_sql(&mut sql, scope);
+    let close = match d {
+        Dialect::Postgres => "COALESCE(deal.expected_close_date, \
+             ((deal.opened_at) AT TIME ZONE 'UTC')::date + CAST(cyc.days AS INTEGER))"
+            .to_owned(),
+        Dialect::Sqlite => "COALESCE(deal.expected_close_date, \
+             date(deal.opened_at, '+' || cyc.days || ' days'))"
+            .to_owned(),
+    };
+    let key = group_key_sql(dim);
+    sql.push(&format!(
+        ") SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, COUNT(*) AS deals, \
+         {} AS cents FROM deal JOIN stage ON stage.id = deal.stage_id CROSS JOIN cyc{} \
+         WHERE deal.status = 'OPEN' AND {close} >= ",
+        d.sum_i64("deal.amount_cents"),
+        dim.join_sql()
+    ));
+    sql.bind(period.start())
+        .push(&format!(" AND {close} < "))
+        .bind(period.end());
+    filter.push_sql(&mut sql, scope);
+    sql.push(&format!(" GROUP BY {key}, stage.probability_ppm"));
+    let rows = OpenRow::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    let mut out: HashMap<Option<i64>, OpenAgg> = HashMap::new();
+    for r in rows {
+        let agg = out.entry(r.group_id).or_default();
+        agg.deals += r.deals;
+        agg.cents += r.cents;
+        agg.weighted += weighted(r.cents, r.probability_ppm);
+    }
+    Ok(out)
+}

@@ -1,0 +1,144 @@
+//! Pipeline summary per group (DESIGN.md "Metrics"): the open pipeline of
+//! the period (count, value, stage-weighted value) beside what closed in
+//! it: mean deal size, mean and median sales cycle of the deals won, and
+//! the win rate.
+use std::collections::{BTreeSet, HashMap};
+
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use super::{closed_by_key, group_key_sql, open_by_key, push_closed_in};
+use crate::auth::Principal;
+use crate::db::{Dialect, Sql};
+use crate::domain::metrics::{mean, mean_money, median_of_histogram, win_rate};
+use crate::domain::money::{from_cents, round_money};
+use crate::domain::period::Period;
+use crate::error::AppResult;
+use crate::service::access::{DealScope, METRIC_READERS};
+use crate::service::deal_filter::DealFilter;
+use crate::service::grouping::{self, Dimension, GroupKey};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineSummaryRow {
+    pub key: GroupKey,
+    pub open_deals: i64,
+    pub pipeline_value: Decimal,
+    pub weighted_pipeline: Decimal,
+    pub avg_deal_size: Option<Decimal>,
+    pub avg_sales_cycle_days: Option<f64>,
+    pub median_sales_cycle_days: Option<f64>,
+    pub win_rate: Option<f64>,
+}
+
+#[derive(FromQueryResult)]
+struct MedianRow {
+    group_id: Option<i64>,
+    median_days: Option<f64>,
+}
+
+#[derive(FromQueryResult)]
+struct HistRow {
+    group_id: Option<i64>,
+    days: i64,
+    deals: i64,
+}
+
+/// Median days opened -> closed of the deals won in the period, per key:
+/// percentile_cont on PostgreSQL; on SQLite (no percentile function) a
+/// histogram of cycle lengths per key, whose median is taken in Rust.
+async fn median_cycles(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    filter: &DealFilter,
+    period: &Period,
+    dim: Dimension,
+) -> AppResult<HashMap<Option<i64>, f64>> {
+    let d = Dialect::of(db);
+    let days = d.day_diff("deal.opened_at", "deal.closed_at");
+    let key = group_key_sql(dim);
+    let select = match d {
+        Dialect::Postgres => format!(
+            "SELECT {key} AS group_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY {days}) AS median_days"
+        ),
+        Dialect::Sqlite => {
+            format!("SELECT {key} AS group_id, {days} AS days, COUNT(*) AS deals")
+        }
+    };
+    let mut sql = Sql::new(format!(
+        "{select} FROM deal{} WHERE deal.status = 'WON'",
+        dim.join_sql()
+    ));
+    push_closed_in(&mut sql, period);
+    filter.push_sql(&mut sql, scope);
+    let stmt_backend = db.get_database_backend();
+    match d {
+        Dialect::Postgres => {
+            dim.push_group_by(&mut sql);
+            let rows = MedianRow::find_by_statement(sql.statement(stmt_backend))
+                .all(db)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|r| r.median_days.map(|m| (r.group_id, m)))
+                .collect())
+        }
+        Dialect::Sqlite => {
+            sql.push(&format!(" GROUP BY {key}, {days}"));
+            let rows = HistRow::find_by_statement(sql.statement(stmt_backend))
+                .all(db)
+                .await?;
+            let mut hist: HashMap<Option<i64>, Vec<(i64, i64)>> = HashMap::new();
+            for r in rows {
+                hist.entry(r.group_id).or_default().push((r.days, r.deals));
+            }
+            Ok(hist
+                .into_iter()
+                .filter_map(|(k, h)| median_of_histogram(&h).map(|m| (k, m)))
+                .collect())
+        }
+    }
+}
+
+/// Four statements: open pipeline, closed aggregates and medians
+/// (concurrently), then the labels. A group appears when it has open pipeline or closed deals.
+pub async fn pipeline_summary(
+    db: &impl ConnectionTrait,
+    p: &Principal,
+    period: &Period,
+    dim: Dimension,
+    filter: &DealFilter,
+) -> AppResult<Vec<PipelineSummaryRow>> {
+    p.require(METRIC_READERS)?;
+    let scope = p.scope();
+    let (open, closed, medians) = futures::try_join!(
+        open_by_key(db, scope, filter, period, dim),
+        closed_by_key(db, scope, filter, period, dim, true),
+        median_cycles(db, scope, filter, period, dim),
+    )?;
+    let closed: HashMap<Option<i64>, _> = closed.into_iter().map(|r| (r.group_id, r)).collect();
+    let keys: BTreeSet<Option<i64>> = if dim == Dimension::None {
+        BTreeSet::from([None])
+    } else {
+        open.keys().chain(closed.keys()).copied().collect()
+    };
+    let labels = grouping::labels(db, dim, keys.iter().copied()).await?;
+    let mut rows: Vec<PipelineSummaryRow> = keys
+        .into_iter()
+        .map(|k| {
+            let o = open.get(&k).cloned().unwrap_or_default();
+            let c = closed.get(&k).cloned().unwrap_or_default();
+            PipelineSummaryRow {
+                key: labels[&k].clone(),
+                open_deals: o.deals,
+                pipeline_value: from_cents(o.cents),
+                weighted_pipeline: round_money(o.weighted),
+                avg_deal_size: mean_money(c.won_cents, c.won),
+                avg_sales_cycle_days: mean(c.won_days, c.won),
+                median_sales_cycle_days: medians.get(&k).copied(),
+                win_rate: win_rate(c.won, c.lost),
+            }
+        })
+        .collect();
+    grouping::sort_by_key(&mut rows, |r| &r.key);
+    Ok(rows)
+}

@@ -1,0 +1,214 @@
+//! Per-rep totals shared by quota attainment, rep performance and
+//! commissions: quota and closed-won in a period (and optionally a second
+//! period to compare with), in one statement over the reps in scope.
+//!
+//! The reps listed are the active reps in scope plus any rep in scope with
+//! a quota or closed-won in one of the periods (an inactive rep who still
+//! carried a quota is measured). Quotas count when their range lies inside
+//! the period (DESIGN.md).
+use entity::rep;
+use sea_orm::{ConnectionTrait, FromQueryResult};
+
+use crate::clock::start_of;
+use crate::db::{Dialect, Sql};
+use crate::domain::period::Period;
+use crate::error::AppResult;
+use crate::service::access::{team_subquery_sql, DealScope};
+
+/// A rep's row (read in the same statement, so its `rep` field needs no
+/// further query) with its sums.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepTotals {
+    pub rep: rep::Model,
+    pub rate_ppm: i64,
+    pub threshold_ppm: i64,
+    pub quota_cents: i64,
+    pub won_cents: i64,
+    pub prev_quota_cents: i64,
+    pub prev_won_cents: i64,
+}
+
+#[derive(FromQueryResult)]
+struct SumsRow {
+    quota_cents: i64,
+    won_cents: i64,
+    prev_quota_cents: i64,
+    prev_won_cents: i64,
+}
+
+/// Narrows the reps measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepNarrowing {
+    /// Reps of this territory or any territory below it.
+    pub territory_id: Option<i64>,
+    /// This manager and every rep below them, transitively.
+    pub manager_id: Option<i64>,
+}
+
+fn quota_in(p: &Period) -> Sql {
+    let mut s = Sql::new("(quota.start_date >= ");
+    s.bind(p.start())
+        .push(" AND quota.end_date <= ")
+        .bind(p.end())
+        .push(")");
+    s
+}
+
+fn closed_in(p: &Period) -> Sql {
+    let mut s = Sql::new("(deal.closed_at >= ");
+    s.bind(start_of(p.start()))
+        .push(" AND deal.closed_at < ")
+        .bind(start_of(p.end()))
+        .push(")");
+    s
+}
+
+/// `SUM(CASE WHEN cond THEN col ELSE 0 END)` as a 64-bit integer, 0 when
+/// nothing matched.
+fn sum_when(d: Dialect, cond: &Sql, col: &str) -> Sql {
+    let template = d.sum_i64("\u{0}");
+    let (before, after) = template.split_once('\u{0}').unwrap_or((&template, ""));
+    let mut s = Sql::new(format!("{before}CASE WHEN "));
+    s.append(cond)
+        .push(&format!(" THEN {col} ELSE 0 END{after}"));
+    s
+}
+
+/// What a rep's per-period sums add up: quota rows or won deals.
+#[derive(Clone, Copy)]
+enum Source {
+    Quota,
+    Won,
+}
+
+impl Source {
+    fn column(self) -> &'static str {
+        match self {
+            Source::Quota => "quota.amount_cents",
+            Source::Won => "deal.amount_cents",
+        }
+    }
+    /// The row belongs to the period.
+    fn within(self, p: &Period) -> Sql {
+        match self {
+            Source::Quota => quota_in(p),
+            Source::Won => closed_in(p),
+        }
+    }
+    /// The row starts (closes) on or after the period's start.
+    fn since_start(self, p: &Period) -> Sql {
+        let mut s = Sql::new("");
+        match self {
+            Source::Quota => s.push("quota.start_date >= ").bind(p.start()),
+            Source::Won => s.push("deal.closed_at >= ").bind(start_of(p.start())),
+        };
+        s
+    }
+    /// The row ends (closes) before the period's end.
+    fn until_end(self, p: &Period) -> Sql {
+        let mut s = Sql::new("");
+        match self {
+            Source::Quota => s.push("quota.end_date <= ").bind(p.end()),
+            Source::Won => s.push("deal.closed_at < ").bind(start_of(p.end())),
+        };
+        s
+    }
+}
+
+/// (current sum, previous sum, WHERE) of one source. Rows are first limited
+/// to the periods; then, without a previous period, the current sum is a
+/// plain SUM, and with a previous period wholly before the current one (the
+/// default comparison) one bound tells them apart.
+fn period_sums(d: Dialect, src: Source, cur: &Period, prev: Option<&Period>) -> (Sql, Sql, Sql) {
+    let col = src.column();
+    match prev {
+        None => (
+            Sql::new(d.sum_i64(col)),
+            Sql::new("CAST(0 AS BIGINT)"),
+            src.within(cur),
+        ),
+        Some(prev) => {
+            let mut within = Sql::new("(");
+            within
+                .append(&src.within(cur))
+                .push(" OR ")
+                .append(&src.within(prev))
+                .push(")");
+            let (cur_cond, prev_cond) = if prev.end() <= cur.start() {
+                (src.since_start(cur), src.until_end(prev))
+            } else {
+                (src.within(cur), src.within(prev))
+            };
+            (
+                sum_when(d, &cur_cond, col),
+                sum_when(d, &prev_cond, col),
+                within,
+            )
+        }
+    }
+}
+
+/// One statement; rows ordered by rep id.
+pub async fn rep_totals(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    current: &Period,
+    previous: Option<&Period>,
+    narrow: RepNarrowing,
+) -> AppResult<Vec<RepTotals>> {
+    let d = Dialect::of(db);
+    let (q_cur, q_prev, q_where) = period_sums(d, Source::Quota, current, previous);
+    let (w_cur, w_prev, w_where) = period_sums(d, Source::Won, current, previous);
+    let mut sql = Sql::new(
+        "SELECT rep.*, COALESCE(q.cur, 0) AS quota_cents, COALESCE(q.prev, 0) AS prev_quota_cents, \
+         COALESCE(w.cur, 0) AS won_cents, COALESCE(w.prev, 0) AS prev_won_cents \
+         FROM rep LEFT JOIN (SELECT quota.rep_id AS rep_id, ",
+    );
+    sql.append(&q_cur)
+        .push(" AS cur, ")
+        .append(&q_prev)
+        .push(" AS prev FROM quota WHERE ")
+        .append(&q_where)
+        .push(" GROUP BY quota.rep_id) q ON q.rep_id = rep.id LEFT JOIN (SELECT deal.owner_id AS owner_id, ")
+        .append(&w_cur)
+        .push(" AS cur, ")
+        .append(&w_prev)
+        .push(" AS prev FROM deal WHERE deal.status = 'WON' AND ")
+        .append(&w_where)
+        .push(" GROUP BY deal.owner_id) w ON w.owner_id = rep.id WHERE ");
+    let (scope_sql, scope_values) = scope.rep_sql("rep.id");
+    sql.push_with(&scope_sql, scope_values)
+        .push(" AND (rep.active = ")
+        .bind(true)
+        .push(" OR q.rep_id IS NOT NULL OR w.owner_id IS NOT NULL)");
+    if let Some(t) = narrow.territory_id {
+        sql.push(
+            " AND rep.territory_id IN (WITH RECURSIVE sub(id) AS (SELECT id FROM territory WHERE id = ",
+        )
+        .bind(t)
+        .push(" UNION SELECT t.id FROM territory t JOIN sub ON t.parent_id = sub.id) SELECT id FROM sub)");
+    }
+    if let Some(m) = narrow.manager_id {
+        sql.push(&format!(" AND rep.id IN ({})", team_subquery_sql("?")))
+            .push_with("", [m.into()]);
+    }
+    sql.push(" ORDER BY rep.id");
+    let rows = db
+        .query_all_raw(sql.statement(db.get_database_backend()))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let rep = rep::Model::from_query_result(row, "")?;
+            let sums = SumsRow::from_query_result(row, "")?;
+            Ok(RepTotals {
+                rate_ppm: rep.commission_rate_ppm,
+                threshold_ppm: rep.commission_threshold_ppm,
+                rep,
+                quota_cents: sums.quota_cents,
+                won_cents: sums.won_cents,
+                prev_quota_cents: sums.prev_quota_cents,
+                prev_won_cents: sums.prev_won_cents,
+            })
+        })
+        .collect()
+}
