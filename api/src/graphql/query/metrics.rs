@@ -10,6 +10,7 @@ use crate::graphql::types::metrics::{
     QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
 };
 use crate::graphql::{opt_id, principal, read_db};
+use crate::service::access::METRIC_READERS;
 use crate::service::metrics::reps::RepNarrowing;
 use crate::service::metrics::{
     attainment, commissions, funnel, health, performance, pipeline, series, win_rates,
@@ -35,6 +36,7 @@ impl MetricsQuery {
         filter: Option<DealFilterInput>,
     ) -> Result<Vec<WinRateRow>> {
         let p = principal(ctx)?;
+        p.require(METRIC_READERS).extend()?;
         let filter = filter_of(&filter).extend()?;
         let rows = win_rates::win_rates(read_db(ctx)?, p, &period, dim(group_by), &filter)
             .await
@@ -52,6 +54,8 @@ impl MetricsQuery {
         manager_id: Option<ID>,
     ) -> Result<QuotaAttainmentReport> {
         let p = principal(ctx)?;
+        // Authorise before looking the narrowing ids up.
+        p.require(METRIC_READERS).extend()?;
         let db = read_db(ctx)?;
         let territory_id = opt_id(&territory_id, "territoryId").extend()?;
         let manager_id = opt_id(&manager_id, "managerId").extend()?;
@@ -85,6 +89,7 @@ impl MetricsQuery {
         filter: Option<DealFilterInput>,
     ) -> Result<Vec<PipelineSummaryRow>> {
         let p = principal(ctx)?;
+        p.require(METRIC_READERS).extend()?;
         let filter = filter_of(&filter).extend()?;
         let rows = pipeline::pipeline_summary(read_db(ctx)?, p, &period, dim(group_by), &filter)
             .await
@@ -100,6 +105,7 @@ impl MetricsQuery {
         filter: Option<DealFilterInput>,
     ) -> Result<Vec<FunnelStep>> {
         let p = principal(ctx)?;
+        p.require(METRIC_READERS).extend()?;
         let filter = filter_of(&filter).extend()?;
         let rows = funnel::funnel(read_db(ctx)?, p, &period, &filter)
             .await
@@ -141,6 +147,7 @@ impl MetricsQuery {
         filter: Option<DealFilterInput>,
     ) -> Result<Vec<SeriesPoint>> {
         let p = principal(ctx)?;
+        p.require(METRIC_READERS).extend()?;
         let filter = filter_of(&filter).extend()?;
         let rows = series::metric_series(
             read_db(ctx)?,
