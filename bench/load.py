@@ -86,7 +86,7 @@ def wrk(url, token, body, clients, seconds):
                 "error('HTTP ' .. status) end end\n")
         script = f.name
     threads = max(1, min(clients, 2))
-    out = sh(["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--latency", "-s", script, url])
+    out = sh(["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--timeout", "120s", "--latency", "-s", script, url])
     os.unlink(script)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
