@@ -401,21 +401,32 @@ pub async fn forecast(
         open: plan.method.uses_pipeline(),
         by_probability: plan.method == Method::StageWeighted,
     };
-    let rows = asof::aggregate(
-        db,
-        std::slice::from_ref(&ask),
-        source,
-        needs,
-        q.group_by,
-        &filter,
-        scope,
-    )
-    .await?;
+    // The deals and (for REP_SUBMITTED) the calls are independent: ask both
+    // at once on two pooled connections.
+    let calls = async {
+        if plan.method == Method::RepSubmitted {
+            submission::latest_totals(db, &[ask], plan.category, q.group_by, scope).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (rows, calls) = futures::try_join!(
+        asof::aggregate(
+            db,
+            std::slice::from_ref(&ask),
+            source,
+            needs,
+            q.group_by,
+            &filter,
+            scope,
+        ),
+        calls
+    )?;
     let (mut groups, total) = group_rows(&rows, 0);
 
     let mut submitted: HashMap<Option<i64>, i64> = HashMap::new();
     if plan.method == Method::RepSubmitted {
-        for s in submission::latest_totals(db, &[ask], plan.category, q.group_by, scope).await? {
+        for s in calls {
             submitted.insert(s.group_id, s.cents);
         }
         for k in submitted.keys() {
