@@ -35,9 +35,11 @@ def main():
             stmts = bench.statements_of(c["query"], variables)
             # Warm both sides once, then measure.
             bench.pgbench(c["sql"], 1, 1)
-            a_rps, a50, a99 = bench.wrk(c["query"], variables, 1, args.seconds)
+            a_rps, a50, a99, errs = bench.wrk(c["query"], variables, 1, args.seconds)
             s_tps, s50, s99 = bench.pgbench(c["sql"], 1, args.seconds)
             ratio = a50 / s50 if s50 else float("nan")
+            if errs:
+                sys.exit(f"{c['name']}: the API answered {errs} GraphQL errors")
             rows.append((c["name"], a50, a99, s50, s99, ratio, stmts))
             print(f"   {c['name']}: API p50 {a50:.2f}ms | SQL p50 {s50:.2f}ms | x{ratio:.2f} | {stmts} stmts", flush=True)
         rss = bench.peak_rss_mb()
