@@ -98,6 +98,8 @@ def wrk(url, token, body, clients, seconds):
 
     def pct(p):
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if m is None:  # no request finished within the run
+            return float("nan")
         v, unit = float(m.group(1)), m.group(2)
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
     if re.search(r"Non-2xx|Socket errors", out):
@@ -275,9 +277,9 @@ def main():
             single = None
             for c in clients:
                 # Long enough for each client to finish a few requests on this
-                # 2-core machine (slow aggregates under 64 clients), at most 60 s.
+                # 2-core machine (slow aggregates under 64 clients), at most 150 s.
                 secs = args.seconds if single is None else \
-                    int(min(60, max(args.seconds, 4 * single / 1000 * c / os.cpu_count())))
+                    int(min(150, max(args.seconds, 4 * single / 1000 * c / os.cpu_count())))
                 a_rps, a50, a99, errs = bench.wrk(query, variables, c, secs)
                 s_tps, s50, s99 = bench.pgbench(sql, c, secs)
                 single = single or max(a50, s50)
