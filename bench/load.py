@@ -273,6 +273,8 @@ def main():
         deal = bench.api.post("{ deals(first: 1, orderBy: AMOUNT_DESC) { nodes { id } } }")["deals"]["nodes"][0]["id"]
         rows = []
         for name, query, variables, sql in mix({"deal": deal}, args.only):
+            if args.only and args.only not in name:
+                continue
             stmts = bench.statements_of(query, variables)
             single = None
             for c in clients:
