@@ -97,11 +97,11 @@ def wrk(url, token, body, clients, seconds):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def pct(p):
-        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s|m)\b", out, re.M)
         if m is None:  # no request finished within the run
             return float("nan")
         v, unit = float(m.group(1)), m.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+        return {"us": v / 1000, "ms": v, "s": v * 1000, "m": v * 60_000}[unit]
     if re.search(r"Non-2xx|Socket errors", out):
         sys.exit(f"wrk saw errors:\n{out}")
     return rps, pct(50), pct(99)
