@@ -3,7 +3,7 @@ use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result,
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use entity::{forecast_submission, rep};
+use entity::forecast_submission;
 
 use super::enums::{Dimension, ForecastCategory};
 use super::grouping::GroupKey;
@@ -11,7 +11,6 @@ use super::org::Rep;
 use crate::domain::money::from_cents;
 use crate::domain::period::Period;
 use crate::error::AppError;
-use crate::graphql::loaders::load_by_id;
 use crate::graphql::scalars::Date;
 use crate::service::forecast as svc;
 
@@ -118,10 +117,7 @@ impl ForecastSubmission {
         ID(self.0.id.to_string())
     }
     async fn rep(&self, ctx: &Context<'_>) -> Result<Rep> {
-        load_by_id::<rep::Entity>(ctx, self.0.rep_id)
-            .await?
-            .map(Rep)
-            .ok_or_else(|| AppError::not_found("rep").extend())
+        Rep::referenced(ctx, self.0.rep_id).await
     }
     async fn period(&self) -> Result<Period> {
         Period::canonical(self.0.period_start, self.0.period_end)

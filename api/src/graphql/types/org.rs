@@ -68,6 +68,18 @@ impl Territory {
 
 pub struct Rep(pub rep::Model);
 
+impl Rep {
+    /// The rep a row refers to (through the request's loader); a missing one
+    /// is NOT_FOUND.
+    pub async fn referenced(ctx: &Context<'_>, id: i64) -> Result<Rep> {
+        use async_graphql::ErrorExtensions;
+        load_by_id::<rep::Entity>(ctx, id)
+            .await?
+            .map(Rep)
+            .ok_or_else(|| crate::error::AppError::not_found("rep").extend())
+    }
+}
+
 #[Object]
 impl Rep {
     async fn id(&self) -> ID {

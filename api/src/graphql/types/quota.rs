@@ -1,13 +1,12 @@
 use async_graphql::{Context, Object, Result, ID};
 use rust_decimal::Decimal;
 
-use entity::{quota, rep};
+use entity::quota;
 
 use super::org::Rep;
 use crate::domain::money::from_cents;
 use crate::domain::period::Period;
 use crate::error::AppError;
-use crate::graphql::loaders::load_by_id;
 use crate::graphql::scalars::Date;
 use async_graphql::ErrorExtensions;
 
@@ -19,10 +18,7 @@ impl Quota {
         ID(self.0.id.to_string())
     }
     async fn rep(&self, ctx: &Context<'_>) -> Result<Rep> {
-        load_by_id::<rep::Entity>(ctx, self.0.rep_id)
-            .await?
-            .map(Rep)
-            .ok_or_else(|| AppError::not_found("rep").extend())
+        Rep::referenced(ctx, self.0.rep_id).await
     }
     /// The quota's range in its most specific spelling ("2026-07", "2026-Q3", ...).
     async fn period(&self) -> Result<Period> {
