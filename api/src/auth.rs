@@ -81,6 +81,8 @@ pub enum AuthError {
 }
 
 pub struct JwtKeys {
+    /// Longest `exp - iat` accepted, in seconds.
+    max_ttl: u64,
     decoding: DecodingKey,
     validation: Validation,
     encoding: Option<(EncodingKey, Algorithm)>,
@@ -150,8 +152,10 @@ impl JwtKeys {
         validation.set_issuer(&[cfg.jwt_issuer.as_str()]);
         validation.set_audience(&[cfg.jwt_audience.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Ok(Self {
+            max_ttl: cfg.jwt_max_ttl_secs,
             decoding,
             validation,
             encoding: encoding.map(|e| (e, alg)),
@@ -162,9 +166,23 @@ impl JwtKeys {
 
     /// Verifies a token and turns its claims into a Principal.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        refuse_critical_headers(token)?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
+        // A leaked token must not live for years: the issuer's lifetime is
+        // capped, and a token issued in the future is refused.
+        if claims.exp.saturating_sub(claims.iat) > self.max_ttl {
+            return Err(AuthError::Invalid(format!(
+                "the token lives longer than {} s (SALESOPS_JWT_MAX_TTL_SECS)",
+                self.max_ttl
+            )));
+        }
+        if claims.iat > jsonwebtoken::get_current_timestamp() + self.validation.leeway {
+            return Err(AuthError::Invalid(
+                "the token is issued in the future".into(),
+            ));
+        }
         let rep_id = match &claims.rep_id {
             None => None,
             Some(RepIdClaim::Number(n)) => Some(*n),
@@ -221,6 +239,72 @@ impl JwtKeys {
         };
         jsonwebtoken::encode(&Header::new(*alg), &claims, key)
             .map_err(|e| AppError::internal(e.to_string()))
+    }
+}
+
+/// RFC 7515 4.1.11: a header naming extensions in `crit` that the
+/// recipient does not understand must be rejected. We understand none.
+fn refuse_critical_headers(token: &str) -> Result<(), AuthError> {
+    use base64::Engine;
+    let header = token.split('.').next().unwrap_or("");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .map_err(|_| AuthError::Invalid("the header is not base64url".into()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|_| AuthError::Invalid("the header is not JSON".into()))?;
+    if value.get("crit").is_some() {
+        return Err(AuthError::Invalid(
+            "the header names critical extensions (crit), none of which is supported".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether reps named by tokens exist and are active, remembered for a few
+/// seconds so a request costs no extra statement in steady state. A
+/// deactivated rep's token stops working within `TTL`.
+pub struct ActiveReps {
+    seen: std::sync::Mutex<lru::LruCache<i64, (bool, std::time::Instant)>>,
+}
+
+impl ActiveReps {
+    pub const TTL: Duration = Duration::from_secs(5);
+
+    /// True when the rep exists and is active.
+    pub async fn check(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        rep_id: i64,
+    ) -> Result<bool, sea_orm::DbErr> {
+        use sea_orm::{EntityTrait, QuerySelect};
+        if let Some((active, at)) = self.lock().get(&rep_id) {
+            if at.elapsed() < Self::TTL {
+                return Ok(*active);
+            }
+        }
+        let active: Option<bool> = entity::rep::Entity::find_by_id(rep_id)
+            .select_only()
+            .column(entity::rep::Column::Active)
+            .into_tuple()
+            .one(db)
+            .await?;
+        let active = active.unwrap_or(false);
+        self.lock().put(rep_id, (active, std::time::Instant::now()));
+        Ok(active)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<i64, (bool, std::time::Instant)>> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for ActiveReps {
+    fn default() -> Self {
+        Self {
+            seen: std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(10_000).expect("not zero"),
+            )),
+        }
     }
 }
 

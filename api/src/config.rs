@@ -63,6 +63,33 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
+    /// Milliseconds a GraphQL request may run; past it, its SQL is cancelled
+    /// and it answers QUERY_TOO_COMPLEX.
+    #[arg(long, env = "SALESOPS_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Metric and forecast fields one request computes at once.
+    #[arg(long, env = "SALESOPS_MAX_HEAVY_PER_REQUEST", default_value_t = 2)]
+    pub max_heavy_per_request: usize,
+
+    /// Bytes of query text the parsed-document cache may hold (parsed
+    /// documents take about 40 times their text).
+    #[arg(
+        long,
+        env = "SALESOPS_DOCUMENT_CACHE_BYTES",
+        default_value_t = 1_048_576
+    )]
+    pub document_cache_bytes: usize,
+
+    /// Bearer token `/metrics` requires (none: `/metrics` is open, so bind
+    /// the API to a private address).
+    #[arg(long, env = "SALESOPS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Longest lifetime (`exp - iat`) a bearer token may have, in seconds.
+    #[arg(long, env = "SALESOPS_JWT_MAX_TTL_SECS", default_value_t = 30 * 86_400)]
+    pub jwt_max_ttl_secs: u64,
+
     /// Connections in the database pool.
     #[arg(long, env = "SALESOPS_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -127,6 +154,10 @@ impl Config {
 
     pub fn db_acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.max(1))
     }
 
     pub fn statement_timeout(&self) -> Option<Duration> {

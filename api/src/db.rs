@@ -60,6 +60,9 @@ pub async fn connect(
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
     });
+    // A connection leaving the pool inside a request watches that request's
+    // cancel flag (see work.rs).
+    opt.map_sqlx_sqlite_before_acquire(|conn, _meta| crate::work::sqlite_before_acquire(conn));
     let mut db = Database::connect(opt).await?;
     if let Some(observer) = observer {
         db.set_metric_callback(move |info| observer(info.elapsed, info.failed));
@@ -248,10 +251,15 @@ impl Sql {
         &self.text
     }
 
+    /// The statement for `backend`. Inside a GraphQL request on PostgreSQL
+    /// it starts with the request's tag (a comment), so an abandoned
+    /// request's statements can be found and cancelled (see work.rs).
     pub fn statement(&self, backend: DatabaseBackend) -> sea_orm::Statement {
         let text = match backend {
             DatabaseBackend::Postgres => {
-                let mut out = String::with_capacity(self.text.len() + 16);
+                let tag = crate::work::current_tag().unwrap_or_default();
+                let mut out = String::with_capacity(tag.len() + self.text.len() + 16);
+                out.push_str(&tag);
                 let mut n = 0;
                 for c in self.text.chars() {
                     if c == '?' {

@@ -11,6 +11,7 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError}
 use futures::FutureExt;
 use serde_json::json;
 
+use crate::auth::Role;
 use crate::error::assign_codes;
 use crate::graphql::{loaders, AppSchema, RequestCtx};
 use crate::startup::AppState;
@@ -81,16 +82,44 @@ fn reject(status: StatusCode, media: &str, message: &str, code: &str) -> HttpRes
     res
 }
 
-/// The type and name of the operation a request will run, if its document
-/// parses (the name labels logs and metrics). The parsed document is handed
-/// to the request so async-graphql does not parse it again.
-fn operation(st: &AppState, req: &mut Request) -> (Option<OperationType>, String) {
+/// What is known of a request before it runs.
+struct Prepared {
+    kind: Option<OperationType>,
+    /// The operation's name, to label logs and metrics.
+    label: String,
+    /// The document's cost (see graphql::cost); 0 when it does not parse.
+    cost: u64,
+}
+
+/// Checks the text's nesting, parses it (through the cache) and prices it.
+/// The parsed document is handed to the request so async-graphql does not
+/// parse it again. `Err` is a request error to answer without running.
+fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> {
+    crate::graphql::guard::check_nesting(&req.query, crate::graphql::guard::MAX_NESTING)
+        .map_err(|m| Box::new(request_error(m, "QUERY_TOO_COMPLEX")))?;
     let Ok(doc) = st.documents.parse(&req.query) else {
-        return (None, "invalid".to_owned());
+        // async-graphql parses it again and reports the syntax error.
+        return Ok(Prepared {
+            kind: None,
+            label: "invalid".to_owned(),
+            cost: 0,
+        });
     };
-    let found = op_of(&doc, req);
+    let (kind, label) = op_of(&doc, req);
+    let cost = st
+        .cost
+        .cost(&doc, req.operation_name.as_deref(), &req.variables);
     req.set_parsed_query(doc);
-    found
+    Ok(Prepared { kind, label, cost })
+}
+
+/// A response carrying one request error (no execution took place).
+fn request_error(message: impl Into<String>, code: &str) -> Response {
+    let mut err = ServerError::new(message, None);
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+    Response::from_errors(vec![err])
 }
 
 fn op_of(
@@ -114,18 +143,44 @@ fn op_of(
     }
 }
 
+/// Runs one operation. `budget` is the cost the request (a batch shares
+/// one) may still spend; the operation's cost is taken from it.
 async fn execute<Q, M, S>(
     schema: &async_graphql::Schema<Q, M, S>,
     st: &AppState,
     principal: &crate::auth::Principal,
     mut req: Request,
+    budget: &mut u64,
 ) -> Executed
 where
     Q: async_graphql::ObjectType + 'static,
     M: async_graphql::ObjectType + 'static,
     S: async_graphql::SubscriptionType + 'static,
 {
-    let (kind, label) = operation(st, &mut req);
+    let prepared = match prepare(st, &mut req) {
+        Ok(p) => p,
+        Err(resp) => return refused(st, "invalid", *resp),
+    };
+    if prepared.cost > *budget {
+        let limit = st.settings.max_complexity;
+        let message = format!(
+            "the query costs {} and the limit is {limit} (SALESOPS_MAX_QUERY_COMPLEXITY{}); \
+             ask for smaller pages, fewer nested lists or fewer metrics",
+            prepared.cost,
+            if *budget < limit as u64 {
+                ", shared by the batch"
+            } else {
+                ""
+            }
+        );
+        return refused(
+            st,
+            &prepared.label,
+            request_error(message, "QUERY_TOO_COMPLEX"),
+        );
+    }
+    *budget -= prepared.cost;
+    let Prepared { kind, label, .. } = prepared;
     let is_mutation = kind == Some(OperationType::Mutation);
     // A mutation reads through the primary so it sees its own writes.
     let read_db = if is_mutation {
@@ -143,26 +198,41 @@ where
         errors = tracing::field::Empty,
     );
     let started = Instant::now();
+    let work = crate::work::RequestWork::new(&st.work);
+    // Dropped unfinished (deadline, client gone, shutdown): the request's
+    // SQL is cancelled.
+    let cancel = crate::work::CancelOnDrop::new(work.clone(), read_db.clone());
     let req = loaders::attach(req, &read_db, principal.scope()).data(RequestCtx {
         principal: principal.clone(),
         read_db,
     });
     // A panic in a resolver fails this request only.
-    let outcome = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(
-        schema.execute(req),
+    let run = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(
+        crate::work::scope(work, schema.execute(req)),
         span.clone(),
     ))
-    .catch_unwind()
-    .await;
-    let panicked = outcome.is_err();
-    let mut resp = outcome.unwrap_or_else(|_| {
-        tracing::error!(operation = %label, "resolver panicked");
-        let mut err = ServerError::new("internal error", None);
-        err.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", "INTERNAL");
-        Response::from_errors(vec![err])
-    });
+    .catch_unwind();
+    let timeout = st.work.request_timeout;
+    let (mut resp, panicked) = match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(resp)) => {
+            cancel.finish();
+            (resp, false)
+        }
+        Ok(Err(_)) => {
+            cancel.finish();
+            tracing::error!(operation = %label, "resolver panicked");
+            (request_error("internal error", "INTERNAL"), true)
+        }
+        Err(_) => {
+            drop(cancel);
+            tracing::warn!(operation = %label, "request ran past its deadline");
+            let message = format!(
+                "the request ran longer than {} ms (SALESOPS_REQUEST_TIMEOUT_MS) and was stopped",
+                timeout.as_millis()
+            );
+            (request_error(message, "QUERY_TOO_COMPLEX"), false)
+        }
+    };
     assign_codes(&mut resp.errors);
     let elapsed = started.elapsed();
     st.metrics.record_request(&label, elapsed);
@@ -176,6 +246,22 @@ where
     span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
     span.record("errors", resp.errors.len());
     Executed { resp, panicked }
+}
+
+/// A request answered without running (refused before execution).
+fn refused(st: &AppState, label: &str, resp: Response) -> Executed {
+    st.metrics.record_request(label, std::time::Duration::ZERO);
+    for e in &resp.errors {
+        if let Some(async_graphql::Value::String(code)) =
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+        {
+            st.metrics.record_error(code);
+        }
+    }
+    Executed {
+        resp,
+        panicked: false,
+    }
 }
 
 /// A response, and whether a resolver panicked (an HTTP 500 for this
@@ -211,24 +297,12 @@ fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpR
     reply(status, media, body)
 }
 
-fn authenticate(
+async fn authenticate(
     st: &AppState,
     req: &HttpRequest,
     media: &'static str,
 ) -> Result<crate::auth::Principal, Box<HttpResponse>> {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    st.jwt.authenticate(header).map_err(|e| {
-        tracing::info!(reason = %e, "rejected token");
-        let message = match e {
-            crate::auth::AuthError::Missing => "a bearer token is required",
-            crate::auth::AuthError::Malformed => {
-                "the Authorization header must be `Bearer <token>`"
-            }
-            crate::auth::AuthError::Invalid(_) => "the token is invalid or expired",
-        };
+    let unauthenticated = |message: &str| {
         st.metrics.record_error("UNAUTHENTICATED");
         Box::new(reject(
             StatusCode::UNAUTHORIZED,
@@ -236,7 +310,45 @@ fn authenticate(
             message,
             "UNAUTHENTICATED",
         ))
-    })
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = st.jwt.authenticate(header).map_err(|e| {
+        tracing::info!(reason = %e, "rejected token");
+        unauthenticated(match e {
+            crate::auth::AuthError::Missing => "a bearer token is required",
+            crate::auth::AuthError::Malformed => {
+                "the Authorization header must be `Bearer <token>`"
+            }
+            crate::auth::AuthError::Invalid(_) => "the token is invalid or expired",
+        })
+    })?;
+    // A REP or MANAGER token acts as its rep: the rep must exist and be
+    // active, or the token is refused like any other invalid one.
+    if let (Role::Rep | Role::Manager, Some(rep_id)) = (principal.role, principal.rep_id) {
+        match st.active_reps.check(&st.db, rep_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(rep_id, "token names an unknown or inactive rep");
+                return Err(unauthenticated("the token's rep_id names no active rep"));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check the token's rep");
+                let mut res = reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    media,
+                    "the database is busy, try again",
+                    "INTERNAL",
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Err(Box::new(res));
+            }
+        }
+    }
+    Ok(principal)
 }
 
 async fn graphql_post(
@@ -266,7 +378,7 @@ async fn graphql_post(
             "BAD_USER_INPUT",
         );
     }
-    let principal = match authenticate(&st, &req, media) {
+    let principal = match authenticate(&st, &req, media).await {
         Ok(p) => p,
         Err(res) => return *res,
     };
@@ -281,8 +393,9 @@ async fn graphql_post(
             )
         }
     };
+    let mut budget = st.settings.max_complexity as u64;
     let executed = match batch {
-        BatchRequest::Single(r) => vec![execute(&schema, &st, &principal, r).await],
+        BatchRequest::Single(r) => vec![execute(&schema, &st, &principal, r, &mut budget).await],
         BatchRequest::Batch(rs) => {
             if rs.len() > 20 {
                 return reject(
@@ -294,7 +407,7 @@ async fn graphql_post(
             }
             let mut out = Vec::with_capacity(rs.len());
             for r in rs {
-                out.push(execute(&schema, &st, &principal, r).await);
+                out.push(execute(&schema, &st, &principal, r, &mut budget).await);
             }
             return respond(media, out, true);
         }
@@ -330,11 +443,11 @@ async fn graphql_get(
             "BAD_USER_INPUT",
         );
     };
-    let principal = match authenticate(&st, &req, media) {
+    let principal = match authenticate(&st, &req, media).await {
         Ok(p) => p,
         Err(res) => return *res,
     };
-    let mut request = match async_graphql::http::parse_query_string(query_string) {
+    let request = match parse_get(query_string) {
         Ok(r) => r,
         Err(e) => {
             return reject(
@@ -345,7 +458,14 @@ async fn graphql_get(
             )
         }
     };
-    if operation(&st, &mut request).0 == Some(OperationType::Mutation) {
+    let is_mutation = {
+        // Only the operation's type: the text is checked again, and the
+        // parsed document taken from the cache, when it runs.
+        let mut probe = Request::new(request.query.clone());
+        probe.operation_name = request.operation_name.clone();
+        matches!(prepare(&st, &mut probe), Ok(p) if p.kind == Some(OperationType::Mutation))
+    };
+    if is_mutation {
         let mut res = reject(
             StatusCode::METHOD_NOT_ALLOWED,
             media,
@@ -356,25 +476,84 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return res;
     }
-    let executed = execute(&schema, &st, &principal, request).await;
+    let mut budget = st.settings.max_complexity as u64;
+    let executed = execute(&schema, &st, &principal, request, &mut budget).await;
     respond(media, vec![executed], false)
+}
+
+/// The GraphQL-over-HTTP GET parameters (`operationName` in camel case, as
+/// the spec spells it).
+fn parse_get(query_string: &str) -> Result<Request, String> {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(default)]
+        query: String,
+        #[serde(rename = "operationName")]
+        operation_name: Option<String>,
+        variables: Option<String>,
+        extensions: Option<String>,
+    }
+    let p: Params = web::Query::<Params>::from_query(query_string)
+        .map_err(|e| e.to_string())?
+        .into_inner();
+    let mut req = Request::new(p.query);
+    req.operation_name = p.operation_name.filter(|n| !n.is_empty());
+    if let Some(v) = p.variables.filter(|v| !v.is_empty()) {
+        let json: serde_json::Value =
+            serde_json::from_str(&v).map_err(|e| format!("invalid variables: {e}"))?;
+        req.variables = async_graphql::Variables::from_json(json);
+    }
+    if let Some(x) = p.extensions.filter(|x| !x.is_empty()) {
+        req.extensions =
+            serde_json::from_str(&x).map_err(|e| format!("invalid extensions: {e}"))?;
+    }
+    Ok(req)
 }
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+/// How long readiness waits for the database: a load balancer needs the
+/// answer quickly, not after the pool's acquire timeout (5 s).
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn readyz(st: web::Data<AppState>) -> HttpResponse {
-    match st.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
-        Err(e) => {
+    match tokio::time::timeout(READY_TIMEOUT, st.db.ping()).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "database not reachable");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "database unreachable" }))
+        }
+        Err(_) => {
+            tracing::warn!("database did not answer within {READY_TIMEOUT:?}");
             HttpResponse::ServiceUnavailable().json(json!({ "status": "database unreachable" }))
         }
     }
 }
 
-async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+/// Compares in time independent of where the inputs differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    if let Some(token) = &st.settings.metrics_token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_secret(given.trim().as_bytes(), token.as_bytes()) {
+            return reject(
+                StatusCode::UNAUTHORIZED,
+                JSON,
+                "GET /metrics needs the bearer token of SALESOPS_METRICS_TOKEN",
+                "UNAUTHENTICATED",
+            );
+        }
+    }
     let pool = match st.db.get_database_backend() {
         sea_orm::DatabaseBackend::Postgres => {
             let p = st.db.get_postgres_connection_pool();
@@ -426,9 +605,17 @@ mod tests {
                 },
                 max_page_size: 500,
                 max_body_bytes: 1 << 20,
+                max_complexity: 20_000,
+                metrics_token: None,
             }),
             metrics: Default::default(),
             documents: Default::default(),
+            cost: std::sync::Arc::new(crate::graphql::cost::CostModel::from_sdl(
+                &crate::graphql::sdl(),
+                500,
+            )),
+            work: Default::default(),
+            active_reps: Default::default(),
         }
     }
 
@@ -441,7 +628,7 @@ mod tests {
             role: crate::auth::Role::Admin,
             rep_id: None,
         };
-        let bad = execute(&schema, &st, &who, Request::new("{ boom }")).await;
+        let bad = execute(&schema, &st, &who, Request::new("{ boom }"), &mut 100).await;
         assert!(bad.panicked);
         let code = bad.resp.errors[0]
             .extensions
@@ -454,7 +641,7 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
         // The next request on the same schema and state is served normally.
-        let good = execute(&schema, &st, &who, Request::new("{ fine }")).await;
+        let good = execute(&schema, &st, &who, Request::new("{ fine }"), &mut 100).await;
         assert!(!good.panicked && good.resp.errors.is_empty());
         assert_eq!(
             respond(GRAPHQL_RESPONSE, vec![good], false).status(),

@@ -15,5 +15,6 @@ pub mod service;
 pub mod startup;
 pub mod telemetry;
 pub mod webhook_worker;
+pub mod work;
 
 pub use config::Config;

@@ -21,6 +21,10 @@ pub struct Settings {
     pub deal_rules: DealRules,
     pub max_page_size: usize,
     pub max_body_bytes: usize,
+    /// Highest cost (graphql::cost) one request may have.
+    pub max_complexity: usize,
+    /// Bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 /// Shared by every request.
@@ -33,6 +37,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Parsed GraphQL documents, reused across requests.
     pub documents: Arc<crate::documents::DocumentCache>,
+    /// Prices documents before they run.
+    pub cost: Arc<crate::graphql::cost::CostModel>,
+    /// Budgets of database work per request and per process.
+    pub work: Arc<crate::work::WorkLimits>,
+    /// Which reps named by tokens are active.
+    pub active_reps: Arc<crate::auth::ActiveReps>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +122,8 @@ impl Application {
             },
             max_page_size: cfg.max_page_size,
             max_body_bytes: cfg.max_body_bytes,
+            max_complexity: cfg.max_query_complexity,
+            metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
         });
         let state = AppState {
             db,
@@ -119,7 +131,19 @@ impl Application {
             jwt,
             settings,
             metrics,
-            documents: Default::default(),
+            documents: Arc::new(crate::documents::DocumentCache::with_budget(
+                cfg.document_cache_bytes,
+            )),
+            cost: Arc::new(crate::graphql::cost::CostModel::from_sdl(
+                &graphql::sdl(),
+                cfg.max_page_size,
+            )),
+            work: Arc::new(crate::work::WorkLimits::new(
+                cfg.db_max_connections,
+                cfg.max_heavy_per_request,
+                cfg.request_timeout(),
+            )),
+            active_reps: Default::default(),
         };
         let limits = Limits {
             max_depth: cfg.max_query_depth,
@@ -145,7 +169,8 @@ impl Application {
         })
         .listen(listener)
         .map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?
-        .shutdown_timeout(30)
+        // Requests in flight at SIGTERM may run to their deadline.
+        .shutdown_timeout(cfg.request_timeout().as_secs() + 5)
         .run();
         // The webhook worker shares the pool but never holds a connection
         // while it waits on a receiver.

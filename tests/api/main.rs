@@ -1,6 +1,8 @@
 //! Black-box tests: the real server over HTTP, on SQLite and PostgreSQL.
 mod helpers;
 
+mod hostile;
+
 mod audit;
 mod auth;
 mod dataloader;

@@ -1,6 +1,8 @@
 //! The GraphQL schema: per-domain query and mutation objects merged at the
 //! root, with depth and complexity limits. Resolvers stay thin: they parse
 //! arguments, then call a service.
+pub mod cost;
+pub mod guard;
 pub mod inputs;
 pub mod loaders;
 pub mod mutation;
@@ -83,6 +85,14 @@ pub fn read_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseCo
 
 pub fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AppState> {
     ctx.data::<AppState>()
+}
+
+/// Waits for a slot of the heavy-work budget (see work.rs); hold it while
+/// the metric or forecast runs.
+pub async fn heavy(ctx: &Context<'_>) -> async_graphql::Result<crate::work::HeavyPermit> {
+    crate::work::heavy_permit(&state(ctx)?.work)
+        .await
+        .map_err(|e| e.extend())
 }
 
 /// The primary database, for writes.

@@ -583,6 +583,35 @@ pub(crate) fn check_version(current: &deal::Model, expected: Option<i32>) -> App
     }
 }
 
+/// Attempts of a write without expectedVersion that keeps racing others.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// Runs a single-deal write. One without `expected_version` that lost a
+/// race (another writer bumped the version between its read and its
+/// update) reads the deal again and re-applies: the caller did not ask to
+/// fail on a concurrent change. With `expected_version` the race is the
+/// caller's CONFLICT.
+async fn retrying<F, Fut>(expected_version: Option<i32>, mut once: F) -> AppResult<deal::Model>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<deal::Model, write::WriteError>>,
+{
+    let attempts = if expected_version.is_some() {
+        1
+    } else {
+        WRITE_ATTEMPTS
+    };
+    let mut lost = None;
+    for _ in 0..attempts {
+        match once().await {
+            Ok(d) => return Ok(d),
+            Err(write::WriteError::Raced(e)) => lost = Some(e),
+            Err(write::WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(lost.unwrap_or_else(|| AppError::conflict("the deal kept changing: retry")))
+}
+
 pub async fn update(
     db: &DatabaseConnection,
     actor: &Principal,
@@ -591,23 +620,36 @@ pub async fn update(
     expected_version: Option<i32>,
 ) -> AppResult<deal::Model> {
     actor.require(DEAL_WRITERS)?;
+    retrying(expected_version, || {
+        update_once(db, actor, id, &patch, expected_version)
+    })
+    .await
+}
+
+async fn update_once(
+    db: &DatabaseConnection,
+    actor: &Principal,
+    id: i64,
+    patch: &DealChanges,
+    expected_version: Option<i32>,
+) -> Result<deal::Model, write::WriteError> {
     let tx = begin_write(db).await?;
     let current = get(&tx, actor.scope(), id).await?;
     check_version(&current, expected_version)?;
     let mut ids = RefIds::default();
-    ids.add_changes(&patch);
+    ids.add_changes(patch);
     let refs = Refs::load(&tx, actor, &ids).await?;
-    let (next, changes) = plan_update(&refs, &current, &patch)?;
+    let (next, changes) = plan_update(&refs, &current, patch)?;
     if changes.is_empty() {
         return Ok(current);
     }
     let write = DealWrite::update(current, next, changes, None, "updateDeal");
     let saved = write::apply(&tx, actor, vec![write]).await?;
     tx.commit().await?;
-    saved
+    Ok(saved
         .into_iter()
         .next()
-        .ok_or_else(|| AppError::internal("the deal was not written"))
+        .ok_or_else(|| AppError::internal("the deal was not written"))?)
 }
 
 /// Validates a patch against the current deal and returns its next state
@@ -688,12 +730,15 @@ pub async fn move_stage(
     expected_version: Option<i32>,
 ) -> AppResult<deal::Model> {
     actor.require(DEAL_WRITERS)?;
-    let tx = begin_write(db).await?;
-    let current = get(&tx, actor.scope(), id).await?;
-    check_version(&current, expected_version)?;
-    let result = move_stage_in(&tx, actor, &current, mv).await?;
-    tx.commit().await?;
-    Ok(result.unwrap_or(current))
+    retrying(expected_version, || async {
+        let tx = begin_write(db).await?;
+        let current = get(&tx, actor.scope(), id).await?;
+        check_version(&current, expected_version)?;
+        let result = move_stage_in(&tx, actor, &current, mv.clone()).await?;
+        tx.commit().await?;
+        Ok(result.unwrap_or(current))
+    })
+    .await
 }
 
 /// `move_stage` inside a caller's transaction; None when the deal is
@@ -703,7 +748,7 @@ pub async fn move_stage_in(
     actor: &Principal,
     current: &deal::Model,
     mv: StageMove,
-) -> AppResult<Option<deal::Model>> {
+) -> Result<Option<deal::Model>, write::WriteError> {
     let ids = RefIds {
         deals: BTreeSet::from([current.id]),
         ..Default::default()

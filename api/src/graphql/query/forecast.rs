@@ -30,6 +30,7 @@ impl ForecastQuery {
         category: Option<ForecastCategory>,
     ) -> Result<Forecast> {
         let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let q = Query {
             period,
             method: method.into(),
@@ -56,6 +57,7 @@ impl ForecastQuery {
         as_of_offset_days: Option<i32>,
     ) -> Result<Vec<ForecastAccuracyRow>> {
         let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let methods: Option<Vec<Method>> = methods.map(|m| m.into_iter().map(Into::into).collect());
         let rows = service::forecast::accuracy::backtest(
             read_db(ctx)?,
@@ -77,6 +79,7 @@ impl ForecastQuery {
         rep_id: Option<ID>,
     ) -> Result<Vec<ForecastSubmission>> {
         let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let rep_id = opt_id(&rep_id, "repId").extend()?;
         let rows = service::forecast::submission::list(read_db(ctx)?, p, &period, rep_id)
             .await

@@ -37,6 +37,7 @@ impl MetricsQuery {
     ) -> Result<Vec<WinRateRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let filter = filter_of(&filter).extend()?;
         let rows = win_rates::win_rates(read_db(ctx)?, p, &period, dim(group_by), &filter)
             .await
@@ -56,6 +57,7 @@ impl MetricsQuery {
         let p = principal(ctx)?;
         // Authorise before looking the narrowing ids up.
         p.require(METRIC_READERS).extend()?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let db = read_db(ctx)?;
         let territory_id = opt_id(&territory_id, "territoryId").extend()?;
         let manager_id = opt_id(&manager_id, "managerId").extend()?;
@@ -90,6 +92,7 @@ impl MetricsQuery {
     ) -> Result<Vec<PipelineSummaryRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let filter = filter_of(&filter).extend()?;
         let rows = pipeline::pipeline_summary(read_db(ctx)?, p, &period, dim(group_by), &filter)
             .await
@@ -106,6 +109,7 @@ impl MetricsQuery {
     ) -> Result<Vec<FunnelStep>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let filter = filter_of(&filter).extend()?;
         let rows = funnel::funnel(read_db(ctx)?, p, &period, &filter)
             .await
@@ -121,6 +125,7 @@ impl MetricsQuery {
         compare_to: Option<Period>,
     ) -> Result<Vec<RepPerformance>> {
         let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let rows = performance::rep_performance(read_db(ctx)?, p, &period, compare_to)
             .await
             .extend()?;
@@ -130,6 +135,7 @@ impl MetricsQuery {
     /// Commission earned per rep in the period (rate and threshold from the rep).
     async fn commissions(&self, ctx: &Context<'_>, period: Period) -> Result<Vec<CommissionRow>> {
         let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let rows = commissions::commissions(read_db(ctx)?, p, &period)
             .await
             .extend()?;
@@ -148,6 +154,7 @@ impl MetricsQuery {
     ) -> Result<Vec<SeriesPoint>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let filter = filter_of(&filter).extend()?;
         let rows = series::metric_series(
             read_db(ctx)?,
@@ -170,6 +177,7 @@ impl MetricsQuery {
         stale_after_days: Option<i32>,
     ) -> Result<DataHealth> {
         let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
         let criteria = health::criteria(p, stale_after_days).extend()?;
         let counts = health::data_health(read_db(ctx)?, &criteria)
             .await
