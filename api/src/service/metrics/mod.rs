@@ -1,4 +1,4 @@
-//! Sales metrics (DESIGN.md "Metrics"), one module per metric. Every number
+//! Sales metrics (docs/design.md, Metrics), one module per metric. Every number
 //! is aggregated in SQL over the deals the caller may see (`DealScope`) and
 //! the contract's `DealFilter`; ratios and other math happen afterwards in
 //! `domain::metrics` on those aggregates.
