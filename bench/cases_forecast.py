@@ -2,7 +2,7 @@
 hand-written PostgreSQL statement answering the same question directly
 against the tables (see bench/metrics.py).
 
-Semantics mirrored by every statement (DESIGN.md "Forecasts"):
+Semantics mirrored by every statement (docs/design.md, Forecasts):
 - closed-won in a period: status WON (as of the as-of day) with the close
   stamp in the period and before the end of the as-of day;
 - open pipeline: open deals whose expected close date (their own, else the

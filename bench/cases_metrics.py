@@ -1,6 +1,6 @@
 """Benchmark cases of the sales metrics (issue 3): each GraphQL request (run
 as ADMIN) beside ONE hand-written PostgreSQL statement answering the same
-question with the same semantics (DESIGN.md "Metrics"), for the runner that
+question with the same semantics (docs/design.md, Metrics), for the runner that
 times both at 1,000,000 deals.
 
 Shared rules the SQL spells out by hand:

@@ -1,4 +1,4 @@
-//! Sales metrics over HTTP (DESIGN.md "Metrics"), on small hand-built
+//! Sales metrics over HTTP (docs/design.md, Metrics), on small hand-built
 //! fixtures in fixed past periods; every expected number is worked out by
 //! hand in the comments.
 use api::auth::Role;
@@ -446,7 +446,7 @@ async fn quota_attainment_coverage_and_commissions(app: TestApp) {
     assert_eq!(d["quotaAttainment"]["rows"].as_array().unwrap().len(), 3);
     assert_eq!(d["quotaAttainment"]["totalClosedWon"], "21000.00");
 
-    // Commissions (DESIGN.md's example): Ada closes 12,000 of 10,000 at
+    // Commissions (docs/design.md's example): Ada closes 12,000 of 10,000 at
     // 0.10 -> 1,200; Ben closes 9,000 (90%) -> 0; Cy has no quota -> 0.
     let q = "query($p: Period!) { commissions(period: $p) { rep { name } quota closedWon attainment rate qualified earned } }";
     let d = app.ok(q, json!({ "p": "2025-03" })).await;

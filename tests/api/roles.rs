@@ -1,4 +1,4 @@
-//! The role table of DESIGN.md and row scope: REP sees its own deals, a
+//! The role table of docs/design.md and row scope: REP sees its own deals, a
 //! MANAGER its team transitively; a deal outside the scope is NOT_FOUND for
 //! reads and writes alike.
 use api::auth::Role;

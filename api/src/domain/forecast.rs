@@ -1,6 +1,6 @@
 //! Forecast math that does not need the database.
 //!
-//! HISTORICAL (DESIGN.md "Forecasts"): the run rate R is the closed-won of
+//! HISTORICAL (docs/design.md, Forecasts): the run rate R is the closed-won of
 //! the `lookback_months` whole months before the period divided by
 //! `lookback_months`; the forecast of a period of `months` whole months is
 //!

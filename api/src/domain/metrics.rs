@@ -1,4 +1,4 @@
-//! The math of DESIGN.md "Metrics" on aggregates the database already
+//! The math of docs/design.md (Metrics) on aggregates the database already
 //! summed: ratios, quota attainment and coverage, the performance quadrant,
 //! commissions, medians and relative change. Money is integer cents here;
 //! a null denominator gives None, never NaN.
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn weighted_is_exact() {
-        // A 1,000 deal in Trial (0.60) counts 600 (DESIGN.md).
+        // A 1,000 deal in Trial (0.60) counts 600 (docs/design.md).
         assert_eq!(round_money(weighted(100_000, 600_000)), dec("600.00"));
         assert_eq!(weighted(1, 500_000), dec("0.005"));
     }

@@ -1,5 +1,5 @@
 //! S&OP math: the plan horizon, a rep's ramp, selling capacity, gaps and
-//! plan-against-actual variances (DESIGN.md "S&OP plans"). No database here;
+//! plan-against-actual variances (docs/design.md, S&OP plans). No database here;
 //! the services feed these functions with SQL aggregates.
 use chrono::{Datelike, Months, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;

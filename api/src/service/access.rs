@@ -1,4 +1,4 @@
-//! Who may see and change what: the role table of DESIGN.md, and the row
+//! Who may see and change what: the role table of docs/design.md (Roles), and the row
 //! scope (REP: own deals; MANAGER: the team below, transitively) expressed as
 //! SQL conditions so it is applied by the database, never after loading.
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};

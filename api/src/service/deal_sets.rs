@@ -1,6 +1,6 @@
 //! Deal sets several metrics and forecasts share: the average won cycle, and
 //! the expected close date of an open deal (its own, or opened_at plus the
-//! average won cycle when it has none; DESIGN.md "Open pipeline").
+//! average won cycle when it has none; docs/design.md, Metrics).
 use chrono::{Duration, NaiveDate};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -13,7 +13,7 @@ use crate::clock::start_of;
 use crate::db::{Dialect, Sql};
 use crate::error::AppResult;
 
-/// Days of won deals that set the average won cycle (DESIGN.md SALES_CYCLE).
+/// Days of won deals that set the average won cycle (docs/design.md, Forecasts: SALES_CYCLE).
 pub const CYCLE_WINDOW_DAYS: i64 = 365;
 
 #[derive(FromQueryResult)]

@@ -1,4 +1,4 @@
-//! S&OP plans (DESIGN.md "S&OP plans"): the monthly planning cycle
+//! S&OP plans (docs/design.md, S&OP plans): the monthly planning cycle
 //! DATA_GATHERING -> DEMAND_PLANNING -> SUPPLY_PLANNING -> RECONCILIATION ->
 //! RELEASED, with its lines, transitions, gaps and plan-against-actual.
 //!

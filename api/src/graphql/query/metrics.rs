@@ -1,4 +1,4 @@
-//! The sales metrics queries (DESIGN.md "Metrics"): parse, authorise in the
+//! The sales metrics queries (docs/design.md, Metrics): parse, authorise in the
 //! service, wrap the rows.
 use async_graphql::{Context, Object, Result, ResultExt, ID};
 

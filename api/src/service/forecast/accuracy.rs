@@ -1,4 +1,4 @@
-//! Backtesting (DESIGN.md forecastAccuracy): for each period and method, the
+//! Backtesting (docs/design.md, Forecasts: forecastAccuracy): for each period and method, the
 //! forecast as of (period start + asOfOffsetDays) against what was actually
 //! won in the period (closed-won as the deals stand now), over the caller's
 //! deals.

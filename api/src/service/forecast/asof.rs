@@ -1,7 +1,7 @@
 //! The deals behind a forecast as they stood at the end of a UTC day,
 //! aggregated in ONE statement for one or many questions ("asks") at once.
 //!
-//! Reconstruction (DESIGN.md "Forecasts", "Precise conventions"): a deal
+//! Reconstruction (docs/design.md, Forecasts and Conventions): a deal
 //! opened after the as-of day is ignored; its stage as of the day is the
 //! `to_stage` of its last `deal_stage_change` stamped before the next
 //! midnight; when that stage is WON the change's time is its close stamp.

@@ -1,4 +1,4 @@
-//! Forecasts (DESIGN.md "Forecasts"): what the deals visible to the caller
+//! Forecasts (docs/design.md, Forecasts): what the deals visible to the caller
 //! will close in a period, by four methods, as of any past day.
 //!
 //! Conventions:

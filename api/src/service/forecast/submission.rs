@@ -2,7 +2,7 @@
 //! and category. Rows are never overwritten; the latest submitted before the
 //! end of a day is the call as of that day.
 //!
-//! Who may submit (DESIGN.md "Who may do what"): a REP its own call only, a
+//! Who may submit (docs/design.md, Roles): a REP its own call only, a
 //! MANAGER for itself and its team (transitively), OPS, ADMIN and
 //! INTEGRATION for any rep; VIEWER nothing. Another rep's call out of reach
 //! is FORBIDDEN (a write the role may not make). `submittedAt` backfills a

@@ -1,4 +1,4 @@
-//! Quota attainment (DESIGN.md): closed-won in the period over the quotas
+//! Quota attainment (docs/design.md, Quota attainment): closed-won in the period over the quotas
 //! whose range lies inside it, per rep, with open and weighted pipeline,
 //! the gap to quota and pipeline coverage; the report totals and the quota
 //! achievement rate (reps at or over 100% / reps with a quota).

@@ -1,4 +1,4 @@
-//! Commissions (DESIGN.md): closed-won x the rep's rate when attainment
+//! Commissions (docs/design.md, Commissions): closed-won x the rep's rate when attainment
 //! reaches the rep's threshold, else 0; rate and threshold come from the
 //! rep row (ppm).
 use rust_decimal::Decimal;

@@ -1,4 +1,4 @@
-//! The stage funnel (DESIGN.md "Metrics"): for each stage, in position
+//! The stage funnel (docs/design.md, Funnel): for each stage, in position
 //! order, the deals that entered it in the period (a stage change to it
 //! stamped in the period), how many of those later reached a stage further
 //! on (a higher position that is not a LOST stage, so WON counts), how many

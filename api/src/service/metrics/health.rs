@@ -1,4 +1,4 @@
-//! dataHealth (DESIGN.md "Metrics"): what decays in the data, over the
+//! dataHealth (docs/design.md, Data health): what decays in the data, over the
 //! deals and reps the caller may see.
 //! - open deals past their expected close: expected_close_date before today;
 //! - open deals with no expected close date;

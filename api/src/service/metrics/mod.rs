@@ -1,4 +1,4 @@
-//! Sales metrics (DESIGN.md "Metrics"), one module per metric. Every number
+//! Sales metrics (docs/design.md, Metrics), one module per metric. Every number
 //! is aggregated in SQL over the deals the caller may see (`DealScope`) and
 //! the contract's `DealFilter`; ratios and other math happen afterwards in
 //! `domain::metrics` on those aggregates.
@@ -8,7 +8,8 @@
 //!   closed_at falls in it; day counts are differences of UTC dates.
 //! - Open pipeline: OPEN deals whose expected close date (their own, else
 //!   opened_at + the average won cycle of the 365 days ending today, see
-//!   `deal_sets`) falls in the period, weighted by the stage probability.
+//!   `deal_sets`) falls in the period; its weighted value multiplies each
+//!   amount by the stage probability (coverage uses the unweighted one).
 //! - Independent statements of one request run concurrently.
 pub mod attainment;
 pub mod commissions;

@@ -1,4 +1,4 @@
-//! Rep performance quadrants (DESIGN.md): the current period against
+//! Rep performance quadrants (docs/design.md, Rep performance): the current period against
 //! compareTo (default: the period of the same kind just before). High
 //! performer: attainment >= 1.0, or without a quota, closed-won at or above
 //! the median closed-won of the reps compared; improving: closed-won did not

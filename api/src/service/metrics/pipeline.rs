@@ -1,4 +1,4 @@
-//! Pipeline summary per group (DESIGN.md "Metrics"): the open pipeline of
+//! Pipeline summary per group (docs/design.md, Pipeline summary): the open pipeline of
 //! the period (count, value, stage-weighted value) beside what closed in
 //! it: mean deal size, mean and median sales cycle of the deals won, and
 //! the win rate.

@@ -1,4 +1,4 @@
-//! Playbook effectiveness (DESIGN.md "Metrics"): the deals following a
+//! Playbook effectiveness (docs/design.md, Playbook effectiveness): the deals following a
 //! playbook that closed (won or lost) in the period, their win rate and
 //! mean won cycle, against the baseline: the deals closed in the same
 //! period without this playbook (another playbook or none), within the

@@ -5,7 +5,7 @@
 //! The reps listed are the active reps in scope plus any rep in scope with
 //! a quota or closed-won in one of the periods (an inactive rep who still
 //! carried a quota is measured). Quotas count when their range lies inside
-//! the period (DESIGN.md).
+//! the period (docs/design.md, Quota attainment).
 use entity::rep;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 

@@ -1,4 +1,4 @@
-//! metricSeries (DESIGN.md "Metrics"): a metric bucketed by ISO week,
+//! metricSeries (docs/design.md, Metric series): a metric bucketed by ISO week,
 //! month, quarter or year inside the period, per group key, with the
 //! relative change from the previous bucket of the same key.
 //!

@@ -1,5 +1,5 @@
 //! Win rates per group: won / (won + lost) by count and by amount, over the
-//! deals closed in the period (DESIGN.md "Metrics").
+//! deals closed in the period (docs/design.md, Win rates).
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
