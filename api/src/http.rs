@@ -201,7 +201,8 @@ where
     let work = crate::work::RequestWork::new(&st.work);
     // Dropped unfinished (deadline, client gone, shutdown): the request's
     // SQL is cancelled.
-    let cancel = crate::work::CancelOnDrop::new(work.clone(), read_db.clone());
+    let cancel =
+        crate::work::CancelOnDrop::new(work.clone(), read_db.clone()).counted(st.metrics.clone());
     let req = loaders::attach(req, &read_db, principal.scope()).data(RequestCtx {
         principal: principal.clone(),
         read_db,

@@ -42,6 +42,7 @@ pub struct Metrics {
     statements: AtomicU64,
     statement_errors: AtomicU64,
     statement_seconds_micros: AtomicU64,
+    abandoned: AtomicU64,
     requests: Mutex<BTreeMap<String, Histogram>>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -54,6 +55,12 @@ impl Metrics {
         if failed {
             self.statement_errors.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A request was dropped before it finished (client gone, deadline,
+    /// shutdown) and its SQL cancelled.
+    pub fn record_abandoned(&self) {
+        self.abandoned.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn statements(&self) -> u64 {
@@ -95,6 +102,16 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE salesops_db_statements_total counter");
         let _ = writeln!(out, "salesops_db_statements_total {}", self.statements());
+        let _ = writeln!(
+            out,
+            "# HELP salesops_requests_abandoned_total Requests dropped before they finished, their SQL cancelled."
+        );
+        let _ = writeln!(out, "# TYPE salesops_requests_abandoned_total counter");
+        let _ = writeln!(
+            out,
+            "salesops_requests_abandoned_total {}",
+            self.abandoned.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP salesops_db_statement_errors_total SQL statements that failed."

@@ -167,6 +167,9 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body))
                 .configure(http::routes)
         })
+        // A client that closes its connection abandons its request: it is
+        // dropped (and its SQL cancelled) instead of running to the end.
+        .h1_allow_half_closed(false)
         .listen(listener)
         .map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?
         // Requests in flight at SIGTERM may run to their deadline.

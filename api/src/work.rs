@@ -129,6 +129,7 @@ pub struct CancelOnDrop {
     work: Arc<RequestWork>,
     db: DatabaseConnection,
     finished: bool,
+    metrics: Option<Arc<crate::observability::Metrics>>,
 }
 
 impl CancelOnDrop {
@@ -137,7 +138,14 @@ impl CancelOnDrop {
             work,
             db,
             finished: false,
+            metrics: None,
         }
+    }
+
+    /// Counts abandoned requests into `metrics`.
+    pub fn counted(mut self, metrics: Arc<crate::observability::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn finish(mut self) {
@@ -151,6 +159,9 @@ impl Drop for CancelOnDrop {
             return;
         }
         self.work.cancelled.store(true, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.record_abandoned();
+        }
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             // SQLite: the progress handler sees the flag within ~1,000
             // virtual machine steps.

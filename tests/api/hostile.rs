@@ -266,6 +266,87 @@ async fn a_request_past_its_deadline_is_stopped(backend: Backend) {
         .contains("SALESOPS_REQUEST_TIMEOUT_MS"));
 }
 
+/// A client that closes its connection mid-request abandons it: the request
+/// is dropped (counted at /metrics) and its SQL cancelled, instead of running
+/// to the end for nobody.
+async fn a_client_that_leaves_abandons_its_request(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let Some(app) = spawn_app_with(backend, |c| c.max_heavy_per_request = 1).await else {
+        return;
+    };
+    api::seed::synthetic(&app.db, 30_000, 5, "USD")
+        .await
+        .expect("seed");
+    let viewer = app.token(Role::Viewer, None);
+    let series: String = (0..9)
+        .map(|i| {
+            format!(
+                "s{i}: metricSeries(metric: WIN_RATE, period: \"2016-01-01..2026-12-31\", granularity: WEEK, filter: {{ minAmount: \"{i}\" }}) {{ value }} "
+            )
+        })
+        .collect();
+    let doc = format!("{{ {series} }}");
+    // How long it runs when the client waits.
+    let started = Instant::now();
+    app.ok_as(&viewer, &doc, json!({})).await;
+    let full = started.elapsed();
+    assert!(
+        full > Duration::from_millis(150),
+        "too fast to test: {full:?}"
+    );
+    let abandoned = || async {
+        let page = app
+            .http
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        page.lines()
+            .find_map(|l| l.strip_prefix("salesops_requests_abandoned_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    assert_eq!(abandoned().await, 0);
+    // The same request over a socket the client closes a quarter of the way in.
+    let body = json!({ "query": doc }).to_string();
+    let port = app.base.rsplit(':').next().unwrap();
+    let mut socket = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {viewer}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(full / 4).await;
+    let left = Instant::now();
+    drop(socket);
+    let mut count = 0;
+    while count == 0 && left.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        count = abandoned().await;
+    }
+    assert_eq!(count, 1, "the request was not abandoned");
+    // Dropped well before it would have finished.
+    assert!(left.elapsed() < full, "{:?} vs {full:?}", left.elapsed());
+    still_serves(&app).await;
+}
+
+mod client_leaves {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::a_client_that_leaves_abandons_its_request(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_client_that_leaves_abandons_its_request(super::Backend::Postgres).await;
+    }
+}
+
 mod deadline {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
