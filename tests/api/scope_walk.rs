@@ -484,6 +484,21 @@ async fn every_path_under_every_role_matches_the_role_table(app: TestApp) {
             "{role:?} accounts"
         );
 
+        // Metric rows name reps too: scoped like the metrics themselves, and
+        // not for INTEGRATION.
+        for q in [
+            "{ quotaAttainment(period: \"2026-07\") { rows { rep { PROBE } } } }",
+            "{ commissions(period: \"2026-07\") { rep { PROBE } } }",
+            "{ repPerformance(period: \"2026-07\") { rep { PROBE } } }",
+        ] {
+            if role == Role::Integration {
+                assert_eq!(refused(&app, token, q).await, "FORBIDDEN", "{q}");
+            } else {
+                let seen = walk(&app, role, token, q, &truth).await;
+                assert_eq!(seen, scoped(role, &everyone), "{role:?} {q}");
+            }
+        }
+
         // quotas: scoped, with exact amounts; FORBIDDEN to INTEGRATION.
         let q = "{ quotas(period: \"2026\") { amount rep { PROBE } } }";
         if role == Role::Integration {

@@ -175,3 +175,44 @@ impl DealScope {
 
 /// Roles that manage webhooks (their secrets sign every delivery).
 pub const WEBHOOK_ADMINS: &[Role] = &[Role::Admin];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, rep_id: Option<i64>) -> Principal {
+        Principal {
+            subject: "t".into(),
+            role,
+            rep_id,
+        }
+    }
+
+    #[test]
+    fn scope_membership_known_without_the_database() {
+        assert_eq!(DealScope::All.has_rep(9), Some(true));
+        assert_eq!(DealScope::Owner(3).has_rep(3), Some(true));
+        assert_eq!(DealScope::Owner(3).has_rep(9), Some(false));
+        assert_eq!(DealScope::Team(3).has_rep(3), Some(true));
+        assert_eq!(DealScope::Team(3).has_rep(9), None);
+    }
+
+    #[test]
+    fn reps_outside_the_scope_show_their_directory_entry_only() {
+        let rep = principal(Role::Rep, Some(1));
+        assert!(rep.may_read_rep(RepData::Directory, false).is_ok());
+        for data in [RepData::Personal, RepData::Compensation] {
+            assert!(rep.may_read_rep(data, true).is_ok());
+            assert!(matches!(
+                rep.may_read_rep(data, false),
+                Err(AppError::Forbidden(m)) if m == "only name and title of reps outside your team are visible"
+            ));
+        }
+        let integration = principal(Role::Integration, None);
+        assert!(integration.may_read_rep(RepData::Personal, true).is_ok());
+        assert!(matches!(
+            integration.may_read_rep(RepData::Compensation, true),
+            Err(AppError::Forbidden(m)) if m == "the INTEGRATION role cannot read quotas or commission terms"
+        ));
+    }
+}
