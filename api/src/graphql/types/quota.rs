@@ -35,8 +35,8 @@ impl Quota {
     async fn end(&self) -> Date {
         Date(self.0.end_date)
     }
-    /// Compensation data: checked here as well as on every path that lists
-    /// quotas, so a new path cannot leak it.
+    // Compensation data: checked here as well as on every path that lists
+    // quotas, so a new path cannot leak it.
     async fn amount(&self, ctx: &Context<'_>) -> Result<Decimal> {
         let in_scope = rep_in_scope(ctx, self.0.rep_id).await?;
         principal(ctx)?
