@@ -17,5 +17,6 @@ mod ops;
 mod org;
 mod roles;
 mod schema;
+mod scope_walk;
 mod sop;
 mod webhooks;

@@ -214,6 +214,46 @@ impl Loader<i64> for SopPlanVariances {
     }
 }
 
+/// Which reps are in the caller's scope (REP: itself; MANAGER: its team),
+/// for the reps that nested paths reach (a manager, territory members,
+/// direct reports, a quota's rep): one team query per batch, however many
+/// reps a page shows.
+pub struct RepsInScope {
+    db: DatabaseConnection,
+    scope: DealScope,
+}
+
+impl Loader<i64> for RepsInScope {
+    type Value = bool;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, bool>, Self::Error> {
+        let found = crate::service::rep::in_scope_many(&self.db, self.scope, keys)
+            .await
+            .map_err(Arc::new)?;
+        Ok(keys.iter().map(|k| (*k, found.contains(k))).collect())
+    }
+}
+
+/// Whether the rep is in the request's scope; asks the database (through
+/// `RepsInScope`) only for a manager's team.
+pub async fn rep_in_scope(
+    ctx: &async_graphql::Context<'_>,
+    rep_id: i64,
+) -> async_graphql::Result<bool> {
+    use async_graphql::ErrorExtensions;
+    let scope = crate::graphql::principal(ctx)?.scope();
+    if let Some(known) = scope.has_rep(rep_id) {
+        return Ok(known);
+    }
+    Ok(ctx
+        .data::<DataLoader<RepsInScope>>()?
+        .load_one(rep_id)
+        .await
+        .map_err(|e| (*e).clone().extend())?
+        .unwrap_or(false))
+}
+
 /// Loads one key through the request's loader of type `L`; missing is empty.
 pub async fn load_list<L, T>(
     ctx: &async_graphql::Context<'_>,
@@ -471,6 +511,10 @@ pub fn attach(
         .data(children::<RepQuotas>(db))
         .data(children::<PlaybookSteps>(db))
         .data(children::<StageHistory>(db))
+        .data(batched(RepsInScope {
+            db: db.clone(),
+            scope,
+        }))
         .data(batched(DealPages {
             db: db.clone(),
             scope,

@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sea_orm::{
@@ -287,22 +289,33 @@ pub async fn update(
 
 /// True when `rep_id` is the principal's own rep or (for a manager) below them.
 pub async fn in_scope(db: &impl ConnectionTrait, scope: DealScope, rep_id: i64) -> AppResult<bool> {
-    match scope {
-        DealScope::All => Ok(true),
-        DealScope::Owner(own) => Ok(own == rep_id),
-        DealScope::Team(_) => {
-            let mut sql = Sql::new("SELECT id FROM rep WHERE id = ");
-            sql.bind(rep_id).push(" AND ");
-            let (cond, values) = scope.rep_sql("id");
-            sql.push_with(&cond, values);
-            Ok(
-                IdRow::find_by_statement(sql.statement(db.get_database_backend()))
-                    .one(db)
-                    .await?
-                    .is_some(),
-            )
-        }
+    Ok(in_scope_many(db, scope, &[rep_id]).await?.contains(&rep_id))
+}
+
+/// The reps among `ids` that are in the scope: one query for a manager's
+/// team (the recursive team walk), none otherwise.
+pub async fn in_scope_many(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    ids: &[i64],
+) -> AppResult<HashSet<i64>> {
+    let (known, unknown): (Vec<i64>, Vec<i64>) =
+        ids.iter().partition(|id| scope.has_rep(**id).is_some());
+    let mut found: HashSet<i64> = known
+        .into_iter()
+        .filter(|id| scope.has_rep(*id) == Some(true))
+        .collect();
+    if !unknown.is_empty() {
+        let mut sql = Sql::new("SELECT id FROM rep WHERE id IN ");
+        sql.bind_list(unknown).push(" AND ");
+        let (cond, values) = scope.rep_sql("id");
+        sql.push_with(&cond, values);
+        let rows = IdRow::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().map(|r| r.id));
     }
+    Ok(found)
 }
 
 #[cfg(test)]

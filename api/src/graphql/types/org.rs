@@ -12,11 +12,12 @@ use crate::auth::Role;
 use crate::domain::money::{ppm_to_decimal, ppm_to_f64};
 use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::loaders::{
-    load_by_id, load_children, DealParent, DirectReports, PageArgs, RepQuotas, TerritoryChildren,
-    TerritoryMembers,
+    load_by_id, load_children, rep_in_scope, DealParent, DirectReports, PageArgs, RepQuotas,
+    TerritoryChildren, TerritoryMembers,
 };
 use crate::graphql::scalars::Date;
 use crate::graphql::{list_complexity, page_size, principal};
+use crate::service::access::RepData;
 
 pub struct Territory(pub territory::Model);
 
@@ -66,6 +67,9 @@ impl Territory {
     }
 }
 
+/// A rep as any path reaches it (a query, a manager, territory members,
+/// direct reports, a deal's owner, a metric row). Its fields check the
+/// caller's scope themselves (`Rep::check`), so no path can skip it.
 pub struct Rep(pub rep::Model);
 
 impl Rep {
@@ -78,6 +82,18 @@ impl Rep {
             .map(Rep)
             .ok_or_else(|| crate::error::AppError::not_found("rep").extend())
     }
+
+    /// FORBIDDEN unless the caller may read `data` of this rep: reps outside
+    /// the caller's scope (reached through a manager, a territory, direct
+    /// reports) show only their directory entry (see access::RepData).
+    async fn check(&self, ctx: &Context<'_>, data: RepData) -> Result<()> {
+        let p = principal(ctx)?;
+        let in_scope = match data {
+            RepData::Directory => true,
+            _ => rep_in_scope(ctx, self.0.id).await?,
+        };
+        p.may_read_rep(data, in_scope).extend()
+    }
 }
 
 #[Object]
@@ -85,14 +101,16 @@ impl Rep {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    async fn external_id(&self) -> Option<&str> {
-        self.0.external_id.as_deref()
+    async fn external_id(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(self.0.external_id.as_deref())
     }
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn email(&self) -> &str {
-        &self.0.email
+    async fn email(&self, ctx: &Context<'_>) -> Result<&str> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(&self.0.email)
     }
     async fn title(&self) -> Option<&str> {
         self.0.title.as_deref()
@@ -119,23 +137,28 @@ impl Rep {
             .map(Rep)
             .collect())
     }
-    async fn hired_at(&self) -> Date {
-        Date(self.0.hired_at)
+    async fn hired_at(&self, ctx: &Context<'_>) -> Result<Date> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(Date(self.0.hired_at))
     }
-    async fn active(&self) -> bool {
-        self.0.active
+    async fn active(&self, ctx: &Context<'_>) -> Result<bool> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(self.0.active)
     }
     /// Months a new hire takes to reach full quota capacity (linear ramp).
-    async fn ramp_months(&self) -> i32 {
-        self.0.ramp_months
+    async fn ramp_months(&self, ctx: &Context<'_>) -> Result<i32> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(self.0.ramp_months)
     }
     /// Commission rate on closed-won amount, e.g. "0.10".
-    async fn commission_rate(&self) -> Decimal {
-        ppm_to_decimal(self.0.commission_rate_ppm)
+    async fn commission_rate(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        self.check(ctx, RepData::Compensation).await?;
+        Ok(ppm_to_decimal(self.0.commission_rate_ppm))
     }
     /// Attainment at which commission pays (1.0 = at quota).
-    async fn commission_threshold(&self) -> Decimal {
-        ppm_to_decimal(self.0.commission_threshold_ppm)
+    async fn commission_threshold(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        self.check(ctx, RepData::Compensation).await?;
+        Ok(ppm_to_decimal(self.0.commission_threshold_ppm))
     }
     /// The rep's deals that the caller may see.
     #[graphql(complexity = "list_complexity(first, 50, child_complexity)")]
@@ -147,6 +170,7 @@ impl Rep {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<DealConnection> {
+        self.check(ctx, RepData::Personal).await?;
         let args = PageArgs {
             filter: filter_of(&filter).extend()?,
             order: order_by.map(Into::into).unwrap_or_default(),
@@ -157,17 +181,20 @@ impl Rep {
     }
     /// The rep's quotas, oldest first.
     async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {
+        self.check(ctx, RepData::Compensation).await?;
         Ok(load_children::<RepQuotas>(ctx, self.0.id)
             .await?
             .into_iter()
             .map(Quota)
             .collect())
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(self.0.created_at)
     }
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<DateTime<Utc>> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(self.0.updated_at)
     }
 }
 

@@ -1,4 +1,4 @@
-use async_graphql::{Context, Object, Result, ID};
+use async_graphql::{Context, Object, Result, ResultExt, ID};
 use rust_decimal::Decimal;
 
 use entity::quota;
@@ -7,7 +7,10 @@ use super::org::Rep;
 use crate::domain::money::from_cents;
 use crate::domain::period::Period;
 use crate::error::AppError;
+use crate::graphql::loaders::rep_in_scope;
+use crate::graphql::principal;
 use crate::graphql::scalars::Date;
+use crate::service::access::RepData;
 use async_graphql::ErrorExtensions;
 
 pub struct Quota(pub quota::Model);
@@ -32,7 +35,13 @@ impl Quota {
     async fn end(&self) -> Date {
         Date(self.0.end_date)
     }
-    async fn amount(&self) -> Decimal {
-        from_cents(self.0.amount_cents)
+    // Compensation data: checked here as well as on every path that lists
+    // quotas, so a new path cannot leak it.
+    async fn amount(&self, ctx: &Context<'_>) -> Result<Decimal> {
+        let in_scope = rep_in_scope(ctx, self.0.rep_id).await?;
+        principal(ctx)?
+            .may_read_rep(RepData::Compensation, in_scope)
+            .extend()?;
+        Ok(from_cents(self.0.amount_cents))
     }
 }
