@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
+    /// Rows one request may read through lists that take no page argument
+    /// (direct reports, territory members, stage histories, quotas).
+    #[arg(long, env = "SALESOPS_MAX_ROWS_PER_REQUEST", default_value_t = 50_000)]
+    pub max_rows_per_request: usize,
+
     /// Metric and forecast fields one request computes at once.
     #[arg(long, env = "SALESOPS_MAX_HEAVY_PER_REQUEST", default_value_t = 2)]
     pub max_heavy_per_request: usize,

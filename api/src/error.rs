@@ -33,6 +33,10 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The text a loader's error starts with when the request's row budget is
+/// spent (see graphql::loaders::RowBudget); it maps to QUERY_TOO_COMPLEX.
+pub const ROW_BUDGET_EXCEEDED: &str = "row budget exceeded";
+
 impl AppError {
     pub fn bad_input(msg: impl Into<String>) -> Self {
         Self::BadInput(msg.into())
@@ -140,6 +144,14 @@ impl From<DbErr> for AppError {
             {
                 tracing::warn!("database pool exhausted: no connection within the acquire timeout");
                 Self::Unavailable
+            }
+            _ if matches!(&e, DbErr::Custom(m) if m.contains(ROW_BUDGET_EXCEEDED)) => {
+                Self::QueryTooComplex(
+                    e.to_string()
+                        .split_once(ROW_BUDGET_EXCEEDED)
+                        .map(|(_, rest)| rest.trim_start_matches(": ").to_owned())
+                        .unwrap_or_default(),
+                )
             }
             _ => {
                 let text = e.to_string();

@@ -203,7 +203,13 @@ where
     // SQL is cancelled.
     let cancel =
         crate::work::CancelOnDrop::new(work.clone(), read_db.clone()).counted(st.metrics.clone());
-    let req = loaders::attach(req, &read_db, principal.scope()).data(RequestCtx {
+    let req = loaders::attach(
+        req,
+        &read_db,
+        principal.scope(),
+        st.settings.max_rows_per_request,
+    )
+    .data(RequestCtx {
         principal: principal.clone(),
         read_db,
     });
@@ -607,6 +613,7 @@ mod tests {
                 max_page_size: 500,
                 max_body_bytes: 1 << 20,
                 max_complexity: 20_000,
+                max_rows_per_request: 50_000,
                 metrics_token: None,
             }),
             metrics: Default::default(),

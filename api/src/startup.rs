@@ -23,6 +23,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Highest cost (graphql::cost) one request may have.
     pub max_complexity: usize,
+    /// Rows a request may read through lists without paging.
+    pub max_rows_per_request: usize,
     /// Bearer token `/metrics` requires, if any.
     pub metrics_token: Option<String>,
 }
@@ -123,6 +125,7 @@ impl Application {
             max_page_size: cfg.max_page_size,
             max_body_bytes: cfg.max_body_bytes,
             max_complexity: cfg.max_query_complexity,
+            max_rows_per_request: cfg.max_rows_per_request,
             metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
         });
         let state = AppState {

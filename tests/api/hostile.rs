@@ -347,6 +347,60 @@ mod client_leaves {
     }
 }
 
+/// Lists without paging are bounded by the rows they actually read: a
+/// writer can make a deal's history as long as it likes.
+async fn unpaged_lists_spend_a_row_budget(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_rows_per_request = 5).await else {
+        return;
+    };
+    let rep = app.create_rep("Row Rep", None, None, json!({})).await;
+    let first = app.stage("Discovery").await;
+    for i in 0..3 {
+        let deal = app
+            .create_deal(json!({
+                "name": format!("deal {i}"), "amount": "100", "ownerId": rep,
+                "stageId": first, "openedAt": "2026-01-05T00:00:00Z",
+            }))
+            .await;
+        if i > 0 {
+            app.move_deal(&deal, "Qualified", "2026-01-10T00:00:00Z")
+                .await;
+            app.move_deal(&deal, "Demo", "2026-01-20T00:00:00Z").await;
+        }
+    }
+    let doc = "{ deals(first: 10) { nodes { stageHistory { changedAt } } } }";
+    let body = app.gql(&app.admin_token(), doc, json!({})).await;
+    assert_eq!(first_code(&body), "QUERY_TOO_COMPLEX", "{body:#}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("more than 5 rows"), "{message}");
+    assert!(
+        message.contains("SALESOPS_MAX_ROWS_PER_REQUEST"),
+        "{message}"
+    );
+    // Within the budget: the first deal's single change.
+    let data = app
+        .ok(
+            "{ deals(first: 1, orderBy: UPDATED_ASC) { nodes { stageHistory { changedAt } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(!data["deals"]["nodes"][0]["stageHistory"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+mod row_budget {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::unpaged_lists_spend_a_row_budget(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::unpaged_lists_spend_a_row_budget(super::Backend::Postgres).await;
+    }
+}
+
 mod deadline {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Iterable,
-    PrimaryKeyToColumn, QueryFilter, QueryOrder,
+    PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use entity::{
@@ -75,7 +75,45 @@ pub trait ChildRelation: Send + Sync + 'static {
     fn order(q: sea_orm::Select<Self::Entity>) -> sea_orm::Select<Self::Entity>;
 }
 
-pub struct Children<R>(DatabaseConnection, PhantomData<R>);
+pub struct Children<R>(DatabaseConnection, Arc<RowBudget>, PhantomData<R>);
+
+/// Rows one request may read through lists that take no page argument
+/// (direct reports, territory members, stage histories, quotas, plan
+/// lines). Paged lists are bounded by their page and the cost analysis;
+/// these are bounded only by the data, which a writer controls (a REP can
+/// move a deal thousands of times), so the rows actually read are counted
+/// and the request stops past the budget.
+#[derive(Debug)]
+pub struct RowBudget {
+    left: std::sync::atomic::AtomicI64,
+    max: usize,
+}
+
+use crate::error::ROW_BUDGET_EXCEEDED;
+
+impl RowBudget {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            left: std::sync::atomic::AtomicI64::new(max as i64),
+            max,
+        })
+    }
+
+    /// Takes `rows` from the budget; `Err` once it is spent.
+    pub fn spend(&self, rows: usize) -> Result<(), Arc<DbErr>> {
+        let before = self
+            .left
+            .fetch_sub(rows as i64, std::sync::atomic::Ordering::Relaxed);
+        if before < rows as i64 {
+            return Err(Arc::new(DbErr::Custom(format!(
+                "{ROW_BUDGET_EXCEEDED}: the request read more than {} rows through lists \
+                 without paging (SALESOPS_MAX_ROWS_PER_REQUEST)",
+                self.max
+            ))));
+        }
+        Ok(())
+    }
+}
 
 impl<R> Loader<i64> for Children<R>
 where
@@ -87,7 +125,18 @@ where
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let q = <R::Entity as EntityTrait>::find().filter(R::column().is_in(keys.iter().copied()));
-        let rows = R::order(q).all(&self.0).await.map_err(Arc::new)?;
+        // One more row than the budget allows is enough to know it is spent.
+        let left = self
+            .1
+            .left
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0) as u64;
+        let rows = R::order(q)
+            .limit(left + 1)
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        self.1.spend(rows.len())?;
         let mut out: HashMap<i64, Self::Value> = HashMap::new();
         for row in rows {
             if let Some(p) = R::parent(&row) {
@@ -480,7 +529,9 @@ pub fn attach(
     req: async_graphql::Request,
     db: &DatabaseConnection,
     scope: DealScope,
+    max_rows: usize,
 ) -> async_graphql::Request {
+    let budget = RowBudget::new(max_rows);
     fn by_id<E>(db: &DatabaseConnection) -> DataLoader<ById<E>>
     where
         E: EntityTrait + Send + Sync + 'static,
@@ -488,12 +539,12 @@ pub fn attach(
     {
         batched(ById::<E>(db.clone(), PhantomData))
     }
-    fn children<R>(db: &DatabaseConnection) -> DataLoader<Children<R>>
+    fn children<R>(db: &DatabaseConnection, budget: &Arc<RowBudget>) -> DataLoader<Children<R>>
     where
         R: ChildRelation,
         <R::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
     {
-        batched(Children::<R>(db.clone(), PhantomData))
+        batched(Children::<R>(db.clone(), budget.clone(), PhantomData))
     }
     req.data(by_id::<territory::Entity>(db))
         .data(by_id::<rep::Entity>(db))
@@ -501,16 +552,16 @@ pub fn attach(
         .data(by_id::<stage::Entity>(db))
         .data(by_id::<playbook::Entity>(db))
         .data(by_id::<sop_plan::Entity>(db))
-        .data(children::<SopPlanTransitions>(db))
+        .data(children::<SopPlanTransitions>(db, &budget))
         .data(batched(SopPlanLines(db.clone())))
         .data(batched(SopPlanGaps(db.clone())))
         .data(batched(SopPlanVariances(db.clone())))
-        .data(children::<TerritoryChildren>(db))
-        .data(children::<TerritoryMembers>(db))
-        .data(children::<DirectReports>(db))
-        .data(children::<RepQuotas>(db))
-        .data(children::<PlaybookSteps>(db))
-        .data(children::<StageHistory>(db))
+        .data(children::<TerritoryChildren>(db, &budget))
+        .data(children::<TerritoryMembers>(db, &budget))
+        .data(children::<DirectReports>(db, &budget))
+        .data(children::<RepQuotas>(db, &budget))
+        .data(children::<PlaybookSteps>(db, &budget))
+        .data(children::<StageHistory>(db, &budget))
         .data(batched(RepsInScope {
             db: db.clone(),
             scope,
