@@ -320,7 +320,7 @@ mod tests {
             ("https://[::1]/", "::1", Refusal::Loopback),
             ("https://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1", Refusal::Loopback),
             ("https://[::ffff:7f00:1]/", "::ffff:127.0.0.1", Refusal::Loopback),
-            ("https://[::127.0.0.1]/", "::127.0.0.1", Refusal::Loopback),
+            ("https://[::127.0.0.1]/", "::7f00:1", Refusal::Loopback),
             ("https://[64:ff9b::a00:1]/", "64:ff9b::a00:1", Refusal::Private),
             ("https://[2002:a9fe:a9fe::]/", "2002:a9fe:a9fe::", Refusal::Metadata),
             ("https://localhost/", "localhost", Refusal::Loopback),
