@@ -468,8 +468,10 @@ fn classify(e: &reqwest::Error) -> Failure {
                 std::io::ErrorKind::TimedOut => return Failure::Timeout,
                 _ => {}
             }
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
-                return Failure::Tls;
+            // io::Error::source skips the error it wraps: descend into it.
+            if let Some(inner) = io.get_ref() {
+                cause = Some(inner as &(dyn std::error::Error + 'static));
+                continue;
             }
         }
         cause = c.source();
@@ -518,7 +520,10 @@ async fn record(
         .bind(d.id)
         .push(" AND locked_by = ")
         .bind(me.to_owned());
-    let updated = tx.execute_raw(sql.statement(backend)).await?.rows_affected();
+    let updated = tx
+        .execute_raw(sql.statement(backend))
+        .await?
+        .rows_affected();
     let live = updated > 0 || {
         let mut q = Sql::new("SELECT id FROM webhook_delivery WHERE id = ");
         q.bind(d.id);

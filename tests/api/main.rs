@@ -16,4 +16,5 @@ mod org;
 mod roles;
 mod schema;
 mod sop;
+mod webhook_security;
 mod webhooks;

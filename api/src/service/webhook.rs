@@ -270,7 +270,9 @@ mod tests {
         let local = DestinationPolicy::new(true, "127.0.0.1").unwrap();
         assert!(super::validate_url("http://127.0.0.1:9000/hook", &local).is_ok());
         assert_eq!(
-            validate_url("http://hooks.example.com/").unwrap_err().to_string(),
+            validate_url("http://hooks.example.com/")
+                .unwrap_err()
+                .to_string(),
             "url: must be https (http only when the server allows it: SALESOPS_WEBHOOK_ALLOW_HTTP)"
         );
         assert_eq!(

@@ -180,7 +180,9 @@ impl DestinationPolicy {
             } else if let Ok(ip) = entry.parse::<IpAddr>() {
                 policy.nets.push(IpNet::from(ip));
             } else if entry.contains('/') || entry.contains(':') {
-                return Err(format!("allowed webhook host {entry:?} is not a valid network"));
+                return Err(format!(
+                    "allowed webhook host {entry:?} is not a valid network"
+                ));
             } else {
                 policy.hosts.push(normal_name(entry));
             }
@@ -301,10 +303,16 @@ mod tests {
 
     #[test]
     fn http_needs_the_setting() {
-        assert_eq!(why(&strict(), "http://hooks.example.com/"), Some(PolicyError::NotHttps));
+        assert_eq!(
+            why(&strict(), "http://hooks.example.com/"),
+            Some(PolicyError::NotHttps)
+        );
         let p = DestinationPolicy::new(true, "").unwrap();
         assert_eq!(why(&p, "http://hooks.example.com/"), None);
-        assert_eq!(why(&p, "ftp://hooks.example.com/"), Some(PolicyError::NotHttps));
+        assert_eq!(
+            why(&p, "ftp://hooks.example.com/"),
+            Some(PolicyError::NotHttps)
+        );
     }
 
     #[test]
@@ -318,25 +326,61 @@ mod tests {
             ("https://017700000001/", "127.0.0.1", Refusal::Loopback),
             ("https://127.1/", "127.0.0.1", Refusal::Loopback),
             ("https://[::1]/", "::1", Refusal::Loopback),
-            ("https://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1", Refusal::Loopback),
-            ("https://[::ffff:7f00:1]/", "::ffff:127.0.0.1", Refusal::Loopback),
+            (
+                "https://[::ffff:127.0.0.1]/",
+                "::ffff:127.0.0.1",
+                Refusal::Loopback,
+            ),
+            (
+                "https://[::ffff:7f00:1]/",
+                "::ffff:127.0.0.1",
+                Refusal::Loopback,
+            ),
             ("https://[::127.0.0.1]/", "::7f00:1", Refusal::Loopback),
-            ("https://[64:ff9b::a00:1]/", "64:ff9b::a00:1", Refusal::Private),
-            ("https://[2002:a9fe:a9fe::]/", "2002:a9fe:a9fe::", Refusal::Metadata),
+            (
+                "https://[64:ff9b::a00:1]/",
+                "64:ff9b::a00:1",
+                Refusal::Private,
+            ),
+            (
+                "https://[2002:a9fe:a9fe::]/",
+                "2002:a9fe:a9fe::",
+                Refusal::Metadata,
+            ),
             ("https://localhost/", "localhost", Refusal::Loopback),
             ("https://LOCALHOST./", "localhost", Refusal::Loopback),
             ("https://api.localhost/", "api.localhost", Refusal::Loopback),
             ("https://10.1.2.3/", "10.1.2.3", Refusal::Private),
             ("https://172.16.0.1/", "172.16.0.1", Refusal::Private),
-            ("https://172.31.255.255/", "172.31.255.255", Refusal::Private),
+            (
+                "https://172.31.255.255/",
+                "172.31.255.255",
+                Refusal::Private,
+            ),
             ("https://192.168.1.1/", "192.168.1.1", Refusal::Private),
             ("https://[fc00::1]/", "fc00::1", Refusal::Private),
             ("https://[fd12:3456::1]/", "fd12:3456::1", Refusal::Private),
-            ("https://169.254.169.254/latest/meta-data/", "169.254.169.254", Refusal::Metadata),
-            ("https://[::ffff:169.254.169.254]/", "::ffff:169.254.169.254", Refusal::Metadata),
+            (
+                "https://169.254.169.254/latest/meta-data/",
+                "169.254.169.254",
+                Refusal::Metadata,
+            ),
+            (
+                "https://[::ffff:169.254.169.254]/",
+                "::ffff:169.254.169.254",
+                Refusal::Metadata,
+            ),
             ("https://0xa9fea9fe/", "169.254.169.254", Refusal::Metadata),
-            ("https://[fd00:ec2::254]/", "fd00:ec2::254", Refusal::Metadata),
-            ("https://metadata.google.internal/", "metadata.google.internal", Refusal::Metadata),
+            (
+                "https://[fd00:ec2::254]/",
+                "fd00:ec2::254",
+                Refusal::Metadata,
+            ),
+            (
+                "https://metadata.google.internal/",
+                "metadata.google.internal",
+                Refusal::Metadata,
+            ),
             ("https://169.254.1.1/", "169.254.1.1", Refusal::LinkLocal),
             ("https://[fe80::1]/", "fe80::1", Refusal::LinkLocal),
             ("https://0.0.0.0/", "0.0.0.0", Refusal::Unspecified),
@@ -344,9 +388,21 @@ mod tests {
             ("https://[::]/", "::", Refusal::Unspecified),
             ("https://224.0.0.1/", "224.0.0.1", Refusal::Multicast),
             ("https://[ff02::1]/", "ff02::1", Refusal::Multicast),
-            ("https://255.255.255.255/", "255.255.255.255", Refusal::Broadcast),
-            ("https://100.64.0.1/", "100.64.0.1", Refusal::SharedAddressSpace),
-            ("https://100.127.255.254/", "100.127.255.254", Refusal::SharedAddressSpace),
+            (
+                "https://255.255.255.255/",
+                "255.255.255.255",
+                Refusal::Broadcast,
+            ),
+            (
+                "https://100.64.0.1/",
+                "100.64.0.1",
+                Refusal::SharedAddressSpace,
+            ),
+            (
+                "https://100.127.255.254/",
+                "100.127.255.254",
+                Refusal::SharedAddressSpace,
+            ),
             ("https://240.0.0.1/", "240.0.0.1", Refusal::Reserved),
         ];
         for (url, host, expected) in cases {
@@ -372,7 +428,8 @@ mod tests {
 
     #[test]
     fn the_allow_list_names_hosts_and_networks() {
-        let p = DestinationPolicy::new(true, " 127.0.0.0/8, hooks.internal., ::1 ,10.1.2.3").unwrap();
+        let p =
+            DestinationPolicy::new(true, " 127.0.0.0/8, hooks.internal., ::1 ,10.1.2.3").unwrap();
         assert_eq!(why(&p, "http://127.0.0.1:9000/x"), None);
         assert_eq!(why(&p, "http://127.1/x"), None);
         assert_eq!(why(&p, "http://[::ffff:127.0.0.1]/x"), None);
@@ -385,7 +442,10 @@ mod tests {
         let private: IpAddr = "10.9.9.9".parse().unwrap();
         assert_eq!(p.check_resolved("hooks.internal", &[private]), Ok(()));
         assert_eq!(
-            p.check_resolved("evil.example.com", &["93.184.216.34".parse().unwrap(), private]),
+            p.check_resolved(
+                "evil.example.com",
+                &["93.184.216.34".parse().unwrap(), private]
+            ),
             Err(PolicyError::Address {
                 host: "10.9.9.9".into(),
                 why: Refusal::Private

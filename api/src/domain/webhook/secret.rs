@@ -140,7 +140,10 @@ mod tests {
     fn another_key_or_a_changed_byte_is_unreadable() {
         let key = SecretKey::derive_from("one");
         let sealed = key.seal(SECRET);
-        assert_eq!(SecretKey::derive_from("two").reveal(&sealed), Err(Unreadable));
+        assert_eq!(
+            SecretKey::derive_from("two").reveal(&sealed),
+            Err(Unreadable)
+        );
         let mut raw = B64.decode(&sealed[3..]).unwrap();
         raw[20] ^= 1;
         let tampered = format!("v1:{}", B64.encode(raw));
@@ -152,9 +155,15 @@ mod tests {
     fn keys_parse_from_hex_or_base64() {
         let hex_key = "00".repeat(31) + "01";
         let b64_key = B64.encode([0u8; 31].iter().chain(&[1u8]).copied().collect::<Vec<_>>());
-        assert_eq!(SecretKey::parse(&hex_key).unwrap(), SecretKey::parse(&b64_key).unwrap());
+        assert_eq!(
+            SecretKey::parse(&hex_key).unwrap(),
+            SecretKey::parse(&b64_key).unwrap()
+        );
         assert!(SecretKey::parse("00").is_err());
         assert!(SecretKey::parse("not a key").is_err());
-        assert_eq!(format!("{:?}", SecretKey::parse(&hex_key).unwrap()), "SecretKey(..)");
+        assert_eq!(
+            format!("{:?}", SecretKey::parse(&hex_key).unwrap()),
+            "SecretKey(..)"
+        );
     }
 }
