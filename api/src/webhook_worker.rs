@@ -281,7 +281,7 @@ async fn dispatch(
     if claimed.is_empty() {
         return Ok(0);
     }
-    let mut hooks: HashMap<i64, webhook::Model> = webhook::Entity::find()
+    let hooks: HashMap<i64, webhook::Model> = webhook::Entity::find()
         .filter(webhook::Column::Id.is_in(claimed.iter().map(|d| d.webhook_id)))
         .all(db)
         .await?
@@ -301,7 +301,6 @@ async fn dispatch(
             }
         });
     }
-    hooks.clear();
     Ok(n)
 }
 

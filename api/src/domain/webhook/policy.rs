@@ -192,7 +192,7 @@ impl DestinationPolicy {
 
     fn host_allowed(&self, name: &str) -> bool {
         let name = normal_name(name);
-        self.hosts.iter().any(|h| *h == name)
+        self.hosts.contains(&name)
     }
 
     fn addr_allowed(&self, ip: IpAddr) -> bool {
