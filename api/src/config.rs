@@ -142,6 +142,37 @@ pub struct Config {
     /// Log format: `json` (one object per line) or `pretty`.
     #[arg(long, env = "SALESOPS_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
+
+    // --- Webhook hardening: destination policy, secrets at rest and
+    // per-receiver concurrency (see SECURITY.md). ---
+    /// Allow plain http:// webhook URLs; when false (the default) only https.
+    #[arg(long, env = "SALESOPS_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_http: bool,
+
+    /// Comma-separated host names, IP addresses and CIDR networks webhooks
+    /// may reach although they are loopback, private, link-local or
+    /// otherwise refused (e.g. `hooks.internal,10.20.0.0/16`). Empty: none.
+    #[arg(long, env = "SALESOPS_WEBHOOK_ALLOWED_HOSTS", default_value = "")]
+    pub webhook_allowed_hosts: String,
+
+    /// 32-byte key (64 hex digits or base64) that encrypts webhook secrets
+    /// at rest. Unset: derived from SALESOPS_JWT_SECRET with HKDF-SHA256;
+    /// with neither, createWebhook is refused.
+    #[arg(long, env = "SALESOPS_WEBHOOK_KEY", hide_env_values = true)]
+    pub webhook_key: Option<String>,
+
+    /// Webhook deliveries in flight at once in this process, over all receivers.
+    #[arg(long, env = "SALESOPS_WEBHOOK_MAX_IN_FLIGHT", default_value_t = 64)]
+    pub webhook_max_in_flight: usize,
+
+    /// Webhook deliveries in flight at once to one webhook, so a dead or
+    /// slow receiver holds at most this many slots.
+    #[arg(
+        long,
+        env = "SALESOPS_WEBHOOK_MAX_IN_FLIGHT_PER_RECEIVER",
+        default_value_t = 4
+    )]
+    pub webhook_max_in_flight_per_receiver: usize,
 }
 
 /// Wrapper so a Config can be read from the environment alone.

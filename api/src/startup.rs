@@ -55,7 +55,7 @@ pub enum StartupError {
     Db(#[from] sea_orm::DbErr),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
-    #[error("webhook worker: {0}")]
+    #[error("webhooks: {0}")]
     Worker(String),
 }
 
@@ -152,8 +152,11 @@ impl Application {
             max_depth: cfg.max_query_depth,
             max_complexity: cfg.max_query_complexity,
         };
+        let webhooks = crate::service::webhook::WebhookSettings::from_config(cfg)
+            .map_err(StartupError::Worker)?;
         let schema: AppSchema = graphql::schema_builder(&limits)
             .data(state.clone())
+            .data(webhooks.clone())
             .finish();
         let listener =
             TcpListener::bind(&cfg.bind).map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?;
@@ -182,7 +185,7 @@ impl Application {
         // while it waits on a receiver.
         let worker = if cfg.webhook_worker {
             Some(
-                Worker::spawn(state.db.clone(), WorkerSettings::from_config(cfg))
+                Worker::spawn(state.db.clone(), WorkerSettings::from_config(cfg, webhooks))
                     .map_err(StartupError::Worker)?,
             )
         } else {

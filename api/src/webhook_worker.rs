@@ -1,7 +1,10 @@
 //! The background worker that delivers the webhook outbox.
 //!
-//! Each round claims a batch of due deliveries, POSTs them concurrently
-//! (outside any transaction, with a timeout), and records every attempt.
+//! A dispatcher claims due deliveries and hands each to its own task, which
+//! POSTs it (outside any transaction, with a timeout) and records the attempt
+//! in a short transaction of its own. The dispatcher claims again as soon as a
+//! task finishes (or after a poll while idle), so a slow receiver never holds
+//! back the others.
 //!
 //! - Claiming: a claim sets a lease (`locked_until`, `locked_by`) in a short
 //!   write transaction. On PostgreSQL the candidate rows are selected `FOR
@@ -10,6 +13,10 @@
 //!   dies leaves its lease to expire (twice the HTTP timeout plus a second),
 //!   after which the delivery is claimed again: delivery is at-least-once,
 //!   and a receiver de-duplicates by the event id header.
+//! - Isolation: at most `max_in_flight` deliveries are in flight, and at most
+//!   `per_receiver` to any one webhook (counted from the live leases, so it
+//!   holds across workers): a dead receiver with a backlog occupies only its
+//!   own slots until its requests time out.
 //! - Order: only the oldest pending delivery of each (webhook, entity) is
 //!   ever claimable, so a deal's later event never overtakes an earlier one
 //!   that is still being retried (one that exhausted its attempts and is
@@ -17,10 +24,16 @@
 //! - Retries: a non-2xx answer or a transport error schedules the next
 //!   attempt after an exponential backoff; after the configured number of
 //!   attempts the delivery is FAILED. Every attempt is a `webhook_attempt`
-//!   row.
+//!   row whose error is a class of failure (`HTTP 503`, `timeout`, ...),
+//!   never a receiver's body or a transport message.
+//! - Destinations: the URL is checked against the destination policy before
+//!   each attempt, and every address a host name resolves to is checked by
+//!   the client's resolver, which hands the connector only checked
+//!   addresses; redirects are not followed and no proxy is used.
 //! - Restarts: all state is in the database; nothing is lost between the
 //!   commit of a change and its delivery.
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,15 +42,17 @@ use sea_orm::{
     Value as SqlValue,
 };
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use entity::{webhook, webhook_delivery};
 
 use crate::clock;
 use crate::config::Config;
 use crate::db::{begin_write, insert_rows, ColType, Dialect, Sql};
-use crate::domain::webhook::{backoff, signature};
+use crate::domain::webhook::policy::{DestinationPolicy, PolicyError};
+use crate::domain::webhook::{backoff, signature, Failure};
 use crate::error::{AppError, AppResult};
+use crate::service::webhook::{seal_legacy_secrets, WebhookSettings};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -50,19 +65,25 @@ pub struct WorkerSettings {
     pub timeout: Duration,
     /// Attempts before a delivery is given up as FAILED.
     pub max_attempts: u32,
-    /// Deliveries claimed (and sent concurrently) per round.
-    pub batch: u64,
+    /// Deliveries in flight at once, over all receivers.
+    pub max_in_flight: usize,
+    /// Deliveries in flight at once to one webhook.
+    pub per_receiver: usize,
+    /// Destination policy and the key of the stored secrets.
+    pub hooks: WebhookSettings,
 }
 
 impl WorkerSettings {
-    pub fn from_config(cfg: &Config) -> Self {
+    pub fn from_config(cfg: &Config, hooks: WebhookSettings) -> Self {
         Self {
             poll: Duration::from_millis(cfg.webhook_poll_ms.max(10)),
             backoff_base: Duration::from_millis(cfg.webhook_backoff_ms.max(1)),
             backoff_max: Duration::from_millis(cfg.webhook_backoff_max_ms.max(1)),
             timeout: Duration::from_millis(cfg.webhook_timeout_ms.max(100)),
             max_attempts: cfg.webhook_max_attempts.max(1),
-            batch: 32,
+            max_in_flight: cfg.webhook_max_in_flight.max(1),
+            per_receiver: cfg.webhook_max_in_flight_per_receiver.max(1),
+            hooks,
         }
     }
 
@@ -99,9 +120,9 @@ impl WorkerControl {
 
 impl Worker {
     pub fn spawn(db: DatabaseConnection, settings: WorkerSettings) -> Result<Self, String> {
-        let client = http_client(settings.timeout)?;
+        let client = http_client(settings.timeout, settings.hooks.policy.clone())?;
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(run(db, settings, client, rx));
+        let task = tokio::spawn(run(db, Arc::new(settings), client, rx));
         Ok(Self {
             stop: Arc::new(tx),
             task,
@@ -115,7 +136,7 @@ impl Worker {
         }
     }
 
-    /// Asks the worker to stop and waits for the round in flight.
+    /// Asks the worker to stop and waits for the deliveries in flight.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -129,9 +150,13 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// An HTTP client for http and https receivers (rustls with the ring
-/// provider and the Mozilla roots), with a timeout and no redirects.
-fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+/// An HTTP client for webhook receivers (rustls with the ring provider and
+/// the Mozilla roots), with a timeout, no redirects, no proxy, and a
+/// resolver that enforces the destination policy.
+fn http_client(
+    timeout: Duration,
+    policy: Arc<DestinationPolicy>,
+) -> Result<reqwest::Client, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -146,48 +171,113 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name itself, past the policy.
+        .no_proxy()
+        .dns_resolver(PolicyResolver { policy })
         .user_agent(concat!("salesops-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| e.to_string())
 }
 
+/// The name did not resolve (or to no address).
+#[derive(Debug, thiserror::Error)]
+#[error("dns")]
+struct DnsFailed;
+
+/// Resolves with the system resolver, then refuses the host when any of its
+/// addresses is refused by the policy. The connector only ever sees the
+/// addresses returned here, so a name cannot be checked against one answer
+/// and connected to another (DNS rebinding).
+struct PolicyResolver {
+    policy: Arc<DestinationPolicy>,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|_| Box::new(DnsFailed) as BoxError)?
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(DnsFailed) as BoxError);
+            }
+            let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+            if let Err(e) = policy.check_resolved(&host, &ips) {
+                tracing::warn!(host = %host, reason = %e, "webhook destination refused at delivery");
+                return Err(Box::new(e) as BoxError);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 async fn run(
     db: DatabaseConnection,
-    settings: WorkerSettings,
+    settings: Arc<WorkerSettings>,
     client: reqwest::Client,
     mut stop: watch::Receiver<bool>,
 ) {
     let me = format!("worker-{}", uuid::Uuid::new_v4().simple());
     tracing::info!(worker = %me, "webhook worker started");
+    if let Some(key) = &settings.hooks.key {
+        match seal_legacy_secrets(&db, key).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sealed = n, "encrypted plaintext webhook secrets"),
+            Err(e) => tracing::warn!(error = %e, "could not encrypt plaintext webhook secrets"),
+        }
+    }
+    let mut tasks: JoinSet<()> = JoinSet::new();
     loop {
         if *stop.borrow() {
             break;
         }
-        let busy = match round(&db, &settings, &client, &me).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook round failed");
-                false
-            }
-        };
-        if !busy {
-            tokio::select! {
-                _ = tokio::time::sleep(settings.poll) => {}
-                _ = stop.changed() => {}
+        let free = settings.max_in_flight.saturating_sub(tasks.len());
+        if free > 0 {
+            if let Err(e) = dispatch(&db, &settings, &client, &me, free, &mut tasks).await {
+                tracing::warn!(error = %e, "webhook claim failed");
             }
         }
+        // Claim again when a delivery finishes (a slot is free), after the
+        // poll interval, or stop.
+        tokio::select! {
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                log_panic(done);
+                while let Some(done) = tasks.try_join_next() {
+                    log_panic(done);
+                }
+            }
+            _ = tokio::time::sleep(settings.poll) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        log_panic(done);
     }
     tracing::info!(worker = %me, "webhook worker stopped");
 }
 
-/// One claim-deliver-record round; the number of deliveries attempted.
-pub async fn round(
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "webhook delivery task failed");
+    }
+}
+
+/// Claims up to `free` deliveries and starts a task for each; the number
+/// started.
+async fn dispatch(
     db: &DatabaseConnection,
-    settings: &WorkerSettings,
+    settings: &Arc<WorkerSettings>,
     client: &reqwest::Client,
     me: &str,
+    free: usize,
+    tasks: &mut JoinSet<()>,
 ) -> AppResult<usize> {
-    let claimed = claim(db, settings, me).await?;
+    let claimed = claim(db, settings, me, free).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
@@ -198,25 +288,38 @@ pub async fn round(
         .into_iter()
         .map(|h| (h.id, h))
         .collect();
-    let sends = claimed
-        .iter()
-        .map(|d| send(client, hooks.get(&d.webhook_id), d));
-    let results = futures::future::join_all(sends).await;
-    record(db, settings, me, &claimed, results).await?;
-    Ok(claimed.len())
+    let n = claimed.len();
+    for d in claimed {
+        let hook = hooks.get(&d.webhook_id).cloned();
+        let (db, settings, client, me) =
+            (db.clone(), settings.clone(), client.clone(), me.to_owned());
+        tasks.spawn(async move {
+            let sent = send(&client, &settings.hooks, hook.as_ref(), &d).await;
+            if let Err(e) = record(&db, &settings, &me, &d, &sent).await {
+                // The lease expires and the delivery is attempted again.
+                tracing::warn!(error = %e, delivery = d.id, "recording a webhook attempt failed");
+            }
+        });
+    }
+    Ok(n)
 }
 
-/// Leases the due deliveries that head their (webhook, entity) queue.
+/// Leases up to `limit` due deliveries that head their (webhook, entity)
+/// queue, at most `per_receiver` in flight per webhook counting the leases
+/// already held.
 async fn claim(
     db: &DatabaseConnection,
     settings: &WorkerSettings,
     me: &str,
+    limit: usize,
 ) -> AppResult<Vec<webhook_delivery::Model>> {
     let now = clock::now();
     let until = now
         + chrono::Duration::from_std(settings.lease())
             .map_err(|e| AppError::internal(e.to_string()))?;
     let tx = begin_write(db).await?;
+    // PostgreSQL refuses FOR UPDATE beside window functions, so the lock is
+    // taken one level up.
     let skip_locked = match Dialect::of(&tx) {
         Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
         Dialect::Sqlite => "",
@@ -226,7 +329,11 @@ async fn claim(
         .push(", locked_by = ")
         .bind(me.to_owned())
         .push(
-            " WHERE id IN (SELECT d.id FROM webhook_delivery d \
+            " WHERE id IN (SELECT x.id FROM webhook_delivery x WHERE x.id IN (\
+             SELECT c.id FROM (\
+             SELECT d.id, d.webhook_id, \
+             ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.id) AS rn \
+             FROM webhook_delivery d \
              WHERE d.status = 'PENDING' AND d.next_attempt_at <= ",
         )
         .bind(now)
@@ -235,9 +342,18 @@ async fn claim(
         .push(
             ") AND NOT EXISTS (SELECT 1 FROM webhook_delivery e \
              WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key \
-             AND e.status = 'PENDING' AND e.id < d.id) ORDER BY d.id LIMIT ",
+             AND e.status = 'PENDING' AND e.id < d.id)) c \
+             LEFT JOIN (SELECT l.webhook_id, COUNT(*) AS n FROM webhook_delivery l \
+             WHERE l.status = 'PENDING' AND l.locked_until >= ",
         )
-        .bind(settings.batch as i64)
+        .bind(now)
+        .push(
+            " GROUP BY l.webhook_id) busy ON busy.webhook_id = c.webhook_id \
+             WHERE c.rn + COALESCE(busy.n, 0) <= ",
+        )
+        .bind(settings.per_receiver as i64)
+        .push(") ORDER BY x.id LIMIT ")
+        .bind(limit as i64)
         .push(skip_locked)
         .push(") RETURNING *");
     let rows = webhook_delivery::Entity::find()
@@ -250,6 +366,7 @@ async fn claim(
 
 #[derive(FromQueryResult)]
 struct IdRow {
+    #[allow(dead_code)]
     id: i64,
 }
 
@@ -258,36 +375,49 @@ struct Sent {
     started_at: chrono::DateTime<chrono::Utc>,
     duration: Duration,
     status: Option<u16>,
-    error: Option<String>,
+    failure: Option<Failure>,
 }
 
 impl Sent {
     fn ok(&self) -> bool {
-        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+        self.failure.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
     }
 }
 
 async fn send(
     client: &reqwest::Client,
+    hooks: &WebhookSettings,
     hook: Option<&webhook::Model>,
     d: &webhook_delivery::Model,
 ) -> Sent {
     let started_at = clock::now();
     let started = Instant::now();
+    let fail = |failure| Sent {
+        started_at,
+        duration: started.elapsed(),
+        status: None,
+        failure: Some(failure),
+    };
     let Some(hook) = hook else {
-        return Sent {
-            started_at,
-            duration: started.elapsed(),
-            status: None,
-            error: Some("the webhook was deleted".into()),
-        };
+        return fail(Failure::WebhookDeleted);
+    };
+    // The policy may have changed since the webhook was created, and an
+    // address literal never reaches the resolver.
+    let allowed = url::Url::parse(&hook.url)
+        .ok()
+        .is_some_and(|u| hooks.policy.check_url(&u).is_ok());
+    if !allowed {
+        return fail(Failure::Refused);
+    }
+    let Ok(secret) = hooks.reveal(&hook.secret) else {
+        return fail(Failure::SecretUnreadable);
     };
     let result = client
         .post(&hook.url)
         .header("Content-Type", "application/json")
         .header(
             "X-Salesops-Signature",
-            signature(&hook.secret, d.payload.as_bytes()),
+            signature(&secret, d.payload.as_bytes()),
         )
         .header("X-Salesops-Event-Id", &d.event_id)
         .header("X-Salesops-Event", &d.event_type)
@@ -296,116 +426,136 @@ async fn send(
         .body(d.payload.clone())
         .send()
         .await;
-    let (status, error) = match result {
+    let (status, failure) = match result {
+        // The body is never read: it is not ours to store or show.
         Ok(res) => {
             let code = res.status().as_u16();
-            let err = (!res.status().is_success()).then(|| format!("HTTP {code}"));
-            (Some(code), err)
+            (
+                Some(code),
+                (!res.status().is_success()).then_some(Failure::Status(code)),
+            )
         }
-        Err(e) => (
-            e.status().map(|s| s.as_u16()),
-            Some(truncate(&error_chain(&e), 500)),
-        ),
+        Err(e) => (None, Some(classify(&e))),
     };
     Sent {
         started_at,
         duration: started.elapsed(),
         status,
-        error,
+        failure,
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+/// The class of a transport failure, from the typed errors in its chain.
+fn classify(e: &reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        return Failure::Timeout;
     }
-    text
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<PolicyError>() {
+            return Failure::Refused;
+        }
+        if c.is::<DnsFailed>() {
+            return Failure::Dns;
+        }
+        if c.is::<rustls::Error>() {
+            return Failure::Tls;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return Failure::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => return Failure::Timeout,
+                _ => {}
+            }
+            // io::Error::source skips the error it wraps: descend into it.
+            if let Some(inner) = io.get_ref() {
+                cause = Some(inner as &(dyn std::error::Error + 'static));
+                continue;
+            }
+        }
+        cause = c.source();
+    }
+    Failure::Connection
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
-/// Records the attempts and moves each delivery on: DELIVERED, PENDING
-/// again after a backoff, or FAILED after the last attempt. A delivery whose
-/// lease another worker took over in the meantime keeps that worker's state.
+/// Records the attempt and moves the delivery on: DELIVERED, PENDING again
+/// after a backoff, or FAILED after the last attempt. A delivery whose lease
+/// another worker took over in the meantime keeps that worker's state; one
+/// deleted meanwhile (with its webhook) keeps no attempt. One delivery per
+/// transaction: holding one delivery row while waiting for another could
+/// wait in a cycle with a webhook's cascading delete.
 async fn record(
     db: &DatabaseConnection,
     settings: &WorkerSettings,
     me: &str,
-    claimed: &[webhook_delivery::Model],
-    results: Vec<Sent>,
+    d: &webhook_delivery::Model,
+    sent: &Sent,
 ) -> AppResult<()> {
     let tx = begin_write(db).await?;
     let backend = tx.get_database_backend();
     let now = clock::now();
-    let mut attempts = Vec::with_capacity(claimed.len());
-    for (d, sent) in claimed.iter().zip(&results) {
-        let attempt = d.attempts + 1;
-        let mut sql = Sql::new("UPDATE webhook_delivery SET attempts = ");
-        sql.bind(attempt)
-            .push(", last_attempt_at = ")
-            .bind(sent.started_at)
-            .push(", last_status_code = ")
-            .bind(sent.status.map(i32::from))
-            .push(", last_error = ")
-            .bind(sent.error.clone())
-            .push(", locked_until = NULL, locked_by = NULL, ");
-        if sent.ok() {
-            sql.push("status = 'DELIVERED', delivered_at = ").bind(now);
-        } else if attempt as u32 >= settings.max_attempts {
-            sql.push("status = 'FAILED'");
-        } else {
-            let wait = backoff(settings.backoff_base, attempt as u32, settings.backoff_max);
-            let next = now
-                + chrono::Duration::from_std(wait)
-                    .map_err(|e| AppError::internal(e.to_string()))?;
-            sql.push("next_attempt_at = ").bind(next);
-        }
-        sql.push(" WHERE id = ")
-            .bind(d.id)
-            .push(" AND locked_by = ")
-            .bind(me.to_owned());
-        tx.execute_raw(sql.statement(backend)).await?;
-        attempts.push(vec![
-            SqlValue::from(d.id),
-            attempt.into(),
-            sent.started_at.into(),
-            (sent.duration.as_millis().min(i32::MAX as u128) as i32).into(),
-            sent.status.map(i32::from).into(),
-            sent.error.clone().into(),
-            sent.ok().into(),
-        ]);
+    let attempt = d.attempts + 1;
+    let error = sent.failure.map(|f| f.to_string());
+    let mut sql = Sql::new("UPDATE webhook_delivery SET attempts = ");
+    sql.bind(attempt)
+        .push(", last_attempt_at = ")
+        .bind(sent.started_at)
+        .push(", last_status_code = ")
+        .bind(sent.status.map(i32::from))
+        .push(", last_error = ")
+        .bind(error.clone())
+        .push(", locked_until = NULL, locked_by = NULL, ");
+    if sent.ok() {
+        sql.push("status = 'DELIVERED', delivered_at = ").bind(now);
+    } else if attempt as u32 >= settings.max_attempts {
+        sql.push("status = 'FAILED'");
+    } else {
+        let wait = backoff(settings.backoff_base, attempt as u32, settings.backoff_max);
+        let next = now
+            + chrono::Duration::from_std(wait).map_err(|e| AppError::internal(e.to_string()))?;
+        sql.push("next_attempt_at = ").bind(next);
     }
-    // A delivery deleted meanwhile (with its webhook) keeps no attempts.
-    let mut live = Sql::new("SELECT id FROM webhook_delivery WHERE id IN ");
-    live.bind_list(claimed.iter().map(|d| d.id));
-    let live: std::collections::HashSet<i64> = IdRow::find_by_statement(live.statement(backend))
-        .all(&tx)
+    sql.push(" WHERE id = ")
+        .bind(d.id)
+        .push(" AND locked_by = ")
+        .bind(me.to_owned());
+    let updated = tx
+        .execute_raw(sql.statement(backend))
         .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    attempts.retain(|row| matches!(row[0], SqlValue::BigInt(Some(id)) if live.contains(&id)));
-    insert_rows(
-        &tx,
-        "webhook_attempt",
-        &[
-            ("delivery_id", ColType::BigInt),
-            ("attempt", ColType::Int),
-            ("started_at", ColType::Timestamp),
-            ("duration_ms", ColType::Int),
-            ("status_code", ColType::Int),
-            ("error", ColType::Text),
-            ("success", ColType::Bool),
-        ],
-        attempts,
-    )
-    .await?;
+        .rows_affected();
+    let live = updated > 0 || {
+        let mut q = Sql::new("SELECT id FROM webhook_delivery WHERE id = ");
+        q.bind(d.id);
+        IdRow::find_by_statement(q.statement(backend))
+            .one(&tx)
+            .await?
+            .is_some()
+    };
+    if live {
+        insert_rows(
+            &tx,
+            "webhook_attempt",
+            &[
+                ("delivery_id", ColType::BigInt),
+                ("attempt", ColType::Int),
+                ("started_at", ColType::Timestamp),
+                ("duration_ms", ColType::Int),
+                ("status_code", ColType::Int),
+                ("error", ColType::Text),
+                ("success", ColType::Bool),
+            ],
+            vec![vec![
+                SqlValue::from(d.id),
+                attempt.into(),
+                sent.started_at.into(),
+                (sent.duration.as_millis().min(i32::MAX as u128) as i32).into(),
+                sent.status.map(i32::from).into(),
+                error.into(),
+                sent.ok().into(),
+            ]],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

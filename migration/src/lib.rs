@@ -18,6 +18,7 @@ mod m20260301_000001_extend_sop;
 mod m20260310_000001_create_change_clock;
 mod m20260310_000002_webhook_delivery_ordering;
 mod m20261123_000001_metric_indexes;
+mod m20261201_000001_webhook_secret_sealed;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260310_000001_create_change_clock::Migration),
             Box::new(m20260310_000002_webhook_delivery_ordering::Migration),
             Box::new(m20261123_000001_metric_indexes::Migration),
+            Box::new(m20261201_000001_webhook_secret_sealed::Migration),
         ]
     }
 }

@@ -129,6 +129,10 @@ pub fn test_config() -> Config {
     cfg.db_max_connections = 8;
     cfg.db_min_connections = 1;
     cfg.webhook_worker = false;
+    // Test receivers listen on http://127.0.0.1: the default policy refuses
+    // both (tests/api/webhook_security.rs proves it), so allow them here.
+    cfg.webhook_allow_http = true;
+    cfg.webhook_allowed_hosts = "127.0.0.1".into();
     cfg
 }
 

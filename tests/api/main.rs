@@ -19,4 +19,5 @@ mod roles;
 mod schema;
 mod scope_walk;
 mod sop;
+mod webhook_security;
 mod webhooks;

@@ -114,6 +114,12 @@ impl Subscribers {
     pub async fn load(tx: &impl ConnectionTrait) -> AppResult<Self> {
         let mut sql = Sql::new("SELECT id, events FROM webhook WHERE active = ");
         sql.bind(true).push(" ORDER BY id");
+        // PostgreSQL: key-share the webhooks written to, so a concurrent
+        // deleteWebhook waits for this transaction (or, if first, is seen
+        // as gone) instead of failing the foreign-key check of its deliveries.
+        if crate::db::Dialect::of(tx) == crate::db::Dialect::Postgres {
+            sql.push(" FOR KEY SHARE");
+        }
         Ok(Self(
             Subscriber::find_by_statement(sql.statement(tx.get_database_backend()))
                 .all(tx)

@@ -51,7 +51,7 @@ impl IntegrationMutation {
             .into())
     }
 
-    /// Subscribes a URL (http or https) to events (ADMIN). The secret is returned only here.
+    /// Subscribes an https URL to events (ADMIN). Loopback, private, link-local and metadata destinations are refused unless the server allows them. The secret is returned only here.
     async fn create_webhook(
         &self,
         ctx: &Context<'_>,
@@ -60,7 +60,8 @@ impl IntegrationMutation {
     ) -> Result<WebhookWithSecret> {
         let p = principal(ctx)?;
         let events: Vec<_> = events.into_iter().map(Into::into).collect();
-        let (hook, secret) = service::webhook::create(write_db(ctx)?, p, &url, &events)
+        let settings = ctx.data::<service::webhook::WebhookSettings>()?;
+        let (hook, secret) = service::webhook::create(write_db(ctx)?, p, settings, &url, &events)
             .await
             .extend()?;
         Ok(WebhookWithSecret {

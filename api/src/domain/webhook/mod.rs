@@ -1,8 +1,13 @@
-//! Webhook signatures and retry timing: pure functions.
+//! Webhook signatures, retry timing, failure classes, the destination
+//! policy and sealed secrets: pure functions.
+use std::fmt;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+pub mod policy;
+pub mod secret;
 
 /// The `X-Salesops-Signature` value of a body: `sha256=` and the hex
 /// HMAC-SHA256 of the exact bytes sent, keyed with the webhook's secret.
@@ -19,6 +24,42 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 pub fn backoff(base: Duration, attempts: u32, max: Duration) -> Duration {
     let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(31));
     base.checked_mul(factor).unwrap_or(max).min(max)
+}
+
+/// What a failed attempt came to, as recorded in `lastError`: a class, never
+/// the receiver's body or a transport message (those name addresses and
+/// ports, which would turn deliveries into a port scanner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The receiver answered outside 2xx (redirects are not followed).
+    Status(u16),
+    ConnectionRefused,
+    Timeout,
+    Dns,
+    Tls,
+    /// The URL or an address its host resolved to is refused by policy.
+    Refused,
+    /// Any other failure to connect or to exchange the request.
+    Connection,
+    WebhookDeleted,
+    /// The stored secret cannot be decrypted with the configured key.
+    SecretUnreadable,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Status(code) => write!(f, "HTTP {code}"),
+            Failure::ConnectionRefused => f.write_str("connection refused"),
+            Failure::Timeout => f.write_str("timeout"),
+            Failure::Dns => f.write_str("dns"),
+            Failure::Tls => f.write_str("tls"),
+            Failure::Refused => f.write_str("destination refused by policy"),
+            Failure::Connection => f.write_str("connection failed"),
+            Failure::WebhookDeleted => f.write_str("the webhook was deleted"),
+            Failure::SecretUnreadable => f.write_str("secret unreadable with the configured key"),
+        }
+    }
 }
 
 #[cfg(test)]
