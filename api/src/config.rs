@@ -51,8 +51,9 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
 
-    /// Highest complexity score (fields x page sizes) a query may have.
-    #[arg(long, env = "SALESOPS_MAX_QUERY_COMPLEXITY", default_value_t = 20_000)]
+    /// Highest cost a request may have: fields times list lengths, 5,000 per
+    /// metric or forecast (SECURITY.md, "Request limits").
+    #[arg(long, env = "SALESOPS_MAX_QUERY_COMPLEXITY", default_value_t = 50_000)]
     pub max_query_complexity: usize,
 
     /// Largest `first` a list or connection accepts.

@@ -612,7 +612,7 @@ mod tests {
                 },
                 max_page_size: 500,
                 max_body_bytes: 1 << 20,
-                max_complexity: 20_000,
+                max_complexity: 50_000,
                 max_rows_per_request: 50_000,
                 metrics_token: None,
             }),

@@ -336,6 +336,45 @@ async fn a_client_that_leaves_abandons_its_request(backend: Backend) {
     still_serves(&app).await;
 }
 
+/// SIGTERM lets the requests in flight finish (the shutdown waits for the
+/// request deadline plus a margin, so no request is cut mid-way and no
+/// connection is dropped outside its runtime).
+async fn shutdown_drains_requests_in_flight(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| c.max_heavy_per_request = 1).await else {
+        return;
+    };
+    api::seed::synthetic(&app.db, 20_000, 9, "USD")
+        .await
+        .expect("seed");
+    let viewer = app.token(Role::Viewer, None);
+    let series: String = (0..6)
+        .map(|i| {
+            format!(
+                "s{i}: metricSeries(metric: WIN_RATE, period: \"2016-01-01..2026-12-31\", granularity: WEEK, filter: {{ minAmount: \"{i}\" }}) {{ value }} "
+            )
+        })
+        .collect();
+    let doc = format!("{{ {series} }}");
+    let server = app.server.clone();
+    let (body, ()) = tokio::join!(app.gql(&viewer, &doc, json!({})), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        server.stop(true).await;
+    });
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(body["data"]["s5"].as_array().unwrap().len(), 575);
+}
+
+mod shutdown_drains {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::shutdown_drains_requests_in_flight(super::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::shutdown_drains_requests_in_flight(super::Backend::Postgres).await;
+    }
+}
+
 mod client_leaves {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {

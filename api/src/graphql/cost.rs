@@ -37,10 +37,12 @@ pub const HEAVY_FIELDS: &[(&str, &str)] = &[
     ("Playbook", "effectiveness"),
 ];
 
-/// What one heavy field costs: as much as a full page of 500 rows of four
-/// fields, so the default limit admits ten of them in one document (a VP
-/// dashboard asks four to six).
-pub const HEAVY_COST: u64 = 2_000;
+/// What one heavy field costs: as much as a full page of 500 rows of ten
+/// fields, so the default limit (50,000) admits nine of them in one
+/// document (a VP dashboard asks four to six). A heavy field nested under a
+/// list (a playbook's effectiveness) is computed for every parent in one
+/// batched statement, so it is charged once per document, not per parent.
+pub const HEAVY_COST: u64 = 5_000;
 /// What `__schema` or `__type` costs: the answer is bounded by the schema
 /// (a full introspection of ours is ~300 KB), not by the data.
 pub const INTROSPECTION_COST: u64 = 1_000;
@@ -140,8 +142,11 @@ impl CostModel {
             variables,
             memo: HashMap::new(),
             visiting: Vec::new(),
+            charged: Default::default(),
+            extra: 0,
         };
-        walk.operation(&op.node)
+        let cost = walk.operation(&op.node);
+        cost.saturating_add(walk.extra)
     }
 }
 
@@ -152,6 +157,10 @@ struct Walk<'a> {
     /// Cost of a fragment for a given page of its parent connection.
     memo: HashMap<(&'a str, Option<u64>), u64>,
     visiting: Vec<&'a str>,
+    /// Nested heavy fields already charged (they run once per document).
+    charged: std::collections::HashSet<(String, String)>,
+    /// Their cost, added once to the operation's.
+    extra: u64,
 }
 
 impl<'a> Walk<'a> {
@@ -227,7 +236,17 @@ impl<'a> Walk<'a> {
             return 1u64.saturating_add(self.selection_set("", &f.selection_set.node, None));
         };
         let first = shape.paged.then(|| self.first_arg(f));
-        let base = if shape.heavy { HEAVY_COST } else { 1 };
+        let base = match (shape.heavy, ty == self.model.query) {
+            (false, _) => 1,
+            (true, true) => HEAVY_COST,
+            // Batched across parents: charged once, outside any multiplier.
+            (true, false) => {
+                if self.charged.insert((ty.to_owned(), name.to_owned())) {
+                    self.extra = self.extra.saturating_add(HEAVY_COST);
+                }
+                1
+            }
+        };
         let (times, child_page) = match (shape.list, first) {
             (true, Some(first)) => (first, None),
             (true, None) => (page.unwrap_or(ASSUMED_LIST_LEN), None),
@@ -304,6 +323,15 @@ mod tests {
         assert_eq!(
             cost("{ a: funnel(period: \"2026-Q1\") { stage } b: funnel(period: \"2026-Q2\") { stage } }"),
             2 * (HEAVY_COST + ASSUMED_LIST_LEN)
+        );
+    }
+
+    #[test]
+    fn nested_heavy_fields_are_charged_once() {
+        // 10 playbooks x (name + effectiveness + deals), plus one charge.
+        assert_eq!(
+            cost("query($p: Period!) { playbooks { name effectiveness(period: $p) { deals } } }"),
+            1 + ASSUMED_LIST_LEN * 3 + HEAVY_COST
         );
     }
 

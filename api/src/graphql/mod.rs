@@ -33,7 +33,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_depth: 12,
-            max_complexity: 20_000,
+            max_complexity: 50_000,
         }
     }
 }
