@@ -245,24 +245,24 @@ pub(crate) fn plan(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GroupAgg {
     pub won_deals: i64,
-    pub won_cents: i64,
+    pub won_cents: i128,
     pub lookback_deals: i64,
-    pub lookback_cents: i64,
+    pub lookback_cents: i128,
     pub open_deals: i64,
-    pub full_cents: i64,
-    pub aged_cents_days: i64,
+    pub full_cents: i128,
+    pub aged_cents_days: i128,
     pub buckets: BTreeMap<i64, ProbabilityBucket>,
 }
 
 impl GroupAgg {
     fn add(&mut self, r: &AggRow) {
         self.won_deals += r.won_deals;
-        self.won_cents += r.won_cents;
+        self.won_cents += r.won_cents.0;
         self.lookback_deals += r.lookback_deals;
-        self.lookback_cents += r.lookback_cents;
+        self.lookback_cents += r.lookback_cents.0;
         self.open_deals += r.open_deals;
-        self.full_cents += r.full_cents;
-        self.aged_cents_days += r.aged_cents_days;
+        self.full_cents += r.full_cents.0;
+        self.aged_cents_days += r.aged_cents_days.0;
         if r.open_deals > 0 {
             let b = self.buckets.entry(r.ppm).or_insert(ProbabilityBucket {
                 ppm: r.ppm,
@@ -424,10 +424,10 @@ pub async fn forecast(
     )?;
     let (mut groups, total) = group_rows(&rows, 0);
 
-    let mut submitted: HashMap<Option<i64>, i64> = HashMap::new();
+    let mut submitted: HashMap<Option<i64>, i128> = HashMap::new();
     if plan.method == Method::RepSubmitted {
         for s in calls {
-            submitted.insert(s.group_id, s.cents);
+            submitted.insert(s.group_id, s.cents.0);
         }
         for k in submitted.keys() {
             groups.entry(*k).or_default();
@@ -437,7 +437,7 @@ pub async fn forecast(
         groups.entry(None).or_default();
     }
 
-    let submitted_total: i64 = submitted.values().sum();
+    let submitted_total: i128 = submitted.values().sum();
     let (amount, closed_won, _) = evaluate(
         &plan,
         &total,
