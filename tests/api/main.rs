@@ -11,6 +11,7 @@ mod fuzz;
 mod http;
 mod integrations;
 mod metrics;
+mod money_limits;
 mod ops;
 mod org;
 mod roles;
