@@ -9,6 +9,7 @@ mod demo;
 mod forecast;
 mod fuzz;
 mod http;
+mod input_limits;
 mod integrations;
 mod metrics;
 mod money_limits;

@@ -1,6 +1,7 @@
 //! The GraphQL schema: per-domain query and mutation objects merged at the
 //! root, with depth and complexity limits. Resolvers stay thin: they parse
 //! arguments, then call a service.
+pub mod input_guard;
 pub mod inputs;
 pub mod loaders;
 pub mod mutation;
@@ -47,6 +48,7 @@ pub fn schema_builder(
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
+    .extension(input_guard::InputGuard)
 }
 
 /// The SDL as committed in schema.graphql.
@@ -95,10 +97,25 @@ pub fn parse_id(id: &ID, field: &str) -> AppResult<i64> {
     id.parse::<i64>()
         .ok()
         .filter(|v| *v > 0)
-        .ok_or_else(|| AppError::bad_input(format!("{field}: {:?} is not an id", id.as_str())))
+        .ok_or_else(|| {
+            AppError::bad_input(format!(
+                "{field}: {} is not an id",
+                crate::error::echo(id.as_str())
+            ))
+        })
 }
 
+/// Ids per list argument: every id becomes a bound parameter, and SQLite
+/// takes at most 32,766 per statement (PostgreSQL 65,535).
+pub const MAX_IDS: usize = 1_000;
+
 pub fn parse_ids(ids: &[ID], field: &str) -> AppResult<Vec<i64>> {
+    if ids.len() > MAX_IDS {
+        return Err(AppError::bad_input(format!(
+            "{field}: at most {MAX_IDS} ids, got {}",
+            ids.len()
+        )));
+    }
     ids.iter().map(|id| parse_id(id, field)).collect()
 }
 

@@ -62,6 +62,24 @@ pub fn max_cents(amount: Decimal) -> AppResult<i64> {
     bound_cents(amount, Decimal::floor, "maxAmount")
 }
 
+/// Characters of a search text. SQLite refuses a LIKE pattern over 50,000
+/// bytes (SQLITE_MAX_LIKE_PATTERN_LENGTH, measured: 50,000 accepted, 50,001
+/// "LIKE or GLOB pattern too complex", an INTERNAL error before); a
+/// character takes at most 8 bytes once lowercased and escaped, so 1,000
+/// characters stay under 8,002 bytes on both databases.
+pub const MAX_SEARCH_CHARS: usize = 1_000;
+
+/// A search text both databases can match.
+pub fn check_search(s: &str, field: &str) -> AppResult<()> {
+    if s.chars().count() > MAX_SEARCH_CHARS {
+        Err(AppError::bad_input(format!(
+            "{field} must be at most {MAX_SEARCH_CHARS} characters"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 fn push_in<V: Into<sea_orm::Value>>(sql: &mut Sql, col: &str, values: impl IntoIterator<Item = V>) {
     sql.push(" AND ").push(col).push(" IN ").bind_list(values);
 }

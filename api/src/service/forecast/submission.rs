@@ -87,10 +87,10 @@ pub async fn submit(
     let cents = to_cents(input.amount, "amount")?;
     let note = optional_text(input.note.as_deref(), "note", MAX_NOTE)?;
     let now = clock::now();
-    let submitted_at = input
-        .submitted_at
-        .map(clock::truncate_micros)
-        .unwrap_or(now);
+    let submitted_at = match input.submitted_at {
+        Some(t) => clock::truncate_micros(clock::check_instant(t, "submittedAt")?),
+        None => now,
+    };
     if submitted_at > now + CLOCK_SKEW {
         return Err(AppError::bad_input("submittedAt must not be in the future"));
     }
