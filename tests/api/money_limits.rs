@@ -305,8 +305,28 @@ async fn amounts_past_the_cap_are_refused(app: TestApp) {
     assert_eq!(d["deals"]["totalCount"], json!(2));
 }
 
-/// asOfOffsetDays at i32::MIN used to overflow `abs` (a panic, HTTP 500).
-async fn extreme_offsets_are_refused(app: TestApp) {
+/// asOfOffsetDays at i32::MIN used to overflow `abs`, and HISTORICAL what-if
+/// inputs overflowed Decimal products (panics, HTTP 500).
+async fn extreme_forecast_inputs_are_refused(app: TestApp) {
+    let q = "query($h: HistoricalParams) { forecast(period: \"2025\", method: HISTORICAL, historical: $h) { amount } }";
+    for h in [
+        json!({ "growthRate": 1e27 }),
+        json!({ "growthRate": 10.5 }),
+        json!({ "newReps": i32::MAX, "dealsPerNewRep": 1, "newRepDealSize": "1" }),
+        json!({ "newReps": 1, "dealsPerNewRep": 1e27, "newRepDealSize": "1" }),
+        json!({ "newReps": 1, "dealsPerNewRep": 1, "newRepDealSize": "79228162514264337593543950335" }),
+    ] {
+        let code = app.error_code(&app.admin_token(), q, json!({ "h": h })).await;
+        assert_eq!(code, "BAD_USER_INPUT", "{h}");
+    }
+    // At the bounds: 10^5 new reps x 10^5 deals x 10^12.
+    let h = json!({ "growthRate": 10, "newReps": 100000, "dealsPerNewRep": 100000, "newRepDealSize": MAX });
+    let d = app.ok(q, json!({ "h": h })).await;
+    assert_eq!(
+        d["forecast"]["amount"],
+        json!("10000000000000000000000.00")
+    );
+
     for offset in [i32::MIN, i32::MAX, 3661, -3661] {
         let code = app
             .error_code(
@@ -323,5 +343,5 @@ db_tests!(
     every_sum_is_exact_at_the_maximum_amount,
     sums_past_64_bits_stay_exact,
     amounts_past_the_cap_are_refused,
-    extreme_offsets_are_refused,
+    extreme_forecast_inputs_are_refused,
 );

@@ -54,7 +54,7 @@ use crate::domain::forecast::{
     self as math, approx_p10_p90, exact_p10_p90, historical_amount, share, HistoricalParams,
     HistoricalRow, ProbabilityBucket, EXACT_MAX_DEALS,
 };
-use crate::domain::money::{from_cents, round_money};
+use crate::domain::money::{from_cents, round_money, to_cents};
 use crate::domain::period::Period;
 use crate::error::{AppError, AppResult};
 
@@ -131,6 +131,14 @@ fn decimal_of(v: f64, field: &str) -> AppResult<Decimal> {
         .map_err(|_| AppError::bad_input(format!("{field} is out of range")))
 }
 
+/// Bounds of the HISTORICAL what-if inputs, so its Decimal arithmetic cannot
+/// overflow (a panic before): newReps x dealsPerNewRep x newRepDealSize
+/// <= 10^5 x 10^5 x 10^12 = 10^22, and a run rate of 2^31 deals at the
+/// maximum amount (2.1 x 10^21) x 97,200 months (1900..9998) x (1 + 10)
+/// = 2.3 x 10^27, both below Decimal's 7.9 x 10^28.
+const MAX_NEW_REPS: i32 = 100_000;
+const MAX_DEALS_PER_NEW_REP: i64 = 100_000;
+
 /// Checked HISTORICAL parameters; the deal size default is filled later.
 fn historical_params(input: &HistoricalInput) -> AppResult<(HistoricalParams, bool)> {
     let lookback = input
@@ -142,30 +150,29 @@ fn historical_params(input: &HistoricalInput) -> AppResult<(HistoricalParams, bo
         )));
     }
     let growth = decimal_of(input.growth_rate.unwrap_or(0.0), "historical.growthRate")?;
-    if growth < Decimal::NEGATIVE_ONE {
+    if growth < Decimal::NEGATIVE_ONE || growth > Decimal::TEN {
         return Err(AppError::bad_input(
-            "historical.growthRate must be at least -1",
+            "historical.growthRate must be between -1 and 10",
         ));
     }
     let new_reps = input.new_reps.unwrap_or(0);
-    if new_reps < 0 {
-        return Err(AppError::bad_input(
-            "historical.newReps must not be negative",
-        ));
+    if !(0..=MAX_NEW_REPS).contains(&new_reps) {
+        return Err(AppError::bad_input(format!(
+            "historical.newReps must be between 0 and {MAX_NEW_REPS}"
+        )));
     }
     let per_rep = decimal_of(
         input.deals_per_new_rep.unwrap_or(0.0),
         "historical.dealsPerNewRep",
     )?;
-    if per_rep < Decimal::ZERO {
-        return Err(AppError::bad_input(
-            "historical.dealsPerNewRep must not be negative",
-        ));
+    if per_rep < Decimal::ZERO || per_rep > Decimal::from(MAX_DEALS_PER_NEW_REP) {
+        return Err(AppError::bad_input(format!(
+            "historical.dealsPerNewRep must be between 0 and {MAX_DEALS_PER_NEW_REP}"
+        )));
     }
-    if input.new_rep_deal_size.is_some_and(|s| s < Decimal::ZERO) {
-        return Err(AppError::bad_input(
-            "historical.newRepDealSize must not be negative",
-        ));
+    if let Some(size) = input.new_rep_deal_size {
+        // Same cap as any amount (and never negative).
+        to_cents(size, "historical.newRepDealSize")?;
     }
     Ok((
         HistoricalParams {
