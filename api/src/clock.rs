@@ -40,10 +40,7 @@ pub fn range_message(what: &str) -> String {
 }
 
 /// An instant (the DateTime scalar) within the accepted date range.
-pub fn check_instant(
-    t: DateTime<Utc>,
-    field: &str,
-) -> crate::error::AppResult<DateTime<Utc>> {
+pub fn check_instant(t: DateTime<Utc>, field: &str) -> crate::error::AppResult<DateTime<Utc>> {
     if date_in_range(t.date_naive()) {
         Ok(t)
     } else {

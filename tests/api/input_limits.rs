@@ -37,7 +37,10 @@ async fn nul_characters_are_refused_everywhere(app: TestApp) {
     let nul_message = "strings must not contain the NUL character (U+0000)";
     // Variables, at any depth.
     let deal = json!({ "name": nul, "amount": "10", "ownerId": rep });
-    assert_eq!(bad(&app, CREATE_DEAL, json!({ "i": deal })).await, nul_message);
+    assert_eq!(
+        bad(&app, CREATE_DEAL, json!({ "i": deal })).await,
+        nul_message
+    );
     assert_eq!(
         bad(
             &app,
@@ -107,7 +110,8 @@ async fn nul_characters_are_refused_everywhere(app: TestApp) {
 async fn dates_outside_the_range_are_refused(app: TestApp) {
     let rep = app.create_rep("Dates", None, None, json!({})).await;
     for date in ["0000-01-01", "0001-01-01", "1899-12-31"] {
-        let deal = json!({ "name": "D", "amount": "10", "ownerId": rep, "expectedCloseDate": date });
+        let deal =
+            json!({ "name": "D", "amount": "10", "ownerId": rep, "expectedCloseDate": date });
         assert_eq!(
             bad(&app, CREATE_DEAL, json!({ "i": deal })).await,
             "Failed to parse \"Date\": a date must lie between 1900-01-01 and 9999-12-31 \
@@ -261,7 +265,11 @@ async fn error_messages_do_not_echo_huge_input(app: TestApp) {
             json!({ "p": huge }),
         )
         .await;
-    assert!(body.to_string().len() < 2_000, "{} bytes", body.to_string().len());
+    assert!(
+        body.to_string().len() < 2_000,
+        "{} bytes",
+        body.to_string().len()
+    );
     assert_eq!(app.count_rows("deal").await, 0);
 }
 

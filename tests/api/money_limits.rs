@@ -69,7 +69,9 @@ const METRICS: &str = r#"query {
 /// forecast call at the cap: every metric and forecast answers, exactly.
 async fn every_sum_is_exact_at_the_maximum_amount(app: TestApp) {
     let east = app.create_territory("East", None, None).await;
-    let rep = app.create_rep("Max Rep", None, Some(&east), json!({})).await;
+    let rep = app
+        .create_rep("Max Rep", None, Some(&east), json!({}))
+        .await;
     app.set_quota(&rep, "2025", MAX).await;
     let won_at = json!({ "closedAt": "2025-06-15T10:00:00Z" });
     bulk_at_max(&app, &rep, "Won", won_at.clone(), 100, "w").await;
@@ -316,16 +318,15 @@ async fn extreme_forecast_inputs_are_refused(app: TestApp) {
         json!({ "newReps": 1, "dealsPerNewRep": 1e27, "newRepDealSize": "1" }),
         json!({ "newReps": 1, "dealsPerNewRep": 1, "newRepDealSize": "79228162514264337593543950335" }),
     ] {
-        let code = app.error_code(&app.admin_token(), q, json!({ "h": h })).await;
+        let code = app
+            .error_code(&app.admin_token(), q, json!({ "h": h }))
+            .await;
         assert_eq!(code, "BAD_USER_INPUT", "{h}");
     }
     // At the bounds: 10^5 new reps x 10^5 deals x 10^12.
     let h = json!({ "growthRate": 10, "newReps": 100000, "dealsPerNewRep": 100000, "newRepDealSize": MAX });
     let d = app.ok(q, json!({ "h": h })).await;
-    assert_eq!(
-        d["forecast"]["amount"],
-        json!("10000000000000000000000.00")
-    );
+    assert_eq!(d["forecast"]["amount"], json!("10000000000000000000000.00"));
 
     for offset in [i32::MIN, i32::MAX, 3661, -3661] {
         let code = app

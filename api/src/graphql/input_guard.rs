@@ -206,7 +206,10 @@ mod tests {
         ] {
             assert_eq!(check(q), Err(NUL_MESSAGE.to_owned()), "{q}");
         }
-        assert_eq!(check(r#"{ deals(filter: { search: "ab" }) { totalCount } }"#), Ok(HashSet::new()));
+        assert_eq!(
+            check(r#"{ deals(filter: { search: "ab" }) { totalCount } }"#),
+            Ok(HashSet::new())
+        );
     }
 
     #[test]

@@ -94,15 +94,12 @@ pub fn write_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseC
 
 /// Parses an ID argument; a malformed one is BAD_USER_INPUT naming the field.
 pub fn parse_id(id: &ID, field: &str) -> AppResult<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| {
-            AppError::bad_input(format!(
-                "{field}: {} is not an id",
-                crate::error::echo(id.as_str())
-            ))
-        })
+    id.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        AppError::bad_input(format!(
+            "{field}: {} is not an id",
+            crate::error::echo(id.as_str())
+        ))
+    })
 }
 
 /// Ids per list argument: every id becomes a bound parameter, and SQLite

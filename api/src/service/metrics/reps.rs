@@ -67,8 +67,7 @@ fn closed_in(p: &Period) -> Sql {
 /// when nothing matched.
 fn sum_when(d: Dialect, cond: &Sql, col: &str) -> Sql {
     let mut case = Sql::new("CASE WHEN ");
-    case.append(cond)
-        .push(&format!(" THEN {col} ELSE 0 END"));
+    case.append(cond).push(&format!(" THEN {col} ELSE 0 END"));
     d.sum_cents_sql(&case)
 }
 
