@@ -24,3 +24,26 @@ pub fn start_of(day: NaiveDate) -> DateTime<Utc> {
 pub fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to.date_naive() - from.date_naive()).num_days()
 }
+
+/// Dates and instants accepted from clients: 1900-01-01 to 9999-12-31.
+/// Both databases store this range alike (PostgreSQL refused year 0 and
+/// SQLite stored it; chrono reads years up to 262,143).
+pub const MIN_DATE: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date");
+pub const MAX_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
+
+pub fn date_in_range(d: NaiveDate) -> bool {
+    (MIN_DATE..=MAX_DATE).contains(&d)
+}
+
+pub fn range_message(what: &str) -> String {
+    format!("{what} must lie between {MIN_DATE} and {MAX_DATE}")
+}
+
+/// An instant (the DateTime scalar) within the accepted date range.
+pub fn check_instant(t: DateTime<Utc>, field: &str) -> crate::error::AppResult<DateTime<Utc>> {
+    if date_in_range(t.date_naive()) {
+        Ok(t)
+    } else {
+        Err(crate::error::AppError::bad_input(range_message(field)))
+    }
+}

@@ -131,12 +131,57 @@ impl Dialect {
     }
 
     /// SUM of an integer expression as a 64-bit integer (PostgreSQL widens
-    /// SUM(bigint) to numeric).
+    /// SUM(bigint) to numeric). Only for counts and day totals, whose sums
+    /// stay far below 2^63; money goes through `sum_cents`.
     pub fn sum_i64(self, expr: &str) -> String {
         match self {
             Dialect::Sqlite => format!("COALESCE(SUM({expr}), 0)"),
             Dialect::Postgres => format!("COALESCE(SUM({expr}), 0)::bigint"),
         }
+    }
+
+    /// SUM of an integer money expression (cents, or cents x days), exact
+    /// for any number of rows: as text, read with `SumCents`. PostgreSQL sums bigint into
+    /// numeric (exact, unbounded). SQLite sums in 64 bits and raises
+    /// "integer overflow", so the high and low 32 bits are summed apart
+    /// (`x = (x >> 32) * 2^32 + (x & 0xFFFFFFFF)`, arithmetic shift, so
+    /// negatives too): for any 64-bit x both parts are below 2^32 in
+    /// absolute value, so neither sum can overflow below 2^31 rows per
+    /// group (with |x| <= 10^14, `money::MAX_CENTS`, the high part is at
+    /// most 23,283), and the two combine in Rust as i128. `expr` is used twice: it must carry no placeholders
+    /// (see `sum_cents_sql` for one that does).
+    pub fn sum_cents(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(
+                "(COALESCE(SUM(({expr}) >> 32), 0) || ':' || COALESCE(SUM(({expr}) & 4294967295), 0))"
+            ),
+            Dialect::Postgres => format!("CAST(COALESCE(SUM({expr}), 0) AS TEXT)"),
+        }
+    }
+
+    /// `sum_cents` of an expression with bound values.
+    pub fn sum_cents_sql(self, expr: &Sql) -> Sql {
+        let mut s = Sql::new("");
+        match self {
+            Dialect::Sqlite => {
+                s.push("(COALESCE(SUM((")
+                    .append(expr)
+                    .push(") >> 32), 0) || ':' || COALESCE(SUM((")
+                    .append(expr)
+                    .push(") & 4294967295), 0))");
+            }
+            Dialect::Postgres => {
+                s.push("CAST(COALESCE(SUM(")
+                    .append(expr)
+                    .push("), 0) AS TEXT)");
+            }
+        }
+        s
+    }
+
+    /// A money sum of nothing, typed like `sum_cents`.
+    pub fn zero_cents(self) -> &'static str {
+        "CAST('0' AS TEXT)"
     }
 
     /// The month of a timestamp column in UTC as one 64-bit integer,
@@ -175,6 +220,52 @@ impl Dialect {
     /// COUNT as a 64-bit integer on both backends.
     pub fn count(self, expr: &str) -> String {
         format!("COUNT({expr})")
+    }
+}
+
+/// A money sum read from a `Dialect::sum_cents` column: exact, 128-bit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SumCents(pub i128);
+
+impl SumCents {
+    /// Parses "n" (PostgreSQL numeric) or "hi:lo" (SQLite's split sum).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.split_once(':') {
+            Some((hi, lo)) => {
+                let hi: i128 = hi.trim().parse().ok()?;
+                let lo: i128 = lo.trim().parse().ok()?;
+                hi.checked_mul(1 << 32)?.checked_add(lo).map(SumCents)
+            }
+            None => s.trim().parse().ok().map(SumCents),
+        }
+        // A sum must fit a Decimal's 96 bits (2^31 deals at the maximum
+        // amount sum to 2.1 x 10^23 cents; amount x age in days, at most
+        // 4.6 x 10^18 per row, to 10^28): beyond, an error, not a panic.
+        .filter(|c| c.0.unsigned_abs() <= 79_228_162_514_264_337_593_543_950_335)
+    }
+}
+
+impl From<SumCents> for i128 {
+    fn from(c: SumCents) -> i128 {
+        c.0
+    }
+}
+
+impl std::ops::AddAssign for SumCents {
+    fn add_assign(&mut self, other: Self) {
+        self.0 += other.0;
+    }
+}
+
+impl sea_orm::TryGetable for SumCents {
+    fn try_get_by<I: sea_orm::ColIdx>(
+        res: &sea_orm::QueryResult,
+        index: I,
+    ) -> Result<Self, sea_orm::TryGetError> {
+        let text = String::try_get_by(res, index)?;
+        SumCents::parse(&text).ok_or_else(|| {
+            sea_orm::TryGetError::DbErr(DbErr::Type(format!("not a money sum: {text:?}")))
+        })
     }
 }
 

@@ -183,11 +183,33 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
     }
 }
 
+/// Characters of client input an error message may repeat.
+pub const MAX_ECHO_CHARS: usize = 100;
+/// Characters of any error message: async-graphql's own messages repeat
+/// input too (a 500 KB value came back whole).
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Client input for an error message, cut to `MAX_ECHO_CHARS` with "…".
+pub fn echo(input: &str) -> String {
+    truncate(&format!("{input:?}"), MAX_ECHO_CHARS)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
 /// Gives every error in a response an `extensions.code`: errors raised by
 /// async-graphql itself (parse, validation, limits, argument coercion) carry
-/// none, so they are classified here.
+/// none, so they are classified here. Every message is cut to
+/// `MAX_MESSAGE_CHARS`.
 pub fn assign_codes(errors: &mut [async_graphql::ServerError]) {
     for err in errors {
+        if err.message.chars().count() > MAX_MESSAGE_CHARS {
+            err.message = truncate(&err.message, MAX_MESSAGE_CHARS);
+        }
         let has_code = err
             .extensions
             .as_ref()
@@ -202,6 +224,9 @@ pub fn assign_codes(errors: &mut [async_graphql::ServerError]) {
         } else if err.path.is_empty()
             || msg.starts_with("Failed to parse")
             || msg.starts_with("Invalid value")
+            // Argument coercion of a variable of the wrong type (a Period
+            // given as a number): the client's input, not a fault.
+            || msg.starts_with("Expected input type")
             || msg.starts_with("Internal error occurred while parsing")
         {
             "BAD_USER_INPUT"
@@ -212,5 +237,28 @@ pub fn assign_codes(errors: &mut [async_graphql::ServerError]) {
         err.extensions
             .get_or_insert_with(Default::default)
             .set("code", Value::from(code));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut() {
+        let long = "x".repeat(500_000);
+        assert_eq!(echo(&long).chars().count(), MAX_ECHO_CHARS + 1);
+        assert!(echo(&long).ends_with('…'));
+        assert_eq!(echo("ab"), "\"ab\"");
+        let mut errs = vec![async_graphql::ServerError::new(
+            format!("Failed to parse \"Period\": {long}"),
+            None,
+        )];
+        assign_codes(&mut errs);
+        assert_eq!(errs[0].message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert_eq!(
+            errs[0].extensions.as_ref().unwrap().get("code"),
+            Some(&Value::from("BAD_USER_INPUT"))
+        );
     }
 }

@@ -7,55 +7,69 @@ use rust_decimal::Decimal;
 use super::money::{from_cents, round_money, PPM};
 
 /// num / den, None when den is 0.
-pub fn ratio(num: i64, den: i64) -> Option<f64> {
+pub fn ratio(num: impl Into<i128>, den: impl Into<i128>) -> Option<f64> {
+    let (num, den) = (num.into(), den.into());
     (den != 0).then(|| num as f64 / den as f64)
 }
 
 /// won / (won + lost) by count; None when nothing closed.
-pub fn win_rate(won: i64, lost: i64) -> Option<f64> {
-    ratio(won, won + lost)
+pub fn win_rate(won: impl Into<i128>, lost: impl Into<i128>) -> Option<f64> {
+    let won = won.into();
+    ratio(won, won + lost.into())
 }
 
 /// Mean of a total over a count (mean days, mean cents), None for no items.
-pub fn mean(total: i64, count: i64) -> Option<f64> {
+pub fn mean(total: impl Into<i128>, count: i64) -> Option<f64> {
     ratio(total, count)
 }
 
 /// Mean amount in cents as money rounded to cents, None for no items.
-pub fn mean_money(total_cents: i64, count: i64) -> Option<Decimal> {
+pub fn mean_money(total_cents: impl Into<i128>, count: i64) -> Option<Decimal> {
     (count != 0).then(|| round_money(from_cents(total_cents) / Decimal::from(count)))
 }
 
 /// closed-won / quota; None without a quota.
-pub fn attainment(closed_won_cents: i64, quota_cents: i64) -> Option<f64> {
+pub fn attainment(closed_won_cents: i128, quota_cents: i128) -> Option<f64> {
     ratio(closed_won_cents, quota_cents)
 }
 
 /// True when a rep with a quota closed at least all of it.
-pub fn attained_quota(closed_won_cents: i64, quota_cents: i64) -> bool {
+pub fn attained_quota(closed_won_cents: i128, quota_cents: i128) -> bool {
     quota_cents > 0 && closed_won_cents >= quota_cents
 }
 
 /// max(quota - closed-won, 0).
-pub fn gap_to_quota(quota_cents: i64, closed_won_cents: i64) -> i64 {
+pub fn gap_to_quota(quota_cents: i128, closed_won_cents: i128) -> i128 {
     (quota_cents - closed_won_cents).max(0)
 }
 
 /// open pipeline / gap; None when the gap is 0.
-pub fn coverage(open_pipeline_cents: i64, gap_cents: i64) -> Option<f64> {
+pub fn coverage(open_pipeline_cents: i128, gap_cents: i128) -> Option<f64> {
     ratio(open_pipeline_cents, gap_cents)
 }
 
 /// Amount weighted by a probability in ppm, exact (rounded by the caller
-/// once, after summing).
-pub fn weighted(cents: i64, probability_ppm: i64) -> Decimal {
-    from_cents(cents) * Decimal::new(probability_ppm, 6)
+/// once, after summing): cents x ppm in i128, then a Decimal of scale 8,
+/// exact below 7.9 x 10^28 (7.9 x 10^14 currency units at probability 1,
+/// far past any sum `db::SumCents` lets through at 2^31 deals); beyond
+/// it Decimal keeps 28 significant digits, still far below a cent.
+pub fn weighted(cents: impl Into<i128>, probability_ppm: i64) -> Decimal {
+    let cents = cents.into();
+    cents
+        .checked_mul(probability_ppm as i128)
+        .and_then(|p| Decimal::try_from_i128_with_scale(p, 8).ok())
+        .unwrap_or_else(|| from_cents(cents) * Decimal::new(probability_ppm, 6))
 }
 
 /// The median of a histogram of (value, count) pairs in any order; the
 /// mean of the two middle values for an even count. None when empty.
-pub fn median_of_histogram(hist: &[(i64, i64)]) -> Option<f64> {
-    let mut h: Vec<(i64, i64)> = hist.iter().copied().filter(|(_, n)| *n > 0).collect();
+/// Values widen to i128 so two money sums can be added without overflow.
+pub fn median_of_histogram<V: Copy + Into<i128>>(hist: &[(V, i64)]) -> Option<f64> {
+    let mut h: Vec<(i128, i64)> = hist
+        .iter()
+        .map(|(v, n)| ((*v).into(), *n))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     h.sort_unstable();
     let total: i64 = h.iter().map(|(_, n)| n).sum();
     if total == 0 {
@@ -77,8 +91,8 @@ pub fn median_of_histogram(hist: &[(i64, i64)]) -> Option<f64> {
 }
 
 /// The median of plain values (cents, days).
-pub fn median(values: &[i64]) -> Option<f64> {
-    let hist: Vec<(i64, i64)> = values.iter().map(|v| (*v, 1)).collect();
+pub fn median<V: Copy + Into<i128>>(values: &[V]) -> Option<f64> {
+    let hist: Vec<(V, i64)> = values.iter().map(|v| (*v, 1)).collect();
     median_of_histogram(&hist)
 }
 
@@ -102,8 +116,8 @@ pub enum Quadrant {
 /// A high performer has attainment >= 1.0; without a quota, closed-won at
 /// or above the median closed-won of the reps compared.
 pub fn is_high_performer(
-    closed_won_cents: i64,
-    quota_cents: i64,
+    closed_won_cents: i128,
+    quota_cents: i128,
     median_closed_won_cents: Option<f64>,
 ) -> bool {
     if quota_cents > 0 {
@@ -114,7 +128,7 @@ pub fn is_high_performer(
 }
 
 /// Improving means closed-won did not fall.
-pub fn quadrant(high: bool, current_cents: i64, previous_cents: i64) -> Quadrant {
+pub fn quadrant(high: bool, current_cents: i128, previous_cents: i128) -> Quadrant {
     match (high, current_cents >= previous_cents) {
         (true, true) => Quadrant::RisingStar,
         (true, false) => Quadrant::FallingStar,
@@ -127,13 +141,13 @@ pub fn quadrant(high: bool, current_cents: i64, previous_cents: i64) -> Quadrant
 /// else 0. Compared exactly in integers: closed x 1e6 >= threshold x quota.
 /// Without a quota attainment is undefined, so only a threshold of 0 pays.
 pub fn commission(
-    closed_won_cents: i64,
-    quota_cents: i64,
+    closed_won_cents: i128,
+    quota_cents: i128,
     rate_ppm: i64,
     threshold_ppm: i64,
 ) -> (bool, Decimal) {
     let qualified = if quota_cents > 0 {
-        closed_won_cents as i128 * PPM as i128 >= threshold_ppm as i128 * quota_cents as i128
+        closed_won_cents * PPM as i128 >= threshold_ppm as i128 * quota_cents
     } else {
         threshold_ppm == 0
     };
@@ -216,13 +230,13 @@ mod tests {
 
     #[test]
     fn medians() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[7]), Some(7.0));
+        assert_eq!(median::<i64>(&[]), None);
+        assert_eq!(median(&[7i64]), Some(7.0));
         assert_eq!(median(&[30, 10, 20]), Some(20.0));
         assert_eq!(median(&[40, 10, 20, 30]), Some(25.0));
         assert_eq!(median_of_histogram(&[(10, 3), (50, 1)]), Some(10.0));
         assert_eq!(median_of_histogram(&[(50, 2), (10, 2)]), Some(30.0));
-        assert_eq!(median_of_histogram(&[(10, 0)]), None);
+        assert_eq!(median_of_histogram(&[(10i64, 0)]), None);
     }
 
     #[test]

@@ -6,13 +6,21 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 pub const PPM: i64 = 1_000_000;
 
+/// The largest amount accepted anywhere (deals, quotas, forecasts, S&OP
+/// lines, filters): 10^12 in the currency, 10^14 cents. At this bound a sum
+/// over any number of rows a database can hold is exact: sums are read as
+/// 128-bit integers (see `db::Dialect::sum_cents`), and 2^63 rows x 10^14
+/// cents < 10^33 < i128::MAX; amount x probability stays below 10^20 per
+/// row and is multiplied in Rust, in i128, never in SQL.
+pub const MAX_CENTS: i64 = 100_000_000_000_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
     #[error("{0} must not be negative")]
     Negative(&'static str),
     #[error("{0} has more than 2 decimal places")]
     TooPrecise(&'static str),
-    #[error("{0} is too large")]
+    #[error("{0} must be at most 1000000000000 (10^12) in absolute value")]
     TooLarge(&'static str),
     #[error("{0} must be between 0 and 1 with at most 6 decimal places")]
     BadRatio(&'static str),
@@ -35,15 +43,19 @@ pub fn to_signed_cents(amount: Decimal, field: &'static str) -> Result<i64, Mone
     if normalized.scale() > 2 {
         return Err(MoneyError::TooPrecise(field));
     }
-    (normalized * Decimal::ONE_HUNDRED)
-        .to_i64()
-        .filter(|c| c.unsigned_abs() < 1_000_000_000_000_000)
+    // checked: a Decimal near its 96-bit maximum overflows when scaled.
+    normalized
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .and_then(|c| c.to_i64())
+        .filter(|c| c.unsigned_abs() <= MAX_CENTS as u64)
         .ok_or(MoneyError::TooLarge(field))
 }
 
-/// Cents as a Decimal with exactly two places ("1250.00").
-pub fn from_cents(cents: i64) -> Decimal {
-    Decimal::new(cents, 2)
+/// Cents (stored i64 or a 128-bit sum) as a Decimal with exactly two
+/// places ("1250.00"). Sums reach this below 10^27 cents (`db::SumCents`),
+/// well inside Decimal's 96 bits (7.9 x 10^28).
+pub fn from_cents(cents: impl Into<i128>) -> Decimal {
+    Decimal::from_i128_with_scale(cents.into(), 2)
 }
 
 /// Rounds to cents, half away from zero: the one rounding step of a result.
@@ -59,8 +71,9 @@ pub fn ratio_to_ppm(value: Decimal, max: Decimal, field: &'static str) -> Result
     if value < Decimal::ZERO || value > max || normalized.scale() > 6 {
         return Err(MoneyError::BadRatio(field));
     }
-    (normalized * Decimal::from(PPM))
-        .to_i64()
+    normalized
+        .checked_mul(Decimal::from(PPM))
+        .and_then(|v| v.to_i64())
         .ok_or(MoneyError::BadRatio(field))
 }
 
@@ -119,6 +132,20 @@ mod tests {
             Err(MoneyError::TooLarge("amount"))
         );
         assert_eq!(to_signed_cents(dec("-12.34"), "amount"), Ok(-1234));
+        assert_eq!(to_cents(dec("1000000000000"), "amount"), Ok(MAX_CENTS));
+        assert_eq!(
+            to_cents(dec("1000000000000.01"), "amount"),
+            Err(MoneyError::TooLarge("amount"))
+        );
+        assert_eq!(
+            to_signed_cents(dec("-1000000000000.01"), "amount"),
+            Err(MoneyError::TooLarge("amount"))
+        );
+        // Decimal::MAX overflows when scaled to cents: an error, not a panic.
+        assert_eq!(
+            to_cents(dec("79228162514264337593543950335"), "amount"),
+            Err(MoneyError::TooLarge("amount"))
+        );
     }
 
     #[test]

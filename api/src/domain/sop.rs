@@ -147,7 +147,7 @@ pub struct RampGroup {
     /// How many of them have a monthly quota to count.
     pub quota_reps: i64,
     /// Their monthly quotas, summed (cents).
-    pub quota_cents: i64,
+    pub quota_cents: i128,
     pub ramp_num: i64,
     pub ramp_den: i64,
 }
@@ -164,7 +164,7 @@ pub struct Capacity {
     /// Reps with a monthly quota, and the sum of those quotas (unramped):
     /// the basis of the average monthly quota per rep.
     pub quota_reps: i64,
-    pub quota_cents: i64,
+    pub quota_cents: i128,
 }
 
 impl Capacity {

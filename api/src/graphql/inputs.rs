@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::period::Period;
-use crate::error::AppResult;
-use crate::graphql::scalars::Date;
+use crate::error::{AppError, AppResult};
+use crate::graphql::input_guard::{has_nul, NUL_MESSAGE};
+use crate::graphql::scalars::{check_opt_instant, Date};
 use crate::graphql::types::enums::{
     map_list, DealSource, DealStatus, ForecastCategory, Segment, StageKind,
 };
@@ -40,9 +41,29 @@ pub struct DealFilterInput {
     pub updated_since: Option<DateTime<Utc>>,
 }
 
+/// Values per enum list of a filter, like ids (`MAX_IDS`): each is a bound
+/// parameter.
+const MAX_LIST: usize = crate::graphql::MAX_IDS;
+
+fn check_list<T>(v: &Option<Vec<T>>, field: &str) -> AppResult<()> {
+    match v {
+        Some(v) if v.len() > MAX_LIST => Err(AppError::bad_input(format!(
+            "{field}: at most {MAX_LIST} values, got {}",
+            v.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl DealFilterInput {
     pub fn to_filter(&self) -> AppResult<DealFilter> {
         let ids = |v: &Option<Vec<ID>>, f: &str| v.as_ref().map(|v| parse_ids(v, f)).transpose();
+        check_list(&self.status, "status")?;
+        check_list(&self.segments, "segments")?;
+        check_list(&self.forecast_categories, "forecastCategories")?;
+        if let Some(s) = &self.search {
+            deal_filter::check_search(s, "search")?;
+        }
         Ok(DealFilter {
             status: map_list(&self.status),
             stage_ids: ids(&self.stage_ids, "stageIds")?,
@@ -56,7 +77,7 @@ impl DealFilterInput {
             expected_close_in: self.expected_close_in,
             closed_in: self.closed_in,
             search: self.search.clone(),
-            updated_since: self.updated_since,
+            updated_since: check_opt_instant(self.updated_since, "updatedSince")?,
             playbook_ids: None,
         })
     }
@@ -188,7 +209,19 @@ pub struct DealInput {
 }
 
 impl DealInput {
+    /// Checked per input, so a bulk call rejects only its bad inputs (the
+    /// request-wide NUL check leaves bulk inputs to this one; ids holding
+    /// NUL fail `parse_id`).
     pub fn to_new_deal(&self) -> AppResult<NewDeal> {
+        let strings = [
+            self.external_id.as_deref(),
+            Some(self.name.as_str()),
+            self.currency.as_deref(),
+            self.lost_reason.as_deref(),
+        ];
+        if strings.into_iter().flatten().any(has_nul) {
+            return Err(AppError::bad_input(NUL_MESSAGE));
+        }
         Ok(NewDeal {
             external_id: self.external_id.clone(),
             name: self.name.clone(),
@@ -201,11 +234,11 @@ impl DealInput {
             forecast_category: self.forecast_category.map(Into::into),
             source: self.source.map(Into::into),
             playbook_id: opt_id(&self.playbook_id, "playbookId")?,
-            opened_at: self.opened_at,
+            opened_at: check_opt_instant(self.opened_at, "openedAt")?,
             expected_close_date: self.expected_close_date.map(|d| d.0),
-            closed_at: self.closed_at,
+            closed_at: check_opt_instant(self.closed_at, "closedAt")?,
             lost_reason: self.lost_reason.clone(),
-            stage_changed_at: self.stage_changed_at,
+            stage_changed_at: check_opt_instant(self.stage_changed_at, "stageChangedAt")?,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! arguments, then call a service.
 pub mod cost;
 pub mod guard;
+pub mod input_guard;
 pub mod inputs;
 pub mod loaders;
 pub mod mutation;
@@ -49,6 +50,7 @@ pub fn schema_builder(
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
+    .extension(input_guard::InputGuard)
 }
 
 /// The SDL as committed in schema.graphql.
@@ -102,13 +104,25 @@ pub fn write_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseC
 
 /// Parses an ID argument; a malformed one is BAD_USER_INPUT naming the field.
 pub fn parse_id(id: &ID, field: &str) -> AppResult<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| AppError::bad_input(format!("{field}: {:?} is not an id", id.as_str())))
+    id.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        AppError::bad_input(format!(
+            "{field}: {} is not an id",
+            crate::error::echo(id.as_str())
+        ))
+    })
 }
 
+/// Ids per list argument: every id becomes a bound parameter, and SQLite
+/// takes at most 32,766 per statement (PostgreSQL 65,535).
+pub const MAX_IDS: usize = 1_000;
+
 pub fn parse_ids(ids: &[ID], field: &str) -> AppResult<Vec<i64>> {
+    if ids.len() > MAX_IDS {
+        return Err(AppError::bad_input(format!(
+            "{field}: at most {MAX_IDS} ids, got {}",
+            ids.len()
+        )));
+    }
     ids.iter().map(|id| parse_id(id, field)).collect()
 }
 

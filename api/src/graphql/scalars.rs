@@ -1,8 +1,20 @@
-//! The contract's custom scalars: Date (YYYY-MM-DD) and Period.
+//! The contract's custom scalars: Date (YYYY-MM-DD) and Period, and the
+//! range every date and instant of the API must lie in.
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::period::Period;
+use crate::error::AppResult;
+
+pub use crate::clock::{check_instant, date_in_range, range_message, MAX_DATE, MIN_DATE};
+
+/// `check_instant` of an optional instant.
+pub fn check_opt_instant(
+    t: Option<DateTime<Utc>>,
+    field: &str,
+) -> AppResult<Option<DateTime<Utc>>> {
+    t.map(|t| check_instant(t, field)).transpose()
+}
 
 /// Calendar date, ISO 8601: YYYY-MM-DD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,11 +25,22 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .filter(|d| d.format("%Y-%m-%d").to_string() == *s)
-                .map(Date)
-                .ok_or_else(|| InputValueError::custom(format!("{s:?} is not a date YYYY-MM-DD"))),
+            Value::String(s) => {
+                let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .filter(|d| d.format("%Y-%m-%d").to_string() == *s)
+                    .ok_or_else(|| {
+                        InputValueError::custom(format!(
+                            "{} is not a date YYYY-MM-DD",
+                            crate::error::echo(s)
+                        ))
+                    })?;
+                if date_in_range(d) {
+                    Ok(Date(d))
+                } else {
+                    Err(InputValueError::custom(range_message("a date")))
+                }
+            }
             _ => Err(InputValueError::expected_type(value)),
         }
     }
@@ -38,9 +61,18 @@ impl From<NaiveDate> for Date {
 impl ScalarType for Period {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => s
-                .parse::<Period>()
-                .map_err(|e| InputValueError::custom(e.to_string())),
+            Value::String(s) => {
+                let p = s
+                    .parse::<Period>()
+                    .map_err(|e| InputValueError::custom(e.to_string()))?;
+                // The end is exclusive: a period may end on 10000-01-01.
+                let end_ok = p.end() <= MAX_DATE.succ_opt().unwrap_or(MAX_DATE);
+                if p.start() >= MIN_DATE && end_ok {
+                    Ok(p)
+                } else {
+                    Err(InputValueError::custom(range_message("a period")))
+                }
+            }
             _ => Err(InputValueError::expected_type(value)),
         }
     }

@@ -11,6 +11,7 @@ use super::access::DealScope;
 use super::account::like_pattern;
 use crate::clock::start_of;
 use crate::db::Sql;
+use crate::domain::money::MAX_CENTS;
 use crate::domain::period::Period;
 use crate::error::{AppError, AppResult};
 
@@ -36,20 +37,47 @@ pub struct DealFilter {
     pub playbook_ids: Option<Vec<i64>>,
 }
 
+/// A filter bound in cents, refused beyond the amounts a deal may carry
+/// (checked: scaling a huge Decimal overflows).
+fn bound_cents(amount: Decimal, round: fn(&Decimal) -> Decimal, field: &str) -> AppResult<i64> {
+    amount
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .map(|c| round(&c))
+        .and_then(|c| c.to_i64())
+        .filter(|c| c.unsigned_abs() <= MAX_CENTS as u64)
+        .ok_or_else(|| {
+            AppError::bad_input(format!(
+                "{field} must be at most 1000000000000 (10^12) in absolute value"
+            ))
+        })
+}
+
 /// Inclusive lower bound in cents: 10.005 means at least 10.01.
 pub fn min_cents(amount: Decimal) -> AppResult<i64> {
-    (amount * Decimal::ONE_HUNDRED)
-        .ceil()
-        .to_i64()
-        .ok_or_else(|| AppError::bad_input("minAmount is out of range"))
+    bound_cents(amount, Decimal::ceil, "minAmount")
 }
 
 /// Inclusive upper bound in cents: 10.005 means at most 10.00.
 pub fn max_cents(amount: Decimal) -> AppResult<i64> {
-    (amount * Decimal::ONE_HUNDRED)
-        .floor()
-        .to_i64()
-        .ok_or_else(|| AppError::bad_input("maxAmount is out of range"))
+    bound_cents(amount, Decimal::floor, "maxAmount")
+}
+
+/// Characters of a search text. SQLite refuses a LIKE pattern over 50,000
+/// bytes (SQLITE_MAX_LIKE_PATTERN_LENGTH, measured: 50,000 accepted, 50,001
+/// "LIKE or GLOB pattern too complex", an INTERNAL error before); a
+/// character takes at most 8 bytes once lowercased and escaped, so 1,000
+/// characters stay under 8,002 bytes on both databases.
+pub const MAX_SEARCH_CHARS: usize = 1_000;
+
+/// A search text both databases can match.
+pub fn check_search(s: &str, field: &str) -> AppResult<()> {
+    if s.chars().count() > MAX_SEARCH_CHARS {
+        Err(AppError::bad_input(format!(
+            "{field} must be at most {MAX_SEARCH_CHARS} characters"
+        )))
+    } else {
+        Ok(())
+    }
 }
 
 fn push_in<V: Into<sea_orm::Value>>(sql: &mut Sql, col: &str, values: impl IntoIterator<Item = V>) {

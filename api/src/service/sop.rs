@@ -40,6 +40,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
@@ -55,7 +56,7 @@ use super::deal_filter::DealFilter;
 use super::{optional_text, required_text};
 use crate::auth::Principal;
 use crate::clock;
-use crate::db::{begin_write, Dialect, Sql};
+use crate::db::{begin_write, Dialect, Sql, SumCents};
 use crate::domain::forecast::{historical_amount, HistoricalParams, HistoricalRow};
 use crate::domain::money::{from_cents, round_money, to_cents, to_signed_cents, PPM};
 use crate::domain::period::Period;
@@ -293,7 +294,7 @@ struct LineTotalRow {
     territory_id: Option<i64>,
     month: NaiveDate,
     kind: String,
-    amount_cents: i64,
+    amount_cents: SumCents,
     headcount: Option<f64>,
 }
 
@@ -302,12 +303,12 @@ async fn line_totals(
     db: &impl ConnectionTrait,
     plan_ids: &[i64],
     kinds: &[SopLineKind],
-) -> AppResult<Vec<(i64, Key, SopLineKind, i64, Option<f64>)>> {
+) -> AppResult<Vec<(i64, Key, SopLineKind, i128, Option<f64>)>> {
     let d = Dialect::of(db);
     let mut sql = Sql::new(format!(
         "SELECT plan_id, territory_id, month, kind, {} AS amount_cents, SUM(headcount) AS headcount \
          FROM sop_line WHERE plan_id IN ",
-        d.sum_i64("amount_cents")
+        d.sum_cents("amount_cents")
     ));
     sql.bind_list(plan_ids.iter().copied())
         .push(" AND kind IN ")
@@ -324,7 +325,7 @@ async fn line_totals(
                 r.plan_id,
                 (r.territory_id, r.month),
                 kind,
-                r.amount_cents,
+                r.amount_cents.0,
                 r.headcount,
             ))
         })
@@ -339,7 +340,7 @@ struct CapacityRow {
     ramp_den: i64,
     reps: i64,
     quota_reps: i64,
-    quota_cents: i64,
+    quota_cents: SumCents,
 }
 
 /// Computed selling capacity per territory and month (by month index), for
@@ -373,7 +374,7 @@ async fn capacity(
          AND {qsd} = 1 AND {qed} = 1 AND {qe} = {qs} + 1 AND {qs} <= m.month_idx \
          ORDER BY q.start_date DESC LIMIT 1) AS quota_cents \
          FROM rep r CROSS JOIN (",
-        sum = d.sum_i64("quota_cents"),
+        sum = d.sum_cents("quota_cents"),
     ));
     for (i, m) in months.iter().enumerate() {
         if i > 0 {
@@ -395,7 +396,7 @@ async fn capacity(
             .push(RampGroup {
                 reps: r.reps,
                 quota_reps: r.quota_reps,
-                quota_cents: r.quota_cents,
+                quota_cents: r.quota_cents.0,
                 ramp_num: r.ramp_num,
                 ramp_den: r.ramp_den,
             });
@@ -410,7 +411,7 @@ async fn capacity(
 struct WonRow {
     territory_id: Option<i64>,
     bucket: i64,
-    amount_cents: i64,
+    amount_cents: SumCents,
 }
 
 /// Closed-won in [start, end) per territory and month index (in SQL), over
@@ -419,7 +420,7 @@ async fn won_by_month(
     db: &impl ConnectionTrait,
     start: NaiveDate,
     end: NaiveDate,
-) -> AppResult<HashMap<(Option<i64>, i64), i64>> {
+) -> AppResult<HashMap<(Option<i64>, i64), i128>> {
     let Some(range) = Period::range(start, end) else {
         return Ok(HashMap::new());
     };
@@ -428,7 +429,7 @@ async fn won_by_month(
     let mut sql = Sql::new(format!(
         "SELECT deal.territory_id AS territory_id, {month} AS bucket, {} AS amount_cents \
          FROM deal WHERE 1 = 1",
-        d.sum_i64("deal.amount_cents")
+        d.sum_cents("deal.amount_cents")
     ));
     won_filter(range).push_sql(&mut sql, DealScope::All);
     sql.push(&format!(" GROUP BY deal.territory_id, {month}"));
@@ -437,7 +438,7 @@ async fn won_by_month(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| ((r.territory_id, r.bucket), r.amount_cents))
+        .map(|r| ((r.territory_id, r.bucket), r.amount_cents.0))
         .collect())
 }
 
@@ -484,10 +485,10 @@ pub async fn gaps_for(
 
     #[derive(Default)]
     struct Parts {
-        baseline: Option<i64>,
-        demand: Option<i64>,
-        supply: Option<(i64, Option<f64>)>,
-        adjustments: i64,
+        baseline: Option<i128>,
+        demand: Option<i128>,
+        supply: Option<(i128, Option<f64>)>,
+        adjustments: i128,
     }
     let mut per_plan: HashMap<i64, BTreeMap<Key, Parts>> = HashMap::new();
     for (plan_id, key, kind, cents, headcount) in totals {
@@ -579,13 +580,13 @@ pub async fn variances_for(
     let end = horizons.iter().map(Horizon::end).max().unwrap_or_default();
     let actual = won_by_month(db, start, end).await?;
 
-    let mut planned: HashMap<i64, BTreeMap<Key, i64>> = HashMap::new();
+    let mut planned: HashMap<i64, BTreeMap<Key, i128>> = HashMap::new();
     for (plan_id, key, _, cents, _) in totals {
         *planned.entry(plan_id).or_default().entry(key).or_default() += cents;
     }
     let mut territories = BTreeSet::new();
     for (plan, horizon) in released.iter().zip(&horizons) {
-        let mut rows: BTreeMap<Key, (i64, i64)> = planned
+        let mut rows: BTreeMap<Key, (i128, i128)> = planned
             .remove(&plan.id)
             .unwrap_or_default()
             .into_iter()
@@ -775,6 +776,20 @@ async fn open_for_lines(
     Err(changed_meanwhile(id))
 }
 
+/// A gathered amount (a sum of deals, not an input) as the cents of one
+/// S&OP line: exact up to the 64-bit column (92,233,720,368,547,758.07),
+/// a clear error beyond it, never a wrapped or failed write.
+fn line_cents(amount: Decimal, what: &str) -> AppResult<i64> {
+    amount
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .and_then(|c| c.round().to_i64())
+        .ok_or_else(|| {
+            AppError::bad_input(format!(
+                "a gathered {what} of {amount} exceeds what an S&OP line can hold"
+            ))
+        })
+}
+
 fn new_line(
     plan_id: i64,
     kind: SopLineKind,
@@ -918,7 +933,7 @@ pub async fn create(
 struct BaselineRow {
     territory_id: Option<i64>,
     bucket: i64,
-    amount_cents: i64,
+    amount_cents: SumCents,
 }
 
 /// Writes the ACTUAL and BASELINE lines of a new plan.
@@ -945,7 +960,7 @@ async fn gather(
             plan.id,
             SopLineKind::Actual,
             (t, m),
-            cents,
+            line_cents(from_cents(cents), "closed-won")?,
             &actor.subject,
             now,
         );
@@ -966,7 +981,7 @@ async fn gather(
     let mut sql = Sql::new(format!(
         "SELECT territory_id, bucket, {} AS amount_cents FROM (SELECT deal.territory_id AS territory_id, \
          CASE WHEN deal.closed_at < ",
-        d.sum_i64("amount_cents")
+        d.sum_cents("amount_cents")
     ));
     sql.bind(clock::start_of(start)).push(&format!(
         " THEN -1 ELSE {} END AS bucket, deal.amount_cents AS amount_cents FROM deal WHERE 1 = 1",
@@ -977,13 +992,13 @@ async fn gather(
     let rows = BaselineRow::find_by_statement(sql.statement(tx.get_database_backend()))
         .all(tx)
         .await?;
-    let mut by_territory: BTreeMap<Option<i64>, (i64, HashMap<i64, i64>)> = BTreeMap::new();
+    let mut by_territory: BTreeMap<Option<i64>, (i128, HashMap<i64, i128>)> = BTreeMap::new();
     for r in rows {
         let entry = by_territory.entry(r.territory_id).or_default();
         if r.bucket < 0 {
-            entry.0 += r.amount_cents;
+            entry.0 += r.amount_cents.0;
         } else {
-            *entry.1.entry(r.bucket).or_default() += r.amount_cents;
+            *entry.1.entry(r.bucket).or_default() += r.amount_cents.0;
         }
     }
     let params = HistoricalParams {
@@ -1029,7 +1044,7 @@ async fn gather(
                 plan.id,
                 SopLineKind::Baseline,
                 (t, m),
-                to_signed_cents(amount, "baseline")?,
+                line_cents(amount, "baseline")?,
                 &actor.subject,
                 now,
             );

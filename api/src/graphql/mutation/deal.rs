@@ -55,7 +55,7 @@ impl DealMutation {
         let id = lookup_id(&id, "deal").extend()?;
         let mv = StageMove {
             stage_id: parse_id(&stage_id, "stageId").extend()?,
-            at,
+            at: crate::graphql::scalars::check_opt_instant(at, "at").extend()?,
             lost_reason,
         };
         Ok(Deal(

@@ -98,6 +98,9 @@ impl OrgQuery {
         after: Option<String>,
     ) -> Result<Vec<Account>> {
         principal(ctx)?.require(DEAL_READERS).extend()?;
+        if let Some(s) = &search {
+            service::deal_filter::check_search(s, "search").extend()?;
+        }
         let limit = page_size(ctx, first, 100)?;
         let after = after
             .map(|a| crate::graphql::parse_id(&ID(a), "after"))

@@ -67,7 +67,7 @@ pub async fn backtest(
         )));
     }
     let offset = offset_days.unwrap_or(0);
-    if offset.abs() > MAX_OFFSET_DAYS {
+    if !(-MAX_OFFSET_DAYS..=MAX_OFFSET_DAYS).contains(&offset) {
         return Err(AppError::bad_input(format!(
             "asOfOffsetDays must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}"
         )));
@@ -141,10 +141,10 @@ pub async fn backtest(
     for (i, (ask, plans)) in asks.iter().zip(&plans).enumerate() {
         let idx = i as i64;
         let (_, total) = group_rows(&rows, idx);
-        let calls: i64 = submitted
+        let calls: i128 = submitted
             .iter()
             .filter(|s| s.idx == idx)
-            .map(|s| s.cents)
+            .map(|s| s.cents.0)
             .sum();
         let actual = from_cents(actual[i]);
         for plan in plans {

@@ -25,7 +25,7 @@ use sea_orm::{ActiveEnum, ConnectionTrait, FromQueryResult};
 use entity::enums::{DealStatus, StageKind};
 
 use crate::clock::start_of;
-use crate::db::{Dialect, Sql};
+use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::period::Period;
 use crate::error::AppResult;
 use crate::service::access::DealScope;
@@ -72,17 +72,17 @@ pub struct AggRow {
     pub group_id: Option<i64>,
     pub ppm: i64,
     pub won_deals: i64,
-    pub won_cents: i64,
+    pub won_cents: SumCents,
     pub lookback_deals: i64,
-    pub lookback_cents: i64,
+    pub lookback_cents: SumCents,
     pub open_deals: i64,
-    pub open_cents: i64,
+    pub open_cents: SumCents,
     pub open_sq: f64,
     pub open_cube: f64,
     /// Open deals at or past the average won cycle: their amounts.
-    pub full_cents: i64,
+    pub full_cents: SumCents,
     /// Younger open deals: the sum of amount (cents) x age (days).
-    pub aged_cents_days: i64,
+    pub aged_cents_days: SumCents,
 }
 
 /// An open deal's amount and stage probability (exact P10/P90).
@@ -300,19 +300,20 @@ fn statement(
                      CAST(COALESCE(SUM(CASE WHEN x.is_open = 1 THEN CAST(x.a AS {float}) * x.a * x.a ELSE 0 END), 0) AS {float}) AS open_cube, \
                      {full} AS full_cents, {aged} AS aged_cents_days",
                     open_n = d.sum_i64("x.is_open"),
-                    open_c = d.sum_i64("CASE WHEN x.is_open = 1 THEN x.a ELSE 0 END"),
-                    full = d.sum_i64(
+                    open_c = d.sum_cents("CASE WHEN x.is_open = 1 THEN x.a ELSE 0 END"),
+                    full = d.sum_cents(
                         "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals >= x.cyc_total THEN x.a ELSE 0 END"
                     ),
-                    aged = d.sum_i64(
+                    aged = d.sum_cents(
                         "CASE WHEN x.is_open = 1 AND x.age * x.cyc_deals < x.cyc_total THEN x.a * x.age ELSE 0 END"
                     ),
                 )
             } else {
                 format!(
-                    "CAST(0 AS BIGINT) AS open_deals, CAST(0 AS BIGINT) AS open_cents, \
+                    "CAST(0 AS BIGINT) AS open_deals, {zero} AS open_cents, \
                      CAST(0 AS {float}) AS open_sq, CAST(0 AS {float}) AS open_cube, \
-                     CAST(0 AS BIGINT) AS full_cents, CAST(0 AS BIGINT) AS aged_cents_days"
+                     {zero} AS full_cents, {zero} AS aged_cents_days",
+                    zero = d.zero_cents()
                 )
             };
             let (ppm_out, ppm_group) = if needs.by_probability {
@@ -325,9 +326,9 @@ fn statement(
                  {won_n} AS won_deals, {won_c} AS won_cents, {lb_n} AS lookback_deals, {lb_c} AS lookback_cents, \
                  {open_aggs} FROM (",
                 won_n = d.sum_i64("x.is_won"),
-                won_c = d.sum_i64("CASE WHEN x.is_won = 1 THEN x.a ELSE 0 END"),
+                won_c = d.sum_cents("CASE WHEN x.is_won = 1 THEN x.a ELSE 0 END"),
                 lb_n = d.sum_i64("x.is_lb"),
-                lb_c = d.sum_i64("CASE WHEN x.is_lb = 1 THEN x.a ELSE 0 END"),
+                lb_c = d.sum_cents("CASE WHEN x.is_lb = 1 THEN x.a ELSE 0 END"),
             ))
             .push(&inner_head)
             .append(&state)
@@ -454,7 +455,7 @@ pub async fn won_cycles(
 #[derive(FromQueryResult)]
 struct IdxCents {
     idx: i64,
-    cents: i64,
+    cents: SumCents,
 }
 
 /// Closed-won in each ask's period as the deals stand now (the actual a
@@ -464,7 +465,7 @@ pub async fn won_now(
     asks: &[Ask],
     filter: &DealFilter,
     scope: DealScope,
-) -> AppResult<Vec<i64>> {
+) -> AppResult<Vec<i128>> {
     if asks.is_empty() {
         return Ok(Vec::new());
     }
@@ -473,7 +474,7 @@ pub async fn won_now(
     sql.append(&asks_relation(d, asks)).push(&format!(
         " SELECT q.idx AS idx, {cents} AS cents FROM q JOIN deal \
          ON deal.status = '{won}' AND deal.closed_at >= q.p_start AND deal.closed_at < q.p_end WHERE 1 = 1",
-        cents = d.sum_i64("deal.amount_cents"),
+        cents = d.sum_cents("deal.amount_cents"),
         won = DealStatus::Won.to_value()
     ));
     filter.push_sql(&mut sql, scope);
@@ -484,7 +485,7 @@ pub async fn won_now(
     let mut out = vec![0; asks.len()];
     for r in rows {
         if let Some(slot) = usize::try_from(r.idx).ok().and_then(|i| out.get_mut(i)) {
-            *slot = r.cents;
+            *slot = r.cents.0;
         }
     }
     Ok(out)

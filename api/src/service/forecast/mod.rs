@@ -54,7 +54,7 @@ use crate::domain::forecast::{
     self as math, approx_p10_p90, exact_p10_p90, historical_amount, share, HistoricalParams,
     HistoricalRow, ProbabilityBucket, EXACT_MAX_DEALS,
 };
-use crate::domain::money::{from_cents, round_money};
+use crate::domain::money::{from_cents, round_money, to_cents};
 use crate::domain::period::Period;
 use crate::error::{AppError, AppResult};
 
@@ -131,6 +131,14 @@ fn decimal_of(v: f64, field: &str) -> AppResult<Decimal> {
         .map_err(|_| AppError::bad_input(format!("{field} is out of range")))
 }
 
+/// Bounds of the HISTORICAL what-if inputs, so its Decimal arithmetic cannot
+/// overflow (a panic before): newReps x dealsPerNewRep x newRepDealSize
+/// <= 10^5 x 10^5 x 10^12 = 10^22, and a run rate of 2^31 deals at the
+/// maximum amount (2.1 x 10^21) x 97,200 months (1900..9998) x (1 + 10)
+/// = 2.3 x 10^27, both below Decimal's 7.9 x 10^28.
+const MAX_NEW_REPS: i32 = 100_000;
+const MAX_DEALS_PER_NEW_REP: i64 = 100_000;
+
 /// Checked HISTORICAL parameters; the deal size default is filled later.
 fn historical_params(input: &HistoricalInput) -> AppResult<(HistoricalParams, bool)> {
     let lookback = input
@@ -142,30 +150,29 @@ fn historical_params(input: &HistoricalInput) -> AppResult<(HistoricalParams, bo
         )));
     }
     let growth = decimal_of(input.growth_rate.unwrap_or(0.0), "historical.growthRate")?;
-    if growth < Decimal::NEGATIVE_ONE {
+    if growth < Decimal::NEGATIVE_ONE || growth > Decimal::TEN {
         return Err(AppError::bad_input(
-            "historical.growthRate must be at least -1",
+            "historical.growthRate must be between -1 and 10",
         ));
     }
     let new_reps = input.new_reps.unwrap_or(0);
-    if new_reps < 0 {
-        return Err(AppError::bad_input(
-            "historical.newReps must not be negative",
-        ));
+    if !(0..=MAX_NEW_REPS).contains(&new_reps) {
+        return Err(AppError::bad_input(format!(
+            "historical.newReps must be between 0 and {MAX_NEW_REPS}"
+        )));
     }
     let per_rep = decimal_of(
         input.deals_per_new_rep.unwrap_or(0.0),
         "historical.dealsPerNewRep",
     )?;
-    if per_rep < Decimal::ZERO {
-        return Err(AppError::bad_input(
-            "historical.dealsPerNewRep must not be negative",
-        ));
+    if per_rep < Decimal::ZERO || per_rep > Decimal::from(MAX_DEALS_PER_NEW_REP) {
+        return Err(AppError::bad_input(format!(
+            "historical.dealsPerNewRep must be between 0 and {MAX_DEALS_PER_NEW_REP}"
+        )));
     }
-    if input.new_rep_deal_size.is_some_and(|s| s < Decimal::ZERO) {
-        return Err(AppError::bad_input(
-            "historical.newRepDealSize must not be negative",
-        ));
+    if let Some(size) = input.new_rep_deal_size {
+        // Same cap as any amount (and never negative).
+        to_cents(size, "historical.newRepDealSize")?;
     }
     Ok((
         HistoricalParams {
@@ -245,24 +252,24 @@ pub(crate) fn plan(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GroupAgg {
     pub won_deals: i64,
-    pub won_cents: i64,
+    pub won_cents: i128,
     pub lookback_deals: i64,
-    pub lookback_cents: i64,
+    pub lookback_cents: i128,
     pub open_deals: i64,
-    pub full_cents: i64,
-    pub aged_cents_days: i64,
+    pub full_cents: i128,
+    pub aged_cents_days: i128,
     pub buckets: BTreeMap<i64, ProbabilityBucket>,
 }
 
 impl GroupAgg {
     fn add(&mut self, r: &AggRow) {
         self.won_deals += r.won_deals;
-        self.won_cents += r.won_cents;
+        self.won_cents += r.won_cents.0;
         self.lookback_deals += r.lookback_deals;
-        self.lookback_cents += r.lookback_cents;
+        self.lookback_cents += r.lookback_cents.0;
         self.open_deals += r.open_deals;
-        self.full_cents += r.full_cents;
-        self.aged_cents_days += r.aged_cents_days;
+        self.full_cents += r.full_cents.0;
+        self.aged_cents_days += r.aged_cents_days.0;
         if r.open_deals > 0 {
             let b = self.buckets.entry(r.ppm).or_insert(ProbabilityBucket {
                 ppm: r.ppm,
@@ -424,10 +431,10 @@ pub async fn forecast(
     )?;
     let (mut groups, total) = group_rows(&rows, 0);
 
-    let mut submitted: HashMap<Option<i64>, i64> = HashMap::new();
+    let mut submitted: HashMap<Option<i64>, i128> = HashMap::new();
     if plan.method == Method::RepSubmitted {
         for s in calls {
-            submitted.insert(s.group_id, s.cents);
+            submitted.insert(s.group_id, s.cents.0);
         }
         for k in submitted.keys() {
             groups.entry(*k).or_default();
@@ -437,7 +444,7 @@ pub async fn forecast(
         groups.entry(None).or_default();
     }
 
-    let submitted_total: i64 = submitted.values().sum();
+    let submitted_total: i128 = submitted.values().sum();
     let (amount, closed_won, _) = evaluate(
         &plan,
         &total,

@@ -24,7 +24,7 @@ use entity::{forecast_submission, rep};
 use super::asof::{asks_relation, Ask};
 use crate::auth::{Principal, Role};
 use crate::clock;
-use crate::db::{begin_write, Dialect, Sql};
+use crate::db::{begin_write, Dialect, Sql, SumCents};
 use crate::domain::money::{from_cents, to_cents};
 use crate::domain::period::Period;
 use crate::error::{AppError, AppResult};
@@ -87,10 +87,10 @@ pub async fn submit(
     let cents = to_cents(input.amount, "amount")?;
     let note = optional_text(input.note.as_deref(), "note", MAX_NOTE)?;
     let now = clock::now();
-    let submitted_at = input
-        .submitted_at
-        .map(clock::truncate_micros)
-        .unwrap_or(now);
+    let submitted_at = match input.submitted_at {
+        Some(t) => clock::truncate_micros(clock::check_instant(t, "submittedAt")?),
+        None => now,
+    };
     if submitted_at > now + CLOCK_SKEW {
         return Err(AppError::bad_input("submittedAt must not be in the future"));
     }
@@ -174,7 +174,7 @@ pub async fn list(
 pub struct SubmittedRow {
     pub idx: i64,
     pub group_id: Option<i64>,
-    pub cents: i64,
+    pub cents: SumCents,
 }
 
 /// One statement: per ask, the latest call per visible rep for exactly the
@@ -209,7 +209,7 @@ pub async fn latest_totals(
         ") SELECT latest.idx AS idx, {key} AS group_id, {cents} AS cents \
          FROM latest JOIN rep r ON r.id = latest.rep_id WHERE latest.rn = 1 \
          GROUP BY latest.idx, {key}",
-        cents = d.sum_i64("latest.amount_cents")
+        cents = d.sum_cents("latest.amount_cents")
     ));
     Ok(
         SubmittedRow::find_by_statement(sql.statement(db.get_database_backend()))

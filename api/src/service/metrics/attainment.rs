@@ -56,7 +56,7 @@ pub async fn quota_attainment(
         rep_totals(db, scope, period, None, narrow),
         open_by_key(db, scope, &filter, period, Dimension::Rep),
     )?;
-    let (mut total_quota, mut total_won, mut with_quota, mut at_quota) = (0i64, 0i64, 0, 0);
+    let (mut total_quota, mut total_won, mut with_quota, mut at_quota) = (0i128, 0i128, 0, 0);
     let rows = reps
         .into_iter()
         .map(|r| {

@@ -33,7 +33,7 @@ use super::deal_filter::DealFilter;
 use super::deal_sets::CYCLE_WINDOW_DAYS;
 use super::grouping::Dimension;
 use crate::clock::{self, start_of};
-use crate::db::{Dialect, Sql};
+use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::metrics::weighted;
 use crate::domain::period::Period;
 use crate::error::AppResult;
@@ -50,8 +50,8 @@ pub struct ClosedAgg {
     pub group_id: Option<i64>,
     pub won: i64,
     pub lost: i64,
-    pub won_cents: i64,
-    pub lost_cents: i64,
+    pub won_cents: SumCents,
+    pub lost_cents: SumCents,
     /// Total days opened -> closed of the won deals.
     pub won_days: i64,
 }
@@ -79,8 +79,8 @@ fn closed_columns(d: Dialect, with_days: bool) -> String {
         "COUNT(CASE WHEN deal.status = 'WON' THEN 1 END) AS won, \
          COUNT(CASE WHEN deal.status = 'LOST' THEN 1 END) AS lost, \
          {} AS won_cents, {} AS lost_cents, {days} AS won_days",
-        d.sum_i64("CASE WHEN deal.status = 'WON' THEN deal.amount_cents ELSE 0 END"),
-        d.sum_i64("CASE WHEN deal.status = 'LOST' THEN deal.amount_cents ELSE 0 END"),
+        d.sum_cents("CASE WHEN deal.status = 'WON' THEN deal.amount_cents ELSE 0 END"),
+        d.sum_cents("CASE WHEN deal.status = 'LOST' THEN deal.amount_cents ELSE 0 END"),
     )
 }
 
@@ -118,7 +118,7 @@ pub async fn closed_by_key(
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OpenAgg {
     pub deals: i64,
-    pub cents: i64,
+    pub cents: i128,
     /// Sum of amount x stage probability, not yet rounded.
     pub weighted: Decimal,
 }
@@ -128,7 +128,7 @@ struct OpenRow {
     group_id: Option<i64>,
     probability_ppm: i64,
     deals: i64,
-    cents: i64,
+    cents: SumCents,
 }
 
 /// Open pipeline per group key in one statement. The average won cycle that
@@ -170,7 +170,7 @@ pub async fn open_by_key(
         ") SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, COUNT(*) AS deals, \
          {} AS cents FROM deal JOIN stage ON stage.id = deal.stage_id CROSS JOIN cyc{} \
          WHERE deal.status = 'OPEN' AND {close} >= ",
-        d.sum_i64("deal.amount_cents"),
+        d.sum_cents("deal.amount_cents"),
         dim.join_sql()
     ));
     sql.bind(period.start())
@@ -185,7 +185,7 @@ pub async fn open_by_key(
     for r in rows {
         let agg = out.entry(r.group_id).or_default();
         agg.deals += r.deals;
-        agg.cents += r.cents;
+        agg.cents += r.cents.0;
         agg.weighted += weighted(r.cents, r.probability_ppm);
     }
     Ok(out)

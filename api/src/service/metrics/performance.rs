@@ -49,7 +49,7 @@ pub async fn rep_performance(
         RepNarrowing::default(),
     )
     .await?;
-    let won: Vec<i64> = reps.iter().map(|r| r.won_cents).collect();
+    let won: Vec<i128> = reps.iter().map(|r| r.won_cents).collect();
     let median_won = median(&won);
     Ok(reps
         .into_iter()

@@ -10,7 +10,7 @@ use entity::rep;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use crate::clock::start_of;
-use crate::db::{Dialect, Sql};
+use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::period::Period;
 use crate::error::AppResult;
 use crate::service::access::{team_subquery_sql, DealScope};
@@ -22,18 +22,18 @@ pub struct RepTotals {
     pub rep: rep::Model,
     pub rate_ppm: i64,
     pub threshold_ppm: i64,
-    pub quota_cents: i64,
-    pub won_cents: i64,
-    pub prev_quota_cents: i64,
-    pub prev_won_cents: i64,
+    pub quota_cents: i128,
+    pub won_cents: i128,
+    pub prev_quota_cents: i128,
+    pub prev_won_cents: i128,
 }
 
 #[derive(FromQueryResult)]
 struct SumsRow {
-    quota_cents: i64,
-    won_cents: i64,
-    prev_quota_cents: i64,
-    prev_won_cents: i64,
+    quota_cents: SumCents,
+    won_cents: SumCents,
+    prev_quota_cents: SumCents,
+    prev_won_cents: SumCents,
 }
 
 /// Narrows the reps measured.
@@ -63,15 +63,12 @@ fn closed_in(p: &Period) -> Sql {
     s
 }
 
-/// `SUM(CASE WHEN cond THEN col ELSE 0 END)` as a 64-bit integer, 0 when
-/// nothing matched.
+/// `SUM(CASE WHEN cond THEN col ELSE 0 END)` as an exact money sum, 0
+/// when nothing matched.
 fn sum_when(d: Dialect, cond: &Sql, col: &str) -> Sql {
-    let template = d.sum_i64("\u{0}");
-    let (before, after) = template.split_once('\u{0}').unwrap_or((&template, ""));
-    let mut s = Sql::new(format!("{before}CASE WHEN "));
-    s.append(cond)
-        .push(&format!(" THEN {col} ELSE 0 END{after}"));
-    s
+    let mut case = Sql::new("CASE WHEN ");
+    case.append(cond).push(&format!(" THEN {col} ELSE 0 END"));
+    d.sum_cents_sql(&case)
 }
 
 /// What a rep's per-period sums add up: quota rows or won deals.
@@ -123,8 +120,8 @@ fn period_sums(d: Dialect, src: Source, cur: &Period, prev: Option<&Period>) -> 
     let col = src.column();
     match prev {
         None => (
-            Sql::new(d.sum_i64(col)),
-            Sql::new("CAST(0 AS BIGINT)"),
+            Sql::new(d.sum_cents(col)),
+            Sql::new(d.zero_cents()),
             src.within(cur),
         ),
         Some(prev) => {
@@ -160,8 +157,8 @@ pub async fn rep_totals(
     let (q_cur, q_prev, q_where) = period_sums(d, Source::Quota, current, previous);
     let (w_cur, w_prev, w_where) = period_sums(d, Source::Won, current, previous);
     let mut sql = Sql::new(
-        "SELECT rep.*, COALESCE(q.cur, 0) AS quota_cents, COALESCE(q.prev, 0) AS prev_quota_cents, \
-         COALESCE(w.cur, 0) AS won_cents, COALESCE(w.prev, 0) AS prev_won_cents \
+        "SELECT rep.*, COALESCE(q.cur, '0') AS quota_cents, COALESCE(q.prev, '0') AS prev_quota_cents, \
+         COALESCE(w.cur, '0') AS won_cents, COALESCE(w.prev, '0') AS prev_won_cents \
          FROM rep LEFT JOIN (SELECT quota.rep_id AS rep_id, ",
     );
     sql.append(&q_cur)
@@ -204,10 +201,10 @@ pub async fn rep_totals(
                 rate_ppm: rep.commission_rate_ppm,
                 threshold_ppm: rep.commission_threshold_ppm,
                 rep,
-                quota_cents: sums.quota_cents,
-                won_cents: sums.won_cents,
-                prev_quota_cents: sums.prev_quota_cents,
-                prev_won_cents: sums.prev_won_cents,
+                quota_cents: sums.quota_cents.0,
+                won_cents: sums.won_cents.0,
+                prev_quota_cents: sums.prev_quota_cents.0,
+                prev_won_cents: sums.prev_won_cents.0,
             })
         })
         .collect()

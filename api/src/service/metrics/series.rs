@@ -19,7 +19,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 use super::{group_key_sql, push_closed_in};
 use crate::auth::Principal;
 use crate::clock::start_of;
-use crate::db::{Dialect, Sql};
+use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::metrics::{mean, mean_money, relative_change, win_rate};
 use crate::domain::period::{Granularity, Period};
 use crate::error::{AppError, AppResult};
@@ -81,7 +81,7 @@ struct ClosedBucket {
     bucket: NaiveDate,
     won: i64,
     lost: i64,
-    won_cents: i64,
+    won_cents: SumCents,
     won_days: i64,
 }
 
@@ -89,11 +89,11 @@ struct ClosedBucket {
 struct OpenedBucket {
     group_id: Option<i64>,
     bucket: NaiveDate,
-    cents: i64,
+    cents: SumCents,
 }
 
-fn money_f64(cents: i64) -> f64 {
-    cents as f64 / 100.0
+fn money_f64(cents: SumCents) -> f64 {
+    cents.0 as f64 / 100.0
 }
 
 /// Two statements: the bucketed aggregate and the labels.
@@ -124,7 +124,7 @@ pub async fn metric_series(
         let mut sql = Sql::new(format!(
             "SELECT {key} AS group_id, {bucket} AS bucket, {} AS cents FROM deal{} \
              WHERE deal.opened_at >= ",
-            d.sum_i64("deal.amount_cents"),
+            d.sum_cents("deal.amount_cents"),
             dim.join_sql()
         ));
         sql.bind(start_of(period.start()))
@@ -198,42 +198,43 @@ fn statuses_for(metric: Metric) -> &'static str {
 /// series costs what a hand-written query for that one metric costs.
 fn closed_columns_for(d: Dialect, metric: Metric) -> String {
     let zero = "CAST(0 AS BIGINT)";
+    let zero_cents = d.zero_cents();
     let count = |status: &str| format!("COUNT(CASE WHEN deal.status = '{status}' THEN 1 END)");
     let (won, lost, won_cents, won_days) = match metric {
         Metric::WinRate => (
             count("WON"),
             count("LOST"),
-            zero.to_owned(),
+            zero_cents.to_owned(),
             zero.to_owned(),
         ),
         Metric::DealsWon => (
             "COUNT(*)".to_owned(),
             zero.to_owned(),
-            zero.to_owned(),
+            zero_cents.to_owned(),
             zero.to_owned(),
         ),
         Metric::DealsLost => (
             zero.to_owned(),
             "COUNT(*)".to_owned(),
-            zero.to_owned(),
+            zero_cents.to_owned(),
             zero.to_owned(),
         ),
         Metric::ClosedWonAmount => (
             zero.to_owned(),
             zero.to_owned(),
-            d.sum_i64("deal.amount_cents"),
+            d.sum_cents("deal.amount_cents"),
             zero.to_owned(),
         ),
         Metric::AvgDealSize => (
             "COUNT(*)".to_owned(),
             zero.to_owned(),
-            d.sum_i64("deal.amount_cents"),
+            d.sum_cents("deal.amount_cents"),
             zero.to_owned(),
         ),
         Metric::AvgSalesCycleDays | Metric::NewPipeline => (
             "COUNT(*)".to_owned(),
             zero.to_owned(),
-            zero.to_owned(),
+            zero_cents.to_owned(),
             d.sum_i64(&d.day_diff("deal.opened_at", "deal.closed_at")),
         ),
     };
