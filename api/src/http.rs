@@ -1,5 +1,6 @@
 //! HTTP endpoints: GraphQL over HTTP (POST, and GET for queries), GraphiQL,
 //! health, readiness and metrics.
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -9,12 +10,46 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 use futures::FutureExt;
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::auth::Role;
-use crate::error::assign_codes;
+use crate::auth::{JwtKeys, Role};
+use crate::graphql::errors::assign_codes;
 use crate::graphql::{loaders, AppSchema, RequestCtx};
-use crate::startup::AppState;
+use crate::observability::Metrics;
+use crate::service::deal::DealRules;
+
+/// Settings of the HTTP edge (and, through graphql::Shared, of resolvers).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub deal_rules: DealRules,
+    pub max_page_size: usize,
+    pub max_body_bytes: usize,
+    /// Highest cost (graphql::cost) one request may have.
+    pub max_complexity: usize,
+    /// Rows a request may read through lists without paging.
+    pub max_rows_per_request: usize,
+    /// Bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub read_db: DatabaseConnection,
+    pub jwt: Arc<JwtKeys>,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    /// Parsed GraphQL documents, reused across requests.
+    pub documents: Arc<crate::documents::DocumentCache>,
+    /// Prices documents before they run.
+    pub cost: Arc<crate::graphql::cost::CostModel>,
+    /// Budgets of database work per request and per process.
+    pub work: Arc<crate::work::WorkLimits>,
+    /// Which reps named by tokens are active.
+    pub active_reps: Arc<crate::auth::ActiveReps>,
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql_post))
@@ -606,7 +641,7 @@ mod tests {
             db: db.clone(),
             read_db: db,
             jwt: std::sync::Arc::new(crate::auth::JwtKeys::from_config(&cfg).unwrap()),
-            settings: std::sync::Arc::new(crate::startup::Settings {
+            settings: std::sync::Arc::new(Settings {
                 deal_rules: crate::service::deal::DealRules {
                     currency: "USD".into(),
                 },

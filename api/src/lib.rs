@@ -1,20 +1,15 @@
-//! salesops: a headless sales operations backend.
-pub mod auth;
+//! salesops: a headless sales operations backend. This crate is the edge:
+//! GraphQL (schema, resolvers, loaders), HTTP and the command line. The
+//! services, rules and storage are in `salesops_core`, re-exported here so
+//! `crate::service::...` reads the same from either side.
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod db;
 pub mod documents;
-pub mod domain;
-pub mod error;
 pub mod graphql;
 pub mod http;
-pub mod observability;
-pub mod seed;
-pub mod service;
 pub mod startup;
 pub mod telemetry;
-pub mod webhook_worker;
-pub mod work;
 
-pub use config::Config;
+pub use salesops_core::{
+    auth, clock, config, db, domain, error, observability, seed, service, webhook_worker, work,
+    Config,
+};

@@ -9,43 +9,11 @@ use sea_orm::DatabaseConnection;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::db::{self, PoolSettings, StatementObserver};
-use crate::graphql::{self, AppSchema, Limits};
-use crate::http;
+use crate::graphql::{self, AppSchema, Limits, Shared};
+use crate::http::{self, AppState, Settings};
 use crate::observability::Metrics;
 use crate::service::deal::DealRules;
 use crate::webhook_worker::{Worker, WorkerControl, WorkerSettings};
-
-/// Settings resolvers and services read.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub deal_rules: DealRules,
-    pub max_page_size: usize,
-    pub max_body_bytes: usize,
-    /// Highest cost (graphql::cost) one request may have.
-    pub max_complexity: usize,
-    /// Rows a request may read through lists without paging.
-    pub max_rows_per_request: usize,
-    /// Bearer token `/metrics` requires, if any.
-    pub metrics_token: Option<String>,
-}
-
-/// Shared by every request.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub read_db: DatabaseConnection,
-    pub jwt: Arc<JwtKeys>,
-    pub settings: Arc<Settings>,
-    pub metrics: Arc<Metrics>,
-    /// Parsed GraphQL documents, reused across requests.
-    pub documents: Arc<crate::documents::DocumentCache>,
-    /// Prices documents before they run.
-    pub cost: Arc<crate::graphql::cost::CostModel>,
-    /// Budgets of database work per request and per process.
-    pub work: Arc<crate::work::WorkLimits>,
-    /// Which reps named by tokens are active.
-    pub active_reps: Arc<crate::auth::ActiveReps>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -155,7 +123,12 @@ impl Application {
         let webhooks = crate::service::webhook::WebhookSettings::from_config(cfg)
             .map_err(StartupError::Worker)?;
         let schema: AppSchema = graphql::schema_builder(&limits)
-            .data(state.clone())
+            .data(Shared {
+                db: state.db.clone(),
+                deal_rules: state.settings.deal_rules.clone(),
+                max_page_size: state.settings.max_page_size,
+                work: state.work.clone(),
+            })
             .data(webhooks.clone())
             .finish();
         let listener =

@@ -4,11 +4,11 @@ use async_graphql::{InputObject, MaybeUndefined, ID};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::domain::period::Period;
 use crate::error::{AppError, AppResult};
 use crate::graphql::input_guard::{has_nul, NUL_MESSAGE};
+use crate::graphql::scalars::Period;
 use crate::graphql::scalars::{check_opt_instant, Date};
-use crate::graphql::types::enums::{
+use crate::graphql::enums::{
     map_list, DealSource, DealStatus, ForecastCategory, Segment, StageKind,
 };
 use crate::graphql::{opt_id, parse_id, parse_ids};
@@ -73,9 +73,9 @@ impl DealFilterInput {
             forecast_categories: map_list(&self.forecast_categories),
             min_amount_cents: self.min_amount.map(deal_filter::min_cents).transpose()?,
             max_amount_cents: self.max_amount.map(deal_filter::max_cents).transpose()?,
-            opened_in: self.opened_in,
-            expected_close_in: self.expected_close_in,
-            closed_in: self.closed_in,
+            opened_in: self.opened_in.map(|p| p.0),
+            expected_close_in: self.expected_close_in.map(|p| p.0),
+            closed_in: self.closed_in.map(|p| p.0),
             search: self.search.clone(),
             updated_since: check_opt_instant(self.updated_since, "updatedSince")?,
             playbook_ids: None,

@@ -2,6 +2,7 @@
 //! of N rows costs one `IN (...)` query per relation, not N queries.
 //! Loaders are created per request (they cache, and they carry the caller's
 //! scope and connection).
+use crate::graphql::errors::Extend as _;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -290,7 +291,6 @@ pub async fn rep_in_scope(
     ctx: &async_graphql::Context<'_>,
     rep_id: i64,
 ) -> async_graphql::Result<bool> {
-    use async_graphql::ErrorExtensions;
     let scope = crate::graphql::principal(ctx)?.scope();
     if let Some(known) = scope.has_rep(rep_id) {
         return Ok(known);
@@ -312,7 +312,6 @@ where
     L: Loader<i64, Value = Vec<T>, Error = Arc<AppError>>,
     T: Clone + Send + Sync + 'static,
 {
-    use async_graphql::ErrorExtensions;
     Ok(ctx
         .data::<DataLoader<L>>()?
         .load_one(key)
@@ -575,7 +574,7 @@ pub fn attach(
             scope,
         }))
         .data(batched(
-            crate::graphql::types::metrics::PlaybookEffectivenessLoader {
+            PlaybookEffectivenessLoader {
                 db: db.clone(),
                 scope,
             },
@@ -591,7 +590,6 @@ where
     E: EntityTrait + Send + Sync + 'static,
     E::Model: HasId + Clone + Send + Sync + 'static,
 {
-    use async_graphql::ErrorExtensions;
     ctx.data::<DataLoader<ById<E>>>()?
         .load_one(id)
         .await
@@ -607,11 +605,42 @@ where
     R: ChildRelation,
     <R::Entity as EntityTrait>::Model: Clone + Send + Sync + 'static,
 {
-    use async_graphql::ErrorExtensions;
     Ok(ctx
         .data::<DataLoader<Children<R>>>()?
         .load_one(parent)
         .await
         .map_err(|e| AppError::from(e).extend())?
         .unwrap_or_default())
+}
+
+use crate::domain::period::Period as DomainPeriod;
+
+/// Playbook.effectiveness for many playbooks: one grouped statement per
+/// distinct period in the batch.
+pub struct PlaybookEffectivenessLoader {
+    pub db: DatabaseConnection,
+    pub scope: DealScope,
+}
+
+impl Loader<(i64, DomainPeriod)> for PlaybookEffectivenessLoader {
+    type Value = crate::service::metrics::playbook::Effectiveness;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[(i64, DomainPeriod)],
+    ) -> Result<HashMap<(i64, DomainPeriod), Self::Value>, Self::Error> {
+        let mut by_period: HashMap<DomainPeriod, Vec<i64>> = HashMap::new();
+        for (id, p) in keys {
+            by_period.entry(*p).or_default().push(*id);
+        }
+        let mut out = HashMap::new();
+        for (period, ids) in by_period {
+            let found = crate::service::metrics::playbook::effectiveness_for(&self.db, self.scope, &period, &ids)
+                .await
+                .map_err(Arc::new)?;
+            out.extend(found.into_iter().map(|(id, e)| ((id, period), e)));
+        }
+        Ok(out)
+    }
 }

@@ -2,6 +2,8 @@
 //! root, with depth and complexity limits. Resolvers stay thin: they parse
 //! arguments, then call a service.
 pub mod cost;
+pub mod enums;
+pub mod errors;
 pub mod guard;
 pub mod input_guard;
 pub mod inputs;
@@ -11,12 +13,12 @@ pub mod query;
 pub mod scalars;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, Schema, SchemaBuilder, ID};
+use crate::graphql::errors::Extend as _;
+use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder, ID};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -85,8 +87,18 @@ pub fn read_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseCo
     Ok(&request(ctx)?.read_db)
 }
 
-pub fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AppState> {
-    ctx.data::<AppState>()
+/// What resolvers read besides the request: the primary database, the deal
+/// rules, the page cap and the heavy-work budget (built by startup; the
+/// GraphQL layer knows nothing of HTTP).
+pub struct Shared {
+    pub db: DatabaseConnection,
+    pub deal_rules: crate::service::deal::DealRules,
+    pub max_page_size: usize,
+    pub work: std::sync::Arc<crate::work::WorkLimits>,
+}
+
+pub fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Shared> {
+    ctx.data::<Shared>()
 }
 
 /// Waits for a slot of the heavy-work budget (see work.rs); hold it while
@@ -141,7 +153,7 @@ pub fn page_size(
     first: Option<i32>,
     default: usize,
 ) -> async_graphql::Result<u64> {
-    let max = state(ctx)?.settings.max_page_size;
+    let max = state(ctx)?.max_page_size;
     check_page_size(first, default, max).map_err(|e| e.extend())
 }
 

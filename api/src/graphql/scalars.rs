@@ -3,7 +3,7 @@
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::period::Period;
+use crate::domain::period::Period as DomainPeriod;
 use crate::error::AppResult;
 
 pub use crate::clock::{check_instant, date_in_range, range_message, MAX_DATE, MIN_DATE};
@@ -56,6 +56,24 @@ impl From<NaiveDate> for Date {
     }
 }
 
+/// A reporting period at the GraphQL edge: the domain's Period (which knows
+/// nothing of GraphQL), read and written as the contract's scalar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period(pub DomainPeriod);
+
+impl std::ops::Deref for Period {
+    type Target = DomainPeriod;
+    fn deref(&self) -> &DomainPeriod {
+        &self.0
+    }
+}
+
+impl From<DomainPeriod> for Period {
+    fn from(p: DomainPeriod) -> Self {
+        Period(p)
+    }
+}
+
 /// A reporting period: "2026", "2026-Q3", "2026-07", "2026-W27" or "2026-07-01..2026-10-01" (end exclusive).
 #[Scalar(name = "Period")]
 impl ScalarType for Period {
@@ -63,12 +81,12 @@ impl ScalarType for Period {
         match &value {
             Value::String(s) => {
                 let p = s
-                    .parse::<Period>()
+                    .parse::<DomainPeriod>()
                     .map_err(|e| InputValueError::custom(e.to_string()))?;
                 // The end is exclusive: a period may end on 10000-01-01.
                 let end_ok = p.end() <= MAX_DATE.succ_opt().unwrap_or(MAX_DATE);
                 if p.start() >= MIN_DATE && end_ok {
-                    Ok(p)
+                    Ok(Period(p))
                 } else {
                     Err(InputValueError::custom(range_message("a period")))
                 }
@@ -78,6 +96,6 @@ impl ScalarType for Period {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.to_string())
+        Value::String(self.0.to_string())
     }
 }

@@ -1,4 +1,5 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::inputs::{DealInput, DealPatch};
@@ -15,7 +16,7 @@ impl DealMutation {
     async fn create_deal(&self, ctx: &Context<'_>, input: DealInput) -> Result<Deal> {
         let p = principal(ctx)?;
         let new = input.to_new_deal().extend()?;
-        let rules = &state(ctx)?.settings.deal_rules;
+        let rules = &state(ctx)?.deal_rules;
         Ok(Deal(
             service::deal::create(write_db(ctx)?, p, rules, new)
                 .await

@@ -1,4 +1,5 @@
-use async_graphql::{Context, Object, Result, ResultExt};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result};
 
 use crate::graphql::types::forecast::{ForecastSubmission, SubmitForecastInput};
 use crate::graphql::{opt_id, principal, write_db};
@@ -20,7 +21,7 @@ impl ForecastMutation {
         let p = principal(ctx)?;
         let new = NewSubmission {
             rep_id: opt_id(&input.rep_id, "repId").extend()?,
-            period: input.period,
+            period: input.period.0,
             category: input.category.into(),
             amount: input.amount,
             note: input.note,

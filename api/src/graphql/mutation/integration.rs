@@ -1,4 +1,5 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 
 use crate::graphql::inputs::DealInput;
 use crate::graphql::types::{
@@ -22,7 +23,7 @@ impl IntegrationMutation {
     ) -> Result<UpsertDealPayload> {
         let p = principal(ctx)?;
         let new = input.to_new_deal().extend()?;
-        let rules = &state(ctx)?.settings.deal_rules;
+        let rules = &state(ctx)?.deal_rules;
         let (deal, outcome) =
             service::upsert::upsert(write_db(ctx)?, p, rules, new, expected_version)
                 .await
@@ -37,7 +38,7 @@ impl IntegrationMutation {
         inputs: Vec<DealInput>,
     ) -> Result<BulkUpsertResult> {
         let p = principal(ctx)?;
-        let rules = &state(ctx)?.settings.deal_rules;
+        let rules = &state(ctx)?.deal_rules;
         let parsed = inputs
             .iter()
             .map(|i| BulkInput {

@@ -1,11 +1,12 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 use rust_decimal::Decimal;
 
-use crate::domain::period::Period;
 use crate::graphql::inputs::{
     patch, AccountInput, AccountPatch, PlaybookInput, PlaybookPatch, RepInput, RepPatch,
     StageInput, TerritoryInput, TerritoryPatch,
 };
+use crate::graphql::scalars::Period;
 use crate::graphql::types::{Account, Playbook, Quota, Rep, Stage, Territory};
 use crate::graphql::{lookup_id, opt_id, parse_id, principal, write_db};
 use crate::service;

@@ -1,6 +1,7 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 
-use crate::graphql::types::enums::SopStage;
+use crate::graphql::enums::SopStage;
 use crate::graphql::types::sop::{
     CreateSopPlanInput, SopAdjustmentInput, SopDemandLineInput, SopPlan, SopSupplyLineInput,
 };

@@ -1,4 +1,5 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 
 use crate::graphql::types::AuditEntry;
 use crate::graphql::{page_size, principal, read_db};

@@ -1,8 +1,9 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 
-use crate::domain::period::Period;
 use crate::graphql::scalars::Date;
-use crate::graphql::types::enums::{Dimension, ForecastCategory};
+use crate::graphql::scalars::Period;
+use crate::graphql::enums::{Dimension, ForecastCategory};
 use crate::graphql::types::forecast::{
     dimension, Forecast, ForecastAccuracyRow, ForecastMethod, ForecastSubmission, HistoricalParams,
 };
@@ -32,7 +33,7 @@ impl ForecastQuery {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let q = Query {
-            period,
+            period: period.0,
             method: method.into(),
             group_by: dimension(group_by),
             as_of: as_of.map(|d| d.0),
@@ -62,7 +63,7 @@ impl ForecastQuery {
         let rows = service::forecast::accuracy::backtest(
             read_db(ctx)?,
             p,
-            &periods,
+            &periods.iter().map(|p| p.0).collect::<Vec<_>>(),
             methods.as_deref(),
             as_of_offset_days,
         )

@@ -1,10 +1,11 @@
 //! The sales metrics queries (docs/design.md, Metrics): parse, authorise in the
 //! service, wrap the rows.
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 
-use crate::domain::period::Period;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
-use crate::graphql::types::enums::Dimension;
+use crate::graphql::scalars::Period;
+use crate::graphql::enums::Dimension;
 use crate::graphql::types::metrics::{
     CommissionRow, DataHealth, FunnelStep, Granularity, Metric, PipelineSummaryRow,
     QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
@@ -126,7 +127,7 @@ impl MetricsQuery {
     ) -> Result<Vec<RepPerformance>> {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
-        let rows = performance::rep_performance(read_db(ctx)?, p, &period, compare_to)
+        let rows = performance::rep_performance(read_db(ctx)?, p, &period, compare_to.map(|c| c.0))
             .await
             .extend()?;
         Ok(rows.into_iter().map(RepPerformance).collect())

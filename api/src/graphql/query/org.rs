@@ -1,6 +1,7 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::ResultExt as _;
+use async_graphql::{Context, Object, Result, ID};
 
-use crate::domain::period::Period;
+use crate::graphql::scalars::Period;
 use crate::graphql::types::{Account, Playbook, Principal, Quota, Rep, Stage, Territory};
 use crate::graphql::{list_complexity, lookup_id, opt_id, page_size, principal, read_db};
 use crate::service::access::{DEAL_READERS, METRIC_READERS, REFERENCE_READERS};
@@ -16,7 +17,7 @@ impl OrgQuery {
         let p = principal(ctx)?;
         Ok(Principal {
             subject: p.subject.clone(),
-            role: p.role,
+            role: p.role.into(),
             rep_id: p.rep_id,
         })
     }

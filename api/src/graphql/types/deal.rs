@@ -1,11 +1,12 @@
+use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ErrorExtensions, Object, Result, ResultExt, SimpleObject, ID};
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use entity::{account, deal, deal_stage_change, playbook, rep, stage, territory};
 
-use super::enums::{DealSource, DealStatus, ForecastCategory};
+use crate::graphql::enums::{DealSource, DealStatus, ForecastCategory};
 use super::org::{Account, Rep, Stage, Territory};
 use super::playbook::Playbook;
 use crate::clock;

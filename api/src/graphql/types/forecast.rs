@@ -1,17 +1,18 @@
 //! Forecast outputs and inputs.
-use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Object, Result, ID};
+use crate::graphql::errors::Extend as _;
+use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use entity::forecast_submission;
 
-use super::enums::{Dimension, ForecastCategory};
+use crate::graphql::enums::{Dimension, ForecastCategory};
 use super::grouping::GroupKey;
 use super::org::Rep;
 use crate::domain::money::from_cents;
-use crate::domain::period::Period;
 use crate::error::AppError;
 use crate::graphql::scalars::Date;
+use crate::graphql::scalars::Period;
 use crate::service::forecast as svc;
 
 /// STAGE_WEIGHTED: amount x stage probability. SALES_CYCLE: amount x min(age / average won cycle, 1). HISTORICAL: trailing monthly run rate plus growth plus new-rep ramp. REP_SUBMITTED: the latest forecast each rep submitted (intuitive forecasting).
@@ -54,7 +55,7 @@ impl Forecast {
         self.0.method.into()
     }
     async fn period(&self) -> Period {
-        self.0.period
+        self.0.period.into()
     }
     async fn as_of(&self) -> Date {
         Date(self.0.as_of)
@@ -85,7 +86,7 @@ pub struct ForecastAccuracyRow(pub svc::accuracy::AccuracyRow);
 #[Object]
 impl ForecastAccuracyRow {
     async fn period(&self) -> Period {
-        self.0.period
+        self.0.period.into()
     }
     async fn method(&self) -> ForecastMethod {
         self.0.method.into()
@@ -120,7 +121,8 @@ impl ForecastSubmission {
         Rep::referenced(ctx, self.0.rep_id).await
     }
     async fn period(&self) -> Result<Period> {
-        Period::canonical(self.0.period_start, self.0.period_end)
+        crate::domain::period::Period::canonical(self.0.period_start, self.0.period_end)
+            .map(Period)
             .ok_or_else(|| AppError::internal("stored submission period is empty").extend())
     }
     async fn category(&self) -> ForecastCategory {

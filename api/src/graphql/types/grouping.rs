@@ -1,7 +1,7 @@
 //! The key of a grouped metric or forecast row.
 use async_graphql::{Object, ID};
 
-use super::enums::Dimension;
+use crate::graphql::enums::Dimension;
 use crate::service::grouping;
 
 /// Which group a row belongs to: a rep, territory, manager or playbook id,

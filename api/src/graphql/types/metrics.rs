@@ -1,19 +1,14 @@
 //! Output types of the sales metrics (service::metrics) and the loader that
 //! computes Playbook.effectiveness for every playbook of a list at once.
-use std::collections::HashMap;
-use std::sync::Arc;
+use crate::graphql::errors::Extend as _;
 
-use async_graphql::dataloader::Loader;
-use async_graphql::{Context, Enum, ErrorExtensions, Object, Result};
+use async_graphql::{Context, Enum, Object, Result};
 use rust_decimal::Decimal;
-use sea_orm::DatabaseConnection;
 
 use super::org::{Rep, Stage};
 use super::GroupKey;
-use crate::domain::period::Period;
-use crate::error::AppError;
 use crate::graphql::scalars::Date;
-use crate::service::access::DealScope;
+use crate::graphql::scalars::Period;
 use crate::service::metrics::{
     attainment, commissions, funnel, health, performance, pipeline, playbook, series, win_rates,
 };
@@ -121,7 +116,7 @@ pub struct QuotaAttainmentReport(pub attainment::AttainmentReport);
 #[Object]
 impl QuotaAttainmentReport {
     async fn period(&self) -> Period {
-        self.0.period
+        self.0.period.into()
     }
     async fn rows(&self) -> Vec<RepAttainment> {
         self.0.rows.iter().cloned().map(RepAttainment).collect()
@@ -269,7 +264,7 @@ pub struct SeriesPoint(pub series::SeriesPoint);
 #[Object]
 impl SeriesPoint {
     async fn bucket(&self) -> Period {
-        self.0.bucket
+        self.0.bucket.into()
     }
     async fn start(&self) -> Date {
         Date(self.0.bucket.start())
@@ -369,32 +364,3 @@ impl PlaybookEffectiveness {
     }
 }
 
-/// Playbook.effectiveness for many playbooks: one grouped statement per
-/// distinct period in the batch.
-pub struct PlaybookEffectivenessLoader {
-    pub db: DatabaseConnection,
-    pub scope: DealScope,
-}
-
-impl Loader<(i64, Period)> for PlaybookEffectivenessLoader {
-    type Value = playbook::Effectiveness;
-    type Error = Arc<AppError>;
-
-    async fn load(
-        &self,
-        keys: &[(i64, Period)],
-    ) -> Result<HashMap<(i64, Period), Self::Value>, Self::Error> {
-        let mut by_period: HashMap<Period, Vec<i64>> = HashMap::new();
-        for (id, p) in keys {
-            by_period.entry(*p).or_default().push(*id);
-        }
-        let mut out = HashMap::new();
-        for (period, ids) in by_period {
-            let found = playbook::effectiveness_for(&self.db, self.scope, &period, &ids)
-                .await
-                .map_err(Arc::new)?;
-            out.extend(found.into_iter().map(|(id, e)| ((id, period), e)));
-        }
-        Ok(out)
-    }
-}

@@ -2,7 +2,6 @@
 //! through the request's DataLoaders.
 pub mod audit;
 pub mod deal;
-pub mod enums;
 pub mod forecast;
 pub mod grouping;
 pub mod integration;

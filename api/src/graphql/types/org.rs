@@ -1,14 +1,15 @@
 //! The organisation: territories, reps, accounts, stages and the caller.
-use async_graphql::{ComplexObject, Context, Object, Result, ResultExt, SimpleObject, ID};
+use crate::graphql::errors::{Extend as _, ResultExt as _};
+use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use entity::{account, rep, stage, territory};
 
 use super::deal::DealConnection;
-use super::enums::{DealOrder, Segment, StageKind};
+use crate::graphql::enums::Role;
+use crate::graphql::enums::{DealOrder, Segment, StageKind};
 use super::quota::Quota;
-use crate::auth::Role;
 use crate::domain::money::{ppm_to_decimal, ppm_to_f64};
 use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::loaders::{
@@ -76,7 +77,6 @@ impl Rep {
     /// The rep a row refers to (through the request's loader); a missing one
     /// is NOT_FOUND.
     pub async fn referenced(ctx: &Context<'_>, id: i64) -> Result<Rep> {
-        use async_graphql::ErrorExtensions;
         load_by_id::<rep::Entity>(ctx, id)
             .await?
             .map(Rep)

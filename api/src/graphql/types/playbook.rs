@@ -1,10 +1,12 @@
+use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ErrorExtensions, Object, Result, ID};
+use async_graphql::{Context, Object, Result, ID};
 
 use entity::{playbook, playbook_step, stage};
 
-use super::enums::Segment;
-use super::metrics::{PlaybookEffectiveness, PlaybookEffectivenessLoader};
+use crate::graphql::enums::Segment;
+use super::metrics::PlaybookEffectiveness;
+use crate::graphql::loaders::PlaybookEffectivenessLoader;
 use super::org::Stage;
 use crate::graphql::loaders::{load_by_id, load_children, PlaybookSteps};
 use crate::service::access::METRIC_READERS;
@@ -32,15 +34,14 @@ impl Playbook {
     async fn effectiveness(
         &self,
         ctx: &Context<'_>,
-        period: crate::domain::period::Period,
+        period: crate::graphql::scalars::Period,
     ) -> Result<PlaybookEffectiveness> {
-        use async_graphql::ResultExt;
         crate::graphql::principal(ctx)?
             .require(METRIC_READERS)
             .extend()?;
         let found = ctx
             .data::<DataLoader<PlaybookEffectivenessLoader>>()?
-            .load_one((self.0.id, period))
+            .load_one((self.0.id, period.0))
             .await
             .map_err(|e| (*e).clone().extend())?;
         Ok(PlaybookEffectiveness(found.unwrap_or_default()))

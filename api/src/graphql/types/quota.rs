@@ -1,17 +1,17 @@
-use async_graphql::{Context, Object, Result, ResultExt, ID};
+use crate::graphql::errors::{Extend as _, ResultExt as _};
+use async_graphql::{Context, Object, Result, ID};
 use rust_decimal::Decimal;
 
 use entity::quota;
 
 use super::org::Rep;
 use crate::domain::money::from_cents;
-use crate::domain::period::Period;
 use crate::error::AppError;
 use crate::graphql::loaders::rep_in_scope;
 use crate::graphql::principal;
 use crate::graphql::scalars::Date;
+use crate::graphql::scalars::Period;
 use crate::service::access::RepData;
-use async_graphql::ErrorExtensions;
 
 pub struct Quota(pub quota::Model);
 
@@ -25,7 +25,8 @@ impl Quota {
     }
     /// The quota's range in its most specific spelling ("2026-07", "2026-Q3", ...).
     async fn period(&self) -> Result<Period> {
-        Period::canonical(self.0.start_date, self.0.end_date)
+        crate::domain::period::Period::canonical(self.0.start_date, self.0.end_date)
+            .map(Period)
             .ok_or_else(|| AppError::internal("stored quota range is empty").extend())
     }
     async fn start(&self) -> Date {

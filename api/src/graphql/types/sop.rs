@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use entity::{sop_line, sop_plan, sop_transition, territory};
 
-use super::enums::{SopLineKind, SopStage};
+use crate::graphql::enums::{SopLineKind, SopStage};
 use super::org::Territory;
 use crate::domain::money::{from_cents, ppm_to_f64};
 use crate::graphql::loaders::{

@@ -2,7 +2,6 @@
 //! the only place codes are assigned; database text never reaches a client.
 use std::sync::Arc;
 
-use async_graphql::{ErrorExtensions, Value};
 use sea_orm::{DbErr, SqlErr};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -67,16 +66,6 @@ impl AppError {
             Self::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
             Self::Unavailable | Self::Internal(_) => "INTERNAL",
         }
-    }
-}
-
-impl ErrorExtensions for AppError {
-    fn extend(&self) -> async_graphql::Error {
-        if let Self::Internal(e) = self {
-            tracing::error!(error = %e, "internal error");
-        }
-        let code = self.code();
-        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code))
     }
 }
 
@@ -194,49 +183,10 @@ pub fn echo(input: &str) -> String {
     truncate(&format!("{input:?}"), MAX_ECHO_CHARS)
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_owned(),
-    }
-}
-
-/// Gives every error in a response an `extensions.code`: errors raised by
-/// async-graphql itself (parse, validation, limits, argument coercion) carry
-/// none, so they are classified here. Every message is cut to
-/// `MAX_MESSAGE_CHARS`.
-pub fn assign_codes(errors: &mut [async_graphql::ServerError]) {
-    for err in errors {
-        if err.message.chars().count() > MAX_MESSAGE_CHARS {
-            err.message = truncate(&err.message, MAX_MESSAGE_CHARS);
-        }
-        let has_code = err
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .is_some();
-        if has_code {
-            continue;
-        }
-        let msg = err.message.as_str();
-        let code = if msg.contains("nested too deep") || msg.contains("too complex") {
-            "QUERY_TOO_COMPLEX"
-        } else if err.path.is_empty()
-            || msg.starts_with("Failed to parse")
-            || msg.starts_with("Invalid value")
-            // Argument coercion of a variable of the wrong type (a Period
-            // given as a number): the client's input, not a fault.
-            || msg.starts_with("Expected input type")
-            || msg.starts_with("Internal error occurred while parsing")
-        {
-            "BAD_USER_INPUT"
-        } else {
-            tracing::error!(message = %msg, "uncoded resolver error");
-            "INTERNAL"
-        };
-        err.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", Value::from(code));
     }
 }
 
@@ -245,20 +195,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_messages_are_cut() {
+    fn long_echoes_are_cut() {
         let long = "x".repeat(500_000);
         assert_eq!(echo(&long).chars().count(), MAX_ECHO_CHARS + 1);
         assert!(echo(&long).ends_with('…'));
         assert_eq!(echo("ab"), "\"ab\"");
-        let mut errs = vec![async_graphql::ServerError::new(
-            format!("Failed to parse \"Period\": {long}"),
-            None,
-        )];
-        assign_codes(&mut errs);
-        assert_eq!(errs[0].message.chars().count(), MAX_MESSAGE_CHARS + 1);
-        assert_eq!(
-            errs[0].extensions.as_ref().unwrap().get("code"),
-            Some(&Value::from("BAD_USER_INPUT"))
-        );
     }
 }

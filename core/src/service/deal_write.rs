@@ -15,7 +15,7 @@ use entity::deal;
 use entity::enums::DealStatus;
 
 use super::audit::Changes;
-use super::deal::{created_changes, HistoryRow, PlannedCreate};
+use super::deal_change::{created_changes, HistoryRow, PlannedCreate};
 use super::outbox::{self, deal_json, Event, EventKind};
 use super::sync;
 use crate::auth::Principal;

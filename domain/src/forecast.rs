@@ -334,11 +334,11 @@ mod tests {
         };
         let (e, w) = (historical_amount(&p, &east), historical_amount(&p, &west));
         // East: 666,666.67 x 1.05 = 700,000 + 16,666.67 = 716,666.67 (rounded).
-        assert_eq!(crate::domain::money::round_money(e), dec("716666.67"));
+        assert_eq!(crate::money::round_money(e), dec("716666.67"));
         // West: 333,333.33 x 1.05 = 350,000 + 8,333.33 = 358,333.33 (rounded).
-        assert_eq!(crate::domain::money::round_money(w), dec("358333.33"));
+        assert_eq!(crate::money::round_money(w), dec("358333.33"));
         // The rows add up to the whole (up to the last representable digit).
-        assert_eq!(crate::domain::money::round_money(e + w), dec("1075000.00"));
+        assert_eq!(crate::money::round_money(e + w), dec("1075000.00"));
     }
 
     #[test]

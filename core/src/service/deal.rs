@@ -15,6 +15,7 @@ use entity::{account, deal, deal_stage_change, rep, stage};
 use super::access::{DealScope, DEAL_WRITERS};
 use super::audit::Changes;
 use super::deal_filter::DealFilter;
+pub use super::deal_change::{created_changes, HistoryRow, PlannedCreate};
 use super::deal_write::{self as write, DealWrite};
 use super::pagination::{Cursor, DealOrder};
 use super::{optional_text, required_text, Patch};
@@ -382,22 +383,6 @@ impl Refs {
     }
 }
 
-/// One row of stage history to write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryRow {
-    pub from: Option<i64>,
-    pub to: i64,
-    pub at: DateTime<Utc>,
-}
-
-/// A validated new deal: the row to insert (id, version and timestamps are
-/// filled in when written) and its first stage changes.
-#[derive(Debug, Clone)]
-pub struct PlannedCreate {
-    pub row: deal::Model,
-    pub history: Vec<HistoryRow>,
-}
-
 /// Validates a new deal. Its first stage change is stamped openedAt. A deal
 /// created in a stage after the first open one, with the time it entered
 /// that stage (closedAt for a WON or LOST stage, default now; stageChangedAt
@@ -549,28 +534,6 @@ pub async fn create_in(
     saved
         .pop()
         .ok_or_else(|| AppError::internal("the deal was not written"))
-}
-
-/// Every field of a new deal as audit changes.
-pub fn created_changes(d: &deal::Model) -> Changes {
-    let mut c = Changes::new();
-    c.created("externalId", &d.external_id)
-        .created("name", &d.name)
-        .created("amount", &from_cents(d.amount_cents))
-        .created("currency", &d.currency)
-        .created("ownerId", &d.owner_id)
-        .created("accountId", &d.account_id)
-        .created("territoryId", &d.territory_id)
-        .created("stageId", &d.stage_id)
-        .created("status", &d.status)
-        .created("forecastCategory", &d.forecast_category)
-        .created("source", &d.source)
-        .created("playbookId", &d.playbook_id)
-        .created("openedAt", &d.opened_at)
-        .created("expectedCloseDate", &d.expected_close_date)
-        .created("closedAt", &d.closed_at)
-        .created("lostReason", &d.lost_reason);
-    c
 }
 
 pub(crate) fn check_version(current: &deal::Model, expected: Option<i32>) -> AppResult<()> {

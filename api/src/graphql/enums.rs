@@ -96,3 +96,15 @@ pub enum Dimension {
     Source,
     Playbook,
 }
+
+// No description: the contract's Role has none.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::auth::Role")]
+pub enum Role {
+    Admin,
+    Ops,
+    Manager,
+    Rep,
+    Viewer,
+    Integration,
+}

@@ -5,6 +5,7 @@ pub mod access;
 pub mod account;
 pub mod audit;
 pub mod deal;
+pub mod deal_change;
 pub mod deal_filter;
 pub mod deal_sets;
 pub mod deal_write;
