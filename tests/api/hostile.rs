@@ -193,6 +193,27 @@ async fn nested_lists_are_multiplied(app: TestApp) {
     app.ok_as(&viewer, doc, json!({ "n": 20 })).await;
 }
 
+/// A series answers at most 50,000 points (groups x buckets): 19,600
+/// weekly buckets per rep once answered 80 MB.
+async fn series_points_are_capped(app: TestApp) {
+    let summary = api::seed::synthetic(&app.db, 3_000, 11, "USD")
+        .await
+        .expect("seed");
+    assert!(summary.reps >= 8);
+    let viewer = app.token(Role::Viewer, None);
+    let weekly = "{ metricSeries(metric: DEALS_WON, period: \"1900-01-01..2026-12-31\", granularity: WEEK, groupBy: REP) { value } }";
+    let body = app.gql(&viewer, weekly, json!({})).await;
+    assert_eq!(first_code(&body), "QUERY_TOO_COMPLEX", "{body:#}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("more than 50000"), "{message}");
+    // Yearly over the same span, per rep: well inside the cap.
+    let yearly = weekly.replace("WEEK", "YEAR");
+    let data = app.ok_as(&viewer, &yearly, json!({})).await;
+    let points = data["metricSeries"].as_array().unwrap().len();
+    assert_eq!(points % 127, 0, "every rep has all 127 yearly buckets");
+    assert!(points >= 127 * 8);
+}
+
 /// Heavy requests from four attackers at once leave connections for cheap
 /// readers: with a pool of 4, heavy work holds at most one connection.
 async fn heavy_work_leaves_the_pool_to_readers(app: TestApp) {
@@ -700,6 +721,7 @@ db_tests!(
     fragment_doubling_is_refused_before_validation,
     aliases_of_metrics_are_priced,
     nested_lists_are_multiplied,
+    series_points_are_capped,
     heavy_work_leaves_the_pool_to_readers,
     abandoned_sql_is_cancelled,
     metric_labels_are_bounded,
