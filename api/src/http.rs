@@ -236,8 +236,11 @@ where
     let work = crate::work::RequestWork::new(&st.work);
     // Dropped unfinished (deadline, client gone, shutdown): the request's
     // SQL is cancelled.
-    let cancel =
+    let mut cancel =
         crate::work::CancelOnDrop::new(work.clone(), read_db.clone()).counted(st.metrics.clone());
+    if is_mutation {
+        cancel = cancel.keep_sql();
+    }
     let req = loaders::attach(
         req,
         &read_db,

@@ -130,6 +130,7 @@ pub struct CancelOnDrop {
     db: DatabaseConnection,
     finished: bool,
     metrics: Option<Arc<crate::observability::Metrics>>,
+    cancel_sql: bool,
 }
 
 impl CancelOnDrop {
@@ -139,7 +140,18 @@ impl CancelOnDrop {
             db,
             finished: false,
             metrics: None,
+            cancel_sql: true,
         }
+    }
+
+    /// Leaves the SQL of a dropped write alone: its transaction rolls back
+    /// when its connection is released, and `pg_cancel_backend` signals a
+    /// backend, not a statement, so a write's connection reused at once by
+    /// another request could take the signal (writes are short; reads are
+    /// the ones that run long).
+    pub fn keep_sql(mut self) -> Self {
+        self.cancel_sql = false;
+        self
     }
 
     /// Counts abandoned requests into `metrics`.
@@ -158,10 +170,13 @@ impl Drop for CancelOnDrop {
         if self.finished {
             return;
         }
-        self.work.cancelled.store(true, Ordering::Relaxed);
         if let Some(m) = &self.metrics {
             m.record_abandoned();
         }
+        if !self.cancel_sql {
+            return;
+        }
+        self.work.cancelled.store(true, Ordering::Relaxed);
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
             // SQLite: the progress handler sees the flag within ~1,000
             // virtual machine steps.

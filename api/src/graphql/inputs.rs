@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::error::{AppError, AppResult};
-use crate::graphql::input_guard::{has_nul, NUL_MESSAGE};
-use crate::graphql::scalars::Period;
-use crate::graphql::scalars::{check_opt_instant, Date};
 use crate::graphql::enums::{
     map_list, DealSource, DealStatus, ForecastCategory, Segment, StageKind,
 };
+use crate::graphql::input_guard::{has_nul, NUL_MESSAGE};
+use crate::graphql::scalars::Period;
+use crate::graphql::scalars::{check_opt_instant, Date};
 use crate::graphql::{opt_id, parse_id, parse_ids};
 use crate::service::deal::{DealChanges, NewDeal};
 use crate::service::deal_filter::{self, DealFilter};

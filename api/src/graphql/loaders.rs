@@ -573,12 +573,10 @@ pub fn attach(
             db: db.clone(),
             scope,
         }))
-        .data(batched(
-            PlaybookEffectivenessLoader {
-                db: db.clone(),
-                scope,
-            },
-        ))
+        .data(batched(PlaybookEffectivenessLoader {
+            db: db.clone(),
+            scope,
+        }))
 }
 
 /// Loads one row by id through the request's loader.
@@ -636,9 +634,11 @@ impl Loader<(i64, DomainPeriod)> for PlaybookEffectivenessLoader {
         }
         let mut out = HashMap::new();
         for (period, ids) in by_period {
-            let found = crate::service::metrics::playbook::effectiveness_for(&self.db, self.scope, &period, &ids)
-                .await
-                .map_err(Arc::new)?;
+            let found = crate::service::metrics::playbook::effectiveness_for(
+                &self.db, self.scope, &period, &ids,
+            )
+            .await
+            .map_err(Arc::new)?;
             out.extend(found.into_iter().map(|(id, e)| ((id, period), e)));
         }
         Ok(out)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use entity::enums::{DealSource, DealStatus, ForecastCategory, StageKind};
@@ -14,8 +14,8 @@ use entity::{account, deal, deal_stage_change, rep, stage};
 
 use super::access::{DealScope, DEAL_WRITERS};
 use super::audit::Changes;
-use super::deal_filter::DealFilter;
 pub use super::deal_change::{created_changes, HistoryRow, PlannedCreate};
+use super::deal_filter::DealFilter;
 use super::deal_write::{self as write, DealWrite};
 use super::pagination::{Cursor, DealOrder};
 use super::{optional_text, required_text, Patch};
@@ -103,6 +103,26 @@ pub async fn get(db: &impl ConnectionTrait, scope: DealScope, id: i64) -> AppRes
         q = q.filter(c);
     }
     q.one(db).await?.ok_or_else(|| AppError::not_found("deal"))
+}
+
+/// `get` inside a write: on PostgreSQL the row is locked (FOR UPDATE) until
+/// the transaction ends, so concurrent single-deal writes queue instead of
+/// racing on the version (SQLite's BEGIN IMMEDIATE already serialises
+/// writers).
+async fn get_for_write(
+    tx: &DatabaseTransaction,
+    scope: DealScope,
+    id: i64,
+) -> AppResult<deal::Model> {
+    let backend = tx.get_database_backend();
+    let mut q = deal::Entity::find_by_id(id);
+    if let Some(c) = scope.rep_condition("deal.owner_id", backend) {
+        q = q.filter(c);
+    }
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    q.one(tx).await?.ok_or_else(|| AppError::not_found("deal"))
 }
 
 pub async fn get_by_external_id(
@@ -597,7 +617,7 @@ async fn update_once(
     expected_version: Option<i32>,
 ) -> Result<deal::Model, write::WriteError> {
     let tx = begin_write(db).await?;
-    let current = get(&tx, actor.scope(), id).await?;
+    let current = get_for_write(&tx, actor.scope(), id).await?;
     check_version(&current, expected_version)?;
     let mut ids = RefIds::default();
     ids.add_changes(patch);
@@ -695,7 +715,7 @@ pub async fn move_stage(
     actor.require(DEAL_WRITERS)?;
     retrying(expected_version, || async {
         let tx = begin_write(db).await?;
-        let current = get(&tx, actor.scope(), id).await?;
+        let current = get_for_write(&tx, actor.scope(), id).await?;
         check_version(&current, expected_version)?;
         let result = move_stage_in(&tx, actor, &current, mv.clone()).await?;
         tx.commit().await?;

@@ -45,4 +45,3 @@ pub fn created_changes(d: &deal::Model) -> Changes {
         .created("lostReason", &d.lost_reason);
     c
 }
-

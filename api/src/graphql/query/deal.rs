@@ -2,8 +2,8 @@ use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::error::AppError;
-use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::enums::DealOrder;
+use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::types::{Deal, DealConnection};
 use crate::graphql::{list_complexity, lookup_id, page_size, principal, read_db};
 use crate::service;

@@ -1,9 +1,9 @@
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
+use crate::graphql::enums::{Dimension, ForecastCategory};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
-use crate::graphql::enums::{Dimension, ForecastCategory};
 use crate::graphql::types::forecast::{
     dimension, Forecast, ForecastAccuracyRow, ForecastMethod, ForecastSubmission, HistoricalParams,
 };

@@ -3,9 +3,9 @@
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
+use crate::graphql::enums::Dimension;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::scalars::Period;
-use crate::graphql::enums::Dimension;
 use crate::graphql::types::metrics::{
     CommissionRow, DataHealth, FunnelStep, Granularity, Metric, PipelineSummaryRow,
     QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,

@@ -6,12 +6,12 @@ use rust_decimal::Decimal;
 
 use entity::{account, deal, deal_stage_change, playbook, rep, stage, territory};
 
-use crate::graphql::enums::{DealSource, DealStatus, ForecastCategory};
 use super::org::{Account, Rep, Stage, Territory};
 use super::playbook::Playbook;
 use crate::clock;
 use crate::domain::money::from_cents;
 use crate::error::AppError;
+use crate::graphql::enums::{DealSource, DealStatus, ForecastCategory};
 use crate::graphql::loaders::{
     load_by_id, load_children, CountKey, DealCounts, DealPages, DealParent, PageArgs, PageKey,
     StageHistory,

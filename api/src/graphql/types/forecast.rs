@@ -6,11 +6,11 @@ use rust_decimal::Decimal;
 
 use entity::forecast_submission;
 
-use crate::graphql::enums::{Dimension, ForecastCategory};
 use super::grouping::GroupKey;
 use super::org::Rep;
 use crate::domain::money::from_cents;
 use crate::error::AppError;
+use crate::graphql::enums::{Dimension, ForecastCategory};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::service::forecast as svc;

@@ -363,4 +363,3 @@ impl PlaybookEffectiveness {
         self.0.baseline_avg_cycle_days
     }
 }
-

@@ -7,10 +7,10 @@ use rust_decimal::Decimal;
 use entity::{account, rep, stage, territory};
 
 use super::deal::DealConnection;
-use crate::graphql::enums::Role;
-use crate::graphql::enums::{DealOrder, Segment, StageKind};
 use super::quota::Quota;
 use crate::domain::money::{ppm_to_decimal, ppm_to_f64};
+use crate::graphql::enums::Role;
+use crate::graphql::enums::{DealOrder, Segment, StageKind};
 use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::loaders::{
     load_by_id, load_children, rep_in_scope, DealParent, DirectReports, PageArgs, RepQuotas,

@@ -4,10 +4,10 @@ use async_graphql::{Context, Object, Result, ID};
 
 use entity::{playbook, playbook_step, stage};
 
-use crate::graphql::enums::Segment;
 use super::metrics::PlaybookEffectiveness;
-use crate::graphql::loaders::PlaybookEffectivenessLoader;
 use super::org::Stage;
+use crate::graphql::enums::Segment;
+use crate::graphql::loaders::PlaybookEffectivenessLoader;
 use crate::graphql::loaders::{load_by_id, load_children, PlaybookSteps};
 use crate::service::access::METRIC_READERS;
 

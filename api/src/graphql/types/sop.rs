@@ -6,9 +6,9 @@ use rust_decimal::Decimal;
 
 use entity::{sop_line, sop_plan, sop_transition, territory};
 
-use crate::graphql::enums::{SopLineKind, SopStage};
 use super::org::Territory;
 use crate::domain::money::{from_cents, ppm_to_f64};
+use crate::graphql::enums::{SopLineKind, SopStage};
 use crate::graphql::loaders::{
     load_by_id, load_children, load_list, SopPlanGaps, SopPlanLines, SopPlanTransitions,
     SopPlanVariances,
