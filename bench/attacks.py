@@ -327,7 +327,6 @@ class Ctx:
         self.deal_id = self.http.ok(self.viewer, "{ deals(first: 1) { nodes { id } } }")["deals"]["nodes"][0]["id"]
         stages = self.http.ok(self.admin, "{ stages { id kind position probability } }")["stages"]
         self.won_stage = next(st["id"] for st in stages if st["kind"] == "WON")
-        self.lost_stage = next(st["id"] for st in stages if st["kind"] == "LOST")
         self.late_stage = max((st for st in stages if st["kind"] == "OPEN"), key=lambda st: st["position"])["id"]
         today = dt.date.today()
         self.year = str(today.year)
@@ -573,36 +572,31 @@ def money_queries(ctx):
 
 
 def money_inputs(ctx, call, amount):
-    """1,000 deals of the attacking REP: calls 0-4 won, 5-8 open in the last
-    stage (closing this quarter), 9 lost."""
-    inputs = []
-    for i in range(1000):
-        d = {"externalId": f"attack-money-{call}-{i}", "name": f"Attack {call}-{i}", "amount": amount,
-             "ownerId": ctx.rep_id}
-        if call < 5:
-            d["stageId"] = ctx.won_stage
-        elif call < 9:
-            d["stageId"] = ctx.late_stage
-            d["expectedCloseDate"] = ctx.quarter_end.isoformat()
-        else:
-            d["stageId"] = ctx.lost_stage
-            d["lostReason"] = "attack"
-        inputs.append(d)
-    return inputs
+    """1,000 won deals of the attacking REP (closed now): 10,000 of them at
+    the old maximum overflowed every 64-bit sum of closed-won."""
+    return [{"externalId": f"attack-money-{call}-{i}", "name": f"Attack {call}-{i}", "amount": amount,
+             "ownerId": ctx.rep_id, "stageId": ctx.won_stage} for i in range(1000)]
+
+
+def money_open_deal(ctx, amount):
+    """One open deal at the amount, closing this quarter: its weighted amount
+    (amount x probability) is what overflowed the pipeline sums."""
+    return {"externalId": "attack-money-open", "name": "Attack open", "amount": amount, "ownerId": ctx.rep_id,
+            "stageId": ctx.late_stage, "expectedCloseDate": ctx.quarter_end.isoformat()}
 
 
 BULK = "mutation($in: [DealInput!]!) { bulkUpsertDeals(inputs: $in) { created updated unchanged errors { index code message } } }"
 
 
 def attack_money(ctx):
-    """A REP writes 10,000 deals at the largest accepted amount in 10 bulk
-    calls; then every metric and forecast answers for ADMIN, the REP's
-    manager and another REP."""
+    """A REP writes 10,000 won deals at the largest accepted amount in 10
+    bulk calls (and one open deal at it, the probe); then every metric and
+    forecast answers for ADMIN, the REP's manager and another REP."""
     # The largest amount accepted: the old maximum first, then the documented one.
     amount = None
     tried = []
     for candidate in ("9999999999999.99", "1000000000000.00", "999999999999.99", "99999999999.99"):
-        probe = money_inputs(ctx, 0, candidate)[:1]
+        probe = [money_open_deal(ctx, candidate)]
         status, body, data, _ = ctx.http.gql(ctx.rep, BULK, {"in": probe}, timeout=120)
         res = ((body or {}).get("data") or {}).get("bulkUpsertDeals")
         if res and res["created"] + res["updated"] + res["unchanged"] == 1:
@@ -644,7 +638,7 @@ def attack_money(ctx):
         t.start()
     for t in threads:
         t.join()
-    detail = (f"{written:,} deals at {amount} written in {write_secs:.1f} s; {len(timings)} metric/forecast requests "
+    detail = (f"{written:,} won deals and 1 open at {amount} written in {write_secs:.1f} s; {len(timings)} metric/forecast requests "
               f"(3 roles x {len(queries)}), slowest {max(timings):.1f} s"
               + (f", FORBIDDEN by role: {', '.join(forbidden)}" if forbidden else ""))
     if failures:
