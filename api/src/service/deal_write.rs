@@ -377,3 +377,33 @@ fn deal_event(
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{IdenStatic, Iterable};
+
+    /// The UPDATE rewrites every deal column but the named immutable ones,
+    /// so a new field is updatable unless it is added to `UPDATE_SKIP`; and
+    /// the guard columns can never shadow a deal column of the same name.
+    #[test]
+    fn an_update_rewrites_every_column_but_the_immutable_ones() {
+        let update = RowShape::<deal::Entity>::all_but(&UPDATE_SKIP);
+        for c in deal::Column::iter() {
+            let skipped = UPDATE_SKIP.iter().any(|s| s.as_str() == c.as_str());
+            assert_eq!(
+                update.names().contains(&c.as_str()),
+                !skipped,
+                "deal.{}",
+                c.as_str()
+            );
+        }
+        assert_eq!(update.names().len(), 13);
+        for (guard, _) in UPDATE_GUARD {
+            assert!(deal::Column::iter().all(|c| c.as_str() != guard), "{guard}");
+        }
+        let insert = RowShape::<deal::Entity>::all_but(&INSERT_SKIP);
+        assert_eq!(insert.names().len(), 19);
+        assert!(!insert.names().contains(&"id"));
+    }
+}
