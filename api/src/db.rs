@@ -383,6 +383,7 @@ const PG_ROWS_PER_STATEMENT: usize = 5_000;
 pub enum ColType {
     BigInt,
     Int,
+    Double,
     Text,
     Bool,
     Timestamp,
@@ -408,6 +409,7 @@ impl ColType {
         Some(match t {
             T::BigInteger => ColType::BigInt,
             T::Integer => ColType::Int,
+            T::Double => ColType::Double,
             // String-backed enums are String columns too.
             T::String(_) | T::Text | T::Char(_) => ColType::Text,
             T::Boolean => ColType::Bool,
@@ -421,6 +423,7 @@ impl ColType {
         match self {
             ColType::BigInt => "bigint",
             ColType::Int => "integer",
+            ColType::Double => "double precision",
             ColType::Text => "text",
             ColType::Bool => "boolean",
             ColType::Timestamp => "timestamptz",
@@ -436,6 +439,7 @@ fn json_of(v: &sea_orm::Value) -> serde_json::Value {
         V::Bool(Some(b)) => J::from(*b),
         V::Int(Some(i)) => J::from(*i),
         V::BigInt(Some(i)) => J::from(*i),
+        V::Double(Some(x)) => J::from(*x),
         V::String(Some(s)) => J::from(s.as_str()),
         V::ChronoDate(Some(d)) => J::from(d.format("%Y-%m-%d").to_string()),
         V::ChronoDateTimeUtc(Some(t)) => {
@@ -681,6 +685,7 @@ mod tests {
         check_entity::<playbook_step::Entity>(&db).await;
         check_entity::<quota::Entity>(&db).await;
         check_entity::<forecast_submission::Entity>(&db).await;
+        check_entity::<sop_line::Entity>(&db).await;
     }
 
     #[test]

@@ -115,6 +115,9 @@ fn csv_field(out: &mut String, v: &Value) {
         Value::BigInt(Some(n)) => {
             let _ = write!(out, "{n}");
         }
+        Value::Double(Some(x)) => {
+            let _ = write!(out, "{x}");
+        }
         Value::String(Some(s)) => {
             out.push('"');
             out.push_str(&s.replace('"', "\"\""));
@@ -130,6 +133,7 @@ fn csv_field(out: &mut String, v: &Value) {
         Value::Bool(None)
         | Value::Int(None)
         | Value::BigInt(None)
+        | Value::Double(None)
         | Value::String(None)
         | Value::ChronoDate(None)
         | Value::ChronoDateTimeUtc(None) => {}
