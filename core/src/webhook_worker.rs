@@ -39,16 +39,15 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    Value as SqlValue,
 };
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use entity::{webhook, webhook_delivery};
+use entity::{webhook, webhook_attempt, webhook_delivery};
 
 use crate::clock;
 use crate::config::Config;
-use crate::db::{begin_write, insert_rows, ColType, Dialect, Sql};
+use crate::db::{begin_write, insert_models, Dialect, Sql};
 use crate::domain::webhook::policy::{DestinationPolicy, PolicyError};
 use crate::domain::webhook::{backoff, signature, Failure};
 use crate::error::{AppError, AppResult};
@@ -532,29 +531,18 @@ async fn record(
             .is_some()
     };
     if live {
-        insert_rows(
-            &tx,
-            "webhook_attempt",
-            &[
-                ("delivery_id", ColType::BigInt),
-                ("attempt", ColType::Int),
-                ("started_at", ColType::Timestamp),
-                ("duration_ms", ColType::Int),
-                ("status_code", ColType::Int),
-                ("error", ColType::Text),
-                ("success", ColType::Bool),
-            ],
-            vec![vec![
-                SqlValue::from(d.id),
-                attempt.into(),
-                sent.started_at.into(),
-                (sent.duration.as_millis().min(i32::MAX as u128) as i32).into(),
-                sent.status.map(i32::from).into(),
-                error.into(),
-                sent.ok().into(),
-            ]],
-        )
-        .await?;
+        let row = webhook_attempt::Model {
+            id: 0,
+            delivery_id: d.id,
+            attempt,
+            started_at: sent.started_at,
+            duration_ms: sent.duration.as_millis().min(i32::MAX as u128) as i32,
+            status_code: sent.status.map(i32::from),
+            error,
+            success: sent.ok(),
+        };
+        insert_models::<webhook_attempt::Entity>(&tx, &[webhook_attempt::Column::Id], &[row])
+            .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -3,28 +3,33 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, TransactionTrait, Value,
+    ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    TransactionTrait, Value,
 };
 
-use super::generator::Org;
+use entity::enums::{DealSource, DealStatus, ForecastCategory, Segment};
+use entity::{
+    account, deal, deal_stage_change, forecast_submission, playbook, playbook_step, quota, rep,
+    territory,
+};
+
+use super::generator::{Org, Seg};
 use crate::clock;
-use crate::db::{Dialect, Sql};
+use crate::db::{rows_per_statement, Dialect, RowShape, Sql};
 use crate::error::{AppError, AppResult};
 
-/// Rows per INSERT: under SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// parameters for the widest table.
-const MAX_PARAMS: usize = 30_000;
-
-/// Writes rows: COPY on PostgreSQL (the fastest bulk path), multi-row
-/// INSERTs on SQLite.
-async fn insert_rows(
+/// Writes whole models of `E` (every column but `skip`): COPY on
+/// PostgreSQL (the fastest bulk path), multi-row INSERTs on SQLite.
+async fn insert_rows<E: EntityTrait>(
     db: &DatabaseConnection,
-    table: &str,
-    columns: &[&str],
-    rows: impl Iterator<Item = Vec<Value>>,
+    skip: &[E::Column],
+    models: impl Iterator<Item = E::Model>,
 ) -> Result<(), DbErr> {
     let started = std::time::Instant::now();
-    let result = write_rows(db, table, columns, rows).await;
+    let shape = RowShape::<E>::all_but(skip);
+    let rows = models.map(|m| shape.values(&m));
+    let table = shape.table();
+    let result = write_rows(db, table, &shape.names(), rows).await;
     tracing::info!(table, seconds = started.elapsed().as_secs_f64(), "seeded");
     result
 }
@@ -38,7 +43,7 @@ async fn write_rows(
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         return copy_rows(db, table, columns, rows).await;
     }
-    let per_batch = (MAX_PARAMS / columns.len()).max(1);
+    let per_batch = rows_per_statement(db.get_database_backend(), columns.len());
     let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut sql = Sql::new(head.clone());
     let mut n = 0;
@@ -110,6 +115,9 @@ fn csv_field(out: &mut String, v: &Value) {
         Value::BigInt(Some(n)) => {
             let _ = write!(out, "{n}");
         }
+        Value::Double(Some(x)) => {
+            let _ = write!(out, "{x}");
+        }
         Value::String(Some(s)) => {
             out.push('"');
             out.push_str(&s.replace('"', "\"\""));
@@ -125,6 +133,7 @@ fn csv_field(out: &mut String, v: &Value) {
         Value::Bool(None)
         | Value::Int(None)
         | Value::BigInt(None)
+        | Value::Double(None)
         | Value::String(None)
         | Value::ChronoDate(None)
         | Value::ChronoDateTimeUtc(None) => {}
@@ -173,272 +182,173 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
         ));
     }
     let now = clock::now();
-    let v = |x: &str| Value::from(x.to_owned());
-
-    insert_rows(
-        db,
-        "territory",
-        &[
-            "id",
-            "name",
-            "segment",
-            "region",
-            "parent_id",
-            "created_at",
-            "updated_at",
-        ],
-        org.territories.iter().map(|t| {
-            vec![
-                t.id.into(),
-                v(&t.name),
-                t.segment.map(|s| s.db().to_owned()).into(),
-                v(&t.region),
-                t.parent_id.into(),
-                now.into(),
-                now.into(),
-            ]
-        }),
-    )
-    .await?;
+    let segment = |s: Seg| Segment::try_from_value(&s.db().to_owned());
+    let territories = org
+        .territories
+        .iter()
+        .map(|t| {
+            Ok(territory::Model {
+                id: t.id,
+                name: t.name.clone(),
+                segment: t.segment.map(segment).transpose()?,
+                region: Some(t.region.clone()),
+                parent_id: t.parent_id,
+                created_at: now,
+                updated_at: now,
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    insert_rows::<territory::Entity>(db, &[], territories.into_iter()).await?;
     // Managers come before their reports, so one pass satisfies the foreign key.
-    insert_rows(
-        db,
-        "rep",
-        &[
-            "id",
-            "name",
-            "email",
-            "title",
-            "territory_id",
-            "manager_id",
-            "hired_at",
-            "active",
-            "ramp_months",
-            "commission_rate_ppm",
-            "commission_threshold_ppm",
-            "created_at",
-            "updated_at",
-        ],
-        org.reps.iter().map(|r| {
-            vec![
-                r.id.into(),
-                v(&r.name),
-                v(&r.email),
-                v(&r.title),
-                r.territory_id.into(),
-                r.manager_id.into(),
-                r.hired_at.into(),
-                r.active.into(),
-                r.ramp_months.into(),
-                r.commission_rate_ppm.into(),
-                1_000_000i64.into(),
-                now.into(),
-                now.into(),
-            ]
-        }),
-    )
-    .await?;
-    insert_rows(
-        db,
-        "account",
-        &[
-            "id",
-            "name",
-            "industry",
-            "segment",
-            "territory_id",
-            "created_at",
-            "updated_at",
-        ],
-        org.accounts.iter().map(|a| {
-            vec![
-                a.id.into(),
-                v(&a.name),
-                v(&a.industry),
-                v(a.segment.db()),
-                a.territory_id.into(),
-                now.into(),
-                now.into(),
-            ]
-        }),
-    )
-    .await?;
-    insert_rows(
-        db,
-        "playbook",
-        &[
-            "id",
-            "name",
-            "description",
-            "segment",
-            "active",
-            "created_at",
-        ],
-        org.playbooks.iter().map(|p| {
-            vec![
-                p.id.into(),
-                v(&p.name),
-                v(&p.description),
-                v(p.segment.db()),
-                true.into(),
-                now.into(),
-            ]
-        }),
-    )
-    .await?;
-    insert_rows(
-        db,
-        "playbook_step",
-        &["playbook_id", "position", "title", "guidance", "stage_id"],
-        org.playbooks.iter().flat_map(|p| {
-            let stage = &stage;
-            p.steps
-                .iter()
-                .enumerate()
-                .map(move |(i, (title, guidance, pos))| {
-                    vec![
-                        p.id.into(),
-                        (i as i32 + 1).into(),
-                        v(title),
-                        v(guidance),
-                        stage.get(pos).copied().into(),
-                    ]
-                })
-        }),
-    )
-    .await?;
-    let currency = Value::from(currency.to_owned());
+    let reps = org.reps.iter().map(|r| rep::Model {
+        id: r.id,
+        external_id: None,
+        name: r.name.clone(),
+        email: r.email.clone(),
+        title: Some(r.title.clone()),
+        territory_id: r.territory_id,
+        manager_id: r.manager_id,
+        hired_at: r.hired_at,
+        active: r.active,
+        ramp_months: r.ramp_months,
+        commission_rate_ppm: r.commission_rate_ppm,
+        commission_threshold_ppm: 1_000_000,
+        created_at: now,
+        updated_at: now,
+    });
+    insert_rows::<rep::Entity>(db, &[], reps).await?;
+    let accounts = org
+        .accounts
+        .iter()
+        .map(|a| {
+            Ok(account::Model {
+                id: a.id,
+                external_id: None,
+                name: a.name.clone(),
+                industry: Some(a.industry.clone()),
+                segment: Some(segment(a.segment)?),
+                territory_id: Some(a.territory_id),
+                created_at: now,
+                updated_at: now,
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    insert_rows::<account::Entity>(db, &[], accounts.into_iter()).await?;
+    let playbooks = org
+        .playbooks
+        .iter()
+        .map(|p| {
+            Ok(playbook::Model {
+                id: p.id,
+                name: p.name.clone(),
+                description: Some(p.description.clone()),
+                segment: Some(segment(p.segment)?),
+                active: true,
+                created_at: now,
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    insert_rows::<playbook::Entity>(db, &[], playbooks.into_iter()).await?;
+    let steps = org.playbooks.iter().flat_map(|p| {
+        let stage = &stage;
+        p.steps
+            .iter()
+            .enumerate()
+            .map(move |(i, (title, guidance, pos))| playbook_step::Model {
+                id: 0,
+                playbook_id: p.id,
+                position: i as i32 + 1,
+                title: (*title).to_owned(),
+                guidance: Some((*guidance).to_owned()),
+                stage_id: stage.get(pos).copied(),
+            })
+    });
+    insert_rows::<playbook_step::Entity>(db, &[playbook_step::Column::Id], steps).await?;
+    // The generator names enums by their stored words; parsed once each.
+    let forecast_category = |s: &str| ForecastCategory::try_from_value(&s.to_owned());
+    let source = |s: &str| DealSource::try_from_value(&s.to_owned());
+    let deals = org
+        .deals
+        .iter()
+        .map(|d| {
+            Ok(deal::Model {
+                id: d.id,
+                external_id: None,
+                name: d.name.clone(),
+                amount_cents: d.amount_cents,
+                currency: currency.to_owned(),
+                owner_id: d.owner_id,
+                account_id: Some(d.account_id),
+                territory_id: Some(d.territory_id),
+                stage_id: stage[&d.stage],
+                status: match d.stage {
+                    6 => DealStatus::Won,
+                    7 => DealStatus::Lost,
+                    _ => DealStatus::Open,
+                },
+                forecast_category: forecast_category(d.forecast_category)?,
+                source: Some(source(d.source)?),
+                playbook_id: d.playbook_id,
+                opened_at: d.opened_at,
+                expected_close_date: d.expected_close_date,
+                closed_at: d.closed_at,
+                lost_reason: d.lost_reason.map(str::to_owned),
+                version: d.history.len() as i32,
+                created_at: d.opened_at,
+                updated_at: d.updated_at,
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
     // Bulk load: PostgreSQL builds indexes and checks foreign keys far
     // faster once over the loaded table than row by row.
     let deferred = BulkLoad::begin(db, &["deal", "deal_stage_change"]).await?;
-    insert_rows(
-        db,
-        "deal",
-        &[
-            "id",
-            "name",
-            "amount_cents",
-            "currency",
-            "owner_id",
-            "account_id",
-            "territory_id",
-            "stage_id",
-            "status",
-            "forecast_category",
-            "source",
-            "playbook_id",
-            "opened_at",
-            "expected_close_date",
-            "closed_at",
-            "lost_reason",
-            "version",
-            "created_at",
-            "updated_at",
-        ],
-        org.deals.iter().map(|d| {
-            let status = match d.stage {
-                6 => "WON",
-                7 => "LOST",
-                _ => "OPEN",
-            };
-            vec![
-                d.id.into(),
-                v(&d.name),
-                d.amount_cents.into(),
-                currency.clone(),
-                d.owner_id.into(),
-                Some(d.account_id).into(),
-                Some(d.territory_id).into(),
-                stage[&d.stage].into(),
-                v(status),
-                v(d.forecast_category),
-                Some(d.source.to_owned()).into(),
-                d.playbook_id.into(),
-                d.opened_at.into(),
-                d.expected_close_date.into(),
-                d.closed_at.into(),
-                d.lost_reason.map(str::to_owned).into(),
-                (d.history.len() as i32).into(),
-                d.opened_at.into(),
-                d.updated_at.into(),
-            ]
-        }),
-    )
-    .await?;
-    let seed_actor = Value::from(Some("seed".to_owned()));
-    insert_rows(
-        db,
-        "deal_stage_change",
-        &[
-            "deal_id",
-            "from_stage_id",
-            "to_stage_id",
-            "changed_at",
-            "actor",
-        ],
-        org.deals.iter().flat_map(|d| {
-            let stage = &stage;
-            let actor = seed_actor.clone();
-            d.history.iter().map(move |(from, to, at)| {
-                vec![
-                    d.id.into(),
-                    from.map(|f| stage[&f]).into(),
-                    stage[to].into(),
-                    (*at).into(),
-                    actor.clone(),
-                ]
+    insert_rows::<deal::Entity>(db, &[], deals.into_iter()).await?;
+    let changes = org.deals.iter().flat_map(|d| {
+        let stage = &stage;
+        d.history
+            .iter()
+            .map(move |(from, to, at)| deal_stage_change::Model {
+                id: 0,
+                deal_id: d.id,
+                from_stage_id: from.map(|f| stage[&f]),
+                to_stage_id: stage[to],
+                changed_at: *at,
+                actor: Some("seed".to_owned()),
             })
-        }),
-    )
-    .await?;
-    insert_rows(
+    });
+    insert_rows::<deal_stage_change::Entity>(db, &[deal_stage_change::Column::Id], changes).await?;
+    let quotas = org.quotas.iter().map(|q| quota::Model {
+        id: 0,
+        rep_id: q.rep_id,
+        start_date: q.start,
+        end_date: q.end,
+        amount_cents: q.amount_cents,
+        created_at: now,
+        updated_at: now,
+    });
+    insert_rows::<quota::Entity>(db, &[quota::Column::Id], quotas).await?;
+    let submissions = org
+        .submissions
+        .iter()
+        .map(|s| {
+            Ok(forecast_submission::Model {
+                id: 0,
+                rep_id: s.rep_id,
+                period: s.period.clone(),
+                period_start: s.start,
+                period_end: s.end,
+                category: forecast_category(s.category)?,
+                amount_cents: s.amount_cents,
+                note: None,
+                submitted_at: s.submitted_at,
+                submitted_by: "seed".to_owned(),
+            })
+        })
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    insert_rows::<forecast_submission::Entity>(
         db,
-        "quota",
-        &[
-            "rep_id",
-            "start_date",
-            "end_date",
-            "amount_cents",
-            "created_at",
-            "updated_at",
-        ],
-        org.quotas.iter().map(|q| {
-            vec![
-                q.rep_id.into(),
-                q.start.into(),
-                q.end.into(),
-                q.amount_cents.into(),
-                now.into(),
-                now.into(),
-            ]
-        }),
-    )
-    .await?;
-    insert_rows(
-        db,
-        "forecast_submission",
-        &[
-            "rep_id",
-            "period",
-            "period_start",
-            "period_end",
-            "category",
-            "amount_cents",
-            "submitted_at",
-            "submitted_by",
-        ],
-        org.submissions.iter().map(|s| {
-            vec![
-                s.rep_id.into(),
-                v(&s.period),
-                s.start.into(),
-                s.end.into(),
-                v(s.category),
-                s.amount_cents.into(),
-                s.submitted_at.into(),
-                v("seed"),
-            ]
-        }),
+        &[forecast_submission::Column::Id],
+        submissions.into_iter(),
     )
     .await?;
     deferred.finish(db).await?;

@@ -6,20 +6,20 @@
 //! ...) for changed ones (each row still checked against the version that
 //! was read), and multi-row INSERTs for stage history, audit entries and
 //! outbox events, all in the caller's transaction.
-use sea_orm::{
-    ActiveEnum, ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, Value as SqlValue,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, Value as SqlValue};
 use serde_json::json;
 
-use entity::deal;
 use entity::enums::DealStatus;
+use entity::{audit_entry, deal, deal_stage_change};
 
 use super::audit::Changes;
 use super::deal_change::{created_changes, HistoryRow, PlannedCreate};
 use super::outbox::{self, deal_json, Event, EventKind};
 use super::sync;
 use crate::auth::Principal;
-use crate::db::{insert_rows, insert_statement, rows_per_statement, rows_relation, ColType, Sql};
+use crate::db::{
+    insert_models, insert_statement, rows_per_statement, rows_relation, ColType, RowShape, Sql,
+};
 use crate::error::AppError;
 
 /// One validated write of one deal.
@@ -105,65 +105,25 @@ fn is_external_id_race(e: &DbErr) -> bool {
         || AppError::is_unique_violation_of(e, "deal.external_id")
 }
 
-const INSERT_COLUMNS: [(&str, ColType); 19] = [
-    ("external_id", ColType::Text),
-    ("name", ColType::Text),
-    ("amount_cents", ColType::BigInt),
-    ("currency", ColType::Text),
-    ("owner_id", ColType::BigInt),
-    ("account_id", ColType::BigInt),
-    ("territory_id", ColType::BigInt),
-    ("stage_id", ColType::BigInt),
-    ("status", ColType::Text),
-    ("forecast_category", ColType::Text),
-    ("source", ColType::Text),
-    ("playbook_id", ColType::BigInt),
-    ("opened_at", ColType::Timestamp),
-    ("expected_close_date", ColType::Date),
-    ("closed_at", ColType::Timestamp),
-    ("lost_reason", ColType::Text),
-    ("version", ColType::Int),
-    ("created_at", ColType::Timestamp),
-    ("updated_at", ColType::Timestamp),
+/// What a new deal's INSERT leaves to the database: the id.
+const INSERT_SKIP: [deal::Column; 1] = [deal::Column::Id];
+
+/// What an update never rewrites: identity and provenance (id, externalId,
+/// currency, openedAt, createdAt), and the version and updated_at, which
+/// the UPDATE sets itself. Every other column of the entity is rewritten.
+const UPDATE_SKIP: [deal::Column; 7] = [
+    deal::Column::Id,
+    deal::Column::ExternalId,
+    deal::Column::Currency,
+    deal::Column::OpenedAt,
+    deal::Column::Version,
+    deal::Column::CreatedAt,
+    deal::Column::UpdatedAt,
 ];
 
-/// The columns an update rewrites, after the id and the version read
-/// (named `v_id` and `v_version`, apart from the deal's own).
-const UPDATE_COLUMNS: [(&str, ColType); 15] = [
-    ("v_id", ColType::BigInt),
-    ("v_version", ColType::Int),
-    ("name", ColType::Text),
-    ("amount_cents", ColType::BigInt),
-    ("owner_id", ColType::BigInt),
-    ("account_id", ColType::BigInt),
-    ("territory_id", ColType::BigInt),
-    ("stage_id", ColType::BigInt),
-    ("status", ColType::Text),
-    ("forecast_category", ColType::Text),
-    ("source", ColType::Text),
-    ("playbook_id", ColType::BigInt),
-    ("expected_close_date", ColType::Date),
-    ("closed_at", ColType::Timestamp),
-    ("lost_reason", ColType::Text),
-];
-
-fn updated_values(d: &deal::Model) -> Vec<SqlValue> {
-    vec![
-        d.name.clone().into(),
-        d.amount_cents.into(),
-        d.owner_id.into(),
-        d.account_id.into(),
-        d.territory_id.into(),
-        d.stage_id.into(),
-        d.status.to_value().into(),
-        d.forecast_category.to_value().into(),
-        d.source.map(|s| s.to_value()).into(),
-        d.playbook_id.into(),
-        d.expected_close_date.into(),
-        d.closed_at.into(),
-        d.lost_reason.clone().into(),
-    ]
-}
+/// The id and version read, ahead of the updated columns (named `v_id` and
+/// `v_version`, apart from the deal's own).
+const UPDATE_GUARD: [(&str, ColType); 2] = [("v_id", ColType::BigInt), ("v_version", ColType::Int)];
 
 #[derive(FromQueryResult)]
 struct IdRow {
@@ -201,38 +161,23 @@ pub async fn apply(
             _ => None,
         })
         .collect();
+    let insert = RowShape::<deal::Entity>::all_but(&INSERT_SKIP);
     let mut inserted = Vec::with_capacity(creates.len());
-    for chunk in creates.chunks(rows_per_statement(backend, INSERT_COLUMNS.len())) {
-        let rows: Vec<Vec<SqlValue>> = chunk
+    for chunk in creates.chunks(rows_per_statement(backend, insert.columns().len())) {
+        let chunk: Vec<deal::Model> = chunk
             .iter()
-            .map(|d| {
-                vec![
-                    d.external_id.clone().into(),
-                    d.name.clone().into(),
-                    d.amount_cents.into(),
-                    d.currency.clone().into(),
-                    d.owner_id.into(),
-                    d.account_id.into(),
-                    d.territory_id.into(),
-                    d.stage_id.into(),
-                    d.status.to_value().into(),
-                    d.forecast_category.to_value().into(),
-                    d.source.map(|s| s.to_value()).into(),
-                    d.playbook_id.into(),
-                    d.opened_at.into(),
-                    d.expected_close_date.into(),
-                    d.closed_at.into(),
-                    d.lost_reason.clone().into(),
-                    1i32.into(),
-                    stamp.into(),
-                    stamp.into(),
-                ]
+            .map(|d| deal::Model {
+                version: 1,
+                created_at: stamp,
+                updated_at: stamp,
+                ..(*d).clone()
             })
             .collect();
+        let rows = insert.rows(&chunk);
         let stmt = insert_statement(
             backend,
             "deal",
-            &INSERT_COLUMNS,
+            insert.columns(),
             &rows,
             " RETURNING id, external_id",
         );
@@ -250,17 +195,11 @@ pub async fn apply(
             return Err(AppError::internal("INSERT returned fewer deals than it wrote").into());
         }
         ids.sort_by_key(|r| r.id);
-        for (d, r) in chunk.iter().zip(ids) {
+        for (d, r) in chunk.into_iter().zip(ids) {
             if r.external_id != d.external_id {
                 return Err(AppError::internal("inserted deals came back out of order").into());
             }
-            inserted.push(deal::Model {
-                id: r.id,
-                version: 1,
-                created_at: stamp,
-                updated_at: stamp,
-                ..(*d).clone()
-            });
+            inserted.push(deal::Model { id: r.id, ..d });
         }
     }
 
@@ -272,22 +211,29 @@ pub async fn apply(
             _ => None,
         })
         .collect();
-    for chunk in updates.chunks(rows_per_statement(backend, UPDATE_COLUMNS.len())) {
+    let update = RowShape::<deal::Entity>::all_but(&UPDATE_SKIP);
+    let update_columns: Vec<(&str, ColType)> = UPDATE_GUARD
+        .iter()
+        .chain(update.columns())
+        .copied()
+        .collect();
+    for chunk in updates.chunks(rows_per_statement(backend, update_columns.len())) {
         let rows: Vec<Vec<SqlValue>> = chunk
             .iter()
             .map(|(read, next)| {
                 let mut row = vec![SqlValue::from(read.id), read.version.into()];
-                row.extend(updated_values(next));
+                row.extend(update.values(next));
                 row
             })
             .collect();
-        let set = UPDATE_COLUMNS[2..]
+        let set = update
+            .names()
             .iter()
-            .map(|(c, _)| format!("{c} = v.{c}"))
+            .map(|c| format!("{c} = v.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
         let mut sql = Sql::new("WITH ");
-        sql.append(&rows_relation(backend, "v", &UPDATE_COLUMNS, &rows))
+        sql.append(&rows_relation(backend, "v", &update_columns, &rows))
             .push(&format!(
                 " UPDATE deal SET {set}, version = deal.version + 1, updated_at = "
             ))
@@ -369,56 +315,32 @@ pub async fn apply(
             }
         }
     }
-    insert_rows(
-        tx,
-        "deal_stage_change",
-        &[
-            ("deal_id", ColType::BigInt),
-            ("from_stage_id", ColType::BigInt),
-            ("to_stage_id", ColType::BigInt),
-            ("changed_at", ColType::Timestamp),
-            ("actor", ColType::Text),
-        ],
-        history
-            .into_iter()
-            .map(|(id, h)| {
-                vec![
-                    SqlValue::from(id),
-                    h.from.into(),
-                    h.to.into(),
-                    h.at.into(),
-                    actor.subject.clone().into(),
-                ]
-            })
-            .collect(),
-    )
-    .await?;
-    insert_rows(
-        tx,
-        "audit_entry",
-        &[
-            ("at", ColType::Timestamp),
-            ("actor", ColType::Text),
-            ("action", ColType::Text),
-            ("entity_type", ColType::Text),
-            ("entity_id", ColType::Text),
-            ("changes", ColType::Text),
-        ],
-        audit
-            .into_iter()
-            .map(|(id, action, changes)| {
-                vec![
-                    SqlValue::from(stamp),
-                    actor.subject.clone().into(),
-                    action.into(),
-                    "Deal".into(),
-                    id.to_string().into(),
-                    changes.to_json().into(),
-                ]
-            })
-            .collect(),
-    )
-    .await?;
+    let history: Vec<deal_stage_change::Model> = history
+        .into_iter()
+        .map(|(deal_id, h)| deal_stage_change::Model {
+            id: 0,
+            deal_id,
+            from_stage_id: h.from,
+            to_stage_id: h.to,
+            changed_at: h.at,
+            actor: Some(actor.subject.clone()),
+        })
+        .collect();
+    insert_models::<deal_stage_change::Entity>(tx, &[deal_stage_change::Column::Id], &history)
+        .await?;
+    let audit: Vec<audit_entry::Model> = audit
+        .into_iter()
+        .map(|(id, action, changes)| audit_entry::Model {
+            id: 0,
+            at: stamp,
+            actor: actor.subject.clone(),
+            action: action.to_owned(),
+            entity_type: "Deal".to_owned(),
+            entity_id: id.to_string(),
+            changes: changes.to_json(),
+        })
+        .collect();
+    insert_models::<audit_entry::Entity>(tx, &[audit_entry::Column::Id], &audit).await?;
     outbox::enqueue_to(tx, &subscribers, events).await?;
     Ok(saved)
 }
@@ -454,4 +376,34 @@ fn deal_event(
             "stageChange": stage_change,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{IdenStatic, Iterable};
+
+    /// The UPDATE rewrites every deal column but the named immutable ones,
+    /// so a new field is updatable unless it is added to `UPDATE_SKIP`; and
+    /// the guard columns can never shadow a deal column of the same name.
+    #[test]
+    fn an_update_rewrites_every_column_but_the_immutable_ones() {
+        let update = RowShape::<deal::Entity>::all_but(&UPDATE_SKIP);
+        for c in deal::Column::iter() {
+            let skipped = UPDATE_SKIP.iter().any(|s| s.as_str() == c.as_str());
+            assert_eq!(
+                update.names().contains(&c.as_str()),
+                !skipped,
+                "deal.{}",
+                c.as_str()
+            );
+        }
+        assert_eq!(update.names().len(), 13);
+        for (guard, _) in UPDATE_GUARD {
+            assert!(deal::Column::iter().all(|c| c.as_str() != guard), "{guard}");
+        }
+        let insert = RowShape::<deal::Entity>::all_but(&INSERT_SKIP);
+        assert_eq!(insert.names().len(), 19);
+        assert!(!insert.names().contains(&"id"));
+    }
 }

@@ -3,13 +3,13 @@
 //! report, so an event exists if and only if its change committed. The
 //! worker in `crate::webhook_worker` delivers them.
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult, Value as SqlValue};
+use sea_orm::{ConnectionTrait, FromQueryResult};
 use serde_json::{json, Value};
 
-use entity::deal;
+use entity::{deal, webhook_delivery};
 
 use crate::clock;
-use crate::db::{insert_rows, ColType, Sql};
+use crate::db::{insert_models, Sql};
 use crate::domain::money::from_cents;
 use crate::error::AppResult;
 
@@ -168,43 +168,29 @@ pub async fn enqueue_to(
             if !kinds.contains(&e.kind) {
                 continue;
             }
-            rows.push(vec![
-                SqlValue::from(*hook),
-                event_id.clone().into(),
-                e.kind.as_str().into(),
-                e.entity_type.clone().into(),
-                e.entity_id.clone().into(),
-                payload.clone().into(),
-                "PENDING".into(),
-                0i32.into(),
-                now.into(),
-                now.into(),
-                key.clone().into(),
-            ]);
+            rows.push(webhook_delivery::Model {
+                id: 0,
+                webhook_id: *hook,
+                event_id: event_id.clone(),
+                event_type: e.kind.as_str().to_owned(),
+                entity_type: e.entity_type.clone(),
+                entity_id: e.entity_id.clone(),
+                payload: payload.clone(),
+                status: "PENDING".to_owned(),
+                attempts: 0,
+                next_attempt_at: now,
+                last_attempt_at: None,
+                last_status_code: None,
+                last_error: None,
+                delivered_at: None,
+                created_at: now,
+                ordering_key: key.clone(),
+                locked_until: None,
+                locked_by: None,
+            });
         }
     }
-    if rows.is_empty() {
-        return Ok(());
-    }
-    insert_rows(
-        tx,
-        "webhook_delivery",
-        &[
-            ("webhook_id", ColType::BigInt),
-            ("event_id", ColType::Text),
-            ("event_type", ColType::Text),
-            ("entity_type", ColType::Text),
-            ("entity_id", ColType::Text),
-            ("payload", ColType::Text),
-            ("status", ColType::Text),
-            ("attempts", ColType::Int),
-            ("next_attempt_at", ColType::Timestamp),
-            ("created_at", ColType::Timestamp),
-            ("ordering_key", ColType::Text),
-        ],
-        rows,
-    )
-    .await?;
+    insert_models::<webhook_delivery::Entity>(tx, &[webhook_delivery::Column::Id], &rows).await?;
     Ok(())
 }
 

@@ -44,7 +44,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+    DatabaseTransaction, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use entity::enums::{DealStatus, SopLineKind, SopStage};
@@ -56,7 +57,7 @@ use super::deal_filter::DealFilter;
 use super::{optional_text, required_text};
 use crate::auth::Principal;
 use crate::clock;
-use crate::db::{begin_write, Dialect, Sql, SumCents};
+use crate::db::{begin_write, Dialect, RowShape, Sql, SumCents};
 use crate::domain::forecast::{historical_amount, HistoricalParams, HistoricalRow};
 use crate::domain::money::{from_cents, round_money, to_cents, to_signed_cents, PPM};
 use crate::domain::period::Period;
@@ -1181,23 +1182,39 @@ async fn confirm_baseline(
     actor: &Principal,
     now: DateTime<Utc>,
 ) -> AppResult<u64> {
-    let mut sql = Sql::new(
-        "INSERT INTO sop_line (plan_id, kind, territory_id, month, amount_cents, headcount, \
-         budget_cents, note, author, generated, created_at) \
-         SELECT b.plan_id, ",
-    );
-    sql.bind(SopLineKind::Demand.to_value())
-        .push(
-            ", b.territory_id, b.month, b.amount_cents, CAST(NULL AS DOUBLE PRECISION), \
-             CAST(NULL AS BIGINT), ",
-        )
-        .bind("Baseline confirmed as demand (no revision entered)")
-        .push(", ")
-        .bind(actor.subject.clone())
-        .push(", ")
-        .bind(true)
-        .push(", ")
-        .bind(now)
+    // Every column of a line, each with its value in the new DEMAND line
+    // (a match, so a new sop_line field does not compile until it has one).
+    use sop_line::Column as C;
+    let mut names = Vec::new();
+    let mut select = Sql::new("");
+    for c in C::iter() {
+        if matches!(c, C::Id) {
+            continue;
+        }
+        if !names.is_empty() {
+            select.push(", ");
+        }
+        match c {
+            C::Id => unreachable!("skipped above"),
+            C::PlanId => select.push("b.plan_id"),
+            C::Kind => select.bind(SopLineKind::Demand.to_value()),
+            C::TerritoryId => select.push("b.territory_id"),
+            C::Month => select.push("b.month"),
+            C::AmountCents => select.push("b.amount_cents"),
+            C::Headcount => select.push("CAST(NULL AS DOUBLE PRECISION)"),
+            C::BudgetCents => select.push("CAST(NULL AS BIGINT)"),
+            C::Note => select.bind("Baseline confirmed as demand (no revision entered)"),
+            C::Author => select.bind(actor.subject.clone()),
+            C::Generated => select.bind(true),
+            C::CreatedAt => select.bind(now),
+        };
+        names.push(c.as_str());
+    }
+    let mut sql = Sql::new(format!(
+        "INSERT INTO sop_line ({}) SELECT ",
+        names.join(", ")
+    ));
+    sql.append(&select)
         .push(" FROM sop_line b WHERE b.plan_id = ")
         .bind(plan.id)
         .push(" AND b.kind = ")
@@ -1789,15 +1806,23 @@ pub async fn revise(
     }
     .insert(&tx)
     .await?;
-    let mut sql = Sql::new(
-        "INSERT INTO sop_line (plan_id, kind, territory_id, month, amount_cents, headcount, \
-         budget_cents, note, author, generated, created_at) SELECT ",
-    );
-    sql.bind(revised.id)
-        .push(
-            ", kind, territory_id, month, amount_cents, headcount, budget_cents, note, author, \
-             generated, created_at FROM sop_line WHERE plan_id = ",
-        )
+    // Every column of each line but its id, the new plan's id for plan_id.
+    let copy = RowShape::<sop_line::Entity>::all_but(&[sop_line::Column::Id]);
+    let mut sql = Sql::new(format!(
+        "INSERT INTO sop_line ({}) SELECT ",
+        copy.names().join(", ")
+    ));
+    for (i, c) in copy.names().into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        if c == sop_line::Column::PlanId.as_str() {
+            sql.bind(revised.id);
+        } else {
+            sql.push(c);
+        }
+    }
+    sql.push(" FROM sop_line WHERE plan_id = ")
         .bind(plan.id)
         .push(" ORDER BY id");
     let copied = tx
