@@ -43,16 +43,15 @@ pub const HEAVY_FIELDS: &[(&str, &str)] = &[
 /// list (a playbook's effectiveness) is computed for every parent in one
 /// batched statement, so it is charged once per document, not per parent.
 pub const HEAVY_COST: u64 = 5_000;
-/// What `__schema` costs: a full introspection of our schema answers about
-/// 110 KB (measured with the graphql-js 16 document, all options on), so it
-/// is priced like the ~30,000 fields of data that answer would hold (at
-/// about 4 bytes a unit of the introspection's short keys). Two do not fit
-/// in the default limit (50,000): a request, batch included, holds at most
-/// one full `__schema`, and 400 aliases of it (41 MB of answer) are refused
-/// before anything runs.
+/// What `__schema` costs. A full introspection of our schema answers 164 KB
+/// (measured with the graphql-js 16 and graphql-core 3.2 documents, all
+/// options on), and the server holds about 1.5 MB while building it (400
+/// aliases took 600 MB). Priced so that one fits in the default limit
+/// (50,000) and two do not: a request, batch included, holds at most one
+/// full `__schema`, and 400 aliases of it are refused before anything runs.
 pub const SCHEMA_COST: u64 = 30_000;
-/// What `__type` costs: one type's answer, bounded by the largest type
-/// (`Query`, about 15 KB), so 40 of them fit in the default limit.
+/// What `__type` costs: one type's answer, at most 17 KB (`Query`, the
+/// largest type, measured), so a client may look up dozens at once.
 pub const TYPE_COST: u64 = 1_000;
 /// The assumed length of a list that takes no page argument (a rep's direct
 /// reports, a territory's reps, a deal's stage history, a metric's rows):
