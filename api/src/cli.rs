@@ -32,7 +32,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
         #[command(flatten)]
-        config: Config,
+        config: Box<Config>,
     },
     /// Apply pending migrations and exit.
     Migrate {
