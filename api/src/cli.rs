@@ -1,14 +1,14 @@
 //! The `salesops` command line.
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::{self, JwtKeys, Role};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_DATABASE_URL};
 use crate::db::{self, PoolSettings};
 use crate::observability::Metrics;
 use crate::startup::{self, Application};
-use crate::{graphql, seed, telemetry};
+use crate::{graphql, preflight, seed, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -25,17 +25,19 @@ pub struct Cli {
 enum Command {
     /// Migrate the database, then serve the API.
     Serve {
-        /// Seed realistic demo data into an empty database, generate a JWT
-        /// secret if none is set, and print an admin token.
+        /// Seed realistic demo data into an empty database and print an
+        /// admin token. Without a configured key the JWT secret is kept in a
+        /// file beside the SQLite database (`<file>.secret`, mode 0600), so
+        /// tokens survive restarts and `salesops token` can mint more.
         #[arg(long)]
         demo: bool,
         #[command(flatten)]
-        config: Config,
+        config: Box<Config>,
     },
     /// Apply pending migrations and exit.
     Migrate {
         #[command(flatten)]
-        config: Config,
+        db: DatabaseArgs,
     },
     /// Seed an empty database.
     Seed {
@@ -49,25 +51,130 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
         #[command(flatten)]
-        config: Config,
+        db: DatabaseArgs,
+        /// The organisation's currency.
+        #[arg(long, env = "SALESOPS_CURRENCY", default_value = "USD")]
+        currency: String,
     },
     /// Print a signed JWT for an operator or integration.
+    ///
+    /// The key is SALESOPS_JWT_SECRET (HS256) or SALESOPS_JWT_PRIVATE_KEY with
+    /// SALESOPS_JWT_PUBLIC_KEY; with neither, the demo's secret file beside the
+    /// SQLite database of SALESOPS_DATABASE_URL, so the token works against
+    /// `serve --demo`.
     Token {
-        #[arg(long)]
-        role: Role,
+        /// The token's role.
+        #[arg(long, value_enum, ignore_case = true)]
+        role: RoleArg,
+        /// Who the token is for (the `sub` claim; shown in audit entries).
         #[arg(long)]
         sub: String,
-        /// The rep a REP or MANAGER token acts as.
+        /// The rep a REP or MANAGER token acts as (required for those roles).
         #[arg(long)]
         rep_id: Option<i64>,
         /// Lifetime, e.g. 30m, 1h, 7d.
         #[arg(long, default_value = "1h", value_parser = auth::parse_ttl)]
         ttl: std::time::Duration,
         #[command(flatten)]
-        config: Config,
+        keys: KeyArgs,
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+}
+
+/// The database a command other than `serve` works on. Every other setting
+/// still comes from its environment variable (see `salesops serve --help`).
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Database URL: sqlite://file.db?mode=rwc or postgres://user@host/db.
+    #[arg(long, env = "SALESOPS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+impl DatabaseArgs {
+    fn config(self) -> Config {
+        let mut config = Config::from_env();
+        config.database_url = self.database_url;
+        config
+    }
+}
+
+/// What `token` signs with.
+#[derive(Args)]
+struct KeyArgs {
+    /// HS256 secret.
+    #[arg(long, env = "SALESOPS_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// PEM public key of a key pair (RS256 or ES256).
+    #[arg(long, env = "SALESOPS_JWT_PUBLIC_KEY")]
+    jwt_public_key: Option<String>,
+    /// The matching PEM private key.
+    #[arg(long, env = "SALESOPS_JWT_PRIVATE_KEY")]
+    jwt_private_key: Option<String>,
+    /// The `iss` claim.
+    #[arg(long, env = "SALESOPS_JWT_ISSUER", default_value = "salesops")]
+    jwt_issuer: String,
+    /// The `aud` claim.
+    #[arg(long, env = "SALESOPS_JWT_AUDIENCE", default_value = "salesops")]
+    jwt_audience: String,
+    /// The demo's database, whose secret file is used when no key is set.
+    #[arg(long, env = "SALESOPS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+impl KeyArgs {
+    /// The settings `JwtKeys::from_config` reads, with the demo's secret
+    /// when no key is configured and the file exists.
+    fn config(self) -> Config {
+        let mut config = Config::from_env();
+        config.jwt_secret = self.jwt_secret;
+        config.jwt_public_key = self.jwt_public_key;
+        config.jwt_private_key = self.jwt_private_key;
+        config.jwt_issuer = self.jwt_issuer;
+        config.jwt_audience = self.jwt_audience;
+        if config.jwt_secret.is_none() && config.jwt_public_key.is_none() {
+            if let Some(path) = preflight::demo_secret_path(&self.database_url) {
+                match preflight::read_demo_secret(&path) {
+                    Ok(Some(secret)) => config.jwt_secret = Some(secret),
+                    Ok(None) => {}
+                    Err(e) => fail(format!("cannot read {}: {e}", path.display())),
+                }
+            }
+        }
+        config.database_url = self.database_url;
+        config
+    }
+}
+
+/// The roles a token may carry (docs: README, "Roles").
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum RoleArg {
+    /// Reads and writes everything, webhooks included.
+    Admin,
+    /// Reads and writes everything but webhooks.
+    Ops,
+    /// Its team, transitively (needs --rep-id).
+    Manager,
+    /// Its own deals and metrics (needs --rep-id).
+    Rep,
+    /// Reads everything, writes nothing (BI).
+    Viewer,
+    /// Reps, accounts and deals (middleware).
+    Integration,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Ops => Role::Ops,
+            RoleArg::Manager => Role::Manager,
+            RoleArg::Rep => Role::Rep,
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Integration => Role::Integration,
+        }
+    }
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -82,6 +189,14 @@ async fn open(
     metrics: &Arc<Metrics>,
     batch: bool,
 ) -> (sea_orm::DatabaseConnection, sea_orm::DatabaseConnection) {
+    for url in std::iter::once(&config.database_url).chain(&config.read_database_url) {
+        if let Err(e) = preflight::check_sqlite_file(url) {
+            fail(format!("cannot open {}: {e}", redact(url)));
+        }
+        if let Err(e) = preflight::check_postgres_reachable(url).await {
+            fail(format!("cannot connect to {}: {e}", redact(url)));
+        }
+    }
     let mut pool = PoolSettings::from_config(config);
     if batch {
         pool.statement_timeout = None;
@@ -118,7 +233,8 @@ pub async fn run() {
     let cli = Cli::parse();
     match cli.command {
         Command::Schema => print!("{}", graphql::sdl()),
-        Command::Migrate { config } => {
+        Command::Migrate { db } => {
+            let config = db.config();
             telemetry::init(&config.log_format);
             let metrics = Arc::new(Metrics::default());
             open(&config, &metrics, true).await;
@@ -128,8 +244,11 @@ pub async fn run() {
             demo,
             deals,
             seed: seed_value,
-            config,
+            db,
+            currency,
         } => {
+            let mut config = db.config();
+            config.currency = currency;
             telemetry::init(&config.log_format);
             let metrics = Arc::new(Metrics::default());
             let (db, _) = open(&config, &metrics, true).await;
@@ -155,9 +274,27 @@ pub async fn run() {
             sub,
             rep_id,
             ttl,
-            config,
+            keys,
         } => {
-            let keys = JwtKeys::from_config(&config).unwrap_or_else(|e| fail(e));
+            let role = Role::from(role);
+            if matches!(role, Role::Rep | Role::Manager) && rep_id.is_none() {
+                fail(format!(
+                    "a {} token acts as a rep: add --rep-id <id> (list ids with the query {{ reps {{ id name title }} }})",
+                    role.as_str()
+                ));
+            }
+            let config = keys.config();
+            let keys = JwtKeys::from_config(&config).unwrap_or_else(|e| {
+                match preflight::demo_secret_path(&config.database_url) {
+                    Some(path) if config.jwt_secret.is_none() && config.jwt_public_key.is_none() => {
+                        fail(format!(
+                            "{e} (no demo secret at {} either: start `serve --demo` once with this SALESOPS_DATABASE_URL)",
+                            path.display()
+                        ))
+                    }
+                    _ => fail(e),
+                }
+            });
             let token = keys
                 .issue(&sub, role, rep_id, ttl)
                 .unwrap_or_else(|e| fail(e));
@@ -166,10 +303,12 @@ pub async fn run() {
         Command::Serve { demo, mut config } => {
             telemetry::init(&config.log_format);
             if demo && config.jwt_secret.is_none() && config.jwt_public_key.is_none() {
-                config.jwt_secret = Some(auth::generate_secret());
+                config.jwt_secret = Some(demo_secret(&config.database_url));
             }
-            // Fail before touching the database when no key is configured.
+            // Fail before touching the database when no key is configured
+            // or the address is taken.
             let keys = JwtKeys::from_config(&config).unwrap_or_else(|e| fail(e));
+            preflight::check_bind(&config.bind).unwrap_or_else(|e| fail(e));
             let metrics = Arc::new(Metrics::default());
             let (primary, read) = open(&config, &metrics, false).await;
             if demo && seed::writer::is_empty(&primary).await.unwrap_or(false) {
@@ -215,6 +354,33 @@ pub async fn run() {
     }
 }
 
+/// The demo's JWT secret: kept beside its SQLite database so printed tokens
+/// survive restarts; random for a PostgreSQL demo (tokens then end with the
+/// process, as the message says).
+fn demo_secret(database_url: &str) -> String {
+    let Some(path) = preflight::demo_secret_path(database_url) else {
+        eprintln!(
+            "salesops: no SALESOPS_JWT_SECRET set: the demo's tokens are valid until it stops \
+             (set SALESOPS_JWT_SECRET to keep them)"
+        );
+        return auth::generate_secret();
+    };
+    match preflight::demo_secret(&path) {
+        Ok((secret, created)) => {
+            if created {
+                println!("demo JWT secret created in {}", path.display());
+            } else {
+                println!("demo JWT secret read from {}", path.display());
+            }
+            secret
+        }
+        Err(e) => fail(format!(
+            "cannot keep the demo secret in {}: {e}",
+            path.display()
+        )),
+    }
+}
+
 fn print_demo_banner(url: &str, token: &str) {
     println!(
         r#"
@@ -224,6 +390,8 @@ GraphiQL: open {url} in a browser and add the header
 
 Admin token (valid 7 days):
   export TOKEN={token}
+Tokens of other roles (README, "Demo tokens"), with the same SALESOPS_DATABASE_URL:
+  salesops token --role VIEWER --sub bi
 
 Try:
   curl -s {url} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \

@@ -27,6 +27,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Highest cost (graphql::cost) one request may have.
     pub max_complexity: usize,
+    /// Deepest field nesting (graphql::cost::depth) a document may have.
+    pub max_depth: usize,
     /// Rows a request may read through lists without paging.
     pub max_rows_per_request: usize,
     /// Bearer token `/metrics` requires, if any.
@@ -140,6 +142,19 @@ fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> 
             cost: 0,
         });
     };
+    // Checked here rather than left to async-graphql, whose refusal names
+    // neither the limit nor the setting that raises it.
+    let depth = crate::graphql::cost::depth(&doc);
+    let max_depth = st.settings.max_depth;
+    if depth > max_depth {
+        return Err(Box::new(request_error(
+            format!(
+                "the query nests fields {depth} levels deep and the limit is {max_depth} \
+                 (SALESOPS_MAX_QUERY_DEPTH); select fewer nested levels"
+            ),
+            "QUERY_TOO_COMPLEX",
+        )));
+    }
     let (kind, label) = op_of(&doc, req);
     let cost = st
         .cost
@@ -651,6 +666,7 @@ mod tests {
                 max_page_size: 500,
                 max_body_bytes: 1 << 20,
                 max_complexity: 50_000,
+                max_depth: 15,
                 max_rows_per_request: 50_000,
                 metrics_token: None,
             }),

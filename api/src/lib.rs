@@ -6,6 +6,7 @@ pub mod cli;
 pub mod documents;
 pub mod graphql;
 pub mod http;
+pub mod preflight;
 pub mod startup;
 pub mod telemetry;
 

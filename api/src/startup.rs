@@ -93,6 +93,7 @@ impl Application {
             max_page_size: cfg.max_page_size,
             max_body_bytes: cfg.max_body_bytes,
             max_complexity: cfg.max_query_complexity,
+            max_depth: cfg.max_query_depth,
             max_rows_per_request: cfg.max_rows_per_request,
             metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
         });

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// The database when none is configured: a SQLite file in the working
+/// directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://salesops.db?mode=rwc";
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: sqlite://file.db?mode=rwc or postgres://user@host/db.
-    #[arg(
-        long,
-        env = "SALESOPS_DATABASE_URL",
-        default_value = "sqlite://salesops.db?mode=rwc"
-    )]
+    #[arg(long, env = "SALESOPS_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 
     /// Optional read replica for read-only requests (queries, not mutations).
@@ -47,8 +47,11 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_CURRENCY", default_value = "USD")]
     pub currency: String,
 
-    /// Deepest selection nesting a query may have.
-    #[arg(long, env = "SALESOPS_MAX_QUERY_DEPTH", default_value_t = 12)]
+    /// Deepest selection nesting a query may have. 15 is the least the
+    /// standard introspection queries need (graphql-js 16 and graphql-core
+    /// 3.2: `__schema types fields args type` and nine `ofType`); the query
+    /// cost, not the depth, bounds the work of a data query.
+    #[arg(long, env = "SALESOPS_MAX_QUERY_DEPTH", default_value_t = 15)]
     pub max_query_depth: usize,
 
     /// Highest cost a request may have: fields times list lengths, 5,000 per

@@ -122,7 +122,7 @@ pub fn test_config() -> Config {
     cfg.jwt_issuer = "salesops".into();
     cfg.jwt_audience = "salesops".into();
     cfg.currency = "USD".into();
-    cfg.max_query_depth = 12;
+    cfg.max_query_depth = 15;
     cfg.max_query_complexity = 50_000;
     cfg.max_page_size = 500;
     cfg.max_body_bytes = 1_048_576;

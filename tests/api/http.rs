@@ -145,11 +145,18 @@ async fn get_requests(app: TestApp) {
 
 async fn limits_answer_query_too_complex(app: TestApp) {
     let token = app.admin_token();
-    // 13 levels of nesting against a depth limit of 12.
-    let deep = "{ reps { manager { manager { manager { manager { manager { manager { manager { manager { manager { manager { manager { name } } } } } } } } } } } } }";
+    // 16 levels of nesting against a depth limit of 15.
+    let deep = format!(
+        "{{ reps {{ {} name {} }} }}",
+        "manager { ".repeat(14),
+        "}".repeat(14)
+    );
+    let body = app.gql(&token, &deep, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
     assert_eq!(
-        app.error_code(&token, deep, json!({})).await,
-        "QUERY_TOO_COMPLEX"
+        body["errors"][0]["message"],
+        "the query nests fields 16 levels deep and the limit is 15 \
+         (SALESOPS_MAX_QUERY_DEPTH); select fewer nested levels"
     );
     // 500 deals x 500 nested deals blows the complexity budget.
     let wide =

@@ -5,6 +5,7 @@ mod hostile;
 
 mod audit;
 mod auth;
+mod client;
 mod dataloader;
 mod deals;
 mod demo;

@@ -43,9 +43,16 @@ pub const HEAVY_FIELDS: &[(&str, &str)] = &[
 /// list (a playbook's effectiveness) is computed for every parent in one
 /// batched statement, so it is charged once per document, not per parent.
 pub const HEAVY_COST: u64 = 5_000;
-/// What `__schema` or `__type` costs: the answer is bounded by the schema
-/// (a full introspection of ours is ~300 KB), not by the data.
-pub const INTROSPECTION_COST: u64 = 1_000;
+/// What `__schema` costs. A full introspection of our schema answers 164 KB
+/// (measured with the graphql-js 16 and graphql-core 3.2 documents, all
+/// options on), and the server holds about 1.5 MB while building it (400
+/// aliases took 600 MB). Priced so that one fits in the default limit
+/// (50,000) and two do not: a request, batch included, holds at most one
+/// full `__schema`, and 400 aliases of it are refused before anything runs.
+pub const SCHEMA_COST: u64 = 30_000;
+/// What `__type` costs: one type's answer, at most 17 KB (`Query`, the
+/// largest type, measured), so a client may look up dozens at once.
+pub const TYPE_COST: u64 = 1_000;
 /// The assumed length of a list that takes no page argument (a rep's direct
 /// reports, a territory's reps, a deal's stage history, a metric's rows):
 /// the typical size, not a bound (in the demo organisation a deal has at
@@ -227,7 +234,8 @@ impl<'a> Walk<'a> {
         let name = f.name.node.as_str();
         match name {
             "__typename" => return 0,
-            "__schema" | "__type" => return INTROSPECTION_COST,
+            "__schema" => return SCHEMA_COST,
+            "__type" => return TYPE_COST,
             _ => {}
         }
         let shape = self.model.fields.get(ty).and_then(|m| m.get(name)).cloned();
@@ -272,6 +280,57 @@ impl<'a> Walk<'a> {
         n.unwrap_or(self.model.page_cap)
             .clamp(1, self.model.page_cap)
     }
+}
+
+/// How deep the document nests fields, fragments inlined: the measure
+/// async-graphql's depth limit uses (`{ me { role } }` is 2), computed here
+/// before validation so the refusal can name the limit and its setting.
+/// Each fragment's depth is computed once, so the walk is linear in the
+/// document's size; a fragment cycle (invalid, refused by validation)
+/// counts as nothing so the walk ends.
+pub fn depth(doc: &ExecutableDocument) -> usize {
+    fn set<'a>(
+        doc: &'a ExecutableDocument,
+        s: &'a SelectionSet,
+        memo: &mut HashMap<&'a str, usize>,
+        visiting: &mut Vec<&'a str>,
+    ) -> usize {
+        let mut deepest = 0;
+        for item in &s.items {
+            let d = match &item.node {
+                Selection::Field(f) => 1 + set(doc, &f.node.selection_set.node, memo, visiting),
+                Selection::InlineFragment(frag) => {
+                    set(doc, &frag.node.selection_set.node, memo, visiting)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match memo.get(name) {
+                        Some(d) => *d,
+                        None if visiting.contains(&name) => 0,
+                        None => match doc.fragments.get_key_value(&Name::new(name)) {
+                            Some((key, frag)) => {
+                                visiting.push(key.as_str());
+                                let d = set(doc, &frag.node.selection_set.node, memo, visiting);
+                                visiting.pop();
+                                memo.insert(key.as_str(), d);
+                                d
+                            }
+                            None => 0,
+                        },
+                    }
+                }
+            };
+            deepest = deepest.max(d);
+        }
+        deepest
+    }
+    let mut memo = HashMap::new();
+    let mut visiting = Vec::new();
+    doc.operations
+        .iter()
+        .map(|(_, op)| set(doc, &op.node.selection_set.node, &mut memo, &mut visiting))
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -360,7 +419,73 @@ mod tests {
     fn introspection_has_a_fixed_cost() {
         assert_eq!(
             cost("{ __schema { types { fields { type { ofType { name } } } } } }"),
-            INTROSPECTION_COST
+            SCHEMA_COST
         );
+        assert_eq!(
+            cost("{ __type(name: \"Query\") { fields { name } } }"),
+            TYPE_COST
+        );
+    }
+
+    #[test]
+    fn one_full_schema_fits_the_default_limit_and_two_do_not() {
+        let limit = crate::graphql::Limits::default().max_complexity as u64;
+        assert!(cost("{ __schema { types { name } } }") <= limit);
+        assert!(cost("{ a: __schema { types { name } } b: __schema { types { name } } }") > limit);
+    }
+
+    fn depth_of(q: &str) -> usize {
+        depth(&parse_query(q).unwrap())
+    }
+
+    #[test]
+    fn depth_counts_fields_with_fragments_inlined() {
+        assert_eq!(depth_of("{ me { role } }"), 2);
+        assert_eq!(depth_of("{ __typename }"), 1);
+        assert_eq!(
+            depth_of("{ reps { ...R } } fragment R on Rep { manager { ... on Rep { name } } }"),
+            3
+        );
+        // The deepest operation counts, whichever runs.
+        assert_eq!(
+            depth_of("query A { me { role } } query B { stages { name } }"),
+            2
+        );
+        // A cycle ends the walk.
+        assert_eq!(
+            depth_of(
+                "{ ...A } fragment A on Query { ...B me { role } } fragment B on Query { ...A }"
+            ),
+            2
+        );
+    }
+
+    /// The measure behind the default SALESOPS_MAX_QUERY_DEPTH (15): the
+    /// standard introspection documents (tests/api/client.rs) need exactly
+    /// that, and cost one `__schema`.
+    #[test]
+    fn standard_introspection_needs_depth_15() {
+        for doc in [
+            include_str!("../../../tests/api/fixtures/introspection_graphql_js_16.graphql"),
+            include_str!("../../../tests/api/fixtures/introspection_graphql_core_3_2.graphql"),
+        ] {
+            assert_eq!(depth_of(doc), 15);
+            assert_eq!(depth_of(doc), crate::graphql::Limits::default().max_depth);
+            assert_eq!(cost(doc), SCHEMA_COST);
+        }
+    }
+
+    #[test]
+    fn depth_of_doubling_fragments_is_linear() {
+        let mut q = String::from("query { ...F40 }\nfragment F0 on Query { me { role } }\n");
+        for i in 1..=40 {
+            q.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{p} ...F{p} }}\n",
+                p = i - 1
+            ));
+        }
+        let started = std::time::Instant::now();
+        assert_eq!(depth_of(&q), 2);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

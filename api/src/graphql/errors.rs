@@ -48,8 +48,26 @@ pub fn assign_codes(errors: &mut [async_graphql::ServerError]) {
         if has_code {
             continue;
         }
+        // async-graphql's own limits (a backstop: http.rs checks depth and
+        // cost first) name no setting; say which one raises them.
+        match err.message.as_str() {
+            "Query is nested too deep." => {
+                err.message = "the query nests fields deeper than the limit \
+                               (SALESOPS_MAX_QUERY_DEPTH); select fewer nested levels"
+                    .to_owned();
+            }
+            "Query is too complex." => {
+                err.message = "the query is too complex for the limit \
+                               (SALESOPS_MAX_QUERY_COMPLEXITY)"
+                    .to_owned();
+            }
+            _ => {}
+        }
         let msg = err.message.as_str();
-        let code = if msg.contains("nested too deep") || msg.contains("too complex") {
+        let code = if msg.contains("nested too deep")
+            || msg.contains("too complex")
+            || msg.contains("nests fields deeper")
+        {
             "QUERY_TOO_COMPLEX"
         } else if err.path.is_empty()
             || msg.starts_with("Failed to parse")
@@ -73,6 +91,30 @@ pub fn assign_codes(errors: &mut [async_graphql::ServerError]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn async_graphql_limits_name_their_setting() {
+        let mut errs = vec![
+            async_graphql::ServerError::new("Query is nested too deep.", None),
+            async_graphql::ServerError::new("Query is too complex.", None),
+        ];
+        assign_codes(&mut errs);
+        assert_eq!(
+            errs[0].message,
+            "the query nests fields deeper than the limit (SALESOPS_MAX_QUERY_DEPTH); \
+             select fewer nested levels"
+        );
+        assert_eq!(
+            errs[1].message,
+            "the query is too complex for the limit (SALESOPS_MAX_QUERY_COMPLEXITY)"
+        );
+        for e in &errs {
+            assert_eq!(
+                e.extensions.as_ref().unwrap().get("code"),
+                Some(&Value::from("QUERY_TOO_COMPLEX"))
+            );
+        }
+    }
 
     #[test]
     fn long_messages_are_cut() {

@@ -35,11 +35,15 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_depth: 12,
+            max_depth: 15,
             max_complexity: 50_000,
         }
     }
 }
+
+/// The description of the `Decimal` scalar.
+pub const DECIMAL_DESCRIPTION: &str = "An exact decimal number as a string, e.g. \"1250.00\" \
+     (never a float, so no precision is lost). Money amounts have at most 2 decimal places.";
 
 /// The schema without data (for SDL export and drift tests).
 pub fn schema_builder(
@@ -50,6 +54,9 @@ pub fn schema_builder(
         MutationRoot::default(),
         EmptySubscription,
     )
+    // async-graphql's own Decimal scalar has no description; the contract
+    // documents every custom scalar.
+    .override_output_type_description::<rust_decimal::Decimal>(DECIMAL_DESCRIPTION)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .extension(input_guard::InputGuard)
