@@ -377,8 +377,14 @@ async fn shutdown_drains_requests_in_flight(backend: Backend) {
         .collect();
     let doc = format!("{{ {series} }}");
     let server = app.server.clone();
+    let before = app.statements().await;
     let (body, ()) = tokio::join!(app.gql(&viewer, &doc, json!({})), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Stop once the request is running (its first statements counted),
+        // not before it reached the server.
+        let started = Instant::now();
+        while app.statements().await <= before + 1 && started.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         server.stop(true).await;
     });
     assert!(body.get("errors").is_none(), "{body:#}");
