@@ -230,7 +230,9 @@ where
         );
     }
     *budget -= prepared.cost;
-    let Prepared { kind, label, .. } = prepared;
+    let Prepared {
+        kind, label, cost, ..
+    } = prepared;
     let is_mutation = kind == Some(OperationType::Mutation);
     // A mutation reads through the primary so it sees its own writes.
     let read_db = if is_mutation {
@@ -294,6 +296,16 @@ where
         }
     };
     assign_codes(&mut resp.errors);
+    // Like GitHub's rateLimit: every answer says what it cost and the limit,
+    // so a client sees how close it runs before it is refused.
+    resp.extensions.insert(
+        "cost".to_owned(),
+        async_graphql::Value::from_json(serde_json::json!({
+            "requested": cost,
+            "limit": st.settings.max_complexity,
+        }))
+        .unwrap_or_default(),
+    );
     let elapsed = started.elapsed();
     st.metrics.record_request(&label, elapsed);
     for e in &resp.errors {

@@ -169,6 +169,22 @@ async fn aliases_of_metrics_are_priced(app: TestApp) {
         .contains("shared by the batch"));
 }
 
+async fn every_answer_states_its_cost(app: TestApp) {
+    let viewer = app.token(Role::Viewer, None);
+    let body = app
+        .gql(
+            &viewer,
+            "{ me { role } reps(first: 3) { name } }",
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    assert_eq!(
+        body["extensions"]["cost"],
+        json!({ "requested": 2 + 1 + 3, "limit": 50_000 })
+    );
+}
+
 async fn nested_lists_are_multiplied(app: TestApp) {
     let viewer = app.token(Role::Viewer, None);
     // Lists without paging under a paged list: 500 reps x 10 x 10 x 2.
@@ -782,6 +798,7 @@ db_tests!(
     fragment_doubling_is_refused_before_validation,
     aliases_of_metrics_are_priced,
     nested_lists_are_multiplied,
+    every_answer_states_its_cost,
     series_points_are_capped,
     heavy_work_leaves_the_pool_to_readers,
     abandoned_sql_is_cancelled,
