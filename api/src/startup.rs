@@ -111,7 +111,7 @@ impl Application {
                 cfg.max_page_size,
             )),
             work: Arc::new(crate::work::WorkLimits::new(
-                cfg.db_max_connections,
+                crate::db::pool_size(&cfg.database_url, cfg.db_max_connections),
                 cfg.max_heavy_per_request,
                 cfg.request_timeout(),
             )),

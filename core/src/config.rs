@@ -99,7 +99,7 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_JWT_MAX_TTL_SECS", default_value_t = 30 * 86_400)]
     pub jwt_max_ttl_secs: u64,
 
-    /// Connections in the database pool.
+    /// Connections in the database pool (SQLite: at most 8).
     #[arg(long, env = "SALESOPS_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
