@@ -505,7 +505,8 @@ async fn readme_examples_run_against_the_demo(app: TestApp) {
                 (query, body)
             }
         };
-        println!("{}: {}", ex.at, response);
+        let shown: String = response.to_string().chars().take(200).collect();
+        println!("{}: {shown}", ex.at);
         assert!(
             response.get("errors").is_none(),
             "{}: errors: {response:#}",
@@ -547,4 +548,60 @@ async fn readme_examples_run_against_the_demo(app: TestApp) {
     }
     println!("ran {ran} examples");
     assert_eq!(ran, examples.len());
+
+    // The `salesops token --role REP|MANAGER --rep-id N` commands name reps
+    // that exist, are active, and (for MANAGER) manage someone; a token
+    // like the command's reads the deals it is scoped to.
+    let commands = token_commands();
+    assert!(commands.len() >= 2, "token commands: {commands:?}");
+    for (at, role, rep_id) in commands {
+        let d = app
+            .ok(
+                "query($id: ID!) { rep(id: $id) { active directReports { id } } }",
+                json!({ "id": rep_id.to_string() }),
+            )
+            .await;
+        assert_eq!(d["rep"]["active"], true, "{at}: rep {rep_id}: {d}");
+        let role = match role.as_str() {
+            "REP" => Role::Rep,
+            "MANAGER" => {
+                let reports = d["rep"]["directReports"].as_array().unwrap();
+                assert!(!reports.is_empty(), "{at}: {rep_id} manages nobody");
+                Role::Manager
+            }
+            other => panic!("{at}: role {other} takes no --rep-id"),
+        };
+        let token = app.token(role, Some(rep_id));
+        let d = app
+            .ok_as(&token, "{ deals(first: 1) { totalCount } }", json!({}))
+            .await;
+        assert!(d["deals"]["totalCount"].as_i64().unwrap() > 0, "{at}: {d}");
+    }
+}
+
+/// (where, role, rep id) of every `token ... --rep-id N` shell command.
+fn token_commands() -> Vec<(String, String, i64)> {
+    let mut out = Vec::new();
+    for (file, text) in documents() {
+        for b in fenced_blocks(&text) {
+            if !matches!(b.info.as_str(), "sh" | "bash" | "shell") {
+                continue;
+            }
+            for (l, cmd) in shell_commands(&b.body, b.open + 1) {
+                let words: Vec<&str> = cmd.split_whitespace().collect();
+                let flag = |f: &str| {
+                    words
+                        .iter()
+                        .position(|w| *w == f)
+                        .map(|i| words[i + 1].trim_end_matches(')'))
+                };
+                if let (true, Some(role), Some(rep)) =
+                    (words.contains(&"token"), flag("--role"), flag("--rep-id"))
+                {
+                    out.push((format!("{file}:{l}"), role.to_owned(), rep.parse().unwrap()));
+                }
+            }
+        }
+    }
+    out
 }
