@@ -1,7 +1,8 @@
 //! The README is tested: every GraphQL example in README.md, CONTRIBUTING.md
 //! and docs/*.md (```graphql blocks, with the ```json block right after them
-//! as variables, and `curl .../graphql` commands in ```sh blocks) runs
-//! against a freshly seeded demo and must answer without errors.
+//! as variables, and `curl .../graphql` commands in ```sh blocks), and the
+//! curl commands `serve --demo` prints, run against a freshly seeded demo
+//! and must answer without errors.
 //!
 //! Placeholders are `$NAME` in capitals (shell variables in curl commands);
 //! the test fills them from real data it reads first: a deal's id and its
@@ -18,9 +19,10 @@ use serde_json::{json, Value};
 use crate::db_tests;
 use crate::helpers::TestApp;
 
-/// Examples counted by hand in README.md: 6 curl commands and 2 ```graphql
-/// blocks; an extractor that silently finds fewer fails.
-const MIN_EXAMPLES: usize = 8;
+/// Examples counted by hand: in README.md 6 curl commands and 2 ```graphql
+/// blocks, and 2 curl commands in the `serve --demo` banner; an extractor
+/// that silently finds fewer fails.
+const MIN_EXAMPLES: usize = 10;
 
 db_tests!(readme_examples_run_against_the_demo);
 
@@ -155,25 +157,32 @@ fn extract() -> Vec<Example> {
                         },
                     });
                 }
-                "sh" | "bash" | "shell" => {
-                    for (l, cmd) in shell_commands(&b.body, b.open + 1) {
-                        if !cmd.trim_start().starts_with("curl ") {
-                            continue; // cargo, docker, exports: not GraphQL
-                        }
-                        let words = shell_words(&cmd, &|name| format!("${name}"));
-                        if parse_curl(&words).graphql() {
-                            examples.push(Example {
-                                at: at(l),
-                                body: Body::Curl(cmd),
-                            });
-                        }
-                    }
-                }
+                "sh" | "bash" | "shell" => curl_examples(&file, &b.body, b.open + 1, &mut examples),
                 _ => {}
             }
         }
     }
+    // What `serve --demo` prints is copied as often as the README.
+    let banner = api::cli::demo_banner("http://localhost:8080/graphql", "<token>");
+    curl_examples("serve --demo banner", &banner, 1, &mut examples);
     examples
+}
+
+/// The `curl .../graphql` commands of a shell script (cargo, docker and
+/// exports are not GraphQL and are skipped).
+fn curl_examples(file: &str, script: &str, first_line: usize, examples: &mut Vec<Example>) {
+    for (l, cmd) in shell_commands(script, first_line) {
+        if !cmd.trim_start().starts_with("curl ") {
+            continue;
+        }
+        let words = shell_words(&cmd, &|name| format!("${name}"));
+        if parse_curl(&words).graphql() {
+            examples.push(Example {
+                at: format!("{file}:{l}"),
+                body: Body::Curl(cmd),
+            });
+        }
+    }
 }
 
 /// Splits a shell command into words like sh does: single quotes literal,
