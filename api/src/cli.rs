@@ -382,7 +382,12 @@ fn demo_secret(database_url: &str) -> String {
 }
 
 fn print_demo_banner(url: &str, token: &str) {
-    println!(
+    println!("{}", demo_banner(url, token));
+}
+
+/// What `serve --demo` prints; tests/api/readme.rs runs its curl examples.
+pub fn demo_banner(url: &str, token: &str) -> String {
+    format!(
         r#"
 salesops demo is running at {url}
 GraphiQL: open {url} in a browser and add the header
@@ -400,5 +405,5 @@ Try:
   curl -s {url} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{{"query":"{{ reps(first: 5) {{ name title territory {{ name }} quotas {{ period amount }} }} }}"}}'
 "#
-    );
+    )
 }

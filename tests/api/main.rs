@@ -18,6 +18,7 @@ mod metrics;
 mod money_limits;
 mod ops;
 mod org;
+mod readme;
 mod roles;
 mod schema;
 mod scope_walk;
