@@ -128,7 +128,10 @@ struct Prepared {
     cost: u64,
     /// The document and operation, to put the response's keys in
     /// selection-set order (see response_order).
-    order: Option<(async_graphql::parser::types::ExecutableDocument, Option<String>)>,
+    order: Option<(
+        async_graphql::parser::types::ExecutableDocument,
+        Option<String>,
+    )>,
 }
 
 /// Checks the text's nesting, parses it (through the cache) and prices it.

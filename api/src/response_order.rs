@@ -36,12 +36,16 @@ pub fn reorder(doc: &ExecutableDocument, operation_name: Option<&str>, data: &mu
 
 /// The response keys of one level in order, each with the selection sets of
 /// the fields answering to it (several when a key is selected twice).
-fn collect<'a>(doc: &'a ExecutableDocument, sets: &[&'a SelectionSet]) -> Vec<(&'a str, Vec<&'a SelectionSet>)> {
+fn collect<'a>(
+    doc: &'a ExecutableDocument,
+    sets: &[&'a SelectionSet],
+) -> Vec<(&'a str, Vec<&'a SelectionSet>)> {
     let mut out: Vec<(&'a str, Vec<&'a SelectionSet>)> = Vec::new();
     let mut index: HashMap<&'a str, usize> = HashMap::new();
     let mut visited: HashSet<&'a str> = HashSet::new();
     // An explicit stack: a long chain of fragment spreads must not recurse.
-    let mut stack: Vec<std::slice::Iter<'a, _>> = sets.iter().rev().map(|s| s.items.iter()).collect();
+    let mut stack: Vec<std::slice::Iter<'a, _>> =
+        sets.iter().rev().map(|s| s.items.iter()).collect();
     while let Some(items) = stack.last_mut() {
         let Some(item) = items.next() else {
             stack.pop();

@@ -91,7 +91,9 @@ fn value(b: &[u8], i: &mut usize) -> J {
             J::Scalar
         }
         _ => {
-            while *i < b.len() && !matches!(b[*i], b',' | b'}' | b']') && !b[*i].is_ascii_whitespace()
+            while *i < b.len()
+                && !matches!(b[*i], b',' | b'}' | b']')
+                && !b[*i].is_ascii_whitespace()
             {
                 *i += 1;
             }
@@ -180,13 +182,22 @@ async fn raw_post(app: &TestApp, query: &str) -> String {
 }
 
 async fn keys_follow_the_selection_set(app: TestApp) {
-    let territory = app.create_territory("North", Some("ENTERPRISE"), None).await;
-    let boss = app.create_rep("Zed Boss", None, Some(&territory), json!({})).await;
+    let territory = app
+        .create_territory("North", Some("ENTERPRISE"), None)
+        .await;
+    let boss = app
+        .create_rep("Zed Boss", None, Some(&territory), json!({}))
+        .await;
     let mut reps = vec![];
     for n in 0..4 {
         reps.push(
-            app.create_rep(&format!("Seller {n}"), Some(&boss), Some(&territory), json!({}))
-                .await,
+            app.create_rep(
+                &format!("Seller {n}"),
+                Some(&boss),
+                Some(&territory),
+                json!({}),
+            )
+            .await,
         );
     }
     let account = app.create_account("Globex", Some(&territory)).await;
@@ -227,26 +238,42 @@ async fn keys_follow_the_selection_set(app: TestApp) {
             leaf("id"),
             leaf("forecastCategory"),
             leaf("expectedCloseDate"),
-            node("stageHistory", vec![node("toStage", leaves("name id")), leaf("changedAt")]),
+            node(
+                "stageHistory",
+                vec![node("toStage", leaves("name id")), leaf("changedAt")],
+            ),
             leaf("currency"),
             leaf("createdAt"),
             leaf("amount"),
             leaf("ageDays"),
-            node("account", vec![leaf("name"), node("territory", leaves("region name id")), leaf("id")]),
+            node(
+                "account",
+                vec![
+                    leaf("name"),
+                    node("territory", leaves("region name id")),
+                    leaf("id"),
+                ],
+            ),
             node("territory", leaves("name id")),
         ];
         v.push(leaf("__typename"));
         v
     };
     let mut top = vec![
-        node("zulu: me", leaves("subject role repId")),
+        node("zulu: me", leaves("subject role")),
         node(
             "deals(first: 40, orderBy: AMOUNT_DESC)",
             vec![
                 leaf("totalCount"),
-                node("pageInfo", leaves("hasNextPage endCursor hasPreviousPage startCursor")),
+                node(
+                    "pageInfo",
+                    leaves("hasNextPage endCursor hasPreviousPage startCursor"),
+                ),
                 node("nodes", deal_fields()),
-                node("edges", vec![leaf("cursor"), node("node", leaves("name amount id"))]),
+                node(
+                    "edges",
+                    vec![leaf("cursor"), node("node", leaves("name amount id"))],
+                ),
             ],
         ),
         node("mike: stages", leaves("probability name id kind position")),
@@ -263,7 +290,10 @@ async fn keys_follow_the_selection_set(app: TestApp) {
         "alpha: repsConnection(first: 3)",
         vec![
             leaf("totalCount"),
-            node("nodes", vec![leaf("name"), node("manager", leaves("name id")), leaf("id")]),
+            node(
+                "nodes",
+                vec![leaf("name"), node("manager", leaves("name id")), leaf("id")],
+            ),
             node("pageInfo", leaves("endCursor hasNextPage")),
         ],
     ));
@@ -317,12 +347,24 @@ async fn all_reps(app: &TestApp, token: &str, first: i64, manager: Option<&str>)
     let mut total = None;
     for page in 0.. {
         let d = app
-            .ok_as(token, REP_PAGE, json!({ "f": first, "a": after, "m": manager }))
+            .ok_as(
+                token,
+                REP_PAGE,
+                json!({ "f": first, "a": after, "m": manager }),
+            )
             .await;
         let c = &d["repsConnection"];
         let edges = c["edges"].as_array().unwrap();
-        let nodes: Vec<i64> = c["nodes"].as_array().unwrap().iter().map(|n| id_num(n["id"].as_str().unwrap())).collect();
-        let edge_ids: Vec<i64> = edges.iter().map(|e| id_num(e["node"]["id"].as_str().unwrap())).collect();
+        let nodes: Vec<i64> = c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| id_num(n["id"].as_str().unwrap()))
+            .collect();
+        let edge_ids: Vec<i64> = edges
+            .iter()
+            .map(|e| id_num(e["node"]["id"].as_str().unwrap()))
+            .collect();
         assert_eq!(nodes, edge_ids);
         assert_eq!(c["pageInfo"]["hasPreviousPage"], json!(page > 0));
         if let Some(last) = edges.last() {
@@ -330,7 +372,11 @@ async fn all_reps(app: &TestApp, token: &str, first: i64, manager: Option<&str>)
             assert_eq!(c["pageInfo"]["startCursor"], edges[0]["cursor"]);
         }
         let n = c["totalCount"].as_i64().unwrap();
-        assert_eq!(*total.get_or_insert(n), n, "totalCount is the same on every page");
+        assert_eq!(
+            *total.get_or_insert(n),
+            n,
+            "totalCount is the same on every page"
+        );
         ids.extend(edge_ids);
         if c["pageInfo"]["hasNextPage"] == json!(false) {
             assert!(edges.len() as i64 <= first);
@@ -367,14 +413,18 @@ async fn reps_page_past_500_with_cursors(app: TestApp) {
     let mut team = vec![id_num(&boss)];
     let mut direct = vec![];
     for n in 0..6 {
-        let r = app.create_rep(&format!("Direct {n}"), Some(&boss), None, json!({})).await;
+        let r = app
+            .create_rep(&format!("Direct {n}"), Some(&boss), None, json!({}))
+            .await;
         team.push(id_num(&r));
         direct.push(r);
     }
     let sub = direct[0].clone();
     let mut under_sub = vec![];
     for n in 0..4 {
-        let r = app.create_rep(&format!("Indirect {n}"), Some(&sub), None, json!({})).await;
+        let r = app
+            .create_rep(&format!("Indirect {n}"), Some(&sub), None, json!({}))
+            .await;
         team.push(id_num(&r));
         under_sub.push(id_num(&r));
     }
@@ -395,7 +445,8 @@ async fn reps_page_past_500_with_cursors(app: TestApp) {
     // The contract's list stops at 500; the connection goes on.
     let admin = app.admin_token();
     assert_eq!(
-        app.error_code(&admin, "{ reps(first: 501) { id } }", json!({})).await,
+        app.error_code(&admin, "{ reps(first: 501) { id } }", json!({}))
+            .await,
         "QUERY_TOO_COMPLEX"
     );
     let ids = all_reps(&app, &admin, 100, None).await;
@@ -419,7 +470,8 @@ async fn reps_page_past_500_with_cursors(app: TestApp) {
         ("eyJsIjoidGVycml0b3JpZXMiLCJpIjoxfQ", "BAD_USER_INPUT"),
     ] {
         assert_eq!(
-            app.error_code(&admin, REP_PAGE, json!({ "f": 5, "a": after })).await,
+            app.error_code(&admin, REP_PAGE, json!({ "f": 5, "a": after }))
+                .await,
             code
         );
     }
@@ -456,13 +508,21 @@ async fn territories_page_with_cursors(app: TestApp) {
     let mut pages = 0;
     loop {
         let d = app
-            .ok_as(&admin, TERRITORY_PAGE, json!({ "f": 3, "a": after, "p": parent }))
+            .ok_as(
+                &admin,
+                TERRITORY_PAGE,
+                json!({ "f": 3, "a": after, "p": parent }),
+            )
             .await;
         let c = &d["territoriesConnection"];
         assert_eq!(c["totalCount"], json!(7));
         assert_eq!(c["pageInfo"]["hasPreviousPage"], json!(pages > 0));
         let edges = c["edges"].as_array().unwrap();
-        ids.extend(edges.iter().map(|e| id_num(e["node"]["id"].as_str().unwrap())));
+        ids.extend(
+            edges
+                .iter()
+                .map(|e| id_num(e["node"]["id"].as_str().unwrap())),
+        );
         pages += 1;
         if c["pageInfo"]["hasNextPage"] == json!(false) {
             break;
@@ -472,16 +532,21 @@ async fn territories_page_with_cursors(app: TestApp) {
     assert_eq!(pages, 3);
     assert_eq!(ids, children, "ordered by id, not by name");
     // Without a parent: every territory, the parent included.
-    let d = app
-        .ok_as(&admin, TERRITORY_PAGE, json!({ "f": 500 }))
-        .await;
+    let d = app.ok_as(&admin, TERRITORY_PAGE, json!({ "f": 500 })).await;
     let total = app.count_rows("territory").await;
     assert_eq!(d["territoriesConnection"]["totalCount"], json!(total));
-    assert_eq!(d["territoriesConnection"]["edges"].as_array().unwrap().len() as i64, total);
+    assert_eq!(
+        d["territoriesConnection"]["edges"]
+            .as_array()
+            .unwrap()
+            .len() as i64,
+        total
+    );
     // A rep cursor is not a territory cursor.
     let rep_cursor = "eyJsIjoicmVwcyIsImkiOjF9";
     assert_eq!(
-        app.error_code(&admin, TERRITORY_PAGE, json!({ "f": 3, "a": rep_cursor })).await,
+        app.error_code(&admin, TERRITORY_PAGE, json!({ "f": 3, "a": rep_cursor }))
+            .await,
         "BAD_USER_INPUT"
     );
 }
