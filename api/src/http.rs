@@ -126,6 +126,12 @@ struct Prepared {
     label: String,
     /// The document's cost (see graphql::cost); 0 when it does not parse.
     cost: u64,
+    /// The document and operation, to put the response's keys in
+    /// selection-set order (see response_order).
+    order: Option<(
+        async_graphql::parser::types::ExecutableDocument,
+        Option<String>,
+    )>,
 }
 
 /// Checks the text's nesting, parses it (through the cache) and prices it.
@@ -140,6 +146,7 @@ fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> 
             kind: None,
             label: "invalid".to_owned(),
             cost: 0,
+            order: None,
         });
     };
     // Checked here rather than left to async-graphql, whose refusal names
@@ -159,8 +166,14 @@ fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> 
     let cost = st
         .cost
         .cost(&doc, req.operation_name.as_deref(), &req.variables);
+    let order = Some((doc.clone(), req.operation_name.clone()));
     req.set_parsed_query(doc);
-    Ok(Prepared { kind, label, cost })
+    Ok(Prepared {
+        kind,
+        label,
+        cost,
+        order,
+    })
 }
 
 /// A response carrying one request error (no execution took place).
@@ -231,7 +244,10 @@ where
     }
     *budget -= prepared.cost;
     let Prepared {
-        kind, label, cost, ..
+        kind,
+        label,
+        cost,
+        order,
     } = prepared;
     let is_mutation = kind == Some(OperationType::Mutation);
     // A mutation reads through the primary so it sees its own writes.
@@ -296,6 +312,9 @@ where
         }
     };
     assign_codes(&mut resp.errors);
+    if let Some((doc, operation)) = &order {
+        crate::response_order::reorder(doc, operation.as_deref(), &mut resp.data);
+    }
     // Like GitHub's rateLimit: every answer says what it cost and the limit,
     // so a client sees how close it runs before it is refused.
     resp.extensions.insert(

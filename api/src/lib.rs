@@ -7,6 +7,7 @@ pub mod documents;
 pub mod graphql;
 pub mod http;
 pub mod preflight;
+pub mod response_order;
 pub mod startup;
 pub mod telemetry;
 

@@ -6,6 +6,7 @@ mod hostile;
 mod audit;
 mod auth;
 mod client;
+mod conventions;
 mod dataloader;
 mod deals;
 mod demo;

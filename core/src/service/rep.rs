@@ -51,6 +51,7 @@ pub struct RepChanges {
     pub commission_threshold: Option<Decimal>,
 }
 
+#[derive(Debug, Clone, Default)]
 pub struct RepFilter {
     pub active: Option<bool>,
     pub territory_id: Option<i64>,
@@ -88,12 +89,12 @@ pub async fn get(db: &impl ConnectionTrait, scope: DealScope, id: i64) -> AppRes
     q.one(db).await?.ok_or_else(|| AppError::not_found("rep"))
 }
 
-pub async fn list(
+/// The reps the scope sees that match the filter.
+fn filtered(
     db: &impl ConnectionTrait,
     scope: DealScope,
-    f: RepFilter,
-    limit: u64,
-) -> AppResult<Vec<rep::Model>> {
+    f: &RepFilter,
+) -> sea_orm::Select<rep::Entity> {
     let mut q = rep::Entity::find();
     if let Some(cond) = scope.rep_condition("rep.id", db.get_database_backend()) {
         q = q.filter(cond);
@@ -107,7 +108,46 @@ pub async fn list(
     if let Some(m) = f.manager_id {
         q = q.filter(rep::Column::ManagerId.eq(m));
     }
-    Ok(q.order_by_asc(rep::Column::Name)
+    q
+}
+
+/// A page of reps ordered by id, after the rep with id `after`; and whether
+/// more follow (one extra row is read to know).
+pub async fn page(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    f: &RepFilter,
+    after: Option<i64>,
+    limit: u64,
+) -> AppResult<(Vec<rep::Model>, bool)> {
+    let mut q = filtered(db, scope, f);
+    if let Some(a) = after {
+        q = q.filter(rep::Column::Id.gt(a));
+    }
+    let mut rows = q
+        .order_by_asc(rep::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// How many reps the scope sees that match the filter.
+pub async fn count(db: &impl ConnectionTrait, scope: DealScope, f: &RepFilter) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(filtered(db, scope, f).count(db).await?)
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: DealScope,
+    f: RepFilter,
+    limit: u64,
+) -> AppResult<Vec<rep::Model>> {
+    Ok(filtered(db, scope, &f)
+        .order_by_asc(rep::Column::Name)
         .order_by_asc(rep::Column::Id)
         .limit(limit)
         .all(db)

@@ -36,6 +36,41 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<territory::Mod
         .ok_or_else(|| AppError::not_found("territory"))
 }
 
+/// A page of territories ordered by id (with a parent, only its direct
+/// children), after the one with id `after`; and whether more follow.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    parent_id: Option<i64>,
+    after: Option<i64>,
+    limit: u64,
+) -> AppResult<(Vec<territory::Model>, bool)> {
+    let mut q = territory::Entity::find();
+    if let Some(p) = parent_id {
+        q = q.filter(territory::Column::ParentId.eq(p));
+    }
+    if let Some(a) = after {
+        q = q.filter(territory::Column::Id.gt(a));
+    }
+    let mut rows = q
+        .order_by_asc(territory::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// How many territories there are (with a parent, its direct children).
+pub async fn count(db: &impl ConnectionTrait, parent_id: Option<i64>) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    let mut q = territory::Entity::find();
+    if let Some(p) = parent_id {
+        q = q.filter(territory::Column::ParentId.eq(p));
+    }
+    Ok(q.count(db).await?)
+}
+
 /// Ordered by name; with a parent, only its direct children.
 pub async fn list(
     db: &impl ConnectionTrait,

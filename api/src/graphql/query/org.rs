@@ -2,9 +2,13 @@ use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::graphql::scalars::Period;
-use crate::graphql::types::{Account, Playbook, Principal, Quota, Rep, Stage, Territory};
+use crate::graphql::types::org_pages::{REP_LIST, TERRITORY_LIST};
+use crate::graphql::types::{
+    Account, Playbook, Principal, Quota, Rep, RepConnection, Stage, Territory, TerritoryConnection,
+};
 use crate::graphql::{list_complexity, lookup_id, opt_id, page_size, principal, read_db};
 use crate::service::access::{DEAL_READERS, METRIC_READERS, REFERENCE_READERS};
+use crate::service::pagination::decode_id_cursor;
 use crate::service::{self, rep::RepFilter};
 
 #[derive(Default)]
@@ -47,6 +51,35 @@ impl OrgQuery {
         Ok(rows.into_iter().map(Territory).collect())
     }
 
+    /// Territories ordered by id, paged by cursor (`after` is a cursor of
+    /// this list); with a parent, only its direct children.
+    #[graphql(complexity = "list_complexity(first, 100, child_complexity)")]
+    async fn territories_connection(
+        &self,
+        ctx: &Context<'_>,
+        parent_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<TerritoryConnection> {
+        principal(ctx)?.require(REFERENCE_READERS).extend()?;
+        let limit = page_size(ctx, first, 100)?;
+        let parent_id = opt_id(&parent_id, "parentId").extend()?;
+        let after = after
+            .as_deref()
+            .map(|a| decode_id_cursor(a, TERRITORY_LIST))
+            .transpose()
+            .extend()?;
+        let (rows, has_next) = service::territory::page(read_db(ctx)?, parent_id, after, limit)
+            .await
+            .extend()?;
+        Ok(TerritoryConnection {
+            rows,
+            has_next,
+            has_previous: after.is_some(),
+            parent_id,
+        })
+    }
+
     /// A rep the caller may see (a REP sees itself, a MANAGER its team).
     async fn rep(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Rep>> {
         let p = principal(ctx)?;
@@ -79,6 +112,43 @@ impl OrgQuery {
             .await
             .extend()?;
         Ok(rows.into_iter().map(Rep).collect())
+    }
+
+    /// Reps ordered by id, paged by cursor (`after` is a cursor of this
+    /// list). Scoped like deals: a REP sees itself, a MANAGER its team.
+    #[graphql(complexity = "list_complexity(first, 100, child_complexity)")]
+    async fn reps_connection(
+        &self,
+        ctx: &Context<'_>,
+        active: Option<bool>,
+        territory_id: Option<ID>,
+        manager_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<RepConnection> {
+        let p = principal(ctx)?;
+        p.require(DEAL_READERS).extend()?;
+        let limit = page_size(ctx, first, 100)?;
+        let filter = RepFilter {
+            active,
+            territory_id: opt_id(&territory_id, "territoryId").extend()?,
+            manager_id: opt_id(&manager_id, "managerId").extend()?,
+        };
+        let after = after
+            .as_deref()
+            .map(|a| decode_id_cursor(a, REP_LIST))
+            .transpose()
+            .extend()?;
+        let (rows, has_next) = service::rep::page(read_db(ctx)?, p.scope(), &filter, after, limit)
+            .await
+            .extend()?;
+        Ok(RepConnection {
+            rows,
+            has_next,
+            has_previous: after.is_some(),
+            scope: p.scope(),
+            filter,
+        })
     }
 
     async fn account(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Account>> {

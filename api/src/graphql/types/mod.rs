@@ -7,6 +7,7 @@ pub mod grouping;
 pub mod integration;
 pub mod metrics;
 pub mod org;
+pub mod org_pages;
 pub mod playbook;
 pub mod quota;
 pub mod sop;
@@ -19,5 +20,6 @@ pub use integration::{
     WebhookWithSecret,
 };
 pub use org::{Account, Principal, Rep, Stage, Territory};
+pub use org_pages::{RepConnection, TerritoryConnection};
 pub use playbook::{Playbook, PlaybookStep};
 pub use quota::Quota;
