@@ -10,6 +10,23 @@ use serde_json::{json, Value};
 use crate::db_tests;
 use crate::helpers::{spawn_app_with, Backend, TestApp, TEST_SECRET};
 
+/// `mod name { sqlite, postgres }` for a test that starts its own app with
+/// adjusted settings: `async fn f(backend: Backend)`.
+macro_rules! backend_tests {
+    ($name:ident => $f:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$f(super::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$f(super::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 /// The code of the first error of a raw response body.
 fn first_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
@@ -311,7 +328,7 @@ async fn a_client_that_leaves_abandons_its_request(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |c| c.max_heavy_per_request = 1).await else {
         return;
     };
-    api::seed::synthetic(&app.db, 30_000, 5, "USD")
+    api::seed::synthetic(&app.db, 50_000, 5, "USD")
         .await
         .expect("seed");
     let viewer = app.token(Role::Viewer, None);
@@ -407,27 +424,9 @@ async fn shutdown_drains_requests_in_flight(backend: Backend) {
     assert_eq!(body["data"]["s5"].as_array().unwrap().len(), 575);
 }
 
-mod shutdown_drains {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::shutdown_drains_requests_in_flight(super::Backend::Sqlite).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::shutdown_drains_requests_in_flight(super::Backend::Postgres).await;
-    }
-}
+backend_tests!(shutdown_drains => shutdown_drains_requests_in_flight);
 
-mod client_leaves {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::a_client_that_leaves_abandons_its_request(super::Backend::Sqlite).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::a_client_that_leaves_abandons_its_request(super::Backend::Postgres).await;
-    }
-}
+backend_tests!(client_leaves => a_client_that_leaves_abandons_its_request);
 
 /// Lists without paging are bounded by the rows they actually read: a
 /// writer can make a deal's history as long as it likes.
@@ -472,27 +471,9 @@ async fn unpaged_lists_spend_a_row_budget(backend: Backend) {
         .is_empty());
 }
 
-mod row_budget {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::unpaged_lists_spend_a_row_budget(super::Backend::Sqlite).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::unpaged_lists_spend_a_row_budget(super::Backend::Postgres).await;
-    }
-}
+backend_tests!(row_budget => unpaged_lists_spend_a_row_budget);
 
-mod deadline {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::a_request_past_its_deadline_is_stopped(super::Backend::Sqlite).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::a_request_past_its_deadline_is_stopped(super::Backend::Postgres).await;
-    }
-}
+backend_tests!(deadline => a_request_past_its_deadline_is_stopped);
 
 /// The cancellation itself, on a statement that would run for minutes: once
 /// its request is dropped, the database stops it and the connection is free.
@@ -607,16 +588,7 @@ async fn metrics_can_require_a_token(backend: Backend) {
         .contains("salesops_db_statements_total"));
 }
 
-mod metrics_token {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::metrics_can_require_a_token(super::Backend::Sqlite).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::metrics_can_require_a_token(super::Backend::Postgres).await;
-    }
-}
+backend_tests!(metrics_token => metrics_can_require_a_token);
 
 fn sign(header: Value, claims: Value) -> String {
     use base64::Engine;
