@@ -188,25 +188,49 @@ impl Drop for CancelOnDrop {
             return;
         };
         rt.spawn(async move {
+            // `pg_cancel_backend` signals a backend, not a statement: a
+            // statement that ends between our look and the signal would let
+            // the signal hit whatever that connection runs next (another
+            // request's). So only statements that have already run for a
+            // while are cancelled (they are the ones worth stopping, and
+            // unlikely to end in that instant), looking again every 200 ms
+            // until none of the request's statements is left.
             let stmt = sea_orm::Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
-                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+                "SELECT count(*) AS running, \
+                 count(*) FILTER (WHERE CASE WHEN query_start < now() - interval '500 milliseconds' \
+                 THEN pg_cancel_backend(pid) ELSE false END) AS cancelled \
+                 FROM pg_stat_activity \
                  WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE $1",
                 [pattern.into()],
             );
-            match db.query_all_raw(stmt).await {
-                Ok(rows) if !rows.is_empty() => {
-                    tracing::info!(
-                        statements = rows.len(),
-                        "cancelled an abandoned request's SQL"
-                    )
+            for _ in 0..CANCEL_ROUNDS {
+                match db.query_one_raw(stmt.clone()).await {
+                    Ok(Some(row)) => {
+                        let running: i64 = row.try_get("", "running").unwrap_or(0);
+                        let cancelled: i64 = row.try_get("", "cancelled").unwrap_or(0);
+                        if cancelled > 0 {
+                            tracing::info!(cancelled, "cancelled an abandoned request's SQL");
+                        }
+                        if running == 0 {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not cancel an abandoned request's SQL");
+                        return;
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not cancel an abandoned request's SQL"),
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         });
     }
 }
+
+/// How many times an abandoned request's statements are looked for (200 ms
+/// apart): past the statement timeout a statement has ended anyway.
+const CANCEL_ROUNDS: usize = 200;
 
 /// Installed on every SQLite connection as it leaves the pool: inside a
 /// request, a progress handler that interrupts the running statement once
