@@ -320,6 +320,20 @@ async fn a_request_past_its_deadline_is_stopped(backend: Backend) {
         .contains("SALESOPS_REQUEST_TIMEOUT_MS"));
 }
 
+/// A document of `n` weekly win-rate series over eleven years, each its own
+/// heavy field (with one permit per request they run one after another): a
+/// request slow enough to be interrupted.
+fn weekly_series_doc(n: usize) -> String {
+    let series: String = (0..n)
+        .map(|i| {
+            format!(
+                "s{i}: metricSeries(metric: WIN_RATE, period: \"2016-01-01..2026-12-31\", granularity: WEEK, filter: {{ minAmount: \"{i}\" }}) {{ value }} "
+            )
+        })
+        .collect();
+    format!("{{ {series} }}")
+}
+
 /// A client that closes its connection mid-request abandons it: the request
 /// is dropped (counted at /metrics) and its SQL cancelled, instead of running
 /// to the end for nobody.
@@ -332,14 +346,7 @@ async fn a_client_that_leaves_abandons_its_request(backend: Backend) {
         .await
         .expect("seed");
     let viewer = app.token(Role::Viewer, None);
-    let series: String = (0..9)
-        .map(|i| {
-            format!(
-                "s{i}: metricSeries(metric: WIN_RATE, period: \"2016-01-01..2026-12-31\", granularity: WEEK, filter: {{ minAmount: \"{i}\" }}) {{ value }} "
-            )
-        })
-        .collect();
-    let doc = format!("{{ {series} }}");
+    let doc = weekly_series_doc(9);
     // How long it runs when the client waits.
     let started = Instant::now();
     app.ok_as(&viewer, &doc, json!({})).await;
@@ -401,14 +408,7 @@ async fn shutdown_drains_requests_in_flight(backend: Backend) {
         .await
         .expect("seed");
     let viewer = app.token(Role::Viewer, None);
-    let series: String = (0..6)
-        .map(|i| {
-            format!(
-                "s{i}: metricSeries(metric: WIN_RATE, period: \"2016-01-01..2026-12-31\", granularity: WEEK, filter: {{ minAmount: \"{i}\" }}) {{ value }} "
-            )
-        })
-        .collect();
-    let doc = format!("{{ {series} }}");
+    let doc = weekly_series_doc(6);
     let server = app.server.clone();
     let before = app.statements().await;
     let (body, ()) = tokio::join!(app.gql(&viewer, &doc, json!({})), async {
