@@ -750,6 +750,8 @@ mod tests {
             closed_at: Some(at("2026-02-03T04:05:06Z")),
             lost_reason: Some("price".into()),
             version: 7,
+            valid_from: at("2026-02-03T04:05:06Z"),
+            push_count: 2,
             created_at: at("2026-01-01T00:00:00Z"),
             updated_at: at("2026-02-03T04:05:07Z"),
         };

@@ -24,6 +24,13 @@ pub struct Model {
     pub closed_at: Option<DateTimeUtc>,
     pub lost_reason: Option<String>,
     pub version: i32,
+    /// When the current revision took effect (deal_revision.valid_from of
+    /// the latest version): a deal with `valid_from` before a time T is at
+    /// its current state at T, so as-of reads only look up revisions of the
+    /// deals changed since.
+    pub valid_from: DateTimeUtc,
+    /// Close-date moves to a later date while open (the latest revision's).
+    pub push_count: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit_entry;
 pub mod deal;
+pub mod deal_revision;
 pub mod deal_stage_change;
 pub mod enums;
 pub mod forecast_submission;

@@ -19,6 +19,7 @@ mod m20260310_000001_create_change_clock;
 mod m20260310_000002_webhook_delivery_ordering;
 mod m20261123_000001_metric_indexes;
 mod m20261201_000001_webhook_secret_sealed;
+mod m20261206_000001_deal_revision;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260310_000002_webhook_delivery_ordering::Migration),
             Box::new(m20261123_000001_metric_indexes::Migration),
             Box::new(m20261201_000001_webhook_secret_sealed::Migration),
+            Box::new(m20261206_000001_deal_revision::Migration),
         ]
     }
 }

@@ -193,7 +193,7 @@ pub struct DealInput {
     pub territory_id: Option<ID>,
     /// Defaults to the first OPEN stage.
     pub stage_id: Option<ID>,
-    /// Defaults to PIPELINE for open deals, CLOSED for won and OMITTED for lost.
+    /// Defaults to PIPELINE for open deals; a deal in a WON stage is always CLOSED and one in a LOST stage OMITTED. On an upsert that reopens a closed deal, the category it takes (default PIPELINE).
     pub forecast_category: Option<ForecastCategory>,
     pub source: Option<DealSource>,
     pub playbook_id: Option<ID>,
@@ -204,8 +204,10 @@ pub struct DealInput {
     pub closed_at: Option<DateTime<Utc>>,
     /// For a deal in a LOST stage.
     pub lost_reason: Option<String>,
-    /// When the deal entered stageId (default now), for backfills: a new deal in a later stage gets two history entries (the first OPEN stage at openedAt, then stageId at this time); an upsert that changes the stage records the move at this time, which must not be before the deal's last stage change.
+    /// When the deal entered stageId (default now), for backfills: a new deal in a later stage gets two history entries (the first OPEN stage at openedAt, then stageId at this time); an upsert that changes the stage records the move at this time, which must not be before the deal's latest revision.
     pub stage_changed_at: Option<DateTime<Utc>>,
+    /// Backfill: when an update of an existing deal took effect (OPS, ADMIN, INTEGRATION); never before its latest revision. Ignored when the upsert creates the deal (its history starts at openedAt); on a stage move it must equal stageChangedAt (or closedAt) when both are given.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 impl DealInput {
@@ -239,6 +241,7 @@ impl DealInput {
             closed_at: check_opt_instant(self.closed_at, "closedAt")?,
             lost_reason: self.lost_reason.clone(),
             stage_changed_at: check_opt_instant(self.stage_changed_at, "stageChangedAt")?,
+            effective_at: check_opt_instant(self.effective_at, "effectiveAt")?,
         })
     }
 }
@@ -255,6 +258,8 @@ pub struct DealPatch {
     pub source: MaybeUndefined<DealSource>,
     pub playbook_id: MaybeUndefined<ID>,
     pub expected_close_date: MaybeUndefined<Date>,
+    /// Backfill: when the change took effect (OPS, ADMIN, INTEGRATION); never before the deal's latest revision.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 impl DealPatch {
@@ -273,6 +278,7 @@ impl DealPatch {
             source: patch(self.source, |s| Ok(s.into()))?,
             playbook_id: patch(self.playbook_id, |i| parse_id(&i, "playbookId"))?,
             expected_close_date: patch(self.expected_close_date, |d| Ok(d.0))?,
+            effective_at: check_opt_instant(self.effective_at, "effectiveAt")?,
         })
     }
 }

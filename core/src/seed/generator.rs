@@ -152,6 +152,84 @@ pub struct Deal {
     pub updated_at: DateTime<Utc>,
     /// (from position, to position, at)
     pub history: Vec<(Option<i32>, i32, DateTime<Utc>)>,
+    /// Edits of amount or close date while open, in time order: the deal's
+    /// fields above are its state after the last one.
+    pub edits: Vec<Edit>,
+}
+
+/// The forecast category the seed gives a deal in a stage position.
+pub fn category_of(stage: i32) -> &'static str {
+    match stage {
+        1 | 2 => "PIPELINE",
+        3 | 4 => "BEST_CASE",
+        5 => "COMMIT",
+        6 => "CLOSED",
+        _ => "OMITTED",
+    }
+}
+
+/// An edit of an open deal: what the field was before `at`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Edit {
+    Amount {
+        at: DateTime<Utc>,
+        before_cents: i64,
+    },
+    CloseDate {
+        at: DateTime<Utc>,
+        before: NaiveDate,
+    },
+}
+
+impl Edit {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Edit::Amount { at, .. } | Edit::CloseDate { at, .. } => *at,
+        }
+    }
+}
+
+/// One or two edits for about a third of the deals (from their own random
+/// stream, so the rest of the organisation is the same with or without
+/// them): amounts revised by -30%..+30%, close dates pushed by 1-6 weeks,
+/// at times while the deal was open.
+fn edits_of(seed: u64, d: &Deal, now: DateTime<Utc>) -> Vec<Edit> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (d.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    if !rng.random_bool(1.0 / 3.0) {
+        return Vec::new();
+    }
+    let open_until = d.closed_at.unwrap_or(now);
+    let span = (open_until - d.opened_at).num_minutes();
+    if span < 2 {
+        return Vec::new();
+    }
+    let n = if rng.random_bool(0.5) { 1 } else { 2 };
+    let mut times: Vec<DateTime<Utc>> = (0..n)
+        .map(|_| d.opened_at + Duration::minutes(rng.random_range(1..span)))
+        .collect();
+    times.sort();
+    let (mut amount, mut close) = (d.amount_cents, d.expected_close_date);
+    let mut edits = Vec::with_capacity(n);
+    // Built backwards from the final state: each edit records the value
+    // before it.
+    for at in times.into_iter().rev() {
+        match close {
+            Some(c) if rng.random_bool(0.5) => {
+                let before = c - Duration::days(7 * rng.random_range(1..=6));
+                edits.push(Edit::CloseDate { at, before });
+                close = Some(before);
+            }
+            _ => {
+                let factor = rng.random_range(70..=130) as i64;
+                let before_cents = (amount * factor / 100 / 10_000).max(1) * 10_000;
+                edits.push(Edit::Amount { at, before_cents });
+                amount = before_cents;
+            }
+        }
+    }
+    edits.reverse();
+    edits
 }
 
 pub struct Quota {
@@ -587,13 +665,7 @@ pub fn generate(p: &Params) -> Org {
             } else {
                 Some(opened_at.date_naive() + Duration::days(expected_days))
             };
-            let forecast_category = match stage {
-                1 | 2 => "PIPELINE",
-                3 | 4 => "BEST_CASE",
-                5 => "COMMIT",
-                6 => "CLOSED",
-                _ => "OMITTED",
-            };
+            let forecast_category = category_of(stage);
             let product = PRODUCTS[rng.random_range(0..PRODUCTS.len())];
             deals.push(Deal {
                 id: next_id,
@@ -612,7 +684,13 @@ pub fn generate(p: &Params) -> Org {
                 lost_reason,
                 updated_at: history.last().unwrap().2,
                 history,
+                edits: Vec::new(),
             });
+            let d = deals.last_mut().unwrap();
+            d.edits = edits_of(p.seed, d, now);
+            if let Some(last) = d.edits.last() {
+                d.updated_at = d.updated_at.max(last.at());
+            }
             next_id += 1;
         }
     }

@@ -2,6 +2,8 @@
 //! ids, so child rows can reference parents without a round trip per row).
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use sea_orm::{
     ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
     TransactionTrait, Value,
@@ -9,11 +11,11 @@ use sea_orm::{
 
 use entity::enums::{DealSource, DealStatus, ForecastCategory, Segment};
 use entity::{
-    account, deal, deal_stage_change, forecast_submission, playbook, playbook_step, quota, rep,
-    territory,
+    account, deal, deal_revision, deal_stage_change, forecast_submission, playbook, playbook_step,
+    quota, rep, territory,
 };
 
-use super::generator::{Org, Seg};
+use super::generator::{self, Edit, Org, Seg};
 use crate::clock;
 use crate::db::{rows_per_statement, Dialect, RowShape, Sql};
 use crate::error::{AppError, AppResult};
@@ -293,7 +295,13 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
                 expected_close_date: d.expected_close_date,
                 closed_at: d.closed_at,
                 lost_reason: d.lost_reason.map(str::to_owned),
-                version: d.history.len() as i32,
+                version: (d.history.len() + d.edits.len()) as i32,
+                valid_from: d.updated_at,
+                push_count: d
+                    .edits
+                    .iter()
+                    .filter(|e| matches!(e, Edit::CloseDate { .. }))
+                    .count() as i32,
                 created_at: d.opened_at,
                 updated_at: d.updated_at,
             })
@@ -301,8 +309,15 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
         .collect::<Result<Vec<_>, DbErr>>()?;
     // Bulk load: PostgreSQL builds indexes and checks foreign keys far
     // faster once over the loaded table than row by row.
-    let deferred = BulkLoad::begin(db, &["deal", "deal_stage_change"]).await?;
+    let deferred = BulkLoad::begin(db, &["deal", "deal_stage_change", "deal_revision"]).await?;
+    let revisions = deals
+        .iter()
+        .zip(&org.deals)
+        .flat_map(|(row, d)| revisions_of(row, d, &stage, forecast_category))
+        .collect::<Result<Vec<_>, DbErr>>()?;
     insert_rows::<deal::Entity>(db, &[], deals.into_iter()).await?;
+    insert_rows::<deal_revision::Entity>(db, &[deal_revision::Column::Id], revisions.into_iter())
+        .await?;
     let changes = org.deals.iter().flat_map(|d| {
         let stage = &stage;
         d.history
@@ -354,6 +369,111 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
     deferred.finish(db).await?;
     reset_sequences(db, &["territory", "rep", "account", "playbook", "deal"]).await?;
     Ok(())
+}
+
+/// A seeded deal's revisions: one per stage change and per edit, in time
+/// order (a stage change first at equal times), each with the deal's fields
+/// after it; the last one is the deal as written.
+fn revisions_of(
+    row: &deal::Model,
+    d: &generator::Deal,
+    stage: &HashMap<i32, i64>,
+    category: impl Fn(&str) -> Result<ForecastCategory, DbErr>,
+) -> Vec<Result<deal_revision::Model, DbErr>> {
+    // Fields before the first edit: each edit records the value before it.
+    let mut amount = d
+        .edits
+        .iter()
+        .find_map(|e| match e {
+            Edit::Amount { before_cents, .. } => Some(*before_cents),
+            _ => None,
+        })
+        .unwrap_or(row.amount_cents);
+    let mut close = d
+        .edits
+        .iter()
+        .find_map(|e| match e {
+            Edit::CloseDate { before, .. } => Some(*before),
+            _ => None,
+        })
+        .or(row.expected_close_date);
+    enum Ev<'a> {
+        Stage(i32, DateTime<Utc>),
+        Edit(&'a Edit),
+    }
+    let mut events: Vec<(DateTime<Utc>, u8, Ev)> = d
+        .history
+        .iter()
+        .map(|(_, to, at)| (*at, 0, Ev::Stage(*to, *at)))
+        .chain(d.edits.iter().map(|e| (e.at(), 1, Ev::Edit(e))))
+        .collect();
+    events.sort_by_key(|(at, order, _)| (*at, *order));
+    let (mut position, mut closed_at, mut pushes) = (1, None, 0);
+    let mut edits = d.edits.iter().peekable();
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (at, _, ev))| {
+            match ev {
+                Ev::Stage(to, t) => {
+                    position = to;
+                    closed_at = (to >= 6).then_some(t);
+                }
+                Ev::Edit(e) => {
+                    // The value after this edit: the next edit's "before" of
+                    // the same field, else the final one.
+                    edits.next();
+                    match e {
+                        Edit::Amount { .. } => {
+                            amount = edits
+                                .clone()
+                                .find_map(|n| match n {
+                                    Edit::Amount { before_cents, .. } => Some(*before_cents),
+                                    _ => None,
+                                })
+                                .unwrap_or(row.amount_cents)
+                        }
+                        Edit::CloseDate { .. } => {
+                            pushes += 1;
+                            close = edits
+                                .clone()
+                                .find_map(|n| match n {
+                                    Edit::CloseDate { before, .. } => Some(*before),
+                                    _ => None,
+                                })
+                                .or(row.expected_close_date)
+                        }
+                    }
+                }
+            }
+            Ok(deal_revision::Model {
+                id: 0,
+                deal_id: row.id,
+                version: i as i32 + 1,
+                valid_from: at,
+                recorded_at: at,
+                actor: "seed".to_owned(),
+                name: row.name.clone(),
+                amount_cents: amount,
+                owner_id: row.owner_id,
+                account_id: row.account_id,
+                territory_id: row.territory_id,
+                stage_id: stage[&position],
+                status: match position {
+                    6 => DealStatus::Won,
+                    7 => DealStatus::Lost,
+                    _ => DealStatus::Open,
+                },
+                forecast_category: category(generator::category_of(position))?,
+                source: row.source,
+                playbook_id: row.playbook_id,
+                expected_close_date: close,
+                closed_at,
+                lost_reason: (position == 7).then(|| row.lost_reason.clone()).flatten(),
+                push_count: pushes,
+            })
+        })
+        .collect()
 }
 
 /// The secondary indexes and foreign keys of tables being bulk loaded,

@@ -68,6 +68,20 @@ impl Changes {
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
+
+    /// The changes as a list of `{field, from, to}` (the API's FieldChange
+    /// shape), values as their JSON text form.
+    pub fn field_changes(&self) -> Value {
+        Value::Array(
+            self.0
+                .iter()
+                .map(|(field, pair)| {
+                    let at = |i: usize| pair.get(i).cloned().unwrap_or(Value::Null);
+                    serde_json::json!({"field": field, "from": at(0), "to": at(1)})
+                })
+                .collect(),
+        )
+    }
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Value {

@@ -48,6 +48,10 @@ pub struct NewDeal {
     /// When the deal entered `stage_id` (backfills from another CRM): for a
     /// new deal in a later stage, and for an upsert that moves the deal.
     pub stage_changed_at: Option<DateTime<Utc>>,
+    /// Backfill (OPS, ADMIN, INTEGRATION): when an update of an existing
+    /// deal took effect; ignored when the upsert creates the deal (its
+    /// history starts at openedAt).
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 impl NewDeal {
@@ -66,6 +70,7 @@ impl NewDeal {
             source: self.source.map(Patch::Set).unwrap_or_default(),
             playbook_id: set(self.playbook_id),
             expected_close_date: self.expected_close_date.map(Patch::Set).unwrap_or_default(),
+            effective_at: self.effective_at,
         }
     }
 }
@@ -81,13 +86,17 @@ pub struct DealChanges {
     pub source: Patch<DealSource>,
     pub playbook_id: Patch<i64>,
     pub expected_close_date: Patch<NaiveDate>,
+    /// Backfill: when the change took effect (see [`revision_time`]).
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StageMove {
     pub stage_id: i64,
     pub at: Option<DateTime<Utc>>,
     pub lost_reason: Option<String>,
+    /// The category a reopened deal takes (PIPELINE when none is given).
+    pub forecast_category: Option<ForecastCategory>,
 }
 
 /// Settings the deal rules depend on.
@@ -204,6 +213,51 @@ fn not_in_future(t: DateTime<Utc>, field: &str, now: DateTime<Utc>) -> AppResult
     }
 }
 
+/// When a write of `current` takes effect (its revision's valid_from):
+/// `effective_at` when given (OPS, ADMIN and INTEGRATION backfills; checked
+/// by [`check_backfill`]), else now; never before the deal's latest
+/// revision, so revisions stay in time order and the past never changes.
+pub fn revision_time(
+    current: &deal::Model,
+    effective_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<DateTime<Utc>> {
+    match effective_at.map(clock::truncate_micros) {
+        Some(t) => {
+            not_in_future(t, "effectiveAt", now)?;
+            if t < current.valid_from {
+                return Err(AppError::bad_input(format!(
+                    "effectiveAt must not be before the deal's latest revision ({})",
+                    current.valid_from.to_rfc3339()
+                )));
+            }
+            Ok(t)
+        }
+        // A latest revision stamped a little ahead (client clock skew) is
+        // not overtaken by now.
+        None => Ok(now.max(current.valid_from)),
+    }
+}
+
+/// Roles that may backfill a change with effectiveAt.
+pub fn check_backfill(actor: &Principal, effective_at: Option<DateTime<Utc>>) -> AppResult<()> {
+    if effective_at.is_some() && !super::forecast::submission::BACKFILLERS.contains(&actor.role) {
+        return Err(AppError::forbidden(
+            "effectiveAt backfills are for OPS, ADMIN and INTEGRATION",
+        ));
+    }
+    Ok(())
+}
+
+/// The category a deal takes in a stage: a WON stage means CLOSED, a LOST
+/// one OMITTED (whatever was given), an open one the given category.
+fn category_in(kind: StageKind, given: ForecastCategory) -> ForecastCategory {
+    match kind {
+        StageKind::Open => given,
+        closed => default_category(closed),
+    }
+}
+
 fn default_category(kind: StageKind) -> ForecastCategory {
     match kind {
         StageKind::Open => ForecastCategory::Pipeline,
@@ -220,8 +274,6 @@ pub struct RefIds {
     pub accounts: BTreeSet<i64>,
     pub territories: BTreeSet<i64>,
     pub playbooks: BTreeSet<i64>,
-    /// Existing deals that may move stage (their latest stage change is loaded).
-    pub deals: BTreeSet<i64>,
 }
 
 impl RefIds {
@@ -253,19 +305,11 @@ pub struct Refs {
     accounts: HashMap<i64, account::Model>,
     territories: HashSet<i64>,
     playbooks: HashSet<i64>,
-    /// The latest stage change of each requested deal.
-    last_change: HashMap<i64, DateTime<Utc>>,
 }
 
 #[derive(FromQueryResult)]
 struct IdRow {
     id: i64,
-}
-
-#[derive(FromQueryResult)]
-struct LastChange {
-    deal_id: i64,
-    changed_at: DateTime<Utc>,
 }
 
 async fn existing_ids(
@@ -334,21 +378,6 @@ impl Refs {
                 .map(|a| (a.id, a))
                 .collect()
         };
-        let last_change = if ids.deals.is_empty() {
-            HashMap::new()
-        } else {
-            let mut sql = Sql::new(
-                "SELECT deal_id, MAX(changed_at) AS changed_at FROM deal_stage_change WHERE deal_id IN ",
-            );
-            sql.bind_list(ids.deals.iter().copied())
-                .push(" GROUP BY deal_id");
-            LastChange::find_by_statement(sql.statement(db.get_database_backend()))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|r| (r.deal_id, r.changed_at))
-                .collect()
-        };
         Ok(Self {
             stages,
             reps,
@@ -357,7 +386,6 @@ impl Refs {
             accounts,
             territories: existing_ids(db, "territory", &ids.territories).await?,
             playbooks: existing_ids(db, "playbook", &ids.playbooks).await?,
-            last_change,
         })
     }
 
@@ -486,9 +514,12 @@ pub fn plan_create(
         territory_id,
         stage_id: stage.id,
         status: stage.kind.into(),
-        forecast_category: input
-            .forecast_category
-            .unwrap_or_else(|| default_category(stage.kind)),
+        forecast_category: category_in(
+            stage.kind,
+            input
+                .forecast_category
+                .unwrap_or(ForecastCategory::Pipeline),
+        ),
         source: input.source,
         playbook_id: input.playbook_id,
         opened_at,
@@ -498,6 +529,8 @@ pub fn plan_create(
             .flatten(),
         lost_reason,
         version: 1,
+        valid_from: opened_at,
+        push_count: 0,
         created_at: now,
         updated_at: now,
     };
@@ -519,6 +552,13 @@ pub fn plan_create(
             to: stage.id,
             at: opened_at,
         }],
+    };
+    // One revision per state the deal has had: as opened, then (when it
+    // entered a later stage after opening) as it is.
+    let row = deal::Model {
+        version: history.len() as i32,
+        valid_from: history.last().map_or(opened_at, |h| h.at),
+        ..row
     };
     Ok(PlannedCreate { row, history })
 }
@@ -603,6 +643,7 @@ pub async fn update(
     expected_version: Option<i32>,
 ) -> AppResult<deal::Model> {
     actor.require(DEAL_WRITERS)?;
+    check_backfill(actor, patch.effective_at)?;
     retrying(expected_version, || {
         update_once(db, actor, id, &patch, expected_version)
     })
@@ -622,10 +663,12 @@ async fn update_once(
     let mut ids = RefIds::default();
     ids.add_changes(patch);
     let refs = Refs::load(&tx, actor, &ids).await?;
-    let (next, changes) = plan_update(&refs, &current, patch)?;
+    let valid_from = revision_time(&current, patch.effective_at, clock::now())?;
+    let (mut next, changes) = plan_update(&refs, &current, patch)?;
     if changes.is_empty() {
         return Ok(current);
     }
+    next.valid_from = valid_from;
     let write = DealWrite::update(current, next, changes, None, "updateDeal");
     let saved = write::apply(&tx, actor, vec![write]).await?;
     tx.commit().await?;
@@ -732,11 +775,7 @@ pub async fn move_stage_in(
     current: &deal::Model,
     mv: StageMove,
 ) -> Result<Option<deal::Model>, write::WriteError> {
-    let ids = RefIds {
-        deals: BTreeSet::from([current.id]),
-        ..Default::default()
-    };
-    let refs = Refs::load(tx, actor, &ids).await?;
+    let refs = Refs::load(tx, actor, &RefIds::default()).await?;
     let Some(planned) = plan_move(&refs, current, &mv, clock::now())? else {
         return Ok(None);
     };
@@ -761,8 +800,8 @@ pub struct PlannedMove {
 
 /// Validates a move of `current` (a deal's state, possibly with other
 /// changes already planned) to a stage; None when it is already there.
-/// `at` defaults to now and must not be before the deal's latest stage
-/// change (the Refs must have loaded it) nor its openedAt.
+/// `at` defaults to now and must not be before the deal's latest revision
+/// nor its openedAt; it becomes the revision's valid_from.
 pub fn plan_move(
     refs: &Refs,
     current: &deal::Model,
@@ -779,17 +818,15 @@ pub fn plan_move(
     if target.id == current.stage_id {
         return Ok(None);
     }
-    let at = clock::truncate_micros(mv.at.unwrap_or(now));
+    let earliest = current.valid_from.max(current.opened_at);
+    let at = match mv.at {
+        Some(at) => clock::truncate_micros(at),
+        None => now.max(earliest),
+    };
     not_in_future(at, "at", now)?;
-    let earliest = refs
-        .last_change
-        .get(&current.id)
-        .copied()
-        .unwrap_or(current.opened_at)
-        .max(current.opened_at);
     if at < earliest {
         return Err(AppError::bad_input(format!(
-            "at must not be before the deal's last stage change ({})",
+            "at must not be before the deal's latest revision ({})",
             earliest.to_rfc3339()
         )));
     }
@@ -800,16 +837,31 @@ pub fn plan_move(
     } else {
         None
     };
+    // The category follows the stage: closing sets CLOSED or OMITTED, and
+    // reopening PIPELINE unless one is given.
+    let reopened = current.status != DealStatus::Open && target.kind == StageKind::Open;
+    let forecast_category = match mv.forecast_category {
+        Some(given) => category_in(target.kind, given),
+        None if reopened => ForecastCategory::Pipeline,
+        None => category_in(target.kind, current.forecast_category),
+    };
     let mut c = Changes::new();
     c.field("stageId", &current.stage_id, &target.id)
         .field("status", &current.status, &status)
         .field("closedAt", &current.closed_at, &closed_at)
-        .field("lostReason", &current.lost_reason, &lost_reason);
+        .field("lostReason", &current.lost_reason, &lost_reason)
+        .field(
+            "forecastCategory",
+            &current.forecast_category,
+            &forecast_category,
+        );
     let next = deal::Model {
         stage_id: target.id,
         status,
         closed_at,
         lost_reason,
+        forecast_category,
+        valid_from: at,
         ..current.clone()
     };
     Ok(Some(PlannedMove {

@@ -4,13 +4,19 @@
 //! them with a fixed number of statements: the change-clock stamp, one
 //! multi-row INSERT ... RETURNING for new deals, one UPDATE ... FROM (VALUES
 //! ...) for changed ones (each row still checked against the version that
-//! was read), and multi-row INSERTs for stage history, audit entries and
-//! outbox events, all in the caller's transaction.
+//! was read), and multi-row INSERTs for revisions, stage history, audit
+//! entries and outbox events, all in the caller's transaction.
+//!
+//! Every deal written gets one `deal_revision` per new version (a deal
+//! created in a later stage gets two: as opened, then as it is), stamped
+//! with the deal's `valid_from` as planned (openedAt, a move's `at`, a
+//! backfill's effectiveAt, else now) and recorded at the change-clock stamp.
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, FromQueryResult, Value as SqlValue};
 use serde_json::json;
 
 use entity::enums::DealStatus;
-use entity::{audit_entry, deal, deal_stage_change};
+use entity::enums::ForecastCategory;
+use entity::{audit_entry, deal, deal_revision, deal_stage_change};
 
 use super::audit::Changes;
 use super::deal_change::{created_changes, HistoryRow, PlannedCreate};
@@ -167,7 +173,6 @@ pub async fn apply(
         let chunk: Vec<deal::Model> = chunk
             .iter()
             .map(|d| deal::Model {
-                version: 1,
                 created_at: stamp,
                 updated_at: stamp,
                 ..(*d).clone()
@@ -265,6 +270,7 @@ pub async fn apply(
     let mut created = inserted.into_iter();
     let mut saved = Vec::with_capacity(writes.len());
     let mut history = Vec::new();
+    let mut revisions = Vec::new();
     let mut audit = Vec::new();
     for w in writes {
         match w {
@@ -277,6 +283,13 @@ pub async fn apply(
                     .next()
                     .filter(|d| d.external_id == row.external_id)
                     .ok_or_else(|| AppError::internal("a created deal is missing"))?;
+                if d.version == 2 {
+                    // Created in a later stage: first as it was opened.
+                    if let Some(first) = rows.first() {
+                        revisions.push(opened_revision(&d, first, actor, stamp));
+                    }
+                }
+                revisions.push(revision(&d, actor, stamp));
                 history.extend(rows.into_iter().map(|h| (d.id, h)));
                 let changes = created_changes(&d);
                 event(EventKind::DealCreated, &d, &changes, None);
@@ -293,11 +306,19 @@ pub async fn apply(
                 history: moved,
                 action,
             } => {
+                if next.valid_from < read.valid_from {
+                    return Err(AppError::internal(
+                        "a deal revision was planned before the latest one",
+                    )
+                    .into());
+                }
                 let d = deal::Model {
                     version: read.version + 1,
                     updated_at: stamp,
+                    push_count: read.push_count + i32::from(is_push(&read, &next)),
                     ..next
                 };
+                revisions.push(revision(&d, actor, stamp));
                 let stage_fields = ["stageId", "status", "closedAt", "lostReason"];
                 let other_fields = changes.fields().any(|f| !stage_fields.contains(&f));
                 if other_fields || moved.is_none() {
@@ -328,6 +349,7 @@ pub async fn apply(
         .collect();
     insert_models::<deal_stage_change::Entity>(tx, &[deal_stage_change::Column::Id], &history)
         .await?;
+    insert_models::<deal_revision::Entity>(tx, &[deal_revision::Column::Id], &revisions).await?;
     let audit: Vec<audit_entry::Model> = audit
         .into_iter()
         .map(|(id, action, changes)| audit_entry::Model {
@@ -343,6 +365,69 @@ pub async fn apply(
     insert_models::<audit_entry::Entity>(tx, &[audit_entry::Column::Id], &audit).await?;
     outbox::enqueue_to(tx, &subscribers, events).await?;
     Ok(saved)
+}
+
+/// A push: the expected close date of an open deal moved to a later date.
+fn is_push(read: &deal::Model, next: &deal::Model) -> bool {
+    read.status == DealStatus::Open
+        && matches!(
+            (read.expected_close_date, next.expected_close_date),
+            (Some(a), Some(b)) if b > a
+        )
+}
+
+/// The revision of a deal as written.
+fn revision(
+    d: &deal::Model,
+    actor: &Principal,
+    stamp: chrono::DateTime<chrono::Utc>,
+) -> deal_revision::Model {
+    deal_revision::Model {
+        id: 0,
+        deal_id: d.id,
+        version: d.version,
+        valid_from: d.valid_from,
+        recorded_at: stamp,
+        actor: actor.subject.clone(),
+        name: d.name.clone(),
+        amount_cents: d.amount_cents,
+        owner_id: d.owner_id,
+        account_id: d.account_id,
+        territory_id: d.territory_id,
+        stage_id: d.stage_id,
+        status: d.status,
+        forecast_category: d.forecast_category,
+        source: d.source,
+        playbook_id: d.playbook_id,
+        expected_close_date: d.expected_close_date,
+        closed_at: d.closed_at,
+        lost_reason: d.lost_reason.clone(),
+        push_count: d.push_count,
+    }
+}
+
+/// Version 1 of a deal created in a later stage: open in its first stage
+/// from openedAt (the category its stage implies unless it is open).
+fn opened_revision(
+    d: &deal::Model,
+    first: &HistoryRow,
+    actor: &Principal,
+    stamp: chrono::DateTime<chrono::Utc>,
+) -> deal_revision::Model {
+    deal_revision::Model {
+        version: 1,
+        valid_from: first.at,
+        stage_id: first.to,
+        status: DealStatus::Open,
+        forecast_category: if d.status == DealStatus::Open {
+            d.forecast_category
+        } else {
+            ForecastCategory::Pipeline
+        },
+        closed_at: None,
+        lost_reason: None,
+        ..revision(d, actor, stamp)
+    }
 }
 
 fn closing_event(status: DealStatus) -> Option<EventKind> {
@@ -374,6 +459,11 @@ fn deal_event(
             "deal": deal_json(d),
             "changes": changes.as_value(),
             "stageChange": stage_change,
+            "revision": {
+                "version": d.version,
+                "validFrom": d.valid_from,
+                "changes": changes.field_changes(),
+            },
         }),
     )
 }
@@ -398,12 +488,12 @@ mod tests {
                 c.as_str()
             );
         }
-        assert_eq!(update.names().len(), 13);
+        assert_eq!(update.names().len(), 15);
         for (guard, _) in UPDATE_GUARD {
             assert!(deal::Column::iter().all(|c| c.as_str() != guard), "{guard}");
         }
         let insert = RowShape::<deal::Entity>::all_but(&INSERT_SKIP);
-        assert_eq!(insert.names().len(), 19);
+        assert_eq!(insert.names().len(), 21);
         assert!(!insert.names().contains(&"id"));
     }
 }

@@ -8,6 +8,7 @@ pub mod deal;
 pub mod deal_change;
 pub mod deal_filter;
 pub mod deal_sets;
+pub mod deal_state;
 pub mod deal_write;
 pub mod forecast;
 pub mod grouping;

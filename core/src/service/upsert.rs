@@ -33,8 +33,8 @@ use entity::enums::StageKind;
 
 use super::access::DEAL_WRITERS;
 use super::deal::{
-    check_currency, check_version, plan_create, plan_move, plan_update, DealRules, NewDeal, RefIds,
-    Refs, StageMove,
+    check_backfill, check_currency, check_version, plan_create, plan_move, plan_update,
+    revision_time, DealRules, NewDeal, RefIds, Refs, StageMove,
 };
 use super::deal_write::{self, DealWrite, WriteError};
 use super::optional_text;
@@ -225,7 +225,6 @@ async fn attempt(
         ids.add_new(d);
         if let Some(current) = existing.get(key) {
             ids.reps.insert(current.owner_id);
-            ids.deals.insert(current.id);
         }
     }
     let refs = Refs::load(tx, actor, &ids).await?;
@@ -234,7 +233,9 @@ async fn attempt(
     let mut written = Vec::new();
     for (i, key, d) in valid {
         let current = existing.get(&key);
-        match plan(&refs, rules, d, current, expected_version, action, now) {
+        let planned = check_backfill(actor, d.effective_at)
+            .and_then(|()| plan(&refs, rules, d, current, expected_version, action, now));
+        match planned {
             Ok(Plan::Write(w, outcome)) => {
                 writes.push(w);
                 written.push((i, outcome));
@@ -288,17 +289,28 @@ fn plan(
         ));
     }
     let mut history = None;
+    // A move takes effect when the stage was entered; effectiveAt, when
+    // given, must agree with it and otherwise dates the move.
+    let entered = match (input.stage_changed_at, input.closed_at) {
+        (Some(a), Some(b)) if a != b => return Err(AppError::bad_input(
+            "closedAt and stageChangedAt disagree: a closing move closes the deal when it happens",
+        )),
+        (a, b) => a.or(b),
+    };
+    let valid_from = revision_time(current, input.effective_at, now)?;
+    let moves = target.id != current.stage_id;
+    if let (true, Some(e), Some(a)) = (moves, input.effective_at, entered) {
+        if clock::truncate_micros(e) != clock::truncate_micros(a) {
+            return Err(AppError::bad_input(
+                "effectiveAt and stageChangedAt (or closedAt) disagree: a stage move takes effect when the stage is entered",
+            ));
+        }
+    }
     let mv = StageMove {
         stage_id: target.id,
-        at: match (input.stage_changed_at, input.closed_at) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(AppError::bad_input(
-                    "closedAt and stageChangedAt disagree: a closing move closes the deal when it happens",
-                ))
-            }
-            (a, b) => a.or(b),
-        },
+        at: entered.or(input.effective_at),
         lost_reason: input.lost_reason.clone(),
+        forecast_category: input.forecast_category,
     };
     match plan_move(refs, &next, &mv, now)? {
         Some(moved) => {
@@ -313,6 +325,7 @@ fn plan(
                 changes.field("lostReason", &next.lost_reason, &reason);
                 next.lost_reason = reason;
             }
+            next.valid_from = valid_from;
         }
     }
     if changes.is_empty() {

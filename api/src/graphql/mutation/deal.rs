@@ -58,6 +58,7 @@ impl DealMutation {
             stage_id: parse_id(&stage_id, "stageId").extend()?,
             at: crate::graphql::scalars::check_opt_instant(at, "at").extend()?,
             lost_reason,
+            forecast_category: None,
         };
         Ok(Deal(
             service::deal::move_stage(write_db(ctx)?, p, id, mv, expected_version)

@@ -2,6 +2,7 @@ use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::graphql::enums::{Dimension, ForecastCategory};
+use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::graphql::types::forecast::{
@@ -18,7 +19,8 @@ pub struct ForecastQuery;
 impl ForecastQuery {
     /// What the caller's deals will close in the period by one method, as of the end of a UTC day
     /// (default today; a later day is BAD_USER_INPUT). `historical` is for HISTORICAL only and
-    /// `category` (default COMMIT) for REP_SUBMITTED only.
+    /// `category` (default COMMIT) for REP_SUBMITTED only; `filter` narrows every method to these
+    /// deals (as they stood on the as-of day).
     #[allow(clippy::too_many_arguments)]
     async fn forecast(
         &self,
@@ -29,8 +31,10 @@ impl ForecastQuery {
         as_of: Option<Date>,
         historical: Option<HistoricalParams>,
         category: Option<ForecastCategory>,
+        filter: Option<DealFilterInput>,
     ) -> Result<Forecast> {
         let p = principal(ctx)?;
+        let filter = filter_of(&filter).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let q = Query {
             period: period.0,
@@ -39,6 +43,7 @@ impl ForecastQuery {
             as_of: as_of.map(|d| d.0),
             historical: historical.map(Into::into),
             category: category.map(Into::into),
+            filter,
         };
         Ok(Forecast(
             service::forecast::forecast(read_db(ctx)?, p, q)

@@ -20,8 +20,8 @@ use sea_orm::ConnectionTrait;
 
 use entity::enums::ForecastCategory;
 
-use super::asof::{self, Ask, Source};
-use super::{check_as_of, evaluate, group_rows, lookback_start, plan, submission, Method, Plan};
+use super::asof::{self, Source};
+use super::{ask_for, check_as_of, evaluate, group_rows, plan, submission, Method, Plan};
 use crate::auth::Principal;
 use crate::domain::forecast::{absolute_percentage_error, accuracy};
 use crate::domain::money::{from_cents, round_money};
@@ -89,28 +89,22 @@ pub async fn backtest(
                 .collect::<AppResult<_>>()?,
         );
     }
-    let lookback_months = plans[0]
-        .iter()
-        .find_map(|p| p.historical.as_ref().map(|h| h.0.lookback_months));
     let mut asks = Vec::with_capacity(periods.len());
-    for p in periods {
+    for (p, period_plans) in periods.iter().zip(&plans) {
         let as_of = p.start() + Duration::days(i64::from(offset));
         check_as_of(as_of, "period start + asOfOffsetDays")?;
-        asks.push(Ask {
-            as_of,
-            period: *p,
-            lookback_start: match lookback_months {
-                Some(m) => lookback_start(p, m)?,
-                None => p.start(),
-            },
-            cycle: Default::default(),
-        });
+        // The HISTORICAL plan (if any) sets the lookback of the period's ask.
+        let plan = period_plans
+            .iter()
+            .find(|pl| pl.historical.is_some())
+            .unwrap_or(&period_plans[0]);
+        asks.push(ask_for(plan, *p, as_of)?);
     }
     let scope = actor.scope();
     let filter = DealFilter::default();
     let open = methods.iter().any(|m| m.uses_pipeline());
     if open {
-        let cycles = asof::won_cycles(db, &asks, &filter, scope).await?;
+        let cycles = asof::won_cycles(db, &asks, Source::History, &filter).await?;
         for (a, c) in asks.iter_mut().zip(cycles) {
             a.cycle = c;
         }
@@ -130,8 +124,15 @@ pub async fn backtest(
     )
     .await?;
     let submitted = if methods.contains(&Method::RepSubmitted) {
-        submission::latest_totals(db, &asks, ForecastCategory::Commit, Dimension::None, scope)
-            .await?
+        submission::latest_totals(
+            db,
+            &asks,
+            ForecastCategory::Commit,
+            Dimension::None,
+            scope,
+            None,
+        )
+        .await?
     } else {
         Vec::new()
     };

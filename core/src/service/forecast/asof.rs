@@ -1,20 +1,11 @@
 //! The deals behind a forecast as they stood at the end of a UTC day,
 //! aggregated in ONE statement for one or many questions ("asks") at once.
 //!
-//! Reconstruction (docs/design.md, Forecasts and Conventions): a deal
-//! opened after the as-of day is ignored; its stage as of the day is the
-//! `to_stage` of its last `deal_stage_change` stamped before the next
-//! midnight; when that stage is WON the change's time is its close stamp.
-//! Amount, owner, territory, source, playbook and expected close date have
-//! no history and are taken as they are now.
-//!
-//! Only deals that may differ from their current state read the history:
-//! those open now, or closed after the as-of day. A deal closed on or before
-//! it has not moved since (every move stamps a change and a closing move
-//! sets closed_at to its time), so its current stage and closed_at are its
-//! state as of the day. With `Source::Current` (the default "today") no
-//! history is read at all: changes are never stamped in the future, so the
-//! current stage and closed_at are the state at the end of today.
+//! Reconstruction (docs/design.md, Deal history): every field of every
+//! deal (amount, close date, stage, category, owner, territory...) as of
+//! the end of the as-of day comes from its revision in force then, through
+//! `deal_state::deals_as_of`; deals opened after the day are ignored. With
+//! `Source::Current` (the default "today") the deal table is read as it is.
 //!
 //! Every ask is one row of a small relation `q` (index, as-of bounds, period
 //! bounds, lookback start, won cycle), so forecastAccuracy's many periods
@@ -22,7 +13,7 @@
 use chrono::{Duration, NaiveDate};
 use sea_orm::{ActiveEnum, ConnectionTrait, FromQueryResult};
 
-use entity::enums::{DealStatus, StageKind};
+use entity::enums::DealStatus;
 
 use crate::clock::start_of;
 use crate::db::{Dialect, Sql, SumCents};
@@ -31,6 +22,7 @@ use crate::error::AppResult;
 use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
 use crate::service::deal_sets::{WonCycle, CYCLE_WINDOW_DAYS};
+use crate::service::deal_state::deals_as_of;
 use crate::service::grouping::Dimension;
 
 /// One forecast question: the state at the end of `as_of` over `period`.
@@ -38,22 +30,16 @@ use crate::service::grouping::Dimension;
 pub struct Ask {
     pub as_of: NaiveDate,
     pub period: Period,
-    /// Start of the lookback window (HISTORICAL); the period's start when
-    /// there is none.
+    /// The lookback window (HISTORICAL), half-open; empty (both the
+    /// period's start) when there is none.
     pub lookback_start: NaiveDate,
+    pub lookback_end: NaiveDate,
     /// The average won cycle as of `as_of` (expected close fallback and
     /// SALES_CYCLE).
     pub cycle: WonCycle,
 }
 
-/// Where the as-of stage comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The deal table's current stage: only valid for today.
-    Current,
-    /// Rebuilt from deal_stage_change.
-    History,
-}
+pub use crate::service::deal_state::Source;
 
 /// What the aggregate must compute (the less, the cheaper the statement).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +100,7 @@ pub fn asks_relation(d: Dialect, asks: &[Ask]) -> Sql {
         }
         let end = a.as_of + Duration::days(1);
         let cycle_from = a.as_of - Duration::days(CYCLE_WINDOW_DAYS - 1);
-        sql.push(&format!("SELECT {big} AS idx, {ts} AS as_of_end, {date} AS as_of_day, {ts} AS p_start, {ts} AS p_end, {date} AS p_start_day, {date} AS p_end_day, {ts} AS lb_start, {ts} AS cyc_from, {big} AS cyc_days, {big} AS cyc_total, {big} AS cyc_deals"))
+        sql.push(&format!("SELECT {big} AS idx, {ts} AS as_of_end, {date} AS as_of_day, {ts} AS p_start, {ts} AS p_end, {date} AS p_start_day, {date} AS p_end_day, {ts} AS lb_start, {ts} AS lb_end, {ts} AS cyc_from, {big} AS cyc_days, {big} AS cyc_total, {big} AS cyc_deals"))
             .push_with(
                 "",
                 [
@@ -126,6 +112,7 @@ pub fn asks_relation(d: Dialect, asks: &[Ask]) -> Sql {
                     a.period.start().into(),
                     a.period.end().into(),
                     start_of(a.lookback_start).into(),
+                    start_of(a.lookback_end).into(),
                     start_of(cycle_from).into(),
                     a.cycle.whole_days().into(),
                     a.cycle.total_days.into(),
@@ -162,68 +149,23 @@ fn expected_close_sql(d: Dialect) -> &'static str {
     }
 }
 
-const DEAL_COLS: &str =
-    "deal.id AS id, deal.amount_cents AS amount_cents, deal.owner_id AS owner_id, \
-     deal.territory_id AS territory_id, deal.source AS source, deal.playbook_id AS playbook_id, \
-     deal.opened_at AS opened_at, deal.expected_close_date AS expected_close_date";
-
-/// The deals as of each ask, as a derived table aliased `deal` with the
-/// columns the dimensions need plus `idx`, `st_stage` (stage as of the day),
-/// `st_kind` (its kind: the deal's status when read from the deal table,
-/// which is derived from the stage kind) and `st_stamp` (when it was
-/// entered; the close stamp of a WON deal).
-/// Only deals that can count are kept: open ones (when `open`), and deals
-/// won in the lookback or the period up to the as-of day.
-fn state_sql(
-    source: Source,
-    open: bool,
-    filter: &DealFilter,
-    scope: DealScope,
-) -> (Option<Sql>, Sql) {
-    let won = DealStatus::Won.to_value();
-    let opened = DealStatus::Open.to_value();
-    let won_now = format!(
-        "deal.status = '{won}' AND deal.closed_at >= q.lb_start AND deal.closed_at < q.as_of_end"
+/// The deals of each ask that can count, as of its day (derived table
+/// `deal`): open ones (when `open`), and deals won in the lookback or the
+/// period up to the as-of day.
+fn state_sql(source: Source, open: bool, filter: &DealFilter, scope: DealScope) -> Sql {
+    let won = format!(
+        "({{t}}.status = '{won}' AND {{t}}.closed_at >= q.lb_start AND {{t}}.closed_at < q.as_of_end)",
+        won = DealStatus::Won.to_value()
     );
-    match source {
-        Source::Current => {
-            let cond = if open {
-                format!("(deal.status = '{opened}' OR ({won_now}))")
-            } else {
-                format!("({won_now})")
-            };
-            let mut sql = Sql::new(format!(
-                "(SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.status AS st_kind, \
-                 deal.closed_at AS st_stamp FROM q JOIN deal ON deal.opened_at < q.as_of_end AND {cond} WHERE 1 = 1"
-            ));
-            filter.push_sql(&mut sql, scope);
-            sql.push(") deal");
-            (None, sql)
-        }
-        Source::History => {
-            let mut hist = Sql::new(format!(
-                "hist AS (SELECT q.idx AS idx, {DEAL_COLS}, c.to_stage_id AS st_stage, hs.kind AS st_kind, \
-                 c.changed_at AS st_stamp, \
-                 ROW_NUMBER() OVER (PARTITION BY q.idx, c.deal_id ORDER BY c.changed_at DESC, c.id DESC) AS rn \
-                 FROM q JOIN deal ON deal.opened_at < q.as_of_end \
-                 AND (deal.status = '{opened}' OR deal.closed_at >= q.as_of_end) \
-                 JOIN deal_stage_change c ON c.deal_id = deal.id AND c.changed_at < q.as_of_end \
-                 JOIN stage hs ON hs.id = c.to_stage_id WHERE 1 = 1"
-            ));
-            filter.push_sql(&mut hist, scope);
-            hist.push(")");
-            let mut sql = Sql::new(format!(
-                "(SELECT idx, id, amount_cents, owner_id, territory_id, source, playbook_id, opened_at, \
-                 expected_close_date, st_stage, st_kind, st_stamp FROM hist WHERE rn = 1 \
-                 UNION ALL SELECT q.idx AS idx, {DEAL_COLS}, deal.stage_id AS st_stage, deal.status AS st_kind, \
-                 deal.closed_at AS st_stamp \
-                 FROM q JOIN deal ON deal.opened_at < q.as_of_end AND {won_now} WHERE 1 = 1"
-            ));
-            filter.push_sql(&mut sql, scope);
-            sql.push(") deal");
-            (Some(hist), sql)
-        }
-    }
+    let keep = if open {
+        format!(
+            "({{t}}.status = '{opened}' OR {won})",
+            opened = DealStatus::Open.to_value()
+        )
+    } else {
+        won
+    };
+    deals_as_of(source, &keep, filter, scope)
 }
 
 /// What the outer select returns.
@@ -244,19 +186,19 @@ fn statement(
     scope: DealScope,
     head: Head,
 ) -> Sql {
-    let kind_won = StageKind::Won.to_value();
-    let kind_open = StageKind::Open.to_value();
+    let kind_won = DealStatus::Won.to_value();
+    let kind_open = DealStatus::Open.to_value();
     let won = format!(
-        "deal.st_kind = '{kind_won}' AND deal.st_stamp >= q.p_start AND deal.st_stamp < q.p_end"
+        "deal.status = '{kind_won}' AND deal.closed_at >= q.p_start AND deal.closed_at < q.p_end"
     );
     let lookback = format!(
-        "deal.st_kind = '{kind_won}' AND deal.st_stamp >= q.lb_start AND deal.st_stamp < q.p_start"
+        "deal.status = '{kind_won}' AND deal.closed_at >= q.lb_start AND deal.closed_at < q.lb_end"
     );
     let (open_cond, age) = if needs.open {
         let exp = expected_close_sql(d);
         (
             format!(
-                "deal.st_kind = '{kind_open}' AND {exp} >= q.p_start_day AND {exp} < q.p_end_day"
+                "deal.status = '{kind_open}' AND {exp} >= q.p_start_day AND {exp} < q.p_end_day"
             ),
             age_sql(d).to_owned(),
         )
@@ -265,16 +207,13 @@ fn statement(
     };
     // The stage is joined only for its probability.
     let (ppm, stage_join) = if needs.by_probability {
-        ("s.probability_ppm", " JOIN stage s ON s.id = deal.st_stage")
+        ("s.probability_ppm", " JOIN stage s ON s.id = deal.stage_id")
     } else {
         ("0", "")
     };
-    let (hist, state) = state_sql(source, needs.open, filter, scope);
+    let state = state_sql(source, needs.open, filter, scope);
     let mut sql = Sql::new("WITH ");
     sql.append(&asks_relation(d, asks));
-    if let Some(h) = hist {
-        sql.push(", ").append(&h);
-    }
     let inner_head = format!(
         "SELECT deal.idx AS idx, {key} AS group_id, {ppm} AS ppm, deal.amount_cents AS a, \
          CASE WHEN {won} THEN 1 ELSE 0 END AS is_won, CASE WHEN {lookback} THEN 1 ELSE 0 END AS is_lb, \
@@ -415,28 +354,33 @@ struct IdxCycle {
     deals: i64,
 }
 
-/// `deal_sets::won_cycle` for many as-of days in one statement: per ask,
-/// the won cycles of the deals won in the 365 days ending with its as-of
-/// day (cycle fields of the asks are ignored).
+/// The average won cycle for many as-of days in one statement: per ask,
+/// the won cycles of the deals won (as of its day) in the 365 days ending
+/// with its as-of day (cycle fields of the asks are ignored). The
+/// organisation's, or the filtered segment's: never narrowed to a caller's
+/// scope, which limits which open deals are summed, not the method's
+/// parameters (docs/design.md, Forecast calls).
 pub async fn won_cycles(
     db: &impl ConnectionTrait,
     asks: &[Ask],
+    source: Source,
     filter: &DealFilter,
-    scope: DealScope,
 ) -> AppResult<Vec<WonCycle>> {
     if asks.is_empty() {
         return Ok(Vec::new());
     }
     let d = Dialect::of(db);
+    let keep = format!(
+        "({{t}}.status = '{won}' AND {{t}}.closed_at >= q.cyc_from AND {{t}}.closed_at < q.as_of_end)",
+        won = DealStatus::Won.to_value()
+    );
     let mut sql = Sql::new("WITH ");
     sql.append(&asks_relation(d, asks)).push(&format!(
-        " SELECT q.idx AS idx, SUM({days}) AS days, COUNT(*) AS deals FROM q JOIN deal \
-         ON deal.status = '{won}' AND deal.closed_at >= q.cyc_from AND deal.closed_at < q.as_of_end WHERE 1 = 1",
+        " SELECT deal.idx AS idx, SUM({days}) AS days, COUNT(*) AS deals FROM ",
         days = d.day_diff("deal.opened_at", "deal.closed_at"),
-        won = DealStatus::Won.to_value()
     ));
-    filter.push_sql(&mut sql, scope);
-    sql.push(" GROUP BY q.idx");
+    sql.append(&deals_as_of(source, &keep, filter, DealScope::All))
+        .push(" GROUP BY deal.idx");
     let rows = IdxCycle::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)
         .await?;

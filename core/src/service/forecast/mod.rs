@@ -37,7 +37,7 @@ pub mod submission;
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate};
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
@@ -97,6 +97,8 @@ pub struct Query {
     pub as_of: Option<NaiveDate>,
     pub historical: Option<HistoricalInput>,
     pub category: Option<ForecastCategory>,
+    /// Narrows every method to these deals, like the metrics.
+    pub filter: DealFilter,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -198,12 +200,37 @@ pub fn check_as_of(as_of: NaiveDate, field: &str) -> AppResult<()> {
     }
 }
 
-/// The first day of the lookback window before `period`.
-fn lookback_start(period: &Period, months: u32) -> AppResult<NaiveDate> {
-    period
-        .start()
+/// The lookback window (half-open) of a HISTORICAL forecast asked on
+/// `as_of`: the `months` whole months before the period that are over by
+/// the end of `as_of` (its own month counts only on its last day).
+pub(crate) fn lookback_window(
+    period: &Period,
+    months: u32,
+    as_of: NaiveDate,
+) -> AppResult<(NaiveDate, NaiveDate)> {
+    let day_after = as_of + chrono::Duration::days(1);
+    let over_until = day_after - chrono::Duration::days(i64::from(day_after.day0()));
+    let end = period.start().min(over_until);
+    let start = end
         .checked_sub_months(Months::new(months))
-        .ok_or_else(|| AppError::bad_input("historical.lookbackMonths reaches before year 1"))
+        .ok_or_else(|| AppError::bad_input("historical.lookbackMonths reaches before year 1"))?;
+    Ok((start, end))
+}
+
+/// The ask of a question: its lookback window (none unless HISTORICAL);
+/// the won cycle is filled in later.
+pub(crate) fn ask_for(plan: &Plan, period: Period, as_of: NaiveDate) -> AppResult<Ask> {
+    let (lookback_start, lookback_end) = match &plan.historical {
+        Some((p, _, _)) => lookback_window(&period, p.lookback_months, as_of)?,
+        None => (period.start(), period.start()),
+    };
+    Ok(Ask {
+        as_of,
+        period,
+        lookback_start,
+        lookback_end,
+        cycle: Default::default(),
+    })
 }
 
 /// Validated per-method settings of a question.
@@ -381,29 +408,35 @@ pub async fn forecast(
             "REP_SUBMITTED forecasts group by NONE, REP or MANAGER only",
         ));
     }
+    // A call is a rep's number for the whole period: only the reps can be
+    // narrowed, not the deals behind a call.
+    if plan.method == Method::RepSubmitted
+        && q.filter
+            != (DealFilter {
+                owner_ids: q.filter.owner_ids.clone(),
+                ..Default::default()
+            })
+    {
+        return Err(AppError::bad_input(
+            "filter: a REP_SUBMITTED forecast narrows by ownerIds only (a call covers all of a rep's deals)",
+        ));
+    }
     let scope = actor.scope();
-    let filter = DealFilter::default();
+    let filter = q.filter.clone();
     let as_of = q.as_of.unwrap_or_else(clock::today);
     let source = if q.as_of.is_some() {
         Source::History
     } else {
         Source::Current
     };
-    let cycle = if plan.method.uses_pipeline() {
-        deal_sets::won_cycle(db, scope, &filter, as_of).await?
-    } else {
-        deal_sets::WonCycle::default()
-    };
-    let lookback = match &plan.historical {
-        Some((p, _, _)) => lookback_start(&q.period, p.lookback_months)?,
-        None => q.period.start(),
-    };
-    let ask = Ask {
-        as_of,
-        period: q.period,
-        lookback_start: lookback,
-        cycle,
-    };
+    let mut ask = ask_for(&plan, q.period, as_of)?;
+    if plan.method.uses_pipeline() {
+        ask.cycle = asof::won_cycles(db, std::slice::from_ref(&ask), source, &filter)
+            .await?
+            .pop()
+            .unwrap_or_default();
+    }
+    let cycle = ask.cycle;
     let needs = asof::Needs {
         open: plan.method.uses_pipeline(),
         by_probability: plan.method == Method::StageWeighted,
@@ -412,7 +445,15 @@ pub async fn forecast(
     // at once on two pooled connections.
     let calls = async {
         if plan.method == Method::RepSubmitted {
-            submission::latest_totals(db, &[ask], plan.category, q.group_by, scope).await
+            submission::latest_totals(
+                db,
+                &[ask],
+                plan.category,
+                q.group_by,
+                scope,
+                filter.owner_ids.as_deref(),
+            )
+            .await
         } else {
             Ok(Vec::new())
         }

@@ -186,6 +186,7 @@ pub async fn latest_totals(
     category: ForecastCategory,
     dim: Dimension,
     scope: DealScope,
+    owners: Option<&[i64]>,
 ) -> AppResult<Vec<SubmittedRow>> {
     if asks.is_empty() {
         return Ok(Vec::new());
@@ -205,7 +206,12 @@ pub async fn latest_totals(
     );
     sql.bind(category.to_value()).push(" AND ");
     let (scope_sql, values) = scope.rep_sql("fs.rep_id");
-    sql.push_with(&scope_sql, values).push(&format!(
+    sql.push_with(&scope_sql, values);
+    if let Some(ids) = owners {
+        sql.push(" AND fs.rep_id IN ")
+            .bind_list(ids.iter().copied());
+    }
+    sql.push(&format!(
         ") SELECT latest.idx AS idx, {key} AS group_id, {cents} AS cents \
          FROM latest JOIN rep r ON r.id = latest.rep_id WHERE latest.rn = 1 \
          GROUP BY latest.idx, {key}",
