@@ -12,6 +12,7 @@ mod deals;
 mod demo;
 mod forecast;
 mod fuzz;
+mod history;
 mod http;
 mod input_limits;
 mod integrations;

@@ -34,6 +34,9 @@ pub const HEAVY_FIELDS: &[(&str, &str)] = &[
     ("Query", "forecast"),
     ("Query", "forecastAccuracy"),
     ("Query", "forecastSubmissions"),
+    ("Query", "forecastTrend"),
+    ("Query", "pipelineChanges"),
+    ("PipelineChanges", "deals"),
     ("Playbook", "effectiveness"),
 ];
 

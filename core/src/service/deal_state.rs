@@ -64,9 +64,20 @@ fn columns(revised_from: &str) -> String {
 /// column, applied inside both branches so it reaches the indexes), then to
 /// the filter and the caller's scope (over the as-of owner, territory...).
 pub fn deals_as_of(source: Source, keep: &str, filter: &DealFilter, scope: DealScope) -> Sql {
+    deals_as_of_over("q", source, keep, filter, scope)
+}
+
+/// [`deals_as_of`] over the asks of relation `asks` (aliased `q` inside).
+pub fn deals_as_of_over(
+    asks: &str,
+    source: Source,
+    keep: &str,
+    filter: &DealFilter,
+    scope: DealScope,
+) -> Sql {
     let current = keep.replace("{t}", "deal");
     let mut sql = Sql::new(format!(
-        "(SELECT * FROM (SELECT q.idx AS idx, {cols} FROM q JOIN deal ON deal.opened_at < q.as_of_end",
+        "(SELECT * FROM (SELECT q.idx AS idx, {cols} FROM {asks} q JOIN deal ON deal.opened_at < q.as_of_end",
         cols = columns("deal")
     ));
     match source {
@@ -77,7 +88,7 @@ pub fn deals_as_of(source: Source, keep: &str, filter: &DealFilter, scope: DealS
             let revised = keep.replace("{t}", "r");
             sql.push(&format!(
                 " AND deal.valid_from < q.as_of_end WHERE {current} \
-                 UNION ALL SELECT q.idx AS idx, {cols} FROM q JOIN deal \
+                 UNION ALL SELECT q.idx AS idx, {cols} FROM {asks} q JOIN deal \
                  ON deal.opened_at < q.as_of_end AND deal.valid_from >= q.as_of_end \
                  JOIN deal_revision r ON r.id = (SELECT r2.id FROM deal_revision r2 \
                  WHERE r2.deal_id = deal.id AND r2.valid_from < q.as_of_end \

@@ -74,6 +74,7 @@ pub struct AggRow {
 /// An open deal's amount and stage probability (exact P10/P90).
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct OpenPair {
+    pub idx: i64,
     pub amount_cents: i64,
     pub ppm: i64,
 }
@@ -138,7 +139,7 @@ fn age_sql(d: Dialect) -> &'static str {
 /// plus the ask's average won cycle in whole days (none when nothing was
 /// won), the rule of `deal_sets::expected_close_sql` with the cycle taken
 /// from the ask row.
-fn expected_close_sql(d: Dialect) -> &'static str {
+pub(crate) fn expected_close_sql(d: Dialect) -> &'static str {
     match d {
         Dialect::Sqlite => {
             "COALESCE(deal.expected_close_date, date(deal.opened_at, '+' || q.cyc_days || ' days'))"
@@ -172,7 +173,7 @@ fn state_sql(source: Source, open: bool, filter: &DealFilter, scope: DealScope) 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Head {
     Aggregate,
-    OpenPairs(usize),
+    OpenPairs,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -274,12 +275,12 @@ fn statement(
             .push(&inner_tail)
             .push(&format!(") x GROUP BY x.idx, x.group_id{ppm_group}"));
         }
-        Head::OpenPairs(limit) => {
-            sql.push(" SELECT x.a AS amount_cents, x.ppm AS ppm FROM (")
+        Head::OpenPairs => {
+            sql.push(" SELECT x.idx AS idx, x.a AS amount_cents, x.ppm AS ppm FROM (")
                 .push(&inner_head)
                 .append(&state)
                 .push(&inner_tail)
-                .push(&format!(") x WHERE x.is_open = 1 LIMIT {limit}"));
+                .push(") x WHERE x.is_open = 1");
         }
     }
     sql
@@ -317,28 +318,31 @@ pub async fn aggregate(
     )
 }
 
-/// The open deals of one ask as (amount, probability), at most `limit`.
+/// The open deals of each ask as (ask index, amount, probability): for
+/// exact P10/P90, so only for asks known to have few open deals.
 pub async fn open_pairs(
     db: &impl ConnectionTrait,
-    ask: &Ask,
+    asks: &[Ask],
     source: Source,
     filter: &DealFilter,
     scope: DealScope,
-    limit: usize,
 ) -> AppResult<Vec<OpenPair>> {
+    if asks.is_empty() {
+        return Ok(Vec::new());
+    }
     let needs = Needs {
         open: true,
         by_probability: true,
     };
     let sql = statement(
         Dialect::of(db),
-        std::slice::from_ref(ask),
+        asks,
         source,
         needs,
         Dimension::None,
         filter,
         scope,
-        Head::OpenPairs(limit),
+        Head::OpenPairs,
     );
     Ok(
         OpenPair::find_by_statement(sql.statement(db.get_database_backend()))
