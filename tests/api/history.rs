@@ -20,6 +20,7 @@ db_tests!(
     sales_cycle_uses_the_organisations_cycle,
     forecast_filter_narrows_every_method,
     a_page_of_deals_with_history_is_a_fixed_number_of_statements,
+    pipeline_changes_balance_over_random_histories,
 );
 
 const UPDATE: &str =
@@ -923,4 +924,280 @@ async fn a_page_of_deals_with_history_is_a_fixed_number_of_statements(app: TestA
     assert!(nodes
         .iter()
         .all(|n| n["history"]["nodes"][0]["owner"]["name"] == "Ana Lima"));
+}
+
+/// Deals written before deal history existed get revisions rebuilt from
+/// their stage history when the migration runs, and as-of answers read
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_rebuilds_revisions_from_stage_history_sqlite() {
+    migration_rebuilds_revisions(crate::helpers::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_rebuilds_revisions_from_stage_history_postgres() {
+    migration_rebuilds_revisions(crate::helpers::Backend::Postgres).await;
+}
+
+async fn migration_rebuilds_revisions(backend: crate::helpers::Backend) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    // The database and how to remove it afterwards.
+    let (url, cleanup) = match backend {
+        crate::helpers::Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!(
+                "salesops-migration-{}.db",
+                uuid::Uuid::new_v4().simple()
+            ));
+            let path = path.to_string_lossy().to_string();
+            (format!("sqlite://{path}?mode=rwc"), (None, Some(path)))
+        }
+        crate::helpers::Backend::Postgres => {
+            let Some(admin) = std::env::var("SALESOPS_TEST_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+            else {
+                return;
+            };
+            let schema = crate::helpers::create_schema(&admin).await;
+            (
+                crate::helpers::with_search_path(&admin, &schema),
+                (Some((admin, schema)), None),
+            )
+        }
+    };
+    // The database as the release before deal history left it.
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261206_000001_deal_revision")
+        .unwrap();
+    Migrator::up(&db, Some(before as u32)).await.unwrap();
+    for sql in [
+        "INSERT INTO rep (name, email, hired_at, active, ramp_months, commission_rate_ppm, commission_threshold_ppm, created_at, updated_at) \
+         VALUES ('Ana Lima', 'ana@example.com', '2025-01-01', true, 3, 100000, 1000000, '2025-01-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00')",
+        "INSERT INTO deal (name, amount_cents, currency, owner_id, stage_id, status, forecast_category, opened_at, expected_close_date, closed_at, version, created_at, updated_at) \
+         VALUES ('X', 100000, 'USD', (SELECT id FROM rep), (SELECT id FROM stage WHERE name = 'Won'), 'WON', 'CLOSED', '2026-01-01T09:00:00+00:00', '2026-03-15', '2026-02-01T09:00:00+00:00', 4, '2026-01-01T09:00:00+00:00', '2026-02-05T09:00:00+00:00')",
+        "INSERT INTO deal (name, amount_cents, currency, owner_id, stage_id, status, forecast_category, opened_at, version, created_at, updated_at) \
+         VALUES ('Y', 50000, 'USD', (SELECT id FROM rep), (SELECT id FROM stage WHERE name = 'Qualified'), 'OPEN', 'BEST_CASE', '2026-01-05T09:00:00+00:00', 1, '2026-01-05T09:00:00+00:00', '2026-01-05T09:00:00+00:00')",
+        "INSERT INTO deal_stage_change (deal_id, from_stage_id, to_stage_id, changed_at, actor) \
+         VALUES ((SELECT id FROM deal WHERE name = 'X'), NULL, (SELECT id FROM stage WHERE name = 'Discovery'), '2026-01-01T09:00:00+00:00', 'crm')",
+        "INSERT INTO deal_stage_change (deal_id, from_stage_id, to_stage_id, changed_at, actor) \
+         VALUES ((SELECT id FROM deal WHERE name = 'X'), (SELECT id FROM stage WHERE name = 'Discovery'), (SELECT id FROM stage WHERE name = 'Demo'), '2026-01-10T09:00:00+00:00', 'crm')",
+        "INSERT INTO deal_stage_change (deal_id, from_stage_id, to_stage_id, changed_at, actor) \
+         VALUES ((SELECT id FROM deal WHERE name = 'X'), (SELECT id FROM stage WHERE name = 'Demo'), (SELECT id FROM stage WHERE name = 'Won'), '2026-02-01T09:00:00+00:00', NULL)",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    db.close().await.unwrap();
+
+    // The server migrates it on start.
+    let app = crate::helpers::spawn_app_with(backend, |cfg| cfg.database_url = url.clone())
+        .await
+        .unwrap();
+    let deals = app
+        .ok(
+            "{ deals(orderBy: AMOUNT_DESC, first: 2) { nodes { id name version history(first: 5) { totalCount nodes { version validFrom actor status forecastCategory stage { name } closedAt amount } } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = deals["deals"]["nodes"].as_array().unwrap();
+    let x = &nodes[0];
+    assert_eq!(x["name"], "X");
+    assert_eq!(x["history"]["totalCount"], 3);
+    assert_eq!(
+        x["history"]["nodes"],
+        json!([
+            { "version": 4, "validFrom": "2026-02-01T09:00:00+00:00", "actor": "migration", "status": "WON",
+              "forecastCategory": "CLOSED", "stage": { "name": "Won" }, "closedAt": "2026-02-01T09:00:00+00:00", "amount": "1000.00" },
+            { "version": 3, "validFrom": "2026-01-10T09:00:00+00:00", "actor": "crm", "status": "OPEN",
+              "forecastCategory": "PIPELINE", "stage": { "name": "Demo" }, "closedAt": null, "amount": "1000.00" },
+            { "version": 2, "validFrom": "2026-01-01T09:00:00+00:00", "actor": "crm", "status": "OPEN",
+              "forecastCategory": "PIPELINE", "stage": { "name": "Discovery" }, "closedAt": null, "amount": "1000.00" },
+        ])
+    );
+    let y = &nodes[1];
+    assert_eq!(
+        y["history"]["nodes"],
+        json!([{ "version": 1, "validFrom": "2026-01-05T09:00:00+00:00", "actor": "migration", "status": "OPEN",
+                 "forecastCategory": "BEST_CASE", "stage": { "name": "Qualified" }, "closedAt": null, "amount": "500.00" }])
+    );
+    // As of January 15th X was open in Demo (0.4) expecting March; Y had no
+    // close date and nothing was won yet, so no expected close.
+    assert_eq!(
+        stage_weighted(&app, "2026-03", "2026-01-15").await,
+        "400.00"
+    );
+    // As of February 2nd X was won (31 days): Y is expected 31 days after
+    // it opened, in Q1, at 0.2.
+    let q1 = app
+        .ok(
+            FORECAST,
+            json!({ "p": "2026-Q1", "m": "STAGE_WEIGHTED", "a": "2026-02-02" }),
+        )
+        .await;
+    assert_eq!(q1["forecast"]["closedWon"], "1000.00");
+    assert_eq!(q1["forecast"]["amount"], "1100.00");
+    // New writes append after the rebuilt versions.
+    let x_id = x["id"].as_str().unwrap();
+    let v = update(&app, x_id, json!({ "amount": "1200" })).await;
+    assert_eq!(v["version"], 5);
+    let h = app.ok(HISTORY, json!({ "id": x_id, "n": 1 })).await;
+    assert_eq!(h["deal"]["history"]["totalCount"], 4);
+    assert_eq!(
+        h["deal"]["history"]["nodes"][0]["changes"],
+        json!([{ "field": "amount", "from": "1000.00", "to": "1200.00" }])
+    );
+    let mut app = app;
+    app.stop(true).await;
+    match cleanup {
+        (Some((admin, schema)), _) => {
+            let db = sea_orm::Database::connect(&admin).await.unwrap();
+            db.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await
+                .unwrap();
+        }
+        (_, Some(path)) => {
+            std::fs::remove_file(path).ok();
+        }
+        _ => {}
+    }
+}
+
+/// A small deterministic generator (splitmix64), so a failing history can
+/// be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random deals with random edits (amount, close date, owner, territory,
+/// stage moves that win, lose and reopen, at random times): for several
+/// windows and groupings, every row and the whole balance exactly, rows add
+/// up to the whole, consecutive windows chain (one's ending is the next
+/// one's starting) and an empty window changes nothing.
+async fn pipeline_changes_balance_over_random_histories(app: TestApp) {
+    let territories = [
+        app.create_territory("West", None, None).await,
+        app.create_territory("East", None, None).await,
+    ];
+    let mut reps = Vec::new();
+    for name in ["Ana Lima", "Bo Chen", "Cy Doe"] {
+        reps.push(app.create_rep(name, None, None, json!({})).await);
+    }
+    let mut stages = Vec::new();
+    for name in ["Discovery", "Demo", "Trial", "Won", "Lost"] {
+        stages.push(app.stage(name).await);
+    }
+    let day = |d: u64| {
+        chrono::NaiveDate::from_ymd_opt(2025, 11, 1).unwrap() + chrono::Duration::days(d as i64)
+    };
+    for seed in [7_u64, 42, 2026, 99] {
+        let mut rng = Rng(seed);
+        for i in 0..15 {
+            let opened = day(rng.below(40)); // November 1st to December 10th
+            let close = day(30 + rng.below(150)); // December to March
+            let deal = app
+                .create_deal(json!({
+                    "name": format!("s{seed}-{i}"),
+                    "amount": format!("{}", 100 * (1 + rng.below(50))),
+                    "ownerId": reps[rng.below(3) as usize],
+                    "territoryId": territories[rng.below(2) as usize],
+                    "openedAt": format!("{opened}T08:00:00Z"),
+                    "expectedCloseDate": if rng.below(8) == 0 { Value::Null } else { json!(close.to_string()) },
+                }))
+                .await;
+            // Edits at increasing times after it opened.
+            let mut t = opened.and_hms_opt(8, 0, 0).unwrap();
+            for _ in 0..rng.below(5) {
+                t += chrono::Duration::hours(1 + rng.below(120) as i64);
+                let at = format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S"));
+                match rng.below(5) {
+                    0 => {
+                        update(&app, &deal, json!({ "amount": format!("{}", 100 * (1 + rng.below(50))), "effectiveAt": at })).await;
+                    }
+                    1 => {
+                        update(&app, &deal, json!({ "expectedCloseDate": day(30 + rng.below(150)).to_string(), "effectiveAt": at })).await;
+                    }
+                    2 => {
+                        update(&app, &deal, json!({ "ownerId": reps[rng.below(3) as usize], "territoryId": territories[rng.below(2) as usize], "effectiveAt": at })).await;
+                    }
+                    _ => {
+                        let stage = &stages[rng.below(5) as usize];
+                        app.ok(
+                            "mutation($id: ID!, $s: ID!, $at: DateTime) { moveDealStage(id: $id, stageId: $s, at: $at) { id } }",
+                            json!({ "id": deal, "s": stage, "at": at }),
+                        )
+                        .await;
+                    }
+                }
+            }
+        }
+    }
+    let q = "query($p: Period!, $from: Date, $to: Date, $g: Dimension) { pipelineChanges(period: $p, from: $from, to: $to, groupBy: $g) { \
+        starting created movedIn increased decreased movedOut won lost ending \
+        rows { starting created movedIn increased decreased movedOut won lost ending } } }";
+    let cents = |s: &str| -> i128 { s.replace('.', "").parse().unwrap() };
+    // Which buckets the histories exercised somewhere.
+    let mut seen = [false; 9];
+    for period in ["2025-12", "2026-Q1", "2025-11-15..2026-02-01"] {
+        let windows = [
+            ("2025-11-05", "2025-11-20"),
+            ("2025-11-20", "2025-12-01"),
+            ("2025-12-01", "2025-12-08"),
+            ("2025-12-08", "2025-12-20"),
+        ];
+        let mut previous_ending: Option<String> = None;
+        for (from, to) in windows {
+            let mut whole: Option<Vec<String>> = None;
+            for g in ["NONE", "REP", "TERRITORY", "SOURCE"] {
+                let r = app
+                    .ok(q, json!({ "p": period, "from": from, "to": to, "g": g }))
+                    .await;
+                let c = &r["pipelineChanges"];
+                let total = walk(c);
+                assert!(balances(&total), "{period} {from}..{to}: {total:?}");
+                let rows = c["rows"].as_array().unwrap();
+                for row in rows {
+                    assert!(balances(&walk(row)), "{period} {from}..{to} {g}: {row}");
+                }
+                // Rows add up to the whole, measure by measure.
+                for (k, t) in total.iter().enumerate() {
+                    let sum: i128 = rows.iter().map(|r| cents(&walk(r)[k])).sum();
+                    assert_eq!(sum, cents(t), "{period} {from}..{to} {g} measure {k}");
+                }
+                match &whole {
+                    None => whole = Some(total),
+                    Some(w) => assert_eq!(w, &total, "{period} {from}..{to} {g}"),
+                }
+            }
+            let total = whole.unwrap();
+            for (k, v) in total.iter().enumerate() {
+                seen[k] |= v != "0.00";
+            }
+            if let Some(ending) = &previous_ending {
+                assert_eq!(ending, &total[0], "{period}: windows chain at {from}");
+            }
+            previous_ending = Some(total[8].clone());
+            // An empty window: starting = ending, nothing moved.
+            let still = app
+                .ok(q, json!({ "p": period, "from": to, "to": to }))
+                .await;
+            let w = walk(&still["pipelineChanges"]);
+            assert_eq!(w[0], w[8]);
+            assert_eq!(w[0], total[8]);
+            assert!(w[1..8].iter().all(|v| v == "0.00"), "{w:?}");
+        }
+    }
+    assert_eq!(seen, [true; 9], "every bucket moved in some window");
 }
