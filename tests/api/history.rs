@@ -1201,3 +1201,77 @@ async fn pipeline_changes_balance_over_random_histories(app: TestApp) {
     }
     assert_eq!(seen, [true; 9], "every bucket moved in some window");
 }
+
+db_tests!(the_revision_in_force_is_found_on_its_index);
+
+/// "The revision in force at T for every deal" is one statement whose
+/// per-deal lookup runs on idx_deal_revision_in_force, on both databases
+/// (PostgreSQL asked to avoid sequential scans, as it does on a large table;
+/// SQLite by its own choice).
+async fn the_revision_in_force_is_found_on_its_index(app: TestApp) {
+    use api::db::{Dialect, Sql};
+    use api::service::access::DealScope;
+    use api::service::deal_filter::DealFilter;
+    use api::service::deal_state::{deals_as_of, Source};
+    use api::service::forecast::asof::{asks_relation, Ask};
+    use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
+
+    let ana = app.create_rep("Ana Lima", None, None, json!({})).await;
+    let deal = app
+        .create_deal(json!({ "name": "Acme", "amount": "1000", "ownerId": ana, "openedAt": "2026-10-01T09:00:00Z" }))
+        .await;
+    update(&app, &deal, json!({ "amount": "1200" })).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let period = api::domain::period::Period::month(2026, 11).unwrap();
+    let ask = Ask {
+        as_of: day,
+        period,
+        lookback_start: period.start(),
+        lookback_end: period.start(),
+        cycle: Default::default(),
+    };
+    let d = Dialect::of(&app.db);
+    let prefix = match d {
+        Dialect::Sqlite => "EXPLAIN QUERY PLAN WITH ",
+        Dialect::Postgres => "EXPLAIN WITH ",
+    };
+    let mut sql = Sql::new(prefix);
+    sql.append(&asks_relation(d, &[ask]))
+        .push(" SELECT COUNT(*) FROM ")
+        .append(&deals_as_of(
+            Source::History,
+            "1 = 1",
+            &DealFilter::default(),
+            DealScope::All,
+        ));
+    let backend = app.db.get_database_backend();
+    let plan: String = match d {
+        Dialect::Sqlite => {
+            #[derive(FromQueryResult)]
+            struct Step {
+                detail: String,
+            }
+            Step::find_by_statement(sql.statement(backend))
+                .all(&app.db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.detail)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Dialect::Postgres => {
+            let tx = app.db.begin().await.unwrap();
+            tx.execute_unprepared("SET LOCAL enable_seqscan = off")
+                .await
+                .unwrap();
+            let rows = tx.query_all_raw(sql.statement(backend)).await.unwrap();
+            tx.rollback().await.unwrap();
+            rows.iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    assert!(plan.contains("idx_deal_revision_in_force"), "{plan}");
+}

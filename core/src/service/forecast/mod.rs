@@ -554,7 +554,7 @@ pub(crate) async fn forecasts_as_of(
         .iter()
         .flat_map(|(groups, _, _)| groups.keys().copied())
         .collect::<std::collections::BTreeSet<_>>();
-    let labels = grouping::labels(db, group_by, keys.into_iter()).await?;
+    let labels = grouping::labels(db, group_by, keys).await?;
 
     let mut out = Vec::with_capacity(asks.len());
     for (i, (ask, (groups, total, submitted))) in asks.iter().zip(per_ask).enumerate() {
