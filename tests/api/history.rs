@@ -695,6 +695,25 @@ async fn pipeline_changes_respects_the_rep_scope(app: TestApp) {
     );
     assert_eq!(c["wonDeals"], json!([]));
     assert_eq!(c["increasedDeals"], json!([]));
+    // Ana's manager sees Ana's team: the same walk (the manager has no deals).
+    let mia = app.create_rep("Mia Park", None, None, json!({})).await;
+    app.ok(
+        "mutation($id: ID!, $p: RepPatch!) { updateRep(id: $id, patch: $p) { id } }",
+        json!({ "id": ana, "p": { "managerId": mia } }),
+    )
+    .await;
+    let manager = app.token(Role::Manager, Some(id_num(&mia)));
+    let r = app
+        .ok_as(
+            &manager,
+            CHANGES,
+            json!({ "p": "2026-Q1", "from": "2025-12-01", "to": "2025-12-08" }),
+        )
+        .await;
+    assert_eq!(
+        walk(&r["pipelineChanges"]),
+        ["1500.00", "0.00", "1200.00", "0.00", "0.00", "0.00", "0.00", "500.00", "2200.00"]
+    );
     // A viewer sees the organisation.
     let viewer = app.token(Role::Viewer, None);
     let r = app
@@ -1239,6 +1258,7 @@ async fn the_revision_in_force_is_found_on_its_index(app: TestApp) {
     sql.append(&asks_relation(d, &[ask]))
         .push(" SELECT COUNT(*) FROM ")
         .append(&deals_as_of(
+            d,
             Source::History,
             "1 = 1",
             &DealFilter::default(),

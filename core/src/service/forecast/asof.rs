@@ -153,7 +153,7 @@ pub(crate) fn expected_close_sql(d: Dialect) -> &'static str {
 /// The deals of each ask that can count, as of its day (derived table
 /// `deal`): open ones (when `open`), and deals won in the lookback or the
 /// period up to the as-of day.
-fn state_sql(source: Source, open: bool, filter: &DealFilter, scope: DealScope) -> Sql {
+fn state_sql(d: Dialect, source: Source, open: bool, filter: &DealFilter, scope: DealScope) -> Sql {
     let won = format!(
         "({{t}}.status = '{won}' AND {{t}}.closed_at >= q.lb_start AND {{t}}.closed_at < q.as_of_end)",
         won = DealStatus::Won.to_value()
@@ -166,7 +166,7 @@ fn state_sql(source: Source, open: bool, filter: &DealFilter, scope: DealScope) 
     } else {
         won
     };
-    deals_as_of(source, &keep, filter, scope)
+    deals_as_of(d, source, &keep, filter, scope)
 }
 
 /// What the outer select returns.
@@ -212,7 +212,7 @@ fn statement(
     } else {
         ("0", "")
     };
-    let state = state_sql(source, needs.open, filter, scope);
+    let state = state_sql(d, source, needs.open, filter, scope);
     let mut sql = Sql::new("WITH ");
     sql.append(&asks_relation(d, asks));
     let inner_head = format!(
@@ -383,7 +383,7 @@ pub async fn won_cycles(
         " SELECT deal.idx AS idx, SUM({days}) AS days, COUNT(*) AS deals FROM ",
         days = d.day_diff("deal.opened_at", "deal.closed_at"),
     ));
-    sql.append(&deals_as_of(source, &keep, filter, DealScope::All))
+    sql.append(&deals_as_of(d, source, &keep, filter, DealScope::All))
         .push(" GROUP BY deal.idx");
     let rows = IdxCycle::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)

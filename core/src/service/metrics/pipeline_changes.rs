@@ -179,6 +179,7 @@ fn moves_sql(
              CASE WHEN {in_period} THEN 1 ELSE 0 END AS in_p FROM "
         ))
         .append(&deals_as_of_over(
+            d,
             "qf",
             Source::History,
             &format!("{{t}}.status = '{open}'"),
@@ -192,6 +193,7 @@ fn moves_sql(
              CASE WHEN deal.opened_at >= {from_end} THEN 1 ELSE 0 END AS is_new FROM "
         ))
         .append(&deals_as_of_over(
+            d,
             "qt",
             Source::History,
             &format!("({{t}}.status = '{open}' OR {{t}}.closed_at >= {from_end})"),
