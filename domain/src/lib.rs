@@ -4,5 +4,6 @@ pub mod forecast;
 pub mod metrics;
 pub mod money;
 pub mod period;
+pub mod risk;
 pub mod sop;
 pub mod webhook;

@@ -21,6 +21,7 @@ mod money_limits;
 mod ops;
 mod org;
 mod readme;
+mod risk;
 mod roles;
 mod schema;
 mod scope_walk;

@@ -37,6 +37,7 @@ pub const HEAVY_FIELDS: &[(&str, &str)] = &[
     ("Query", "forecastTrend"),
     ("Query", "pipelineChanges"),
     ("PipelineChanges", "deals"),
+    ("Deal", "risk"),
     ("Playbook", "effectiveness"),
 ];
 

@@ -108,3 +108,21 @@ pub enum Role {
     Viewer,
     Integration,
 }
+
+/// A risk signal of an open deal (docs/design.md, Deal risk).
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::risk::RiskKind")]
+pub enum RiskKind {
+    /// No write for 30 days.
+    Stale,
+    /// The expected close date is past.
+    CloseDatePassed,
+    /// The close date moved later at least twice while open.
+    PushedRepeatedly,
+    /// The amount is below its first amount.
+    AmountDecreased,
+    /// Longer in its stage than 1.5x the mean days deals spend there.
+    StuckInStage,
+    /// No activity for 14 days (activities are not recorded yet: never shown).
+    NoRecentActivity,
+}

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use crate::error::{AppError, AppResult};
 use crate::graphql::enums::{
-    map_list, DealSource, DealStatus, ForecastCategory, Segment, StageKind,
+    map_list, DealSource, DealStatus, ForecastCategory, RiskKind, Segment, StageKind,
 };
 use crate::graphql::input_guard::{has_nul, NUL_MESSAGE};
 use crate::graphql::scalars::Period;
@@ -39,6 +39,10 @@ pub struct DealFilterInput {
     pub search: Option<String>,
     /// Deals changed at or after this instant (the incremental sync feed).
     pub updated_since: Option<DateTime<Utc>>,
+    /// Deals not changed since this instant (updatedAt before it).
+    pub not_updated_since: Option<DateTime<Utc>>,
+    /// Deals showing at least one of these risk signals.
+    pub risk_signals: Option<Vec<RiskKind>>,
 }
 
 /// Values per enum list of a filter, like ids (`MAX_IDS`): each is a bound
@@ -61,6 +65,7 @@ impl DealFilterInput {
         check_list(&self.status, "status")?;
         check_list(&self.segments, "segments")?;
         check_list(&self.forecast_categories, "forecastCategories")?;
+        check_list(&self.risk_signals, "riskSignals")?;
         if let Some(s) = &self.search {
             deal_filter::check_search(s, "search")?;
         }
@@ -79,6 +84,8 @@ impl DealFilterInput {
             search: self.search.clone(),
             updated_since: check_opt_instant(self.updated_since, "updatedSince")?,
             playbook_ids: None,
+            not_updated_since: check_opt_instant(self.not_updated_since, "notUpdatedSince")?,
+            risk_signals: map_list(&self.risk_signals),
         })
     }
 }

@@ -18,7 +18,7 @@ use entity::{
     sop_plan, sop_transition, stage, territory,
 };
 
-use crate::db::Sql;
+use crate::db::{Dialect, Sql};
 use crate::error::AppError;
 use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
@@ -396,7 +396,8 @@ impl Loader<PageKey> for DealPages {
                 args.order.order_by()
             ));
             sql.bind_list(parents.iter().map(|p| p.id()));
-            args.filter.push_sql(&mut sql, self.scope);
+            args.filter
+                .push_sql(&mut sql, self.scope, Dialect::of(&self.db));
             if let Some(c) = &after {
                 sql.push(" AND ").append(&c.condition().map_err(Arc::new)?);
             }
@@ -473,7 +474,7 @@ impl Loader<CountKey> for DealCounts {
                 "SELECT deal.{col} AS parent, COUNT(*) AS n FROM deal WHERE deal.{col} IN "
             ));
             sql.bind_list(parents.iter().map(|p| p.id()));
-            filter.push_sql(&mut sql, self.scope);
+            filter.push_sql(&mut sql, self.scope, Dialect::of(&self.db));
             sql.push(&format!(" GROUP BY deal.{col}"));
             let rows =
                 ParentCount::find_by_statement(sql.statement(self.db.get_database_backend()))
@@ -563,6 +564,20 @@ impl Loader<i64> for RevisionCounts {
     }
 }
 
+/// The risk of each deal, one statement per batch.
+pub struct DealRisks(DatabaseConnection);
+
+impl Loader<i64> for DealRisks {
+    type Value = crate::domain::risk::DealRisk;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        crate::service::deal_risk::risks(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
 /// Spawns a loader's batch task. async-graphql starts the batch `delay`
 /// after the first key arrives; list fields resolve their items in chunks
 /// and yield between them, so under load a batch could fire before the last
@@ -627,6 +642,7 @@ pub fn attach(
         .data(children::<StageHistory>(db, &budget))
         .data(batched(RevisionPages(db.clone())))
         .data(batched(RevisionCounts(db.clone())))
+        .data(batched(DealRisks(db.clone())))
         .data(batched(RepsInScope {
             db: db.clone(),
             scope,

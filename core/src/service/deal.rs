@@ -21,7 +21,7 @@ use super::pagination::{Cursor, DealOrder};
 use super::{optional_text, required_text, Patch};
 use crate::auth::Principal;
 use crate::clock;
-use crate::db::{begin_write, Sql};
+use crate::db::{begin_write, Dialect, Sql};
 use crate::domain::money::{from_cents, to_cents};
 use crate::error::{AppError, AppResult};
 
@@ -156,7 +156,7 @@ pub async fn page(
     after: Option<&Cursor>,
 ) -> AppResult<(Vec<deal::Model>, bool)> {
     let mut sql = Sql::new("SELECT deal.* FROM deal WHERE 1 = 1");
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, Dialect::of(db));
     if let Some(c) = after {
         sql.push(" AND ").append(&c.condition()?);
     }
@@ -185,7 +185,7 @@ pub async fn count(
     filter: &DealFilter,
 ) -> AppResult<i64> {
     let mut sql = Sql::new("SELECT COUNT(*) AS n FROM deal WHERE 1 = 1");
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, Dialect::of(db));
     let row = CountRow::find_by_statement(sql.statement(db.get_database_backend()))
         .one(db)
         .await?;

@@ -10,9 +10,10 @@ use sea_orm::ActiveEnum;
 use super::access::DealScope;
 use super::account::like_pattern;
 use crate::clock::start_of;
-use crate::db::Sql;
+use crate::db::{Dialect, Sql};
 use crate::domain::money::MAX_CENTS;
 use crate::domain::period::Period;
+use crate::domain::risk::RiskKind;
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
@@ -35,6 +36,10 @@ pub struct DealFilter {
     /// Deals following these playbooks (not in the contract's filter; used by
     /// playbook metrics).
     pub playbook_ids: Option<Vec<i64>>,
+    /// Deals not changed since this instant (updated_at before it).
+    pub not_updated_since: Option<DateTime<Utc>>,
+    /// Open deals showing at least one of these risk signals now.
+    pub risk_signals: Option<Vec<RiskKind>>,
 }
 
 /// A filter bound in cents, refused beyond the amounts a deal may carry
@@ -93,7 +98,7 @@ fn push_range(sql: &mut Sql, col: &str, p: &Period) {
 
 impl DealFilter {
     /// Appends ` AND ...` conditions for this filter and the caller's scope.
-    pub fn push_sql(&self, sql: &mut Sql, scope: DealScope) {
+    pub fn push_sql(&self, sql: &mut Sql, scope: DealScope, d: Dialect) {
         let (scope_sql, scope_values) = scope.rep_sql("deal.owner_id");
         sql.push(" AND ").push_with(&scope_sql, scope_values);
         if let Some(s) = &self.status {
@@ -155,6 +160,12 @@ impl DealFilter {
         }
         if let Some(t) = self.updated_since {
             sql.push(" AND deal.updated_at >= ").bind(t);
+        }
+        if let Some(t) = self.not_updated_since {
+            sql.push(" AND deal.updated_at < ").bind(t);
+        }
+        if let Some(kinds) = &self.risk_signals {
+            super::deal_risk::push_filter(sql, d, kinds, crate::clock::now());
         }
     }
 }

@@ -61,7 +61,7 @@ pub async fn won_cycle(
         .bind(start_of(from))
         .push(" AND deal.closed_at < ")
         .bind(start_of(as_of + Duration::days(1)));
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, d);
     let row = CycleRow::find_by_statement(sql.statement(db.get_database_backend()))
         .one(db)
         .await?;

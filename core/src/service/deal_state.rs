@@ -117,7 +117,7 @@ pub fn deals_as_of_over(
         }
     }
     sql.push(") deal WHERE 1 = 1");
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, d);
     sql.push(") deal");
     sql
 }

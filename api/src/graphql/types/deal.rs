@@ -127,6 +127,16 @@ impl Deal {
     async fn push_count(&self) -> i32 {
         self.0.push_count
     }
+    /// The risk signals the deal shows now (none once closed) and their share of the six.
+    async fn risk(&self, ctx: &Context<'_>) -> Result<DealRisk> {
+        let risk = ctx
+            .data::<DataLoader<crate::graphql::loaders::DealRisks>>()?
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| (*e).clone().extend())?
+            .ok_or_else(|| AppError::internal("a deal without its risk").extend())?;
+        Ok(DealRisk(risk))
+    }
     /// Incremented on every change; pass it back as expectedVersion for optimistic concurrency.
     async fn version(&self) -> i32 {
         self.0.version
@@ -137,6 +147,34 @@ impl Deal {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+}
+
+/// An open deal's risk: its signals and their share of the six kinds.
+pub struct DealRisk(crate::domain::risk::DealRisk);
+
+#[Object]
+impl DealRisk {
+    /// The share of the six signals present, weighted equally (0 to 1).
+    async fn score(&self) -> f64 {
+        self.0.score
+    }
+    async fn signals(&self) -> Vec<RiskSignal> {
+        self.0
+            .signals
+            .iter()
+            .map(|s| RiskSignal {
+                kind: s.kind.into(),
+                detail: s.detail.clone(),
+            })
+            .collect()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct RiskSignal {
+    kind: crate::graphql::enums::RiskKind,
+    /// Why, in words a manager reads, e.g. "close date moved later 3 times, last on 2026-11-20".
+    detail: String,
 }
 
 pub struct StageChange(pub deal_stage_change::Model);

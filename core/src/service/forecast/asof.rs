@@ -425,7 +425,7 @@ pub async fn won_now(
         cents = d.sum_cents("deal.amount_cents"),
         won = DealStatus::Won.to_value()
     ));
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, d);
     sql.push(" GROUP BY q.idx");
     let rows = IdxCents::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)

@@ -80,7 +80,7 @@ pub async fn funnel(
     sql.push(" WHERE c.changed_at >= ")
         .bind(start_of(period.start()));
     if narrowed {
-        filter.push_sql(&mut sql, p.scope());
+        filter.push_sql(&mut sql, p.scope(), d);
     }
     sql.push(
         " WINDOW w AS (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id)) \

@@ -103,7 +103,7 @@ pub async fn closed_by_key(
         dim.join_sql()
     ));
     push_closed_in(&mut sql, period);
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, d);
     dim.push_group_by(&mut sql);
     let rows = ClosedAgg::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)
@@ -157,7 +157,7 @@ pub async fn open_by_key(
     sql.bind(start_of(from))
         .push(" AND deal.closed_at < ")
         .bind(start_of(today + Duration::days(1)));
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, d);
     let close = match d {
         Dialect::Postgres => "COALESCE(deal.expected_close_date, \
              ((deal.opened_at) AT TIME ZONE 'UTC')::date + CAST(cyc.days AS INTEGER))"
@@ -177,7 +177,7 @@ pub async fn open_by_key(
     sql.bind(period.start())
         .push(&format!(" AND {close} < "))
         .bind(period.end());
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, d);
     sql.push(&format!(" GROUP BY {key}, stage.probability_ppm"));
     let rows = OpenRow::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)

@@ -69,7 +69,7 @@ async fn median_cycles(
         dim.join_sql()
     ));
     push_closed_in(&mut sql, period);
-    filter.push_sql(&mut sql, scope);
+    filter.push_sql(&mut sql, scope, d);
     let stmt_backend = db.get_database_backend();
     match d {
         Dialect::Postgres => {

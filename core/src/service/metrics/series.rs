@@ -134,7 +134,7 @@ pub async fn metric_series(
         sql.bind(start_of(period.start()))
             .push(" AND deal.opened_at < ")
             .bind(start_of(period.end()));
-        filter.push_sql(&mut sql, p.scope());
+        filter.push_sql(&mut sql, p.scope(), d);
         sql.push(&format!(" GROUP BY {key}, {bucket}"));
         for r in OpenedBucket::find_by_statement(sql.statement(backend))
             .all(db)
@@ -152,7 +152,7 @@ pub async fn metric_series(
             statuses_for(metric)
         ));
         push_closed_in(&mut sql, period);
-        filter.push_sql(&mut sql, p.scope());
+        filter.push_sql(&mut sql, p.scope(), d);
         sql.push(&format!(" GROUP BY {key}, {bucket}"));
         for r in ClosedBucket::find_by_statement(sql.statement(backend))
             .all(db)

@@ -130,7 +130,7 @@ pub(super) async fn won_by_month(
          FROM deal WHERE 1 = 1",
         d.sum_cents("deal.amount_cents")
     ));
-    won_filter(range).push_sql(&mut sql, DealScope::All);
+    won_filter(range).push_sql(&mut sql, DealScope::All, d);
     sql.push(&format!(" GROUP BY deal.territory_id, {month}"));
     let rows = WonRow::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)
@@ -221,7 +221,7 @@ pub(super) async fn gather(
         " THEN -1 ELSE {} END AS bucket, deal.amount_cents AS amount_cents FROM deal WHERE 1 = 1",
         d.month_index_utc("deal.closed_at")
     ));
-    won_filter(range).push_sql(&mut sql, DealScope::All);
+    won_filter(range).push_sql(&mut sql, DealScope::All, d);
     sql.push(") won GROUP BY territory_id, bucket");
     let rows = BaselineRow::find_by_statement(sql.statement(tx.get_database_backend()))
         .all(tx)

@@ -1,0 +1,158 @@
+//! Deal risk in SQL (docs/design.md, Deal risk): the facts behind each
+//! signal for a batch of deals in one statement (`domain::risk::assess`
+//! turns them into signals and details), and the same rules as conditions
+//! for `DealFilter.riskSignals`.
+//!
+//! "The mean days deals spend in a stage" is the funnel's measure over the
+//! last 365 days: every stay entered in that window, from entering the stage
+//! to the deal's next stage change (a stay still going counts up to now),
+//! for OPEN stages.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::{ActiveEnum, ConnectionTrait, FromQueryResult};
+
+use entity::enums::{DealStatus, StageKind};
+
+use crate::clock::{self, start_of};
+use crate::db::{Dialect, Sql};
+use crate::domain::risk::{
+    assess, DealRisk, RiskFacts, RiskKind, REPEATED_PUSHES, STALE_AFTER_DAYS, STUCK_FACTOR,
+};
+use crate::error::AppResult;
+
+/// Days of stays that set a stage's mean.
+pub const STAGE_MEAN_WINDOW_DAYS: i64 = 365;
+
+/// `(SELECT stage_id, mean_days ...)`: the mean days in each OPEN stage.
+fn stage_means(d: Dialect, now: DateTime<Utc>) -> Sql {
+    let days = d.day_diff(
+        "c.changed_at",
+        "COALESCE(LEAD(c.changed_at) OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id), ?)",
+    );
+    let mut sql = Sql::new("(SELECT x.stage_id AS stage_id, AVG(x.days) AS mean_days FROM (SELECT c.to_stage_id AS stage_id, ");
+    sql.push_with(&days, [now.into()])
+        .push(" AS days FROM deal_stage_change c WHERE c.changed_at >= ")
+        .bind(start_of(
+            now.date_naive() - Duration::days(STAGE_MEAN_WINDOW_DAYS),
+        ))
+        .push(&format!(
+            ") x JOIN stage st ON st.id = x.stage_id AND st.kind = '{}' GROUP BY x.stage_id)",
+            StageKind::Open.to_value()
+        ));
+    sql
+}
+
+/// Whole days from a timestamp column to `today` (one `?`, today's date).
+fn days_to(d: Dialect, col: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("CAST(julianday(?) - julianday(date({col})) AS INTEGER)"),
+        Dialect::Postgres => format!("(CAST(? AS date) - (({col}) AT TIME ZONE 'UTC')::date)"),
+    }
+}
+
+const FIRST_AMOUNT: &str =
+    "(SELECT r.amount_cents FROM deal_revision r WHERE r.deal_id = {d}.id ORDER BY r.version LIMIT 1)";
+const ENTERED: &str = "(SELECT MAX(c.changed_at) FROM deal_stage_change c WHERE c.deal_id = {d}.id AND c.to_stage_id = {d}.stage_id)";
+
+/// Appends ` AND (...)`: deals (alias `deal`) showing at least one of
+/// `kinds` now. NO_RECENT_ACTIVITY matches nothing (no activities yet).
+pub fn push_filter(sql: &mut Sql, d: Dialect, kinds: &[RiskKind], now: DateTime<Utc>) {
+    let today: NaiveDate = now.date_naive();
+    let open = DealStatus::Open.to_value();
+    sql.push(&format!(" AND deal.status = '{open}' AND (1 = 0"));
+    for kind in kinds {
+        match kind {
+            RiskKind::Stale => {
+                // idle >= 30 days: updated on or before today - 30.
+                sql.push(" OR deal.updated_at < ")
+                    .bind(start_of(today - Duration::days(STALE_AFTER_DAYS - 1)));
+            }
+            RiskKind::CloseDatePassed => {
+                sql.push(" OR deal.expected_close_date < ").bind(today);
+            }
+            RiskKind::PushedRepeatedly => {
+                sql.push(&format!(" OR deal.push_count >= {REPEATED_PUSHES}"));
+            }
+            RiskKind::AmountDecreased => {
+                sql.push(&format!(
+                    " OR deal.amount_cents < {}",
+                    FIRST_AMOUNT.replace("{d}", "deal")
+                ));
+            }
+            RiskKind::StuckInStage => {
+                sql.push(" OR deal.id IN (SELECT s.id FROM deal s JOIN ")
+                    .append(&stage_means(d, now))
+                    .push(&format!(
+                        " m ON m.stage_id = s.stage_id WHERE s.status = '{open}' AND "
+                    ))
+                    .push_with(&days_to(d, &ENTERED.replace("{d}", "s")), [today.into()])
+                    .push(&format!(" > {STUCK_FACTOR} * m.mean_days)"));
+            }
+            RiskKind::NoRecentActivity => {}
+        }
+    }
+    sql.push(")");
+}
+
+#[derive(FromQueryResult)]
+struct FactRow {
+    id: i64,
+    status: String,
+    updated_at: DateTime<Utc>,
+    expected_close_date: Option<NaiveDate>,
+    push_count: i32,
+    amount_cents: i64,
+    stage_name: String,
+    first_cents: Option<i64>,
+    last_push_at: Option<DateTime<Utc>>,
+    entered_at: Option<DateTime<Utc>>,
+    mean_days: Option<f64>,
+}
+
+/// The risk of each deal (by id), as of now; one statement.
+pub async fn risks(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, DealRisk>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let d = Dialect::of(db);
+    let now = clock::now();
+    let float = match d {
+        Dialect::Sqlite => "REAL",
+        Dialect::Postgres => "DOUBLE PRECISION",
+    };
+    let mut sql = Sql::new(format!(
+        "SELECT d.id AS id, d.status AS status, d.updated_at AS updated_at, \
+         d.expected_close_date AS expected_close_date, d.push_count AS push_count, \
+         d.amount_cents AS amount_cents, st.name AS stage_name, {first} AS first_cents, \
+         (SELECT MIN(r.valid_from) FROM deal_revision r WHERE r.deal_id = d.id AND r.push_count = d.push_count) AS last_push_at, \
+         {entered} AS entered_at, CAST(m.mean_days AS {float}) AS mean_days \
+         FROM deal d JOIN stage st ON st.id = d.stage_id LEFT JOIN ",
+        first = FIRST_AMOUNT.replace("{d}", "d"),
+        entered = ENTERED.replace("{d}", "d"),
+    ));
+    sql.append(&stage_means(d, now))
+        .push(" m ON m.stage_id = d.stage_id WHERE d.id IN ")
+        .bind_list(ids.iter().copied());
+    let rows = FactRow::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let facts = RiskFacts {
+                open: r.status == DealStatus::Open.to_value(),
+                updated_at: r.updated_at,
+                expected_close_date: r.expected_close_date,
+                push_count: r.push_count,
+                last_push_at: r.last_push_at,
+                amount_cents: r.amount_cents,
+                first_amount_cents: r.first_cents,
+                stage_name: r.stage_name,
+                entered_stage_at: r.entered_at,
+                stage_mean_days: r.mean_days,
+            };
+            (r.id, assess(&facts, now))
+        })
+        .collect())
+}
