@@ -45,6 +45,20 @@ pub enum ForecastCategory {
     Omitted,
 }
 
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::SubmissionKind")]
+pub enum SubmissionKind {
+    Call,
+    Adjustment,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::SubmissionScope")]
+pub enum SubmissionScope {
+    Personal,
+    Team,
+}
+
 /// The S&OP cycle, in order; a plan moves one stage at a time.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
 #[graphql(remote = "entity::enums::SopStage")]

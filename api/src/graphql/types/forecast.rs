@@ -10,7 +10,7 @@ use super::grouping::GroupKey;
 use super::org::Rep;
 use crate::domain::money::from_cents;
 use crate::error::AppError;
-use crate::graphql::enums::{Dimension, ForecastCategory};
+use crate::graphql::enums::{Dimension, ForecastCategory, SubmissionKind, SubmissionScope};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::service::forecast as svc;
@@ -137,6 +137,17 @@ impl ForecastSubmission {
     async fn submitted_at(&self) -> DateTime<Utc> {
         self.0.submitted_at
     }
+    /// The token subject that made it.
+    async fn submitted_by(&self) -> &str {
+        &self.0.submitted_by
+    }
+    /// CALL when the rep made it, ADJUSTMENT when someone above the rep (or OPS/ADMIN) did.
+    async fn kind(&self) -> SubmissionKind {
+        self.0.kind.into()
+    }
+    async fn scope(&self) -> SubmissionScope {
+        self.0.scope.into()
+    }
 }
 
 #[derive(InputObject, Debug, Clone, Default)]
@@ -175,6 +186,8 @@ pub struct SubmitForecastInput {
     pub note: Option<String>,
     /// When the call was made; only OPS, ADMIN and INTEGRATION may set it (backfills). Default now.
     pub submitted_at: Option<DateTime<Utc>>,
+    /// PERSONAL (default): the rep's own number; TEAM: the roll-up of the rep's team.
+    pub scope: Option<SubmissionScope>,
 }
 
 /// The dimension of a forecast's rows (NONE when not given).
