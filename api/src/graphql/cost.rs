@@ -34,6 +34,8 @@ pub const HEAVY_FIELDS: &[(&str, &str)] = &[
     ("Query", "forecast"),
     ("Query", "forecastAccuracy"),
     ("Query", "forecastSubmissions"),
+    ("Query", "forecastCalls"),
+    ("Rep", "teamQuota"),
     ("Playbook", "effectiveness"),
 ];
 

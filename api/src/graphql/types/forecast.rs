@@ -194,3 +194,75 @@ pub struct SubmitForecastInput {
 pub fn dimension(d: Option<Dimension>) -> crate::service::grouping::Dimension {
     d.map(Into::into).unwrap_or_default()
 }
+
+/// One rep's node in the forecast call roll-up (docs/design.md, Forecast calls).
+#[derive(Clone)]
+pub struct ForecastCallNode {
+    pub tree: std::sync::Arc<svc::calls::CallTree>,
+    pub idx: usize,
+}
+
+impl ForecastCallNode {
+    fn node(&self) -> &svc::calls::CallNode {
+        &self.tree.nodes[self.idx]
+    }
+}
+
+/// One rep's node in the forecast call roll-up (DESIGN.md, Forecast calls).
+#[Object]
+impl ForecastCallNode {
+    /// Null for the organisation's root node.
+    async fn rep(&self) -> Option<Rep> {
+        self.node().rep.clone().map(Rep)
+    }
+    /// The rep's own latest call for the period and category.
+    async fn call(&self) -> Option<ForecastSubmission> {
+        self.node().call.clone().map(ForecastSubmission)
+    }
+    /// The latest PERSONAL adjustment of this rep's number by someone above it.
+    async fn adjustment(&self) -> Option<ForecastSubmission> {
+        self.node().adjustment.clone().map(ForecastSubmission)
+    }
+    /// adjustment else call (else the sum of parts); null when there is none.
+    async fn personal(&self) -> Option<Decimal> {
+        self.node().personal
+    }
+    /// True when personal was summed from calls for the months (or quarters) tiling the period.
+    async fn from_parts(&self) -> bool {
+        self.node().from_parts
+    }
+    /// The latest TEAM adjustment of this node's roll-up.
+    async fn team_adjustment(&self) -> Option<ForecastSubmission> {
+        self.node().team_adjustment.clone().map(ForecastSubmission)
+    }
+    /// teamAdjustment else personal + the children's rollups (missing numbers count 0).
+    async fn rollup(&self) -> Decimal {
+        self.node().rollup
+    }
+    /// Closed-won in the period so far, over the node's subtree.
+    async fn closed_won(&self) -> Decimal {
+        self.node().closed_won
+    }
+    /// Quotas of the subtree's quota-carrying reps for the period; null when none.
+    async fn quota(&self) -> Option<Decimal> {
+        self.node().quota
+    }
+    /// Open amount expected to close in the period, over the subtree.
+    async fn pipeline(&self) -> Decimal {
+        self.node().pipeline
+    }
+    /// rollup / quota.
+    async fn attainment(&self) -> Option<f64> {
+        self.node().attainment
+    }
+    async fn children(&self) -> Vec<ForecastCallNode> {
+        self.node()
+            .children
+            .iter()
+            .map(|&idx| ForecastCallNode {
+                tree: self.tree.clone(),
+                idx,
+            })
+            .collect()
+    }
+}

@@ -23,16 +23,21 @@
 //!   share 1); a grouped row takes its own lookback share of R and of the
 //!   ramp and is floored at its own closed-won, so rows may add up to more
 //!   than the total when a group already won beyond its share. No low/high.
-//! - REP_SUBMITTED: the latest submission per visible rep for exactly the
-//!   period's range in the category (default COMMIT) submitted before the
-//!   end of the as-of day; projected = amount - closedWon (negative when the
-//!   calls are below what is already won). Grouped by NONE, REP or MANAGER
-//!   only (a call is a rep's, not a territory's). No low/high.
+//! - REP_SUBMITTED: the numbers of forecast calls (`calls`, docs/design.md,
+//!   Forecast calls) in the category (default COMMIT) as of the end of the
+//!   as-of day: a REP row is the rep's personal number (adjustment, else
+//!   call, else the sum of its parts), a MANAGER row the personal numbers
+//!   of its direct reports, the total the roll-up of the caller's tree (TEAM
+//!   adjustments included; with filter.ownerIds, those reps' personal
+//!   numbers). projected = amount - closedWon (negative when the calls are
+//!   below what is already won). Grouped by NONE, REP or MANAGER only (a
+//!   call is a rep's, not a territory's). No low/high.
 //! - dealCount: the deals behind closedWon plus, for STAGE_WEIGHTED and
 //!   SALES_CYCLE, the open deals projected.
 //! - Money is rounded to cents once, at the end.
 pub mod accuracy;
 pub mod asof;
+pub mod calls;
 pub mod submission;
 
 use std::collections::{BTreeMap, HashMap};
@@ -445,17 +450,19 @@ pub async fn forecast(
     // at once on two pooled connections.
     let calls = async {
         if plan.method == Method::RepSubmitted {
-            submission::latest_totals(
+            calls::submitted_numbers(
                 db,
                 &[ask],
+                source,
                 plan.category,
                 q.group_by,
                 scope,
                 filter.owner_ids.as_deref(),
             )
             .await
+            .map(Some)
         } else {
-            Ok(Vec::new())
+            Ok(None)
         }
     };
     let (rows, calls) = futures::try_join!(
@@ -472,20 +479,23 @@ pub async fn forecast(
     )?;
     let (mut groups, total) = group_rows(&rows, 0);
 
+    // REP_SUBMITTED: personal numbers per group, the roll-up as the total
+    // (docs/design.md, Forecast calls).
     let mut submitted: HashMap<Option<i64>, i128> = HashMap::new();
-    if plan.method == Method::RepSubmitted {
-        for s in calls {
-            submitted.insert(s.group_id, s.cents.0);
+    let mut submitted_total = 0i128;
+    if let Some(numbers) = calls {
+        for (_, k, cents) in numbers.rows {
+            submitted.insert(k, cents);
         }
         for k in submitted.keys() {
             groups.entry(*k).or_default();
         }
+        submitted_total = numbers.totals.first().copied().unwrap_or(0);
     }
     if q.group_by == Dimension::None {
         groups.entry(None).or_default();
     }
 
-    let submitted_total: i128 = submitted.values().sum();
     let (amount, closed_won, _) = evaluate(
         &plan,
         &total,
