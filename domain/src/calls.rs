@@ -125,11 +125,18 @@ mod tests {
 
     #[test]
     fn parts_tile_years_quarters_and_month_ranges() {
-        let names = |s: &str| -> Vec<String> { parts(&p(s)).iter().map(|x| x.to_string()).collect() };
+        let names =
+            |s: &str| -> Vec<String> { parts(&p(s)).iter().map(|x| x.to_string()).collect() };
         assert_eq!(names("2026"), ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]);
         assert_eq!(names("2026-Q4"), ["2026-10", "2026-11", "2026-12"]);
-        assert_eq!(names("2026-10-01..2027-01-01"), ["2026-10", "2026-11", "2026-12"]);
-        assert_eq!(names("2026-11-01..2027-02-01"), ["2026-11", "2026-12", "2027-01"]);
+        assert_eq!(
+            names("2026-10-01..2027-01-01"),
+            ["2026-10", "2026-11", "2026-12"]
+        );
+        assert_eq!(
+            names("2026-11-01..2027-02-01"),
+            ["2026-11", "2026-12", "2027-01"]
+        );
         assert!(names("2026-11").is_empty());
         assert!(names("2026-W45").is_empty());
         assert!(names("2026-11-05..2026-12-01").is_empty());
@@ -143,8 +150,20 @@ mod tests {
     #[test]
     fn the_design_example() {
         let mut subs: HashMap<Period, Submitted> = HashMap::new();
-        subs.insert(p("2026-11"), Submitted { call: Some(1_000_000), adjustment: None });
-        subs.insert(p("2026-12"), Submitted { call: Some(600_000), adjustment: None });
+        subs.insert(
+            p("2026-11"),
+            Submitted {
+                call: Some(1_000_000),
+                adjustment: None,
+            },
+        );
+        subs.insert(
+            p("2026-12"),
+            Submitted {
+                call: Some(600_000),
+                adjustment: None,
+            },
+        );
         let won = |q: &Period| if *q == p("2026-10") { 300_000 } else { 0 };
         let get = |s: &HashMap<Period, Submitted>| {
             let s = s.clone();
@@ -152,18 +171,33 @@ mod tests {
         };
         assert_eq!(
             personal(&p("2026-Q4"), &get(&subs), &won),
-            Some(Personal { cents: 1_900_000, from_parts: true })
+            Some(Personal {
+                cents: 1_900_000,
+                from_parts: true
+            })
         );
         subs.get_mut(&p("2026-11")).unwrap().adjustment = Some(800_000);
         let rep = personal(&p("2026-Q4"), &get(&subs), &won).unwrap();
         assert_eq!(rep.cents, 1_700_000);
         // The year: Q1-Q3 count what they won (nothing), Q4 its parts.
-        assert_eq!(personal(&p("2026"), &get(&subs), &won).unwrap().cents, 1_700_000);
+        assert_eq!(
+            personal(&p("2026"), &get(&subs), &won).unwrap().cents,
+            1_700_000
+        );
         // A quarter's own call wins over its parts.
-        subs.insert(p("2026-Q4"), Submitted { call: Some(2_000_000), adjustment: None });
+        subs.insert(
+            p("2026-Q4"),
+            Submitted {
+                call: Some(2_000_000),
+                adjustment: None,
+            },
+        );
         assert_eq!(
             personal(&p("2026-Q4"), &get(&subs), &won),
-            Some(Personal { cents: 2_000_000, from_parts: false })
+            Some(Personal {
+                cents: 2_000_000,
+                from_parts: false
+            })
         );
         // Nothing submitted: no number.
         assert_eq!(personal(&p("2026-Q3"), &get(&subs), &won), None);

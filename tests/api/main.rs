@@ -5,6 +5,7 @@ mod hostile;
 
 mod audit;
 mod auth;
+mod calls;
 mod client;
 mod conventions;
 mod dataloader;

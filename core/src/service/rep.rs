@@ -312,11 +312,7 @@ pub async fn update(
             &ppm_to_decimal(current.commission_threshold_ppm),
             &ppm_to_decimal(threshold),
         )
-        .field(
-            "quotaCarrying",
-            &current.quota_carrying,
-            &quota_carrying,
-        );
+        .field("quotaCarrying", &current.quota_carrying, &quota_carrying);
     if changes.is_empty() {
         return Ok(current);
     }

@@ -191,10 +191,11 @@ impl Rep {
         period: crate::graphql::scalars::Period,
     ) -> Result<Option<Decimal>> {
         self.check(ctx, RepData::Compensation).await?;
-        ctx.data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::TeamQuotaLoader>>()?
-            .load_one((self.0.id, period.0))
-            .await
-            .map_err(|e| (*e).clone().extend())
+        ctx.data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::TeamQuotaLoader>>(
+        )?
+        .load_one((self.0.id, period.0))
+        .await
+        .map_err(|e| (*e).clone().extend())
     }
     /// The rep's quotas, oldest first.
     async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {

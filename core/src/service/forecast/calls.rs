@@ -175,8 +175,7 @@ async fn latest_submissions(
     ));
     sql.bind(category.to_value()).push(" AND ");
     let (cond, values) = scope.rep_sql("fs.rep_id");
-    sql.push_with(&cond, values)
-        .push(") x WHERE x.rn = 1");
+    sql.push_with(&cond, values).push(") x WHERE x.rn = 1");
     let rows = db
         .query_all_raw(sql.statement(db.get_database_backend()))
         .await?;
@@ -352,7 +351,11 @@ struct Hierarchy {
 }
 
 fn hierarchy(reps: &[RepRow]) -> Hierarchy {
-    let index: HashMap<i64, usize> = reps.iter().enumerate().map(|(i, r)| (r.rep.id, i)).collect();
+    let index: HashMap<i64, usize> = reps
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.rep.id, i))
+        .collect();
     let mut order: Vec<usize> = (0..reps.len()).collect();
     order.sort_by(|a, b| {
         (&reps[*a].rep.name, reps[*a].rep.id).cmp(&(&reps[*b].rep.name, reps[*b].rep.id))
@@ -407,7 +410,10 @@ fn rollups(
             .iter()
             .filter_map(|c| rolled.get(c).copied())
             .collect();
-        rolled.insert(i, math::rollup(book.team(id, p), own.map(|n| n.cents), kids));
+        rolled.insert(
+            i,
+            math::rollup(book.team(id, p), own.map(|n| n.cents), kids),
+        );
         personal.insert(i, own);
     }
     (rolled, personal)
@@ -525,7 +531,10 @@ pub async fn forecast_calls(
                 quota: i128,
                 quota_n: i64,
                 personal: Option<Personal>| {
-        let slot = rep.and_then(|r| book.slot(r.rep.id, &q.period)).cloned().unwrap_or_default();
+        let slot = rep
+            .and_then(|r| book.slot(r.rep.id, &q.period))
+            .cloned()
+            .unwrap_or_default();
         CallNode {
             rep: rep.map(|r| r.rep.clone()),
             call: slot.call,
@@ -537,7 +546,11 @@ pub async fn forecast_calls(
             closed_won: from_cents(won),
             quota: (quota_n > 0).then(|| from_cents(quota)),
             pipeline: from_cents(open),
-            attainment: if quota_n > 0 { ratio(rollup, quota) } else { None },
+            attainment: if quota_n > 0 {
+                ratio(rollup, quota)
+            } else {
+                None
+            },
             children: Vec::new(),
         }
     };
@@ -559,7 +572,15 @@ pub async fn forecast_calls(
             let sum = |v: &[i128]| roots.iter().map(|i| v[*i]).sum::<i128>();
             let rollup = roots.iter().map(|i| rolled[i]).sum::<i128>();
             let n: i64 = roots.iter().map(|i| quota_n[*i]).sum();
-            nodes.push(node(None, rollup, sum(&won), sum(&open), sum(&quota), n, None));
+            nodes.push(node(
+                None,
+                rollup,
+                sum(&won),
+                sum(&open),
+                sum(&quota),
+                n,
+                None,
+            ));
             for &i in &roots {
                 if keep[i] {
                     let at = nodes.len();
@@ -642,11 +663,7 @@ pub(crate) async fn submitted_numbers(
         }
     }
     // Closed-won by month only when some part was called.
-    if asks
-        .iter()
-        .zip(&books)
-        .any(|(a, b)| b.has_parts(&a.period))
-    {
+    if asks.iter().zip(&books).any(|(a, b)| b.has_parts(&a.period)) {
         for r in rep_months(db, asks, source, scope, false).await? {
             if let Some(b) = usize::try_from(r.idx).ok().and_then(|i| books.get_mut(i)) {
                 b.add_month(&r);
@@ -656,7 +673,9 @@ pub(crate) async fn submitted_numbers(
     let h = hierarchy(&reps);
     let roots: Vec<usize> = match scope {
         DealScope::All => h.top.clone(),
-        DealScope::Owner(id) | DealScope::Team(id) => h.index.get(&id).copied().into_iter().collect(),
+        DealScope::Owner(id) | DealScope::Team(id) => {
+            h.index.get(&id).copied().into_iter().collect()
+        }
     };
     let owners: Option<BTreeSet<i64>> = owners.map(|o| o.iter().copied().collect());
     let mut out = SubmittedNumbers {
