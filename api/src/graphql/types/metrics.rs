@@ -44,6 +44,7 @@ pub enum PerformanceQuadrant {
     FallingStar,
     ImprovingLaggard,
     DeterioratingLaggard,
+    NoActivity,
 }
 
 pub struct WinRateRow(pub win_rates::WinRateRow);
