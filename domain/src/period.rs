@@ -348,7 +348,10 @@ mod tests {
         assert_eq!(q4.default_comparison(d("2027-02-01")), Some(p("2026-Q3")));
         assert_eq!(q4.default_comparison(d("2026-09-30")), Some(p("2026-Q3")));
         // The last day of a month longer than the previous one: capped.
-        assert_eq!(p("2026-03").default_comparison(d("2026-03-31")), Some(p("2026-02")));
+        assert_eq!(
+            p("2026-03").default_comparison(d("2026-03-31")),
+            Some(p("2026-02"))
+        );
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub enum Dimension {
     Manager,
     Source,
     Playbook,
+    Stage,
+    ForecastCategory,
+    LostReason,
+    Industry,
 }
 
 // No description: the contract's Role has none.

@@ -11,13 +11,13 @@
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
-pub use super::reps::RepNarrowing;
 use super::reps::rep_totals;
+pub use super::reps::RepNarrowing;
 use crate::auth::Principal;
+use crate::clock;
 use crate::domain::metrics::{
     attainment, has_activity, is_high_performer, median, quadrant, relative_change, Quadrant,
 };
-use crate::clock;
 use crate::domain::money::from_cents;
 use crate::domain::period::Period;
 use crate::error::{AppError, AppResult};
@@ -56,7 +56,11 @@ pub async fn rep_performance(
             [r.won_cents, r.prev_won_cents],
         )
     };
-    let won: Vec<i128> = reps.iter().filter(|r| active(r)).map(|r| r.won_cents).collect();
+    let won: Vec<i128> = reps
+        .iter()
+        .filter(|r| active(r))
+        .map(|r| r.won_cents)
+        .collect();
     let median_won = median(&won);
     Ok(reps
         .into_iter()

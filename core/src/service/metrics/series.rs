@@ -208,7 +208,10 @@ pub async fn metric_series(
                 bucket: Period::canonical(start, end).unwrap_or(*b),
                 key: label.clone(),
                 value,
-                amount: amounts.get(&(k, b.start())).copied().unwrap_or(empty_amount),
+                amount: amounts
+                    .get(&(k, b.start()))
+                    .copied()
+                    .unwrap_or(empty_amount),
                 change,
                 partial: end > today,
             });
