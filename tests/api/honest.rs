@@ -16,6 +16,9 @@ db_tests!(
     new_dimensions_group_every_metric,
 );
 
+/// (label, id, won, lost, winRate) of a winRates row.
+type WinRow = (String, Option<String>, i64, i64, Option<f64>);
+
 fn quarter_start(d: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1).unwrap()
 }
@@ -311,7 +314,7 @@ async fn new_dimensions_group_every_metric(app: TestApp) {
     create("1500", "Demo", None, Some("2026-05-28"), Some("PIPELINE")).await;
 
     let wr = "query($g: Dimension) { winRates(period: \"2026-05\", groupBy: $g) { key { dimension id label } won lost winRate } }";
-    let rows = |d: &Value| -> Vec<(String, Option<String>, i64, i64, Option<f64>)> {
+    let rows = |d: &Value| -> Vec<WinRow> {
         d["winRates"]
             .as_array()
             .unwrap()

@@ -2,7 +2,7 @@
 //! compareTo (default: the period of the same kind just before; while the
 //! period is under way, the same number of days at the start of the
 //! previous one, `Period::default_comparison`). High performer: attainment
-//! >= 1.0, or without a quota, closed-won at or above the median closed-won
+//! at least 1.0, or without a quota, closed-won at or above the median closed-won
 //! of the reps compared; improving: closed-won did not fall. A rep with no
 //! quota and nothing closed in either period is NO_ACTIVITY and stays out
 //! of the median. Reps that do not carry a quota are left out unless they
