@@ -38,6 +38,7 @@ use crate::db_tests;
 use crate::helpers::{id_num, TestApp};
 
 db_tests!(
+    the_design_example,
     the_call_tree_under_every_role,
     the_tree_as_of_a_past_day,
     rep_submitted_uses_personal_numbers_and_rollups,
@@ -295,6 +296,81 @@ const TODAY: &[&str] = &[
 
 async fn calls_as(app: &TestApp, token: &str, vars: Value) -> Value {
     app.ok_as(token, &calls_query(), vars).await["forecastCalls"].clone()
+}
+
+/// docs/design.md, Forecast calls: a rep calls 10,000 for 2026-11 and
+/// 6,000 for 2026-12 and nothing for Q4, having won 3,000 in October: its
+/// Q4 personal is 19,000 (from parts). Its manager adjusts November to
+/// 8,000: 17,000. The manager calls its own 0 and puts a TEAM adjustment of
+/// 40,000 on its node: its rollup is 40,000.
+async fn the_design_example(app: TestApp) {
+    let boss = app.create_rep("Boss", None, None, json!({})).await;
+    let rep = app.create_rep("Rep", Some(&boss), None, json!({})).await;
+    let d = deal(
+        &app,
+        "3000",
+        &rep,
+        "Discovery",
+        "2026-09-01T08:00:00Z",
+        None,
+    )
+    .await;
+    app.move_deal(&d, "Won", "2026-10-15T08:00:00Z").await;
+    let rep_t = app.token(Role::Rep, Some(id_num(&rep)));
+    let boss_t = app.token(Role::Manager, Some(id_num(&boss)));
+    for (period, amount) in [("2026-11", "10000"), ("2026-12", "6000")] {
+        submit(
+            &app,
+            &rep_t,
+            json!({ "period": period, "category": "COMMIT", "amount": amount }),
+        )
+        .await;
+    }
+    let q4 = json!({ "p": "2026-Q4" });
+    let node = calls_as(&app, &rep_t, q4.clone()).await;
+    assert_eq!(
+        (
+            node["personal"].as_str(),
+            node["fromParts"].as_bool(),
+            node["rollup"].as_str()
+        ),
+        (Some("19000.00"), Some(true), Some("19000.00"))
+    );
+    assert!(node["call"].is_null());
+    submit(
+        &app,
+        &boss_t,
+        json!({ "repId": rep, "period": "2026-11", "category": "COMMIT", "amount": "8000" }),
+    )
+    .await;
+    let node = calls_as(&app, &rep_t, q4.clone()).await;
+    assert_eq!(node["personal"], "17000.00");
+    // The manager: nothing of its own yet, so 0 + 17,000.
+    let tree = calls_as(&app, &boss_t, q4.clone()).await;
+    assert_eq!(
+        (tree["personal"].as_str(), tree["rollup"].as_str()),
+        (None, Some("17000.00"))
+    );
+    submit(
+        &app,
+        &boss_t,
+        json!({ "period": "2026-Q4", "category": "COMMIT", "amount": "0" }),
+    )
+    .await;
+    submit(
+        &app,
+        &boss_t,
+        json!({ "period": "2026-Q4", "category": "COMMIT", "amount": "40000", "scope": "TEAM" }),
+    )
+    .await;
+    let tree = calls_as(&app, &boss_t, q4.clone()).await;
+    assert_eq!(
+        lines(&tree),
+        vec![
+            "Boss | 0.00 false | 40000.00 | 3000.00 | null | 0.00 | null | 0.00 CALL manager-tester / - / 40000.00 CALL manager-tester",
+            "  Rep | 17000.00 true | 17000.00 | 3000.00 | null | 0.00 | null | - / - / -",
+        ]
+    );
 }
 
 async fn the_call_tree_under_every_role(app: TestApp) {
