@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""Bulk upsert throughput of salesops on PostgreSQL, through the API.
+"""Write throughput of salesops on PostgreSQL, through the API.
 
 Creates a fresh database, starts the release binary on it, and times
 bulkUpsertDeals calls of 1,000 deals each: fresh inserts, replays of the same
-inputs (nothing changes), and updates (every amount changes). Prints deals
-per second for each.
+inputs (nothing changes), and updates (every amount changes); then single
+createDeal and updateDeal calls one after the other. Prints deals per
+second for each.
+
+With --compare OTHER_BINARY (e.g. a release build of an earlier commit) both
+binaries run the same phases alternately (other, this, other, this), each on
+its own fresh database, and the table shows this binary's throughput as a
+ratio of the other's (the best of its two runs each): how much a change
+costs the write path.
 
 Needs: Python 3 (stdlib only), psql, a PostgreSQL server the current user can
 create databases on, and `cargo build --release -p api` done beforehand.
 
     python3 bench/bulk_upsert.py [--pg postgres://postgres@127.0.0.1:5432] [--calls 20]
+    python3 bench/bulk_upsert.py --compare /path/to/old/salesops
 """
 import argparse
 import json
@@ -102,17 +110,32 @@ def run(api, label, payloads, expect):
     }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
-    ap.add_argument("--calls", type=int, default=20, help="bulk calls of 1,000 deals per phase")
-    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    ap.add_argument("--binary", default=BINARY, help="the salesops binary to run")
-    args = ap.parse_args()
-    binary = args.binary
-    if not os.path.exists(binary):
-        sys.exit(f"{binary} is missing: run `cargo build --release -p api` first")
+CREATE = "mutation($i: DealInput!) { createDeal(input: $i) { id } }"
+UPDATE = "mutation($id: ID!, $p: DealPatch!) { updateDeal(id: $id, patch: $p) { id } }"
 
+
+def singles(api, owners, n):
+    """n createDeal calls, then n updateDeal calls of those deals."""
+    ids, t_create, t_update = [], [], []
+    for i in range(n):
+        t = time.perf_counter()
+        r = api.call(CREATE, {"i": {"name": f"Single {i}", "amount": f"{1000 + i}.00", "ownerId": owners[i % len(owners)],
+                                    "expectedCloseDate": "2025-06-30"}})
+        t_create.append(time.perf_counter() - t)
+        ids.append(r["createDeal"]["id"])
+    for i, d in enumerate(ids):
+        t = time.perf_counter()
+        api.call(UPDATE, {"id": d, "p": {"amount": f"{2000 + i}.00", "expectedCloseDate": "2025-07-31"}})
+        t_update.append(time.perf_counter() - t)
+
+    def row(label, times):
+        return {"label": label, "deals": len(times), "seconds": sum(times), "rate": len(times) / sum(times),
+                "p50_ms": statistics.median(times) * 1000, "max_ms": max(times) * 1000}
+    return [row("createDeal (one at a time)", t_create), row("updateDeal (one at a time)", t_update)]
+
+
+def measure(binary, args):
+    """Every phase on a fresh database served by `binary`."""
     db = f"salesops_bench_{os.getpid()}"
     admin = f"{args.pg}/postgres"
     psql(admin, f"DROP DATABASE IF EXISTS {db}")
@@ -133,7 +156,7 @@ def main():
             env=env, check=True, capture_output=True, text=True,
         ).stdout.strip()
         api = Api(f"http://127.0.0.1:{port}/graphql", token)
-        for _ in range(100):
+        for _ in range(300):
             try:
                 api.call("{ stages { id } }")
                 break
@@ -150,15 +173,11 @@ def main():
 
         fresh = batches(args.calls, owners, stages, 0)
         changed = batches(args.calls, owners, stages, 1)
-        results = [
+        return [
             run(api, "fresh inserts", fresh, "created"),
             run(api, "replays (unchanged)", fresh, "unchanged"),
             run(api, "updates (amount changed)", changed, "updated"),
-        ]
-        print(f"bulkUpsertDeals on PostgreSQL, {args.calls} calls x {BATCH} deals per phase (release build, fresh database)")
-        print(f"{'phase':<26}{'deals':>8}{'seconds':>10}{'deals/s':>10}{'p50 ms':>9}{'max ms':>9}")
-        for r in results:
-            print(f"{r['label']:<26}{r['deals']:>8}{r['seconds']:>10.2f}{r['rate']:>10.0f}{r['p50_ms']:>9.0f}{r['max_ms']:>9.0f}")
+        ] + singles(api, owners, args.singles)
     finally:
         server.terminate()
         try:
@@ -167,6 +186,39 @@ def main():
             server.kill()
         if not args.keep:
             psql(admin, f"DROP DATABASE IF EXISTS {db}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
+    ap.add_argument("--calls", type=int, default=20, help="bulk calls of 1,000 deals per phase")
+    ap.add_argument("--singles", type=int, default=500, help="single createDeal and updateDeal calls")
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--binary", default=BINARY, help="the salesops binary to run")
+    ap.add_argument("--compare", help="another salesops binary to compare with (runs alternate)")
+    args = ap.parse_args()
+    for b in [args.binary] + ([args.compare] if args.compare else []):
+        if not os.path.exists(b):
+            sys.exit(f"{b} is missing: run `cargo build --release -p api` first")
+
+    print(f"writes on PostgreSQL: {args.calls} bulkUpsertDeals calls x {BATCH} deals per phase, "
+          f"{args.singles} single calls (release build, fresh database each run)")
+    if not args.compare:
+        results = measure(args.binary, args)
+        print(f"{'phase':<28}{'deals':>8}{'seconds':>10}{'deals/s':>10}{'p50 ms':>9}{'max ms':>9}")
+        for r in results:
+            print(f"{r['label']:<28}{r['deals']:>8}{r['seconds']:>10.2f}{r['rate']:>10.0f}{r['p50_ms']:>9.1f}{r['max_ms']:>9.1f}")
+        return
+    runs = {"other": [], "this": []}
+    for _ in range(2):
+        runs["other"].append(measure(args.compare, args))
+        runs["this"].append(measure(args.binary, args))
+    print(f"{'phase':<28}{'other/s':>10}{'this/s':>10}{'this/other':>12}")
+    for i, r in enumerate(runs["this"][0]):
+        other = max(run[i]["rate"] for run in runs["other"])
+        this = max(run[i]["rate"] for run in runs["this"])
+        flag = "" if this >= 0.8 * other else "  (more than 25% slower)"
+        print(f"{r['label']:<28}{other:>10.0f}{this:>10.0f}{this / other:>12.2f}{flag}")
 
 
 if __name__ == "__main__":

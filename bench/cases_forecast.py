@@ -26,6 +26,11 @@ measured ratios.
 """
 
 import datetime as _dt
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from asof_sql import _range, cycle, expected, stage_weighted_sql, state  # noqa: E402
 
 
 def _add_months(d, n):
@@ -55,22 +60,6 @@ ACCURACY = """query($p: [Period!]!, $m: [ForecastMethod!], $o: Int) {
     period method asOf forecast actual absolutePercentageError accuracy
   }
 }"""
-
-# (z^2 - 1) / 6 for z = 1.2815515655446004 (the 90th percentile of N(0,1)).
-_Z = "1.2815515655446004"
-_CF = "0.10706240"
-
-
-def _range(won, mean, var, m3, cap, when="TRUE"):
-    """P10 and P90 of won + open outcomes: normal with a Cornish-Fisher skew
-    correction, clipped to [0, cap] (the API's approximation above 16 deals)."""
-    sd = f"sqrt({var})"
-    skew = f"(CASE WHEN {var} > 0 THEN {m3} / power({sd}, 3) ELSE 0 END)"
-    lo = f"{won} + LEAST(GREATEST({mean} + {sd} * (-{_Z} + {_CF} * {skew}), 0), {cap})"
-    hi = f"{won} + LEAST(GREATEST({mean} + {sd} * ({_Z} + {_CF} * {skew}), 0), {cap})"
-    return (f"CASE WHEN {when} THEN ROUND(({lo})::numeric, 2) END AS low, "
-            f"CASE WHEN {when} THEN ROUND(({hi})::numeric, 2) END AS high")
-
 
 STAGE_WEIGHTED_TODAY_SQL = f"""
 WITH t AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today),
@@ -112,49 +101,9 @@ AS_OF = _PREV.isoformat()
 _AS_OF_END = (_PREV + _dt.timedelta(days=1)).isoformat()
 _CYCLE_FROM = (_PREV - _dt.timedelta(days=364)).isoformat()
 _PREV_END = _M0.isoformat()
-STAGE_WEIGHTED_PAST_SQL = f"""
-WITH cyc AS (
-  SELECT (SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) * 2 + COUNT(*))
-         / NULLIF(2 * COUNT(*), 0) AS days
-  FROM deal d
-  WHERE d.status = 'WON' AND d.closed_at >= '{_CYCLE_FROM}T00:00:00Z' AND d.closed_at < '{_AS_OF_END}T00:00:00Z'
-),
--- The stage history is read only for deals that can have moved since the
--- day (open now, or closed after it); a deal closed by then still holds the
--- stage and close stamp it had.
-st AS (
-  (SELECT DISTINCT ON (c.deal_id) c.deal_id, c.to_stage_id, c.changed_at
-   FROM deal d JOIN deal_stage_change c ON c.deal_id = d.id
-   WHERE (d.status = 'OPEN' OR d.closed_at >= '{_AS_OF_END}T00:00:00Z')
-     AND d.opened_at < '{_AS_OF_END}T00:00:00Z' AND c.changed_at < '{_AS_OF_END}T00:00:00Z'
-   ORDER BY c.deal_id, c.changed_at DESC, c.id DESC)
-  UNION ALL
-  SELECT d.id, d.stage_id, d.closed_at FROM deal d
-  -- (the period starts on the as-of day, so only that day's wins count)
-  WHERE d.status = 'WON' AND d.closed_at >= '{AS_OF}T00:00:00Z' AND d.closed_at < '{_AS_OF_END}T00:00:00Z'
-),
-x AS (
-  SELECT CASE WHEN s.kind = 'WON' THEN d.amount_cents ELSE 0 END AS won,
-         CASE WHEN s.kind = 'OPEN' THEN d.amount_cents::numeric * s.probability_ppm / 100000000 ELSE 0 END AS weighted,
-         CASE WHEN s.kind = 'OPEN' THEN s.probability_ppm / 1e6 ELSE 0 END AS p,
-         CASE WHEN s.kind = 'OPEN' THEN d.amount_cents / 100.0 ELSE 0 END AS a
-  FROM st JOIN deal d ON d.id = st.deal_id JOIN stage s ON s.id = st.to_stage_id CROSS JOIN cyc
-  WHERE d.opened_at < '{_AS_OF_END}T00:00:00Z'
-    AND ((s.kind = 'WON' AND st.changed_at >= '{AS_OF}T00:00:00Z' AND st.changed_at < '{_PREV_END}T00:00:00Z')
-      OR (s.kind = 'OPEN'
-          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= DATE '{AS_OF}'
-          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < DATE '{_PREV_END}'))
-),
-g AS (
-  SELECT COUNT(*) AS deals, COALESCE(SUM(won), 0) / 100.0 AS closed_won, ROUND(COALESCE(SUM(weighted), 0), 2) AS projected,
-         COALESCE(SUM(p * a), 0)::float8 AS mean, COALESCE(SUM(p * (1 - p) * a * a), 0)::float8 AS var,
-         COALESCE(SUM(p * (1 - p) * (1 - 2 * p) * a * a * a), 0)::float8 AS m3, COALESCE(SUM(a), 0)::float8 AS cap
-  FROM x
-)
-SELECT g.closed_won + g.projected AS amount, g.closed_won, g.projected, g.deals,
-       {_range("g.closed_won::float8", "g.mean", "g.var", "g.m3", "g.cap")}
-FROM g
-"""
+# As of the first day of the previous month, for that month: every field of
+# every deal from the revision in force then (bench/asof_sql.py).
+STAGE_WEIGHTED_PAST_SQL = stage_weighted_sql([_PREV], _PREV, _M0)
 
 SALES_CYCLE_SQL = f"""
 WITH t AS (SELECT (now() AT TIME ZONE 'UTC')::date AS today),
@@ -241,71 +190,50 @@ ORDER BY GROUPING(r.name), r.name
 """
 
 _BACKTEST_VALUES = ",\n  ".join(
-    f"(DATE '{p}', DATE '{_add_months(p, 1)}', DATE '{_add_months(p, -3)}')" for p in _BACKTEST)
+    f"({k}, TIMESTAMPTZ '{p + _dt.timedelta(days=1)}T00:00:00Z', TIMESTAMPTZ '{p - _dt.timedelta(days=364)}T00:00:00Z', "
+    f"DATE '{p}', DATE '{_add_months(p, 1)}', DATE '{_add_months(p, -3)}')"
+    for k, p in enumerate(_BACKTEST))
 
 # The three months before the current one, each as of its first day, by
 # the default methods (STAGE_WEIGHTED, SALES_CYCLE, HISTORICAL with a
-# 3-month lookback), against closed-won as the deals stand now.
+# 3-month lookback), against closed-won as the deals stand now. The state as
+# of each day comes from the revisions (bench/asof_sql.py).
+_ACC_STATE = state(
+    "q", "({t}.status = 'OPEN' OR ({t}.status = 'WON' AND {t}.closed_at >= (q.lb_start::timestamp AT TIME ZONE 'UTC') "
+         "AND {t}.closed_at < q.t_end))")
 ACCURACY_SQL = f"""
-WITH q(p_start, p_end, lb_start) AS (VALUES
-{_BACKTEST_VALUES}),
-cyc AS (
-  SELECT q.p_start, SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) AS total,
-         COUNT(d.id) AS n,
-         (SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) * 2 + COUNT(d.id))
-           / NULLIF(2 * COUNT(d.id), 0) AS days
-  FROM q LEFT JOIN deal d ON d.status = 'WON'
-    AND d.closed_at >= ((q.p_start - 364)::timestamp AT TIME ZONE 'UTC')
-    AND d.closed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
-  GROUP BY q.p_start
-),
--- As of each period's first day: the stage history only for deals that can
--- have moved since (open now, or closed after the day); a deal closed by
--- then keeps its stage and close stamp (only WON ones inside the lookback
--- and the period matter).
-st AS (
-  (SELECT DISTINCT ON (q.p_start, c.deal_id) q.p_start, c.deal_id, c.to_stage_id, c.changed_at
-   FROM q JOIN deal d ON (d.status = 'OPEN' OR d.closed_at >= ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC'))
-     AND d.opened_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
-   JOIN deal_stage_change c ON c.deal_id = d.id AND c.changed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
-   ORDER BY q.p_start, c.deal_id, c.changed_at DESC, c.id DESC)
-  UNION ALL
-  SELECT q.p_start, d.id, d.stage_id, d.closed_at
-  FROM q JOIN deal d ON d.status = 'WON' AND d.closed_at >= (q.lb_start::timestamp AT TIME ZONE 'UTC')
-    AND d.closed_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
-),
+WITH q(idx, t_end, cyc_from, p_start, p_end, lb_start) AS (VALUES
+  {_BACKTEST_VALUES}),
+cyc AS ({cycle("q")}),
+st AS {_ACC_STATE},
 x AS (
-  SELECT st.p_start,
-    CASE WHEN s.kind = 'WON' AND st.changed_at >= (q.p_start::timestamp AT TIME ZONE 'UTC') THEN d.amount_cents ELSE 0 END AS won,
-    CASE WHEN s.kind = 'WON' AND st.changed_at < (q.p_start::timestamp AT TIME ZONE 'UTC') THEN d.amount_cents ELSE 0 END AS lb,
-    CASE WHEN s.kind = 'OPEN' THEN d.amount_cents::numeric * s.probability_ppm / 1000000 ELSE 0 END AS sw,
-    CASE WHEN s.kind = 'OPEN' AND cyc.n > 0 THEN d.amount_cents::numeric
-      * LEAST((q.p_start - (d.opened_at AT TIME ZONE 'UTC')::date)::numeric * cyc.n / NULLIF(cyc.total, 0), 1) ELSE 0 END AS sc
-  FROM st JOIN q ON q.p_start = st.p_start JOIN cyc ON cyc.p_start = st.p_start
-    JOIN deal d ON d.id = st.deal_id JOIN stage s ON s.id = st.to_stage_id
-  WHERE d.opened_at < ((q.p_start + 1)::timestamp AT TIME ZONE 'UTC')
-    AND ((s.kind = 'WON' AND st.changed_at >= (q.lb_start::timestamp AT TIME ZONE 'UTC')
-                         AND st.changed_at < (q.p_end::timestamp AT TIME ZONE 'UTC'))
-      OR (s.kind = 'OPEN'
-          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= q.p_start
-          AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < q.p_end))
+  SELECT st.idx,
+    CASE WHEN st.status = 'WON' AND st.closed_at >= (q.p_start::timestamp AT TIME ZONE 'UTC')
+              AND st.closed_at < (q.p_end::timestamp AT TIME ZONE 'UTC') THEN st.amount_cents ELSE 0 END AS won,
+    CASE WHEN st.status = 'WON' AND st.closed_at < (q.p_start::timestamp AT TIME ZONE 'UTC') THEN st.amount_cents ELSE 0 END AS lb,
+    CASE WHEN st.status = 'OPEN' THEN st.amount_cents::numeric * s.probability_ppm / 1000000 ELSE 0 END AS sw,
+    CASE WHEN st.status = 'OPEN' AND cyc.n > 0 THEN st.amount_cents::numeric
+      * LEAST((q.p_start - (st.opened_at AT TIME ZONE 'UTC')::date)::numeric * cyc.n / NULLIF(cyc.total, 0), 1) ELSE 0 END AS sc
+  FROM st JOIN q ON q.idx = st.idx JOIN cyc ON cyc.idx = st.idx JOIN stage s ON s.id = st.stage_id
+  WHERE (st.status = 'WON' AND st.closed_at < (q.p_end::timestamp AT TIME ZONE 'UTC'))
+     OR (st.status = 'OPEN' AND {expected("st")} >= q.p_start AND {expected("st")} < q.p_end)
 ),
 f AS (
-  SELECT q.p_start, COALESCE(SUM(x.won), 0) / 100.0 AS won, COALESCE(SUM(x.lb), 0) / 100.0 AS lb,
+  SELECT q.idx, q.p_start, COALESCE(SUM(x.won), 0) / 100.0 AS won, COALESCE(SUM(x.lb), 0) / 100.0 AS lb,
          COALESCE(SUM(x.sw), 0) / 100 AS sw, COALESCE(SUM(x.sc), 0) / 100 AS sc
-  FROM q LEFT JOIN x ON x.p_start = q.p_start GROUP BY q.p_start
+  FROM q LEFT JOIN x ON x.idx = q.idx GROUP BY q.idx, q.p_start
 ),
 actual AS (
-  SELECT q.p_start, COALESCE(SUM(d.amount_cents), 0) / 100.0 AS actual
+  SELECT q.idx, COALESCE(SUM(d.amount_cents), 0) / 100.0 AS actual
   FROM q LEFT JOIN deal d ON d.status = 'WON' AND d.closed_at >= (q.p_start::timestamp AT TIME ZONE 'UTC')
     AND d.closed_at < (q.p_end::timestamp AT TIME ZONE 'UTC')
-  GROUP BY q.p_start
+  GROUP BY q.idx
 ),
 r AS (
   SELECT f.p_start, m.method, m.ord,
          ROUND(CASE m.method WHEN 'STAGE_WEIGHTED' THEN f.won + f.sw WHEN 'SALES_CYCLE' THEN f.won + f.sc
                ELSE GREATEST(f.lb / 3, f.won) END, 2) AS forecast, a.actual
-  FROM f JOIN actual a ON a.p_start = f.p_start
+  FROM f JOIN actual a ON a.idx = f.idx
     CROSS JOIN (VALUES ('STAGE_WEIGHTED', 1), ('SALES_CYCLE', 2), ('HISTORICAL', 3)) m(method, ord)
 )
 SELECT p_start, method, forecast, actual, ABS(forecast - actual) / NULLIF(actual, 0) AS ape,

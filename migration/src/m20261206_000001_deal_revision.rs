@@ -163,6 +163,16 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(REVISIONS_FROM_STAGE_HISTORY).await?;
         db.execute_unprepared(REVISIONS_WITHOUT_HISTORY).await?;
         db.execute_unprepared(DEAL_VALID_FROM).await?;
+        // The deals changed since an instant: the only ones an as-of read
+        // looks up revisions for.
+        m.create_index(
+            Index::create()
+                .name("idx_deal_valid_from")
+                .table(DealHistory::Table)
+                .col(DealHistory::ValidFrom)
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 

@@ -27,8 +27,23 @@ async fn mutations_are_audited(app: TestApp) {
     )
     .await;
     let won = app.stage("Won").await;
-    app.ok_as(&rep_token, "mutation($id: ID!, $s: ID!) { moveDealStage(id: $id, stageId: $s, at: \"2026-02-01T00:00:00Z\") { id } }", json!({ "id": deal, "s": won }))
-        .await;
+    // A move cannot be dated before the update (the latest revision): it
+    // takes effect now.
+    assert_eq!(
+        app.error_code(
+            &rep_token,
+            "mutation($id: ID!, $s: ID!) { moveDealStage(id: $id, stageId: $s, at: \"2026-02-01T00:00:00Z\") { id } }",
+            json!({ "id": deal, "s": won }),
+        )
+        .await,
+        "BAD_USER_INPUT"
+    );
+    app.ok_as(
+        &rep_token,
+        "mutation($id: ID!, $s: ID!) { moveDealStage(id: $id, stageId: $s) { id } }",
+        json!({ "id": deal, "s": won }),
+    )
+    .await;
     // A failed mutation writes no audit entry.
     let before = app.count_rows("audit_entry").await;
     app.error_code(
@@ -60,6 +75,8 @@ async fn mutations_are_audited(app: TestApp) {
     assert_eq!(moved["status"], json!(["OPEN", "WON"]));
     assert_eq!(moved["stageId"][1], json!(id_num(&won)));
     assert_eq!(moved["closedAt"][0], Value::Null);
+    // The category follows the stage.
+    assert_eq!(moved["forecastCategory"], json!(["PIPELINE", "CLOSED"]));
     let created = changes(&entries[2]);
     assert_eq!(created["name"], json!([null, "D"]));
     assert_eq!(created["amount"], json!([null, "100.00"]));

@@ -163,7 +163,9 @@ async fn upsert_backfills_stage_history(app: TestApp) {
     let moved = upsert(&app, input.clone()).await;
     assert_eq!(moved["updated"], true);
     let deal = &moved["deal"];
-    assert_eq!(deal["version"], 2);
+    // Versions 1 (opened in Discovery) and 2 (in Demo) came with its
+    // creation; the move is version 3.
+    assert_eq!(deal["version"], 3);
     assert_eq!(deal["status"], "WON");
     assert_eq!(time(&deal["closedAt"]), at("2024-03-15T10:00:00Z"));
     assert_eq!(
@@ -184,7 +186,7 @@ async fn upsert_backfills_stage_history(app: TestApp) {
     );
     let replay = upsert(&app, input).await;
     assert_eq!(replay["unchanged"], true);
-    assert_eq!(replay["deal"]["version"], 2);
+    assert_eq!(replay["deal"]["version"], 3);
 
     // A move stamped before the last change is rejected, and so is a
     // lostReason for a stage that is not LOST; neither writes anything.
@@ -580,9 +582,20 @@ async fn audit_log_shows_every_deal_write(app: TestApp) {
         k.sort();
         k
     };
+    // Closing sets the category CLOSED (it follows the stage).
     assert_eq!(
         keys(&changes[0]),
-        vec!["amount", "closedAt", "stageId", "status"]
+        vec![
+            "amount",
+            "closedAt",
+            "forecastCategory",
+            "stageId",
+            "status"
+        ]
+    );
+    assert_eq!(
+        changes[0]["forecastCategory"],
+        json!(["PIPELINE", "CLOSED"])
     );
     assert_eq!(changes[0]["amount"], json!(["100.00", "150.00"]));
     assert_eq!(changes[0]["stageId"], json!([id_num(&demo), id_num(&won)]));

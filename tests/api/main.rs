@@ -13,6 +13,7 @@ mod deals;
 mod demo;
 mod forecast;
 mod fuzz;
+mod history;
 mod honest;
 mod http;
 mod input_limits;

@@ -433,6 +433,15 @@ async fn failing_receiver_is_retried_with_every_attempt_recorded(backend: Backen
         got[4].json()["data"]["changes"]["amount"],
         json!(["1000.00", "2000.00"])
     );
+    // The payload carries the revision the write made.
+    let revision = &got[4].json()["data"]["revision"];
+    assert_eq!(revision["version"], 2);
+    assert_eq!(
+        revision["changes"],
+        json!([{ "field": "amount", "from": "1000.00", "to": "2000.00" }])
+    );
+    assert!(revision["validFrom"].as_str().unwrap().starts_with("20"));
+    assert_eq!(got[0].json()["data"]["revision"]["version"], 1);
 
     let first = &delivered[0];
     assert_eq!(first["event"], "DEAL_CREATED");

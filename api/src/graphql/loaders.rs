@@ -14,8 +14,8 @@ use sea_orm::{
 };
 
 use entity::{
-    account, deal, deal_stage_change, playbook, playbook_step, quota, rep, sop_line, sop_plan,
-    sop_transition, stage, territory,
+    account, deal, deal_revision, deal_stage_change, playbook, playbook_step, quota, rep, sop_line,
+    sop_plan, sop_transition, stage, territory,
 };
 
 use crate::db::Sql;
@@ -499,6 +499,70 @@ impl Loader<CountKey> for DealCounts {
     }
 }
 
+/// A page of one deal's revisions: `first` newest first, older than the
+/// version `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RevisionPageKey {
+    pub deal_id: i64,
+    pub first: u64,
+    pub before: Option<i32>,
+}
+
+/// Pages of revisions for many deals, one statement per distinct
+/// (first, before) in the request (see `service::deal_history::pages`);
+/// each page holds up to first + 1 rows (the extra one is the previous
+/// revision of the page's oldest and says that more follow).
+pub struct RevisionPages(DatabaseConnection);
+
+impl Loader<RevisionPageKey> for RevisionPages {
+    type Value = Vec<deal_revision::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[RevisionPageKey],
+    ) -> Result<HashMap<RevisionPageKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(u64, Option<i32>), Vec<i64>> = HashMap::new();
+        for k in keys {
+            groups
+                .entry((k.first, k.before))
+                .or_default()
+                .push(k.deal_id);
+        }
+        let mut out = HashMap::new();
+        for ((first, before), ids) in groups {
+            let mut pages = crate::service::deal_history::pages(&self.0, &ids, first, before)
+                .await
+                .map_err(Arc::new)?;
+            for deal_id in ids {
+                out.insert(
+                    RevisionPageKey {
+                        deal_id,
+                        first,
+                        before,
+                    },
+                    pages.remove(&deal_id).unwrap_or_default(),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How many revisions each deal has.
+pub struct RevisionCounts(DatabaseConnection);
+
+impl Loader<i64> for RevisionCounts {
+    type Value = i64;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, i64>, Self::Error> {
+        crate::service::deal_history::counts(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
 /// Spawns a loader's batch task. async-graphql starts the batch `delay`
 /// after the first key arrives; list fields resolve their items in chunks
 /// and yield between them, so under load a batch could fire before the last
@@ -561,6 +625,8 @@ pub fn attach(
         .data(children::<RepQuotas>(db, &budget))
         .data(children::<PlaybookSteps>(db, &budget))
         .data(children::<StageHistory>(db, &budget))
+        .data(batched(RevisionPages(db.clone())))
+        .data(batched(RevisionCounts(db.clone())))
         .data(batched(RepsInScope {
             db: db.clone(),
             scope,

@@ -4,16 +4,19 @@
 //!
 //! A deal whose current revision took effect before the as-of instant
 //! (`deal.valid_from < q.as_of_end`) has not changed since, so its row is
-//! its state then; only the deals changed since look up the revision in
-//! force, per deal the last one before the instant in (valid_from, version)
-//! order, found on the index `idx_deal_revision_in_force` (the lookup
-//! returns the revision's id from the index and the row is fetched by
-//! primary key). Deals opened later are not there at all.
+//! its state then; only the deals changed since (found on
+//! `idx_deal_valid_from`) look up the revision in force, per deal the last
+//! one before the instant in (valid_from, version) order, one backward probe
+//! of `idx_deal_revision_in_force`: a LATERAL subquery on PostgreSQL (a
+//! correlated scalar subquery in the join condition made it hash the whole
+//! revision table), and on SQLite, which has no LATERAL, a correlated
+//! subquery returning the revision's id from the index, the row then
+//! fetched by primary key. Deals opened later are not there at all.
 //!
 //! The derived table is aliased `deal` and has the deal's columns (with
 //! their as-of values), so `DealFilter` and the group dimensions apply to
 //! it unchanged, plus `idx`, the ask the row belongs to.
-use crate::db::Sql;
+use crate::db::{Dialect, Sql};
 use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
 
@@ -63,10 +66,28 @@ fn columns(revised_from: &str) -> String {
 /// `keep` (a condition over the state written with `{t}.` before each
 /// column, applied inside both branches so it reaches the indexes), then to
 /// the filter and the caller's scope (over the as-of owner, territory...).
-pub fn deals_as_of(source: Source, keep: &str, filter: &DealFilter, scope: DealScope) -> Sql {
+pub fn deals_as_of(
+    d: Dialect,
+    source: Source,
+    keep: &str,
+    filter: &DealFilter,
+    scope: DealScope,
+) -> Sql {
+    deals_as_of_over(d, "q", source, keep, filter, scope)
+}
+
+/// [`deals_as_of`] over the asks of relation `asks` (aliased `q` inside).
+pub fn deals_as_of_over(
+    d: Dialect,
+    asks: &str,
+    source: Source,
+    keep: &str,
+    filter: &DealFilter,
+    scope: DealScope,
+) -> Sql {
     let current = keep.replace("{t}", "deal");
     let mut sql = Sql::new(format!(
-        "(SELECT * FROM (SELECT q.idx AS idx, {cols} FROM q JOIN deal ON deal.opened_at < q.as_of_end",
+        "(SELECT * FROM (SELECT q.idx AS idx, {cols} FROM {asks} q JOIN deal ON deal.opened_at < q.as_of_end",
         cols = columns("deal")
     ));
     match source {
@@ -75,13 +96,22 @@ pub fn deals_as_of(source: Source, keep: &str, filter: &DealFilter, scope: DealS
         }
         Source::History => {
             let revised = keep.replace("{t}", "r");
+            let lookup = match d {
+                Dialect::Postgres => {
+                    "CROSS JOIN LATERAL (SELECT * FROM deal_revision r2 WHERE r2.deal_id = deal.id \
+                     AND r2.valid_from < q.as_of_end ORDER BY r2.valid_from DESC, r2.version DESC LIMIT 1) r"
+                }
+                Dialect::Sqlite => {
+                    "JOIN deal_revision r ON r.id = (SELECT r2.id FROM deal_revision r2 \
+                     WHERE r2.deal_id = deal.id AND r2.valid_from < q.as_of_end \
+                     ORDER BY r2.valid_from DESC, r2.version DESC LIMIT 1)"
+                }
+            };
             sql.push(&format!(
                 " AND deal.valid_from < q.as_of_end WHERE {current} \
-                 UNION ALL SELECT q.idx AS idx, {cols} FROM q JOIN deal \
+                 UNION ALL SELECT q.idx AS idx, {cols} FROM {asks} q JOIN deal \
                  ON deal.opened_at < q.as_of_end AND deal.valid_from >= q.as_of_end \
-                 JOIN deal_revision r ON r.id = (SELECT r2.id FROM deal_revision r2 \
-                 WHERE r2.deal_id = deal.id AND r2.valid_from < q.as_of_end \
-                 ORDER BY r2.valid_from DESC, r2.version DESC LIMIT 1) WHERE {revised}",
+                 {lookup} WHERE {revised}",
                 cols = columns("r")
             ));
         }

@@ -156,6 +156,18 @@ pub async fn apply(
     }
     let backend = tx.get_database_backend();
     let stamp = sync::stamp(tx).await?;
+    let mut writes = writes;
+    for w in &mut writes {
+        if let DealWrite::Update { read, next, .. } = w {
+            if next.valid_from < read.valid_from {
+                return Err(AppError::internal(
+                    "a deal revision was planned before the latest one",
+                )
+                .into());
+            }
+            next.push_count = read.push_count + i32::from(is_push(read, next));
+        }
+    }
 
     // New deals: one INSERT ... RETURNING id per chunk; ids are assigned
     // in row order, so sorted ids line up with the creates (checked by
@@ -306,16 +318,9 @@ pub async fn apply(
                 history: moved,
                 action,
             } => {
-                if next.valid_from < read.valid_from {
-                    return Err(AppError::internal(
-                        "a deal revision was planned before the latest one",
-                    )
-                    .into());
-                }
                 let d = deal::Model {
                     version: read.version + 1,
                     updated_at: stamp,
-                    push_count: read.push_count + i32::from(is_push(&read, &next)),
                     ..next
                 };
                 revisions.push(revision(&d, actor, stamp));

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod deal;
 pub mod deal_change;
 pub mod deal_filter;
+pub mod deal_history;
 pub mod deal_sets;
 pub mod deal_state;
 pub mod deal_write;

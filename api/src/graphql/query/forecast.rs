@@ -6,9 +6,10 @@ use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::graphql::types::forecast::{
-    dimension, Forecast, ForecastAccuracyRow, ForecastCallNode, ForecastMethod, ForecastSubmission,
-    HistoricalParams,
+    dimension, Forecast, ForecastAccuracyRow, ForecastCallNode, ForecastMethod, ForecastPoint,
+    ForecastSubmission, HistoricalParams,
 };
+use crate::graphql::types::metrics::Granularity;
 use crate::graphql::{opt_id, principal, read_db};
 use crate::service;
 use crate::service::forecast::{Method, Query};
@@ -51,6 +52,37 @@ impl ForecastQuery {
                 .await
                 .extend()?,
         ))
+    }
+
+    /// The forecast as of the last day of each bucket of from..to (to defaults to today and is the
+    /// last point), to watch a number evolve; every point equals `forecast` asked with that asOf.
+    /// At most 120 points.
+    #[allow(clippy::too_many_arguments)]
+    async fn forecast_trend(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        method: ForecastMethod,
+        from: Date,
+        to: Option<Date>,
+        granularity: Granularity,
+        category: Option<ForecastCategory>,
+    ) -> Result<Vec<ForecastPoint>> {
+        let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
+        let points = service::forecast::trend::trend(
+            read_db(ctx)?,
+            p,
+            period.0,
+            method.into(),
+            from.0,
+            to.map(|d| d.0),
+            granularity.into(),
+            category.map(Into::into),
+        )
+        .await
+        .extend()?;
+        Ok(points.into_iter().map(ForecastPoint).collect())
     }
 
     /// Backtest: per period and method, the forecast as of period start + asOfOffsetDays (default 0)

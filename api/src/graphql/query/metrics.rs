@@ -5,16 +5,18 @@ use async_graphql::{Context, Object, Result, ID};
 
 use crate::graphql::enums::Dimension;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
-use crate::graphql::scalars::Period;
+use crate::graphql::scalars::{Date, Period};
 use crate::graphql::types::metrics::{
     CommissionRow, DataHealth, FunnelStep, Granularity, Metric, PipelineSummaryRow,
     QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
 };
+use crate::graphql::types::pipeline_changes::PipelineChanges;
 use crate::graphql::{opt_id, principal, read_db};
 use crate::service::access::METRIC_READERS;
 use crate::service::metrics::reps::RepNarrowing;
 use crate::service::metrics::{
-    attainment, commissions, funnel, health, performance, pipeline, series, win_rates,
+    attainment, commissions, funnel, health, performance, pipeline, pipeline_changes, series,
+    win_rates,
 };
 use crate::service::{grouping, referenced};
 use entity::{rep, territory};
@@ -99,6 +101,36 @@ impl MetricsQuery {
             .await
             .extend()?;
         Ok(rows.into_iter().map(PipelineSummaryRow).collect())
+    }
+
+    /// The open pipeline expected to close in the period as of the end of `from` and of `to`
+    /// (default to = today, from = to - 7 days), and every deal's move between them in exactly
+    /// one bucket (docs/design.md, Deal history).
+    async fn pipeline_changes(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        from: Option<Date>,
+        to: Option<Date>,
+        group_by: Option<Dimension>,
+        filter: Option<DealFilterInput>,
+    ) -> Result<PipelineChanges> {
+        let p = principal(ctx)?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
+        let filter = filter_of(&filter).extend()?;
+        Ok(PipelineChanges(
+            pipeline_changes::pipeline_changes(
+                read_db(ctx)?,
+                p,
+                period.0,
+                from.map(|d| d.0),
+                to.map(|d| d.0),
+                dim(group_by),
+                &filter,
+            )
+            .await
+            .extend()?,
+        ))
     }
 
     /// Stage by stage, in position order: where the deals entering in the period went.

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 
 use entity::{account, deal, deal_stage_change, playbook, rep, stage, territory};
 
+use super::deal_history::DealRevisionConnection;
 use super::org::{Account, Rep, Stage, Territory};
 use super::playbook::Playbook;
 use crate::clock;
@@ -110,6 +111,21 @@ impl Deal {
             .into_iter()
             .map(StageChange)
             .collect())
+    }
+    /// Every written version of the deal, newest first (docs/design.md, Deal history). `first`
+    /// defaults to 20.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<DealRevisionConnection> {
+        let first = crate::graphql::page_size(ctx, first, 20)?;
+        DealRevisionConnection::load(ctx, self.0.id, first, after.as_deref()).await
+    }
+    /// How many times the expected close date moved to a later date while the deal was open.
+    async fn push_count(&self) -> i32 {
+        self.0.push_count
     }
     /// Incremented on every change; pass it back as expectedVersion for optimistic concurrency.
     async fn version(&self) -> i32 {

@@ -81,6 +81,32 @@ impl Forecast {
     }
 }
 
+/// One point of a forecast trend: the forecast as of the end of a bucket.
+pub struct ForecastPoint(pub svc::Forecast);
+
+#[Object]
+impl ForecastPoint {
+    async fn as_of(&self) -> Date {
+        Date(self.0.as_of)
+    }
+    async fn amount(&self) -> Decimal {
+        self.0.amount
+    }
+    async fn closed_won(&self) -> Decimal {
+        self.0.closed_won
+    }
+    async fn projected(&self) -> Decimal {
+        self.0.projected
+    }
+    /// As Forecast.low, for STAGE_WEIGHTED.
+    async fn low(&self) -> Option<Decimal> {
+        self.0.low
+    }
+    async fn high(&self) -> Option<Decimal> {
+        self.0.high
+    }
+}
+
 pub struct ForecastAccuracyRow(pub svc::accuracy::AccuracyRow);
 
 #[Object]

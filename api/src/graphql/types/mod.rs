@@ -2,12 +2,14 @@
 //! through the request's DataLoaders.
 pub mod audit;
 pub mod deal;
+pub mod deal_history;
 pub mod forecast;
 pub mod grouping;
 pub mod integration;
 pub mod metrics;
 pub mod org;
 pub mod org_pages;
+pub mod pipeline_changes;
 pub mod playbook;
 pub mod quota;
 pub mod sop;

@@ -74,6 +74,7 @@ pub struct AggRow {
 /// An open deal's amount and stage probability (exact P10/P90).
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct OpenPair {
+    pub idx: i64,
     pub amount_cents: i64,
     pub ppm: i64,
 }
@@ -138,7 +139,7 @@ fn age_sql(d: Dialect) -> &'static str {
 /// plus the ask's average won cycle in whole days (none when nothing was
 /// won), the rule of `deal_sets::expected_close_sql` with the cycle taken
 /// from the ask row.
-fn expected_close_sql(d: Dialect) -> &'static str {
+pub(crate) fn expected_close_sql(d: Dialect) -> &'static str {
     match d {
         Dialect::Sqlite => {
             "COALESCE(deal.expected_close_date, date(deal.opened_at, '+' || q.cyc_days || ' days'))"
@@ -152,7 +153,7 @@ fn expected_close_sql(d: Dialect) -> &'static str {
 /// The deals of each ask that can count, as of its day (derived table
 /// `deal`): open ones (when `open`), and deals won in the lookback or the
 /// period up to the as-of day.
-fn state_sql(source: Source, open: bool, filter: &DealFilter, scope: DealScope) -> Sql {
+fn state_sql(d: Dialect, source: Source, open: bool, filter: &DealFilter, scope: DealScope) -> Sql {
     let won = format!(
         "({{t}}.status = '{won}' AND {{t}}.closed_at >= q.lb_start AND {{t}}.closed_at < q.as_of_end)",
         won = DealStatus::Won.to_value()
@@ -165,14 +166,14 @@ fn state_sql(source: Source, open: bool, filter: &DealFilter, scope: DealScope) 
     } else {
         won
     };
-    deals_as_of(source, &keep, filter, scope)
+    deals_as_of(d, source, &keep, filter, scope)
 }
 
 /// What the outer select returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Head {
     Aggregate,
-    OpenPairs(usize),
+    OpenPairs,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -211,7 +212,7 @@ fn statement(
     } else {
         ("0", "")
     };
-    let state = state_sql(source, needs.open, filter, scope);
+    let state = state_sql(d, source, needs.open, filter, scope);
     let mut sql = Sql::new("WITH ");
     sql.append(&asks_relation(d, asks));
     let inner_head = format!(
@@ -274,12 +275,12 @@ fn statement(
             .push(&inner_tail)
             .push(&format!(") x GROUP BY x.idx, x.group_id{ppm_group}"));
         }
-        Head::OpenPairs(limit) => {
-            sql.push(" SELECT x.a AS amount_cents, x.ppm AS ppm FROM (")
+        Head::OpenPairs => {
+            sql.push(" SELECT x.idx AS idx, x.a AS amount_cents, x.ppm AS ppm FROM (")
                 .push(&inner_head)
                 .append(&state)
                 .push(&inner_tail)
-                .push(&format!(") x WHERE x.is_open = 1 LIMIT {limit}"));
+                .push(") x WHERE x.is_open = 1");
         }
     }
     sql
@@ -317,28 +318,31 @@ pub async fn aggregate(
     )
 }
 
-/// The open deals of one ask as (amount, probability), at most `limit`.
+/// The open deals of each ask as (ask index, amount, probability): for
+/// exact P10/P90, so only for asks known to have few open deals.
 pub async fn open_pairs(
     db: &impl ConnectionTrait,
-    ask: &Ask,
+    asks: &[Ask],
     source: Source,
     filter: &DealFilter,
     scope: DealScope,
-    limit: usize,
 ) -> AppResult<Vec<OpenPair>> {
+    if asks.is_empty() {
+        return Ok(Vec::new());
+    }
     let needs = Needs {
         open: true,
         by_probability: true,
     };
     let sql = statement(
         Dialect::of(db),
-        std::slice::from_ref(ask),
+        asks,
         source,
         needs,
         Dimension::None,
         filter,
         scope,
-        Head::OpenPairs(limit),
+        Head::OpenPairs,
     );
     Ok(
         OpenPair::find_by_statement(sql.statement(db.get_database_backend()))
@@ -379,7 +383,7 @@ pub async fn won_cycles(
         " SELECT deal.idx AS idx, SUM({days}) AS days, COUNT(*) AS deals FROM ",
         days = d.day_diff("deal.opened_at", "deal.closed_at"),
     ));
-    sql.append(&deals_as_of(source, &keep, filter, DealScope::All))
+    sql.append(&deals_as_of(d, source, &keep, filter, DealScope::All))
         .push(" GROUP BY deal.idx");
     let rows = IdxCycle::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)

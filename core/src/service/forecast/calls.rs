@@ -250,11 +250,17 @@ async fn rep_months(
         won_c = d.sum_cents(&format!("CASE WHEN {won} THEN deal.amount_cents ELSE 0 END")),
         open_c = d.sum_cents(&format!("CASE WHEN {open_cond} THEN deal.amount_cents ELSE 0 END")),
     ));
-    sql.append(&deals_as_of(source, &keep, &DealFilter::default(), scope))
-        .push(&format!(
-            " JOIN q ON q.idx = deal.idx WHERE ({won}) OR ({open_cond}) \
+    sql.append(&deals_as_of(
+        d,
+        source,
+        &keep,
+        &DealFilter::default(),
+        scope,
+    ))
+    .push(&format!(
+        " JOIN q ON q.idx = deal.idx WHERE ({won}) OR ({open_cond}) \
              GROUP BY deal.idx, deal.owner_id, {month}"
-        ));
+    ));
     Ok(
         RepMonth::find_by_statement(sql.statement(db.get_database_backend()))
             .all(db)

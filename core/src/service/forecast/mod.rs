@@ -39,6 +39,7 @@ pub mod accuracy;
 pub mod asof;
 pub mod calls;
 pub mod submission;
+pub mod trend;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -392,20 +393,19 @@ pub(crate) fn evaluate(
     }
 }
 
-/// Answers a forecast question for the caller's deals.
-pub async fn forecast(
-    db: &impl ConnectionTrait,
-    actor: &Principal,
-    q: Query,
-) -> AppResult<Forecast> {
-    actor.require(METRIC_READERS)?;
-    let plan = plan(q.method, &q.period, q.historical.as_ref(), q.category)?;
-    if let Some(d) = q.as_of {
-        check_as_of(d, "asOf")?;
-    }
+/// Checks a question's method, grouping and filter together.
+pub(crate) fn checked_plan(
+    method: Method,
+    period: &Period,
+    historical: Option<&HistoricalInput>,
+    category: Option<ForecastCategory>,
+    group_by: Dimension,
+    filter: &DealFilter,
+) -> AppResult<Plan> {
+    let plan = plan(method, period, historical, category)?;
     if plan.method == Method::RepSubmitted
         && !matches!(
-            q.group_by,
+            group_by,
             Dimension::None | Dimension::Rep | Dimension::Manager
         )
     {
@@ -416,9 +416,9 @@ pub async fn forecast(
     // A call is a rep's number for the whole period: only the reps can be
     // narrowed, not the deals behind a call.
     if plan.method == Method::RepSubmitted
-        && q.filter
+        && *filter
             != (DealFilter {
-                owner_ids: q.filter.owner_ids.clone(),
+                owner_ids: filter.owner_ids.clone(),
                 ..Default::default()
             })
     {
@@ -426,22 +426,76 @@ pub async fn forecast(
             "filter: a REP_SUBMITTED forecast narrows by ownerIds only (a call covers all of a rep's deals)",
         ));
     }
-    let scope = actor.scope();
-    let filter = q.filter.clone();
+    Ok(plan)
+}
+
+/// Answers a forecast question for the caller's deals.
+pub async fn forecast(
+    db: &impl ConnectionTrait,
+    actor: &Principal,
+    q: Query,
+) -> AppResult<Forecast> {
+    actor.require(METRIC_READERS)?;
+    let plan = checked_plan(
+        q.method,
+        &q.period,
+        q.historical.as_ref(),
+        q.category,
+        q.group_by,
+        &q.filter,
+    )?;
+    if let Some(d) = q.as_of {
+        check_as_of(d, "asOf")?;
+    }
     let as_of = q.as_of.unwrap_or_else(clock::today);
     let source = if q.as_of.is_some() {
         Source::History
     } else {
         Source::Current
     };
-    let mut ask = ask_for(&plan, q.period, as_of)?;
+    let mut answers = forecasts_as_of(
+        db,
+        actor,
+        &plan,
+        q.period,
+        q.group_by,
+        &q.filter,
+        &[as_of],
+        source,
+    )
+    .await?;
+    answers
+        .pop()
+        .ok_or_else(|| AppError::internal("no forecast for the as-of day"))
+}
+
+/// The same question as of many days, in a fixed number of statements
+/// whatever the number of days: one for the won cycles (methods that
+/// project open deals), one aggregate, one for the calls (REP_SUBMITTED)
+/// and, for STAGE_WEIGHTED, one for the open deals of the days with few
+/// enough of them for exact P10/P90.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn forecasts_as_of(
+    db: &impl ConnectionTrait,
+    actor: &Principal,
+    plan: &Plan,
+    period: Period,
+    group_by: Dimension,
+    filter: &DealFilter,
+    days: &[NaiveDate],
+    source: Source,
+) -> AppResult<Vec<Forecast>> {
+    let scope = actor.scope();
+    let mut asks = days
+        .iter()
+        .map(|d| ask_for(plan, period, *d))
+        .collect::<AppResult<Vec<_>>>()?;
     if plan.method.uses_pipeline() {
-        ask.cycle = asof::won_cycles(db, std::slice::from_ref(&ask), source, &filter)
-            .await?
-            .pop()
-            .unwrap_or_default();
+        let cycles = asof::won_cycles(db, &asks, source, filter).await?;
+        for (a, c) in asks.iter_mut().zip(cycles) {
+            a.cycle = c;
+        }
     }
-    let cycle = ask.cycle;
     let needs = asof::Needs {
         open: plan.method.uses_pipeline(),
         by_probability: plan.method == Method::StageWeighted,
@@ -452,10 +506,10 @@ pub async fn forecast(
         if plan.method == Method::RepSubmitted {
             calls::submitted_numbers(
                 db,
-                &[ask],
+                &asks,
                 source,
                 plan.category,
-                q.group_by,
+                group_by,
                 scope,
                 filter.owner_ids.as_deref(),
             )
@@ -466,92 +520,113 @@ pub async fn forecast(
         }
     };
     let (rows, calls) = futures::try_join!(
-        asof::aggregate(
-            db,
-            std::slice::from_ref(&ask),
-            source,
-            needs,
-            q.group_by,
-            &filter,
-            scope,
-        ),
+        asof::aggregate(db, &asks, source, needs, group_by, filter, scope),
         calls
     )?;
-    let (mut groups, total) = group_rows(&rows, 0);
 
-    // REP_SUBMITTED: personal numbers per group, the roll-up as the total
-    // (docs/design.md, Forecast calls).
-    let mut submitted: HashMap<Option<i64>, i128> = HashMap::new();
-    let mut submitted_total = 0i128;
-    if let Some(numbers) = calls {
-        for (_, k, cents) in numbers.rows {
-            submitted.insert(k, cents);
+    // Per ask: its groups, total and calls (REP_SUBMITTED: personal numbers
+    // per group, the roll-up as the total; docs/design.md, Forecast calls).
+    let mut per_ask = Vec::with_capacity(asks.len());
+    for (i, _) in asks.iter().enumerate() {
+        let (mut groups, total) = group_rows(&rows, i as i64);
+        let mut submitted: HashMap<Option<i64>, i128> = HashMap::new();
+        let mut submitted_total = 0i128;
+        if let Some(numbers) = &calls {
+            for (_, k, cents) in numbers.rows.iter().filter(|(idx, _, _)| *idx == i as i64) {
+                submitted.insert(*k, *cents);
+            }
+            for k in submitted.keys() {
+                groups.entry(*k).or_default();
+            }
+            submitted_total = numbers.totals.get(i).copied().unwrap_or(0);
         }
-        for k in submitted.keys() {
-            groups.entry(*k).or_default();
+        if group_by == Dimension::None {
+            groups.entry(None).or_default();
         }
-        submitted_total = numbers.totals.first().copied().unwrap_or(0);
-    }
-    if q.group_by == Dimension::None {
-        groups.entry(None).or_default();
+        per_ask.push((groups, total, submitted, submitted_total));
     }
 
-    let (amount, closed_won, _) = evaluate(
-        &plan,
-        &total,
-        &total,
-        &cycle,
-        from_cents(submitted_total),
-        true,
-    );
-    let (low, high) = if plan.method == Method::StageWeighted {
-        let (lo, hi) = if total.open_deals == 0 {
-            (closed_won, closed_won)
-        } else if total.open_deals as usize <= EXACT_MAX_DEALS {
-            let pairs =
-                asof::open_pairs(db, &ask, source, &filter, scope, EXACT_MAX_DEALS + 1).await?;
-            let deals: Vec<(Decimal, i64)> = pairs
-                .iter()
-                .map(|p| (from_cents(p.amount_cents), p.ppm))
-                .collect();
-            exact_p10_p90(closed_won, &deals)
-        } else {
-            approx_p10_p90(closed_won, &total.buckets())
-        };
-        (Some(round_money(lo)), Some(round_money(hi)))
+    // Exact P10/P90 where few deals are open: their pairs in one statement.
+    let exact: Vec<usize> = if plan.method == Method::StageWeighted {
+        per_ask
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, t, _, _))| {
+                t.open_deals > 0 && t.open_deals as usize <= EXACT_MAX_DEALS
+            })
+            .map(|(i, _)| i)
+            .collect()
     } else {
-        (None, None)
+        Vec::new()
     };
+    let exact_asks: Vec<Ask> = exact.iter().map(|i| asks[*i]).collect();
+    let pairs = asof::open_pairs(db, &exact_asks, source, filter, scope).await?;
 
-    let labels = grouping::labels(db, q.group_by, groups.keys().copied()).await?;
-    let mut out_rows = Vec::with_capacity(groups.len());
-    for (k, agg) in &groups {
-        let sub = from_cents(submitted.get(k).copied().unwrap_or(0));
-        let (amount, closed, deal_count) = evaluate(&plan, agg, &total, &cycle, sub, false);
+    let keys = per_ask
+        .iter()
+        .flat_map(|(groups, _, _, _)| groups.keys().copied())
+        .collect::<std::collections::BTreeSet<_>>();
+    let labels = grouping::labels(db, group_by, keys).await?;
+
+    let mut out = Vec::with_capacity(asks.len());
+    for (i, (ask, (groups, total, submitted, submitted_total))) in
+        asks.iter().zip(per_ask).enumerate()
+    {
+        let (amount, closed_won, _) = evaluate(
+            plan,
+            &total,
+            &total,
+            &ask.cycle,
+            from_cents(submitted_total),
+            true,
+        );
+        let (low, high) = if plan.method == Method::StageWeighted {
+            let (lo, hi) = if total.open_deals == 0 {
+                (closed_won, closed_won)
+            } else if let Some(pos) = exact.iter().position(|e| *e == i) {
+                let deals: Vec<(Decimal, i64)> = pairs
+                    .iter()
+                    .filter(|p| p.idx == pos as i64)
+                    .map(|p| (from_cents(p.amount_cents), p.ppm))
+                    .collect();
+                exact_p10_p90(closed_won, &deals)
+            } else {
+                approx_p10_p90(closed_won, &total.buckets())
+            };
+            (Some(round_money(lo)), Some(round_money(hi)))
+        } else {
+            (None, None)
+        };
+        let mut out_rows = Vec::with_capacity(groups.len());
+        for (k, agg) in &groups {
+            let sub = from_cents(submitted.get(k).copied().unwrap_or(0));
+            let (amount, closed, deal_count) = evaluate(plan, agg, &total, &ask.cycle, sub, false);
+            let amount = round_money(amount);
+            out_rows.push(ForecastRow {
+                key: labels
+                    .get(k)
+                    .cloned()
+                    .ok_or_else(|| AppError::internal("group key without a label"))?,
+                amount,
+                closed_won: round_money(closed),
+                projected: amount - round_money(closed),
+                deal_count,
+            });
+        }
+        grouping::sort_by_key(&mut out_rows, |r| &r.key);
         let amount = round_money(amount);
-        out_rows.push(ForecastRow {
-            key: labels
-                .get(k)
-                .cloned()
-                .ok_or_else(|| AppError::internal("group key without a label"))?,
+        let closed_won = round_money(closed_won);
+        out.push(Forecast {
+            method: plan.method,
+            period,
+            as_of: ask.as_of,
             amount,
-            closed_won: round_money(closed),
-            projected: amount - round_money(closed),
-            deal_count,
+            closed_won,
+            projected: amount - closed_won,
+            rows: out_rows,
+            low,
+            high,
         });
     }
-    grouping::sort_by_key(&mut out_rows, |r| &r.key);
-    let amount = round_money(amount);
-    let closed_won = round_money(closed_won);
-    Ok(Forecast {
-        method: plan.method,
-        period: q.period,
-        as_of,
-        amount,
-        closed_won,
-        projected: amount - closed_won,
-        rows: out_rows,
-        low,
-        high,
-    })
+    Ok(out)
 }

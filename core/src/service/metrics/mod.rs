@@ -17,6 +17,7 @@ pub mod funnel;
 pub mod health;
 pub mod performance;
 pub mod pipeline;
+pub mod pipeline_changes;
 pub mod playbook;
 pub mod reps;
 pub mod series;
