@@ -787,6 +787,13 @@ async fn statements_do_not_grow_with_the_tree(app: TestApp) {
         }
     };
     let small = count(json!({ "p": "2026-Q3" })).await;
+    // Rep.teamQuota of every rep loads through one batched statement.
+    let team_quotas = "{ reps { id teamQuota(period: \"2026-Q3\") } }";
+    let quotas_small = {
+        let before = app.statements().await;
+        app.ok(team_quotas, json!({})).await;
+        app.statements().await - before
+    };
     // Three more levels below Ann, each with a deal, a quota and calls.
     let integration = app.token(Role::Integration, None);
     let mut manager = org.ann.clone();
@@ -804,6 +811,18 @@ async fn statements_do_not_grow_with_the_tree(app: TestApp) {
     }
     let large = count(json!({ "p": "2026-Q3" })).await;
     assert_eq!(small, large, "statements grew with the tree");
+    let before = app.statements().await;
+    let data = app.ok(team_quotas, json!({})).await;
+    assert_eq!(app.statements().await - before, quotas_small);
+    assert_eq!(data["reps"].as_array().unwrap().len(), 13);
+    // Ann's team quota now holds her six reports' 100 each.
+    let ann = data["reps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == org.ann.as_str())
+        .unwrap();
+    assert_eq!(ann["teamQuota"], "10600.00");
     // The reps with their quotas, the submissions, the won cycle, the
     // closed-won and pipeline per rep and month.
     assert_eq!(large, 4);

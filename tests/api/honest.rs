@@ -241,6 +241,16 @@ async fn series_points_are_exact_and_say_when_partial(app: TestApp) {
         .await;
     assert_eq!(d["metricSeries"][0]["amount"], "1500.15");
     assert_eq!(d["metricSeries"][1]["amount"], "0.05");
+    // NEW_PIPELINE: the 0.05 deal opened 9 days before this quarter; the
+    // other two before the period.
+    let d = app.ok(q, json!({ "m": "NEW_PIPELINE", "p": period })).await;
+    let amounts: Vec<&str> = d["metricSeries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(amounts, ["0.05", "0.00"]);
     let d = app.ok(q, json!({ "m": "DEALS_WON", "p": period })).await;
     assert_eq!(d["metricSeries"][0]["amount"], Value::Null);
     assert_eq!(d["metricSeries"][0]["value"], 2.0);
