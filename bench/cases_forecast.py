@@ -241,6 +241,81 @@ SELECT p_start, method, forecast, actual, ABS(forecast - actual) / NULLIF(actual
 FROM r ORDER BY p_start, ord
 """
 
+FORECAST_CALLS = """query($p: Period!) {
+  forecastCalls(period: $p) {
+    rollup closedWon quota pipeline attainment
+    children {
+      rep { name } personal fromParts rollup closedWon quota pipeline attainment
+      children { rep { name } personal fromParts rollup closedWon quota pipeline attainment }
+    }
+  }
+}"""
+
+# forecastCalls for the current month as ADMIN: the whole organisation's
+# tree (docs/design.md, Forecast calls). The seed's calls are the reps' own
+# PERSONAL calls for this month (no adjustments, no TEAM numbers, no parts),
+# so a node's roll-up is the sum of the personal numbers of its subtree;
+# closed-won, pipeline (unweighted, expected in the month, the won cycle of
+# the 365 days ending today dating deals without a date) and quotas are
+# summed over the subtree. One row per rep (its subtree) plus the
+# organisation's. Checked against the API on a 20,000-deal seed (46 reps,
+# the document five levels deep): every rollup, closed-won, quota and
+# pipeline agrees to the cent; the statement also lists inactive reps with
+# nothing, which the API's tree leaves out.
+FORECAST_CALLS_SQL = f"""
+WITH RECURSIVE t AS (SELECT ((now() AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC' AS as_of_end),
+cyc AS (
+  SELECT (2 * SUM((d.closed_at AT TIME ZONE 'UTC')::date - (d.opened_at AT TIME ZONE 'UTC')::date) + COUNT(*))
+         / NULLIF(2 * COUNT(*), 0) AS days
+  FROM deal d, t
+  WHERE d.status = 'WON' AND d.closed_at >= t.as_of_end - interval '365 days' AND d.closed_at < t.as_of_end
+),
+sub(anc, id) AS (
+  SELECT id, id FROM rep
+  UNION ALL SELECT sub.anc, r.id FROM rep r JOIN sub ON r.manager_id = sub.id
+),
+calls AS (
+  SELECT DISTINCT ON (fs.rep_id, fs.kind) fs.rep_id, fs.kind, fs.amount_cents
+  FROM forecast_submission fs, t
+  WHERE fs.period_start = DATE '{MONTH_START}' AND fs.period_end = DATE '{MONTH_END}'
+    AND fs.category = 'COMMIT' AND fs.scope = 'PERSONAL' AND fs.submitted_at < t.as_of_end
+  ORDER BY fs.rep_id, fs.kind, fs.submitted_at DESC, fs.id DESC
+),
+personal AS (
+  SELECT rep_id, COALESCE(MAX(amount_cents) FILTER (WHERE kind = 'ADJUSTMENT'),
+                          MAX(amount_cents) FILTER (WHERE kind = 'CALL')) AS cents
+  FROM calls GROUP BY rep_id
+),
+deals AS (
+  SELECT d.owner_id AS rep_id,
+         SUM(d.amount_cents) FILTER (WHERE d.status = 'WON') AS won,
+         SUM(d.amount_cents) FILTER (WHERE d.status = 'OPEN') AS open
+  FROM deal d, t, cyc
+  WHERE (d.status = 'WON' AND d.closed_at >= '{MONTH_START}T00:00:00Z' AND d.closed_at < '{MONTH_END}T00:00:00Z'
+         AND d.closed_at < t.as_of_end)
+     OR (d.status = 'OPEN'
+         AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) >= DATE '{MONTH_START}'
+         AND COALESCE(d.expected_close_date, (d.opened_at AT TIME ZONE 'UTC')::date + cyc.days::int) < DATE '{MONTH_END}')
+  GROUP BY d.owner_id
+),
+quotas AS (
+  SELECT rep_id, SUM(amount_cents) AS cents FROM quota
+  WHERE start_date >= DATE '{MONTH_START}' AND end_date <= DATE '{MONTH_END}' GROUP BY rep_id
+),
+per_rep AS (
+  SELECT r.id, COALESCE(p.cents, 0) AS personal, COALESCE(dl.won, 0) AS won, COALESCE(dl.open, 0) AS open, q.cents AS quota
+  FROM rep r LEFT JOIN personal p ON p.rep_id = r.id LEFT JOIN deals dl ON dl.rep_id = r.id
+  LEFT JOIN quotas q ON q.rep_id = r.id
+)
+SELECT r.name AS label, SUM(pr.personal) / 100.0 AS rollup, SUM(pr.won) / 100.0 AS closed_won,
+       SUM(pr.quota) / 100.0 AS quota, SUM(pr.open) / 100.0 AS pipeline
+FROM sub JOIN rep r ON r.id = sub.anc JOIN per_rep pr ON pr.id = sub.id
+GROUP BY r.id, r.name
+UNION ALL
+SELECT '(organisation)', SUM(personal) / 100.0, SUM(won) / 100.0, SUM(quota) / 100.0, SUM(open) / 100.0 FROM per_rep
+ORDER BY 1
+"""
+
 CASES = [
     dict(
         name="forecast STAGE_WEIGHTED by TERRITORY (today)",
@@ -282,5 +357,11 @@ CASES = [
         query=ACCURACY,
         variables={"p": [f"{p:%Y-%m}" for p in _BACKTEST]},
         sql=ACCURACY_SQL,
+    ),
+    dict(
+        name="forecastCalls: the organisation's call tree (COMMIT, this month)",
+        query=FORECAST_CALLS,
+        variables={"p": MONTH},
+        sql=FORECAST_CALLS_SQL,
     ),
 ]

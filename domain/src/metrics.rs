@@ -111,6 +111,14 @@ pub enum Quadrant {
     FallingStar,
     ImprovingLaggard,
     DeterioratingLaggard,
+    /// No quota and nothing closed in either period: nothing to judge.
+    NoActivity,
+}
+
+/// Whether a rep has anything to be judged on: a quota or closed-won in
+/// the current or the previous period.
+pub fn has_activity(quotas: [i128; 2], closed_won: [i128; 2]) -> bool {
+    quotas.iter().chain(&closed_won).any(|c| *c != 0)
 }
 
 /// A high performer has attainment >= 1.0; without a quota, closed-won at
@@ -261,5 +269,8 @@ mod tests {
         assert_eq!(quadrant(true, 9, 10), Quadrant::FallingStar);
         assert_eq!(quadrant(false, 11, 10), Quadrant::ImprovingLaggard);
         assert_eq!(quadrant(false, 0, 10), Quadrant::DeterioratingLaggard);
+        assert!(!has_activity([0, 0], [0, 0]));
+        assert!(has_activity([0, 1], [0, 0]));
+        assert!(has_activity([0, 0], [0, 5]));
     }
 }

@@ -175,6 +175,33 @@ impl Period {
         }
     }
 
+    /// True when the period is not over on `today`: it ends after it (today
+    /// itself is still moving).
+    pub fn is_partial(&self, today: NaiveDate) -> bool {
+        self.end > today
+    }
+
+    /// What a period is compared with by default (docs/design.md, Forecast
+    /// calls): the previous period, or, while the period is under way
+    /// (`start <= today < end`), the same number of days (today included)
+    /// at the start of the previous one: quarter-to-date against the
+    /// previous quarter's first as many days.
+    pub fn default_comparison(&self, today: NaiveDate) -> Option<Self> {
+        let previous = self.previous()?;
+        if !(self.start <= today && today < self.end) {
+            return Some(previous);
+        }
+        let elapsed = (today - self.start).num_days() + 1;
+        let end = previous
+            .start
+            .checked_add_days(Days::new(elapsed as u64))?
+            .min(previous.end);
+        if end == previous.end {
+            return Some(previous);
+        }
+        Self::range(previous.start, end)
+    }
+
     /// The bucket of `granularity` that contains `day`.
     pub fn bucket_of(day: NaiveDate, granularity: Granularity) -> Option<Self> {
         match granularity {
@@ -298,6 +325,33 @@ mod tests {
     }
     fn p(s: &str) -> Period {
         s.parse().unwrap()
+    }
+
+    /// Quarter-to-date on 2026-12-06 (67 days of Q4, today included)
+    /// against the first 67 days of Q3: 07-01 to 09-06 (exclusive).
+    #[test]
+    fn a_partial_period_is_compared_with_as_many_days() {
+        let q4 = p("2026-Q4");
+        assert!(q4.is_partial(d("2026-12-06")));
+        assert!(q4.is_partial(d("2026-12-31")));
+        assert!(!q4.is_partial(d("2027-01-01")));
+        assert_eq!(
+            q4.default_comparison(d("2026-12-06")),
+            Some(p("2026-07-01..2026-09-06"))
+        );
+        // The first day: one day each.
+        assert_eq!(
+            q4.default_comparison(d("2026-10-01")),
+            Some(p("2026-07-01..2026-07-02"))
+        );
+        // Over, or not begun: the whole previous period.
+        assert_eq!(q4.default_comparison(d("2027-02-01")), Some(p("2026-Q3")));
+        assert_eq!(q4.default_comparison(d("2026-09-30")), Some(p("2026-Q3")));
+        // The last day of a month longer than the previous one: capped.
+        assert_eq!(
+            p("2026-03").default_comparison(d("2026-03-31")),
+            Some(p("2026-02"))
+        );
     }
 
     #[test]

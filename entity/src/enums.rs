@@ -137,3 +137,31 @@ pub enum SopLineKind {
     #[sea_orm(string_value = "ADJUSTMENT")]
     Adjustment,
 }
+
+/// Who made a forecast submission: the rep itself (CALL) or someone above
+/// it, OPS or ADMIN (ADJUSTMENT).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SubmissionKind {
+    #[sea_orm(string_value = "CALL")]
+    Call,
+    #[sea_orm(string_value = "ADJUSTMENT")]
+    Adjustment,
+}
+
+/// What a forecast submission judges: the rep's own number (PERSONAL) or
+/// its whole roll-up (TEAM).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SubmissionScope {
+    #[sea_orm(string_value = "PERSONAL")]
+    Personal,
+    #[sea_orm(string_value = "TEAM")]
+    Team,
+}

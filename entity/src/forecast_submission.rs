@@ -1,4 +1,4 @@
-use crate::enums::ForecastCategory;
+use crate::enums::{ForecastCategory, SubmissionKind, SubmissionScope};
 use sea_orm::entity::prelude::*;
 
 /// A rep's call for a period. Rows are never overwritten: the latest
@@ -17,6 +17,10 @@ pub struct Model {
     pub note: Option<String>,
     pub submitted_at: DateTimeUtc,
     pub submitted_by: String,
+    /// CALL when the rep's own token made it, ADJUSTMENT otherwise.
+    pub kind: SubmissionKind,
+    /// PERSONAL: the rep's own number; TEAM: its roll-up.
+    pub scope: SubmissionScope,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,9 @@ pub struct Model {
     pub commission_threshold_ppm: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// False for people who manage but do not sell (docs/design.md,
+    /// Forecast calls).
+    pub quota_carrying: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

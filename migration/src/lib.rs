@@ -20,6 +20,7 @@ mod m20260310_000002_webhook_delivery_ordering;
 mod m20261123_000001_metric_indexes;
 mod m20261201_000001_webhook_secret_sealed;
 mod m20261206_000001_deal_revision;
+mod m20261206_000002_forecast_calls;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_metric_indexes::Migration),
             Box::new(m20261201_000001_webhook_secret_sealed::Migration),
             Box::new(m20261206_000001_deal_revision::Migration),
+            Box::new(m20261206_000002_forecast_calls::Migration),
         ]
     }
 }

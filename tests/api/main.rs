@@ -5,6 +5,7 @@ mod hostile;
 
 mod audit;
 mod auth;
+mod calls;
 mod client;
 mod conventions;
 mod dataloader;
@@ -13,6 +14,7 @@ mod demo;
 mod forecast;
 mod fuzz;
 mod history;
+mod honest;
 mod http;
 mod input_limits;
 mod integrations;

@@ -822,6 +822,10 @@ async fn funnel_shows_the_leak_at_demo(app: TestApp) {
     assert_eq!(counts(&steps[5]), (1, 0, 0));
     assert_eq!(steps[5]["avgDaysInStage"], Value::Null);
     assert_eq!(counts(&steps[6]), (3, 0, 0));
+    // Nothing converts out of an end: WON and LOST have no conversion
+    // rate (null, not 0), though deals entered them (issue 13).
+    assert_eq!(steps[5]["conversionRate"], Value::Null);
+    assert_eq!(steps[6]["conversionRate"], Value::Null);
 
     // The filter (and a REP's scope) narrow the deals: Ben's D5 alone.
     let only_ben = json!({ "p": "2025-02", "f": { "ownerIds": [ben] } });

@@ -38,6 +38,8 @@ pub const HEAVY_FIELDS: &[(&str, &str)] = &[
     ("Query", "pipelineChanges"),
     ("PipelineChanges", "deals"),
     ("Deal", "risk"),
+    ("Query", "forecastCalls"),
+    ("Rep", "teamQuota"),
     ("Playbook", "effectiveness"),
 ];
 
@@ -64,6 +66,17 @@ pub const TYPE_COST: u64 = 1_000;
 /// steps). Such lists have no bound a client controls; the per-request row
 /// budget stops the ones that run far past this at run time.
 pub const ASSUMED_LIST_LEN: u64 = 10;
+
+/// Lists of a tree that one request computes whole in memory (no statement
+/// per level): the forecast call roll-up's children. Their nodes at every
+/// level together are the reps in scope, each once, so each level is
+/// charged as `TREE_BRANCHING` nodes, not `ASSUMED_LIST_LEN`: five levels
+/// below the root cost 5^5 = 3,125 nodes per field, above the 2,204 reps of
+/// the benchmark organisation (whose tree is four levels deep), where ten
+/// per level charged 100,000 and refused the whole-organisation call page.
+pub const TREE_LISTS: &[(&str, &str)] = &[("ForecastCallNode", "children")];
+/// What one level of a `TREE_LISTS` list is charged.
+pub const TREE_BRANCHING: u64 = 5;
 
 #[derive(Debug, Clone)]
 struct FieldShape {
@@ -259,8 +272,10 @@ impl<'a> Walk<'a> {
                 1
             }
         };
+        let tree = TREE_LISTS.iter().any(|(t, n)| *t == ty && *n == name);
         let (times, child_page) = match (shape.list, first) {
             (true, Some(first)) => (first, None),
+            (true, None) if tree => (TREE_BRANCHING, None),
             (true, None) => (page.unwrap_or(ASSUMED_LIST_LEN), None),
             // A connection: its edges and nodes take the page.
             (false, Some(first)) => (1, Some(first)),
@@ -371,6 +386,14 @@ mod tests {
         assert_eq!(
             cost("{ rep(id: 1) { directReports { directReports { id } } } }"),
             1 + 1 + ASSUMED_LIST_LEN * (1 + ASSUMED_LIST_LEN)
+        );
+    }
+
+    #[test]
+    fn call_tree_levels_multiply_by_the_branching() {
+        assert_eq!(
+            cost("{ forecastCalls(period: \"2026\") { rollup children { rollup children { rollup } } } }"),
+            HEAVY_COST + 1 + 1 + TREE_BRANCHING * (1 + 1 + TREE_BRANCHING)
         );
     }
 

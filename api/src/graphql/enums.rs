@@ -45,6 +45,20 @@ pub enum ForecastCategory {
     Omitted,
 }
 
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::SubmissionKind")]
+pub enum SubmissionKind {
+    Call,
+    Adjustment,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::SubmissionScope")]
+pub enum SubmissionScope {
+    Personal,
+    Team,
+}
+
 /// The S&OP cycle, in order; a plan moves one stage at a time.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
 #[graphql(remote = "entity::enums::SopStage")]
@@ -95,6 +109,10 @@ pub enum Dimension {
     Manager,
     Source,
     Playbook,
+    Stage,
+    ForecastCategory,
+    LostReason,
+    Industry,
 }
 
 // No description: the contract's Role has none.

@@ -141,6 +141,8 @@ pub struct RepInput {
     pub commission_rate: Option<Decimal>,
     /// Attainment at which commission starts to pay; default "1.0".
     pub commission_threshold: Option<Decimal>,
+    /// Default true.
+    pub quota_carrying: Option<bool>,
 }
 
 /// Fields to change; an absent field is kept, null clears a nullable one.
@@ -156,6 +158,7 @@ pub struct RepPatch {
     pub ramp_months: Option<i32>,
     pub commission_rate: Option<Decimal>,
     pub commission_threshold: Option<Decimal>,
+    pub quota_carrying: Option<bool>,
 }
 
 #[derive(InputObject)]

@@ -659,6 +659,7 @@ pub fn attach(
             db: db.clone(),
             scope,
         }))
+        .data(batched(TeamQuotaLoader { db: db.clone() }))
 }
 
 /// Loads one row by id through the request's loader.
@@ -722,6 +723,35 @@ impl Loader<(i64, DomainPeriod)> for PlaybookEffectivenessLoader {
             .await
             .map_err(Arc::new)?;
             out.extend(found.into_iter().map(|(id, e)| ((id, period), e)));
+        }
+        Ok(out)
+    }
+}
+
+/// Rep.teamQuota for many reps: one statement per distinct period in the
+/// batch (service::quota::team_quotas).
+pub struct TeamQuotaLoader {
+    pub db: DatabaseConnection,
+}
+
+impl Loader<(i64, DomainPeriod)> for TeamQuotaLoader {
+    type Value = rust_decimal::Decimal;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[(i64, DomainPeriod)],
+    ) -> Result<HashMap<(i64, DomainPeriod), Self::Value>, Self::Error> {
+        let mut by_period: HashMap<DomainPeriod, Vec<i64>> = HashMap::new();
+        for (id, p) in keys {
+            by_period.entry(*p).or_default().push(*id);
+        }
+        let mut out = HashMap::new();
+        for (period, ids) in by_period {
+            let found = crate::service::quota::team_quotas(&self.db, &period, &ids)
+                .await
+                .map_err(Arc::new)?;
+            out.extend(found.into_iter().map(|(id, q)| ((id, period), q)));
         }
         Ok(out)
     }

@@ -9,7 +9,9 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 
-use entity::enums::{DealSource, DealStatus, ForecastCategory, Segment};
+use entity::enums::{
+    DealSource, DealStatus, ForecastCategory, Segment, SubmissionKind, SubmissionScope,
+};
 use entity::{
     account, deal, deal_revision, deal_stage_change, forecast_submission, playbook, playbook_step,
     quota, rep, territory,
@@ -217,6 +219,8 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
         commission_threshold_ppm: 1_000_000,
         created_at: now,
         updated_at: now,
+        // Managers who do not sell carry no quota (docs/design.md, Forecast calls).
+        quota_carrying: r.seller,
     });
     insert_rows::<rep::Entity>(db, &[], reps).await?;
     let accounts = org
@@ -357,6 +361,8 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
                 note: None,
                 submitted_at: s.submitted_at,
                 submitted_by: "seed".to_owned(),
+                kind: SubmissionKind::Call,
+                scope: SubmissionScope::Personal,
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;

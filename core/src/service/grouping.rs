@@ -7,15 +7,18 @@
 //! SELECT {key_sql} AS group_id, SUM(...) FROM deal {join_sql} WHERE ... GROUP BY {key_sql}
 //! ```
 //!
-//! Enum-valued dimensions (segment, source) map to small integers with a
-//! CASE so every key has one type on both databases. `labels` then turns the
+//! Enum-valued dimensions (segment, source, forecast category) map to small
+//! integers with a CASE so every key has one type on both databases.
+//! Free-text dimensions (a lost deal's reason, an account's industry) join
+//! a dictionary numbering the distinct values in order (`dictionary_sql`),
+//! rebuilt the same way when the keys are labelled. `labels` then turns the
 //! keys of a result into readable `GroupKey`s in one query.
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ActiveEnum, ConnectionTrait, EntityTrait, FromQueryResult, Iterable};
 
-use entity::enums::{DealSource, Segment};
-use entity::{playbook, rep, territory};
+use entity::enums::{DealSource, ForecastCategory, Segment};
+use entity::{playbook, rep, stage, territory};
 
 use crate::db::Sql;
 use crate::error::AppResult;
@@ -38,6 +41,36 @@ pub enum Dimension {
     Source,
     /// The playbook the deal follows.
     Playbook,
+    /// The deal's stage.
+    Stage,
+    /// The deal's forecast category.
+    ForecastCategory,
+    /// A lost deal's reason; other deals, and lost deals without one, are
+    /// "none".
+    LostReason,
+    /// The industry of the deal's account.
+    Industry,
+}
+
+/// The distinct lost reasons (of deals and of their revisions, so an as-of
+/// state finds its reason too) numbered in text order, as `(reason, code)`.
+const LOST_REASONS: &str = "(SELECT lr.reason AS reason, ROW_NUMBER() OVER (ORDER BY lr.reason) AS code FROM \
+     (SELECT d_lr.lost_reason AS reason FROM deal d_lr WHERE d_lr.status = 'LOST' AND d_lr.lost_reason <> '' \
+     UNION SELECT r_lr.lost_reason FROM deal_revision r_lr WHERE r_lr.status = 'LOST' AND r_lr.lost_reason <> '') lr)";
+
+/// The distinct account industries numbered in text order, as
+/// `(industry, code)`.
+const INDUSTRIES: &str =
+    "(SELECT i.industry AS industry, ROW_NUMBER() OVER (ORDER BY i.industry) AS code FROM \
+     (SELECT DISTINCT a_i.industry AS industry FROM account a_i WHERE a_i.industry <> '') i)";
+
+/// The dictionary of a free-text dimension, as (text column, relation).
+fn dictionary_sql(dim: Dimension) -> Option<(&'static str, &'static str)> {
+    match dim {
+        Dimension::LostReason => Some(("reason", LOST_REASONS)),
+        Dimension::Industry => Some(("industry", INDUSTRIES)),
+        _ => None,
+    }
 }
 
 /// A group's identity and readable label. `id` is the rep, territory or
@@ -52,14 +85,22 @@ pub struct GroupKey {
 
 impl Dimension {
     /// The join this dimension's key needs (empty when none). Aliases
-    /// `g_territory` and `g_owner` are reserved for it.
-    pub fn join_sql(self) -> &'static str {
+    /// `g_territory`, `g_owner`, `g_account`, `g_industry` and `g_reason`
+    /// are reserved for it.
+    pub fn join_sql(self) -> String {
         match self {
             Dimension::Segment => {
-                " LEFT JOIN territory g_territory ON g_territory.id = deal.territory_id"
+                " LEFT JOIN territory g_territory ON g_territory.id = deal.territory_id".to_owned()
             }
-            Dimension::Manager => " JOIN rep g_owner ON g_owner.id = deal.owner_id",
-            _ => "",
+            Dimension::Manager => " JOIN rep g_owner ON g_owner.id = deal.owner_id".to_owned(),
+            Dimension::LostReason => format!(
+                " LEFT JOIN {LOST_REASONS} g_reason ON deal.status = 'LOST' AND g_reason.reason = deal.lost_reason"
+            ),
+            Dimension::Industry => format!(
+                " LEFT JOIN account g_account ON g_account.id = deal.account_id \
+                 LEFT JOIN {INDUSTRIES} g_industry ON g_industry.industry = g_account.industry"
+            ),
+            _ => String::new(),
         }
     }
 
@@ -73,6 +114,10 @@ impl Dimension {
             Dimension::Playbook => "deal.playbook_id".to_owned(),
             Dimension::Segment => case_codes::<Segment>("g_territory.segment"),
             Dimension::Source => case_codes::<DealSource>("deal.source"),
+            Dimension::Stage => "deal.stage_id".to_owned(),
+            Dimension::ForecastCategory => case_codes::<ForecastCategory>("deal.forecast_category"),
+            Dimension::LostReason => "g_reason.code".to_owned(),
+            Dimension::Industry => "g_industry.code".to_owned(),
         }
     }
 
@@ -84,14 +129,16 @@ impl Dimension {
     }
 }
 
-/// `CASE col WHEN 'A' THEN 1 WHEN 'B' THEN 2 ... END`: an enum column as the
-/// 1-based position of its value (NULL stays NULL).
+/// `CAST(CASE col WHEN 'A' THEN 1 WHEN 'B' THEN 2 ... END AS BIGINT)`: an
+/// enum column as the 1-based position of its value (NULL stays NULL), a
+/// BIGINT on both backends (PostgreSQL types the bare CASE as integer,
+/// which a forecast's 64-bit group key would not read).
 fn case_codes<E: ActiveEnum<Value = String> + Iterable>(col: &str) -> String {
-    let mut s = format!("CASE {col}");
+    let mut s = format!("CAST(CASE {col}");
     for (i, v) in E::iter().enumerate() {
         s.push_str(&format!(" WHEN '{}' THEN {}", v.to_value(), i + 1));
     }
-    s.push_str(" END");
+    s.push_str(" END AS BIGINT)");
     s
 }
 
@@ -120,6 +167,16 @@ fn source_label(s: DealSource) -> &'static str {
     }
 }
 
+fn category_label(c: ForecastCategory) -> &'static str {
+    match c {
+        ForecastCategory::Pipeline => "Pipeline",
+        ForecastCategory::BestCase => "Best case",
+        ForecastCategory::Commit => "Commit",
+        ForecastCategory::Closed => "Closed",
+        ForecastCategory::Omitted => "Omitted",
+    }
+}
+
 fn missing_label(dim: Dimension) -> &'static str {
     match dim {
         Dimension::None => "All",
@@ -129,6 +186,10 @@ fn missing_label(dim: Dimension) -> &'static str {
         Dimension::Manager => "No manager",
         Dimension::Source => "No source",
         Dimension::Playbook => "No playbook",
+        Dimension::Stage => "No stage",
+        Dimension::ForecastCategory => "No category",
+        Dimension::LostReason => "none",
+        Dimension::Industry => "No industry",
     }
 }
 
@@ -167,6 +228,37 @@ where
     )
 }
 
+/// The texts of a free-text dimension's codes, from the same dictionary
+/// the aggregate joined.
+async fn dictionary(
+    db: &impl ConnectionTrait,
+    dim: Dimension,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, String>> {
+    let Some((text, relation)) = dictionary_sql(dim) else {
+        return Ok(HashMap::new());
+    };
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut sql = Sql::new(format!(
+        "SELECT CAST(g.code AS BIGINT) AS id, g.{text} AS name FROM {relation} g"
+    ));
+    if ids.len() <= MAX_LISTED_KEYS {
+        sql.push(" WHERE g.code IN ").bind_list(ids.iter().copied());
+    }
+    let wanted: HashSet<i64> = ids.iter().copied().collect();
+    Ok(
+        NameRow::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|r| wanted.contains(&r.id))
+            .map(|r| (r.id, r.name))
+            .collect(),
+    )
+}
+
 /// Keys named with an `IN (...)` list; more read the whole table.
 const MAX_LISTED_KEYS: usize = 200;
 
@@ -188,6 +280,8 @@ pub async fn labels(
         Dimension::Rep | Dimension::Manager => names::<rep::Entity>(db, &ids).await?,
         Dimension::Territory => names::<territory::Entity>(db, &ids).await?,
         Dimension::Playbook => names::<playbook::Entity>(db, &ids).await?,
+        Dimension::Stage => names::<stage::Entity>(db, &ids).await?,
+        Dimension::LostReason | Dimension::Industry => dictionary(db, dim, &ids).await?,
         _ => HashMap::new(),
     };
     Ok(keys
@@ -213,6 +307,15 @@ fn key_for(dim: Dimension, k: Option<i64>, named: &HashMap<i64, String>) -> Grou
         },
         Dimension::Source => match enum_at::<DealSource>(code) {
             Some(s) => (s.to_value(), source_label(s).to_owned()),
+            None => return missing(),
+        },
+        Dimension::ForecastCategory => match enum_at::<ForecastCategory>(code) {
+            Some(c) => (c.to_value(), category_label(c).to_owned()),
+            None => return missing(),
+        },
+        // The text is the key's id and its label.
+        Dimension::LostReason | Dimension::Industry => match named.get(&code) {
+            Some(text) => (text.clone(), text.clone()),
             None => return missing(),
         },
         _ => (

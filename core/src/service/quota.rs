@@ -104,3 +104,46 @@ pub async fn set(
     tx.commit().await?;
     Ok(model)
 }
+
+#[derive(sea_orm::FromQueryResult)]
+struct TeamQuotaRow {
+    rep_id: i64,
+    cents: crate::db::SumCents,
+}
+
+/// Rep.teamQuota for many reps in one statement: per rep, the sum of the
+/// quotas lying inside the period of the rep and everyone below it
+/// (transitively); reps whose subtree has none are absent. A rep that does
+/// not carry a quota has none unless one was set for it, so every quota of
+/// the subtree counts.
+pub async fn team_quotas(
+    db: &impl ConnectionTrait,
+    period: &Period,
+    rep_ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, Decimal>> {
+    if rep_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let d = crate::db::Dialect::of(db);
+    let mut sql = crate::db::Sql::new(
+        "WITH RECURSIVE sub(root_id, id) AS (SELECT id, id FROM rep WHERE id IN ",
+    );
+    sql.bind_list(rep_ids.iter().copied()).push(&format!(
+        " UNION SELECT sub.root_id, r.id FROM rep r JOIN sub ON r.manager_id = sub.id) \
+         SELECT sub.root_id AS rep_id, {cents} AS cents FROM sub JOIN quota ON quota.rep_id = sub.id \
+         AND quota.start_date >= ",
+        cents = d.sum_cents("quota.amount_cents")
+    ));
+    sql.bind(period.start())
+        .push(" AND quota.end_date <= ")
+        .bind(period.end())
+        .push(" GROUP BY sub.root_id");
+    use sea_orm::FromQueryResult as _;
+    let rows = TeamQuotaRow::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.rep_id, crate::domain::money::from_cents(r.cents.0)))
+        .collect())
+}

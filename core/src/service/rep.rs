@@ -35,6 +35,8 @@ pub struct NewRep {
     pub ramp_months: Option<i32>,
     pub commission_rate: Option<Decimal>,
     pub commission_threshold: Option<Decimal>,
+    /// Default true: the rep sells and carries a quota.
+    pub quota_carrying: Option<bool>,
 }
 
 #[derive(Default)]
@@ -49,6 +51,7 @@ pub struct RepChanges {
     pub ramp_months: Option<i32>,
     pub commission_rate: Option<Decimal>,
     pub commission_threshold: Option<Decimal>,
+    pub quota_carrying: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -211,6 +214,7 @@ pub async fn create(
         ramp_months: Set(ramp_months),
         commission_rate_ppm: Set(rate),
         commission_threshold_ppm: Set(threshold),
+        quota_carrying: Set(input.quota_carrying.unwrap_or(true)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -232,7 +236,8 @@ pub async fn create(
         .created(
             "commissionThreshold",
             &ppm_to_decimal(model.commission_threshold_ppm),
-        );
+        )
+        .created("quotaCarrying", &model.quota_carrying);
     audit::record(&tx, &actor.subject, "createRep", "Rep", model.id, &changes).await?;
     tx.commit().await?;
     Ok(model)
@@ -286,6 +291,7 @@ pub async fn update(
         Some(t) => ratio_to_ppm(t, MAX_THRESHOLD, "commissionThreshold")?,
         None => current.commission_threshold_ppm,
     };
+    let quota_carrying = patch.quota_carrying.unwrap_or(current.quota_carrying);
     let mut changes = Changes::new();
     changes
         .field("name", &current.name, &name)
@@ -305,7 +311,8 @@ pub async fn update(
             "commissionThreshold",
             &ppm_to_decimal(current.commission_threshold_ppm),
             &ppm_to_decimal(threshold),
-        );
+        )
+        .field("quotaCarrying", &current.quota_carrying, &quota_carrying);
     if changes.is_empty() {
         return Ok(current);
     }
@@ -320,6 +327,7 @@ pub async fn update(
     am.ramp_months = Set(ramp_months);
     am.commission_rate_ppm = Set(rate);
     am.commission_threshold_ppm = Set(threshold);
+    am.quota_carrying = Set(quota_carrying);
     am.updated_at = Set(clock::now());
     let model = am.update(&tx).await?;
     audit::record(&tx, &actor.subject, "updateRep", "Rep", id, &changes).await?;

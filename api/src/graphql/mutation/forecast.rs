@@ -11,8 +11,10 @@ pub struct ForecastMutation;
 
 #[Object]
 impl ForecastMutation {
-    /// Records a rep's forecast call (never replacing an earlier one). REP: its own; MANAGER: its
-    /// team; OPS, ADMIN, INTEGRATION: any rep, and only they may backfill submittedAt.
+    /// Records a rep's forecast call or an adjustment of it (never replacing an earlier one).
+    /// REP: its own PERSONAL call; MANAGER: itself and its team, PERSONAL or TEAM; OPS, ADMIN,
+    /// INTEGRATION: any rep, and only they may backfill submittedAt. kind is CALL when the rep's
+    /// own token (or INTEGRATION) submits, ADJUSTMENT otherwise.
     async fn submit_forecast(
         &self,
         ctx: &Context<'_>,
@@ -26,6 +28,7 @@ impl ForecastMutation {
             amount: input.amount,
             note: input.note,
             submitted_at: input.submitted_at,
+            scope: input.scope.map(Into::into),
         };
         Ok(ForecastSubmission(
             service::forecast::submission::submit(write_db(ctx)?, p, new)

@@ -74,6 +74,7 @@ impl OrgMutation {
             ramp_months: input.ramp_months,
             commission_rate: input.commission_rate,
             commission_threshold: input.commission_threshold,
+            quota_carrying: input.quota_carrying,
         };
         Ok(Rep(service::rep::create(write_db(ctx)?, p, new)
             .await
@@ -95,6 +96,7 @@ impl OrgMutation {
             ramp_months: patch.ramp_months,
             commission_rate: patch.commission_rate,
             commission_threshold: patch.commission_threshold,
+            quota_carrying: patch.quota_carrying,
         };
         Ok(Rep(service::rep::update(write_db(ctx)?, p, id, changes)
             .await

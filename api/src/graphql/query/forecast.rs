@@ -6,8 +6,8 @@ use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::graphql::types::forecast::{
-    dimension, Forecast, ForecastAccuracyRow, ForecastMethod, ForecastPoint, ForecastSubmission,
-    HistoricalParams,
+    dimension, Forecast, ForecastAccuracyRow, ForecastCallNode, ForecastMethod, ForecastPoint,
+    ForecastSubmission, HistoricalParams,
 };
 use crate::graphql::types::metrics::Granularity;
 use crate::graphql::{opt_id, principal, read_db};
@@ -124,5 +124,36 @@ impl ForecastQuery {
             .await
             .extend()?;
         Ok(rows.into_iter().map(ForecastSubmission).collect())
+    }
+
+    /// The call roll-up tree: the caller's own node for REP and MANAGER, the organisation for the
+    /// others; rootRepId narrows to a subtree (a rep outside the caller's scope is NOT_FOUND). As
+    /// of the end of a UTC day (default today): the latest submissions then, closed-won and
+    /// pipeline as the deals stood then. category defaults to COMMIT.
+    async fn forecast_calls(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+        category: Option<ForecastCategory>,
+        as_of: Option<Date>,
+        root_rep_id: Option<ID>,
+    ) -> Result<ForecastCallNode> {
+        let p = principal(ctx)?;
+        let root_rep_id = opt_id(&root_rep_id, "rootRepId").extend()?;
+        let _heavy = crate::graphql::heavy(ctx).await?;
+        let q = service::forecast::calls::CallsQuery {
+            period: period.0,
+            category: category.map(Into::into),
+            as_of: as_of.map(|d| d.0),
+            root_rep_id,
+        };
+        let tree = service::forecast::calls::forecast_calls(read_db(ctx)?, p, q)
+            .await
+            .extend()?;
+        let idx = tree.root;
+        Ok(ForecastCallNode {
+            tree: std::sync::Arc::new(tree),
+            idx,
+        })
     }
 }

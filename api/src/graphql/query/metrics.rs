@@ -150,16 +150,40 @@ impl MetricsQuery {
         Ok(rows.into_iter().map(FunnelStep).collect())
     }
 
-    /// Each rep's quadrant: this period against compareTo (default: the period of the same kind just before).
+    /// Each rep's quadrant: this period against compareTo (default: the period of the same kind
+    /// just before; while the period is under way, the same number of days at the start of the
+    /// previous one). NO_ACTIVITY: no quota and nothing closed in either period. Reps that do not
+    /// carry a quota are left out unless they have one. territoryId narrows to that territory's
+    /// subtree, managerId to the manager and their team.
     async fn rep_performance(
         &self,
         ctx: &Context<'_>,
         period: Period,
         compare_to: Option<Period>,
+        territory_id: Option<ID>,
+        manager_id: Option<ID>,
     ) -> Result<Vec<RepPerformance>> {
         let p = principal(ctx)?;
+        p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
-        let rows = performance::rep_performance(read_db(ctx)?, p, &period, compare_to.map(|c| c.0))
+        let db = read_db(ctx)?;
+        let territory_id = opt_id(&territory_id, "territoryId").extend()?;
+        let manager_id = opt_id(&manager_id, "managerId").extend()?;
+        if let Some(t) = territory_id {
+            referenced::<territory::Entity>(db, t, "territoryId")
+                .await
+                .extend()?;
+        }
+        if let Some(m) = manager_id {
+            referenced::<rep::Entity>(db, m, "managerId")
+                .await
+                .extend()?;
+        }
+        let narrow = RepNarrowing {
+            territory_id,
+            manager_id,
+        };
+        let rows = performance::rep_performance(db, p, &period, compare_to.map(|c| c.0), narrow)
             .await
             .extend()?;
         Ok(rows.into_iter().map(RepPerformance).collect())

@@ -10,7 +10,7 @@ use super::grouping::GroupKey;
 use super::org::Rep;
 use crate::domain::money::from_cents;
 use crate::error::AppError;
-use crate::graphql::enums::{Dimension, ForecastCategory};
+use crate::graphql::enums::{Dimension, ForecastCategory, SubmissionKind, SubmissionScope};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::service::forecast as svc;
@@ -163,6 +163,17 @@ impl ForecastSubmission {
     async fn submitted_at(&self) -> DateTime<Utc> {
         self.0.submitted_at
     }
+    /// The token subject that made it.
+    async fn submitted_by(&self) -> &str {
+        &self.0.submitted_by
+    }
+    /// CALL when the rep made it, ADJUSTMENT when someone above the rep (or OPS/ADMIN) did.
+    async fn kind(&self) -> SubmissionKind {
+        self.0.kind.into()
+    }
+    async fn scope(&self) -> SubmissionScope {
+        self.0.scope.into()
+    }
 }
 
 #[derive(InputObject, Debug, Clone, Default)]
@@ -201,9 +212,83 @@ pub struct SubmitForecastInput {
     pub note: Option<String>,
     /// When the call was made; only OPS, ADMIN and INTEGRATION may set it (backfills). Default now.
     pub submitted_at: Option<DateTime<Utc>>,
+    /// PERSONAL (default): the rep's own number; TEAM: the roll-up of the rep's team.
+    pub scope: Option<SubmissionScope>,
 }
 
 /// The dimension of a forecast's rows (NONE when not given).
 pub fn dimension(d: Option<Dimension>) -> crate::service::grouping::Dimension {
     d.map(Into::into).unwrap_or_default()
+}
+
+/// One rep's node in the forecast call roll-up (docs/design.md, Forecast calls).
+#[derive(Clone)]
+pub struct ForecastCallNode {
+    pub tree: std::sync::Arc<svc::calls::CallTree>,
+    pub idx: usize,
+}
+
+impl ForecastCallNode {
+    fn node(&self) -> &svc::calls::CallNode {
+        &self.tree.nodes[self.idx]
+    }
+}
+
+/// One rep's node in the forecast call roll-up (DESIGN.md, Forecast calls).
+#[Object]
+impl ForecastCallNode {
+    /// Null for the organisation's root node.
+    async fn rep(&self) -> Option<Rep> {
+        self.node().rep.clone().map(Rep)
+    }
+    /// The rep's own latest call for the period and category.
+    async fn call(&self) -> Option<ForecastSubmission> {
+        self.node().call.clone().map(ForecastSubmission)
+    }
+    /// The latest PERSONAL adjustment of this rep's number by someone above it.
+    async fn adjustment(&self) -> Option<ForecastSubmission> {
+        self.node().adjustment.clone().map(ForecastSubmission)
+    }
+    /// adjustment else call (else the sum of parts); null when there is none.
+    async fn personal(&self) -> Option<Decimal> {
+        self.node().personal
+    }
+    /// True when personal was summed from calls for the months (or quarters) tiling the period.
+    async fn from_parts(&self) -> bool {
+        self.node().from_parts
+    }
+    /// The latest TEAM adjustment of this node's roll-up.
+    async fn team_adjustment(&self) -> Option<ForecastSubmission> {
+        self.node().team_adjustment.clone().map(ForecastSubmission)
+    }
+    /// teamAdjustment else personal + the children's rollups (missing numbers count 0).
+    async fn rollup(&self) -> Decimal {
+        self.node().rollup
+    }
+    /// Closed-won in the period so far, over the node's subtree.
+    async fn closed_won(&self) -> Decimal {
+        self.node().closed_won
+    }
+    /// Quotas of the subtree's quota-carrying reps for the period; null when none.
+    async fn quota(&self) -> Option<Decimal> {
+        self.node().quota
+    }
+    /// Open amount expected to close in the period, over the subtree.
+    async fn pipeline(&self) -> Decimal {
+        self.node().pipeline
+    }
+    /// rollup / quota.
+    async fn attainment(&self) -> Option<f64> {
+        self.node().attainment
+    }
+    async fn children(&self) -> Vec<ForecastCallNode> {
+        self.node()
+            .children
+            .iter()
+            .map(|&idx| ForecastCallNode {
+                tree: self.tree.clone(),
+                idx,
+            })
+            .collect()
+    }
 }

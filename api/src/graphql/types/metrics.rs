@@ -44,6 +44,7 @@ pub enum PerformanceQuadrant {
     FallingStar,
     ImprovingLaggard,
     DeterioratingLaggard,
+    NoActivity,
 }
 
 pub struct WinRateRow(pub win_rates::WinRateRow);
@@ -275,9 +276,17 @@ impl SeriesPoint {
     async fn value(&self) -> Option<f64> {
         self.0.value
     }
+    /// Exact money for money metrics (CLOSED_WON_AMOUNT, NEW_PIPELINE, AVG_DEAL_SIZE); null for the others.
+    async fn amount(&self) -> Option<rust_decimal::Decimal> {
+        self.0.amount
+    }
     /// Relative change from the previous bucket of the same key; null for the first bucket or a previous value of 0.
     async fn change(&self) -> Option<f64> {
         self.0.change
+    }
+    /// True when the bucket ends after today (its value is still moving).
+    async fn partial(&self) -> bool {
+        self.0.partial
     }
 }
 

@@ -179,6 +179,24 @@ impl Rep {
         };
         DealConnection::nested(ctx, DealParent::Owner(self.0.id), args).await
     }
+    /// False for people who manage but do not sell: they stay out of rep rankings, attainment and commissions unless they have a quota.
+    async fn quota_carrying(&self, ctx: &Context<'_>) -> Result<bool> {
+        self.check(ctx, RepData::Personal).await?;
+        Ok(self.0.quota_carrying)
+    }
+    /// Sum of the quotas of this rep and everyone below it (quota-carrying reps) for the period.
+    async fn team_quota(
+        &self,
+        ctx: &Context<'_>,
+        period: crate::graphql::scalars::Period,
+    ) -> Result<Option<Decimal>> {
+        self.check(ctx, RepData::Compensation).await?;
+        ctx.data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::TeamQuotaLoader>>(
+        )?
+        .load_one((self.0.id, period.0))
+        .await
+        .map_err(|e| (*e).clone().extend())
+    }
     /// The rep's quotas, oldest first.
     async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {
         self.check(ctx, RepData::Compensation).await?;

@@ -13,7 +13,9 @@
 //!   made yet); asOfOffsetDays must lie within +-3,660 days.
 //! - Statements: the won cycles of every as-of day (1), the as-of aggregate
 //!   of every period for all methods (1), the calls (1, only for
-//!   REP_SUBMITTED) and the actuals (1), whatever the number of periods.
+//!   REP_SUBMITTED: the reps, the submissions and, when parts were called,
+//!   closed-won by month: up to 3) and the actuals (1), whatever the
+//!   number of periods.
 use chrono::Duration;
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
@@ -21,7 +23,7 @@ use sea_orm::ConnectionTrait;
 use entity::enums::ForecastCategory;
 
 use super::asof::{self, Source};
-use super::{ask_for, check_as_of, evaluate, group_rows, plan, submission, Method, Plan};
+use super::{ask_for, calls, check_as_of, evaluate, group_rows, plan, Method, Plan};
 use crate::auth::Principal;
 use crate::domain::forecast::{absolute_percentage_error, accuracy};
 use crate::domain::money::{from_cents, round_money};
@@ -124,15 +126,17 @@ pub async fn backtest(
     )
     .await?;
     let submitted = if methods.contains(&Method::RepSubmitted) {
-        submission::latest_totals(
+        calls::submitted_numbers(
             db,
             &asks,
+            Source::History,
             ForecastCategory::Commit,
             Dimension::None,
             scope,
             None,
         )
         .await?
+        .totals
     } else {
         Vec::new()
     };
@@ -142,11 +146,7 @@ pub async fn backtest(
     for (i, (ask, plans)) in asks.iter().zip(&plans).enumerate() {
         let idx = i as i64;
         let (_, total) = group_rows(&rows, idx);
-        let calls: i128 = submitted
-            .iter()
-            .filter(|s| s.idx == idx)
-            .map(|s| s.cents.0)
-            .sum();
+        let calls: i128 = submitted.get(i).copied().unwrap_or(0);
         let actual = from_cents(actual[i]);
         for plan in plans {
             let (amount, _, _) =

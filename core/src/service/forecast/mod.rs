@@ -23,16 +23,21 @@
 //!   share 1); a grouped row takes its own lookback share of R and of the
 //!   ramp and is floored at its own closed-won, so rows may add up to more
 //!   than the total when a group already won beyond its share. No low/high.
-//! - REP_SUBMITTED: the latest submission per visible rep for exactly the
-//!   period's range in the category (default COMMIT) submitted before the
-//!   end of the as-of day; projected = amount - closedWon (negative when the
-//!   calls are below what is already won). Grouped by NONE, REP or MANAGER
-//!   only (a call is a rep's, not a territory's). No low/high.
+//! - REP_SUBMITTED: the numbers of forecast calls (`calls`, docs/design.md,
+//!   Forecast calls) in the category (default COMMIT) as of the end of the
+//!   as-of day: a REP row is the rep's personal number (adjustment, else
+//!   call, else the sum of its parts), a MANAGER row the personal numbers
+//!   of its direct reports, the total the roll-up of the caller's tree (TEAM
+//!   adjustments included; with filter.ownerIds, those reps' personal
+//!   numbers). projected = amount - closedWon (negative when the calls are
+//!   below what is already won). Grouped by NONE, REP or MANAGER only (a
+//!   call is a rep's, not a territory's). No low/high.
 //! - dealCount: the deals behind closedWon plus, for STAGE_WEIGHTED and
 //!   SALES_CYCLE, the open deals projected.
 //! - Money is rounded to cents once, at the end.
 pub mod accuracy;
 pub mod asof;
+pub mod calls;
 pub mod submission;
 pub mod trend;
 
@@ -499,17 +504,19 @@ pub(crate) async fn forecasts_as_of(
     // at once on two pooled connections.
     let calls = async {
         if plan.method == Method::RepSubmitted {
-            submission::latest_totals(
+            calls::submitted_numbers(
                 db,
                 &asks,
+                source,
                 plan.category,
                 group_by,
                 scope,
                 filter.owner_ids.as_deref(),
             )
             .await
+            .map(Some)
         } else {
-            Ok(Vec::new())
+            Ok(None)
         }
     };
     let (rows, calls) = futures::try_join!(
@@ -517,23 +524,26 @@ pub(crate) async fn forecasts_as_of(
         calls
     )?;
 
-    // Per ask: its groups, total and calls.
+    // Per ask: its groups, total and calls (REP_SUBMITTED: personal numbers
+    // per group, the roll-up as the total; docs/design.md, Forecast calls).
     let mut per_ask = Vec::with_capacity(asks.len());
     for (i, _) in asks.iter().enumerate() {
         let (mut groups, total) = group_rows(&rows, i as i64);
         let mut submitted: HashMap<Option<i64>, i128> = HashMap::new();
-        if plan.method == Method::RepSubmitted {
-            for s in calls.iter().filter(|s| s.idx == i as i64) {
-                submitted.insert(s.group_id, s.cents.0);
+        let mut submitted_total = 0i128;
+        if let Some(numbers) = &calls {
+            for (_, k, cents) in numbers.rows.iter().filter(|(idx, _, _)| *idx == i as i64) {
+                submitted.insert(*k, *cents);
             }
             for k in submitted.keys() {
                 groups.entry(*k).or_default();
             }
+            submitted_total = numbers.totals.get(i).copied().unwrap_or(0);
         }
         if group_by == Dimension::None {
             groups.entry(None).or_default();
         }
-        per_ask.push((groups, total, submitted));
+        per_ask.push((groups, total, submitted, submitted_total));
     }
 
     // Exact P10/P90 where few deals are open: their pairs in one statement.
@@ -541,7 +551,9 @@ pub(crate) async fn forecasts_as_of(
         per_ask
             .iter()
             .enumerate()
-            .filter(|(_, (_, t, _))| t.open_deals > 0 && t.open_deals as usize <= EXACT_MAX_DEALS)
+            .filter(|(_, (_, t, _, _))| {
+                t.open_deals > 0 && t.open_deals as usize <= EXACT_MAX_DEALS
+            })
             .map(|(i, _)| i)
             .collect()
     } else {
@@ -552,13 +564,14 @@ pub(crate) async fn forecasts_as_of(
 
     let keys = per_ask
         .iter()
-        .flat_map(|(groups, _, _)| groups.keys().copied())
+        .flat_map(|(groups, _, _, _)| groups.keys().copied())
         .collect::<std::collections::BTreeSet<_>>();
     let labels = grouping::labels(db, group_by, keys).await?;
 
     let mut out = Vec::with_capacity(asks.len());
-    for (i, (ask, (groups, total, submitted))) in asks.iter().zip(per_ask).enumerate() {
-        let submitted_total: i128 = submitted.values().sum();
+    for (i, (ask, (groups, total, submitted, submitted_total))) in
+        asks.iter().zip(per_ask).enumerate()
+    {
         let (amount, closed_won, _) = evaluate(
             plan,
             &total,

@@ -1,11 +1,19 @@
 //! Forecast submissions (intuitive forecasting): a rep's call for a period
-//! and category. Rows are never overwritten; the latest submitted before the
-//! end of a day is the call as of that day.
+//! and category, or someone's judgement of it (docs/design.md, Forecast
+//! calls). Rows are never overwritten; the latest submitted before the end
+//! of a day is the one that counts as of that day.
 //!
-//! Who may submit (docs/design.md, Roles): a REP its own call only, a
-//! MANAGER for itself and its team (transitively), OPS, ADMIN and
-//! INTEGRATION for any rep; VIEWER nothing. Another rep's call out of reach
-//! is FORBIDDEN (a write the role may not make). `submittedAt` backfills a
+//! Who may submit (docs/design.md, Roles): a REP its own PERSONAL call
+//! only (TEAM is FORBIDDEN), a MANAGER for itself and its team
+//! (transitively), PERSONAL or TEAM, OPS, ADMIN and INTEGRATION for any
+//! rep; VIEWER nothing. Another rep's number out of reach is FORBIDDEN (a
+//! write the role may not make).
+//!
+//! Kind: CALL when the rep's own token (REP or MANAGER) makes it, and for
+//! INTEGRATION, which imports calls made elsewhere; ADJUSTMENT when a
+//! manager above the rep, OPS or ADMIN makes it. `submittedBy` is the
+//! token's subject. The period is a month, quarter, year or range (an ISO
+//! week is BAD_USER_INPUT: no roll-up is made of weeks). `submittedAt` backfills a
 //! call made elsewhere and only OPS, ADMIN and INTEGRATION may pass it; a
 //! REP or MANAGER passing it is FORBIDDEN (the field is a privilege, not a
 //! malformed value). A submittedAt in the future is BAD_USER_INPUT.
@@ -18,7 +26,7 @@ use sea_orm::{
     FromQueryResult, QueryFilter, QueryOrder, Set,
 };
 
-use entity::enums::ForecastCategory;
+use entity::enums::{ForecastCategory, SubmissionKind, SubmissionScope};
 use entity::{forecast_submission, rep};
 
 use super::asof::{asks_relation, Ask};
@@ -26,7 +34,7 @@ use crate::auth::{Principal, Role};
 use crate::clock;
 use crate::db::{begin_write, Dialect, Sql, SumCents};
 use crate::domain::money::{from_cents, to_cents};
-use crate::domain::period::Period;
+use crate::domain::period::{Period, PeriodKind};
 use crate::error::{AppError, AppResult};
 use crate::service::access::{DealScope, METRIC_READERS};
 use crate::service::audit::{self, Changes};
@@ -55,6 +63,28 @@ pub struct NewSubmission {
     pub amount: Decimal,
     pub note: Option<String>,
     pub submitted_at: Option<DateTime<Utc>>,
+    /// Default PERSONAL.
+    pub scope: Option<SubmissionScope>,
+}
+
+/// A period a number may be submitted for: a month, quarter, year or range.
+pub fn check_call_period(period: &Period, field: &str) -> AppResult<()> {
+    if period.kind() == PeriodKind::IsoWeek {
+        return Err(AppError::bad_input(format!(
+            "{field} must be a month, quarter, year or range, not a week ({period})"
+        )));
+    }
+    Ok(())
+}
+
+/// CALL when the rep's own token (or an integration importing calls)
+/// makes it, ADJUSTMENT otherwise.
+fn kind_of(actor: &Principal, rep_id: i64) -> SubmissionKind {
+    match actor.role {
+        Role::Integration => SubmissionKind::Call,
+        Role::Rep | Role::Manager if actor.rep_id == Some(rep_id) => SubmissionKind::Call,
+        _ => SubmissionKind::Adjustment,
+    }
 }
 
 /// Records a call (never replacing an earlier one), with an audit entry.
@@ -79,11 +109,18 @@ pub async fn submit(
         }
     };
     let scope = actor.scope();
+    let submission_scope = input.scope.unwrap_or(SubmissionScope::Personal);
     if let DealScope::Owner(own) = scope {
         if own != rep_id {
             return Err(AppError::forbidden("a rep submits its own forecast only"));
         }
+        if submission_scope == SubmissionScope::Team {
+            return Err(AppError::forbidden(
+                "scope: a rep calls its own PERSONAL number; TEAM adjustments are for managers",
+            ));
+        }
     }
+    check_call_period(&input.period, "period")?;
     let cents = to_cents(input.amount, "amount")?;
     let note = optional_text(input.note.as_deref(), "note", MAX_NOTE)?;
     let now = clock::now();
@@ -118,6 +155,8 @@ pub async fn submit(
         note: Set(note),
         submitted_at: Set(submitted_at),
         submitted_by: Set(actor.subject.clone()),
+        kind: Set(kind_of(actor, rep_id)),
+        scope: Set(submission_scope),
         ..Default::default()
     }
     .insert(&tx)
@@ -128,7 +167,9 @@ pub async fn submit(
         .created("category", &model.category.to_value())
         .created("amount", &from_cents(cents))
         .created("note", &model.note)
-        .created("submittedAt", &model.submitted_at);
+        .created("submittedAt", &model.submitted_at)
+        .created("kind", &model.kind.to_value())
+        .created("scope", &model.scope.to_value());
     audit::record(
         &tx,
         &actor.subject,

@@ -8,7 +8,8 @@
 //! Days in stage: UTC calendar days from entering the stage to the next
 //! stage change of the deal; a deal still in the stage counts up to today
 //! (the time spent so far). Only OPEN stages have a time in stage: WON and
-//! LOST are where deals end, so their avgDaysInStage is null.
+//! LOST are where deals end, so their avgDaysInStage is null, and so is
+//! their conversionRate (nothing converts out of an end: null, not 0).
 //!
 //! One statement: LEAD/MAX windows over each deal's stage changes from the
 //! period start on (earlier changes cannot follow an entry in the period),
@@ -113,16 +114,16 @@ pub async fn funnel(
         .into_iter()
         .map(|s| {
             let r = rows.get(&s.id).cloned().unwrap_or_default();
-            let avg_days = if s.kind == StageKind::Open {
-                mean(r.stay_days, r.stays)
+            let (avg_days, conversion) = if s.kind == StageKind::Open {
+                (mean(r.stay_days, r.stays), ratio(r.advanced, r.entered))
             } else {
-                None
+                (None, None)
             };
             FunnelStep {
                 entered: r.entered,
                 advanced: r.advanced,
                 lost_here: r.lost_here,
-                conversion_rate: ratio(r.advanced, r.entered),
+                conversion_rate: conversion,
                 avg_days_in_stage: avg_days,
                 stage: s,
             }

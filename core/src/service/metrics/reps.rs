@@ -4,8 +4,10 @@
 //!
 //! The reps listed are the active reps in scope plus any rep in scope with
 //! a quota or closed-won in one of the periods (an inactive rep who still
-//! carried a quota is measured). Quotas count when their range lies inside
-//! the period (docs/design.md, Quota attainment).
+//! carried a quota is measured), except reps that do not carry a quota
+//! (managers who do not sell) unless they have a quota in the current
+//! period (docs/design.md, Forecast calls). Quotas count when their range
+//! lies inside the period (docs/design.md, Quota attainment).
 use entity::rep;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -177,7 +179,13 @@ pub async fn rep_totals(
     sql.push_with(&scope_sql, scope_values)
         .push(" AND (rep.active = ")
         .bind(true)
-        .push(" OR q.rep_id IS NOT NULL OR w.owner_id IS NOT NULL)");
+        .push(" OR q.rep_id IS NOT NULL OR w.owner_id IS NOT NULL) AND (rep.quota_carrying = ")
+        .bind(true)
+        .push(" OR EXISTS (SELECT 1 FROM quota qc WHERE qc.rep_id = rep.id AND qc.start_date >= ")
+        .bind(current.start())
+        .push(" AND qc.end_date <= ")
+        .bind(current.end())
+        .push("))");
     if let Some(t) = narrow.territory_id {
         sql.push(
             " AND rep.territory_id IN (WITH RECURSIVE sub(id) AS (SELECT id FROM territory WHERE id = ",

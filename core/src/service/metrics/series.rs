@@ -14,13 +14,15 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::{group_key_sql, push_closed_in};
 use crate::auth::Principal;
-use crate::clock::start_of;
+use crate::clock::{self, start_of};
 use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::metrics::{mean, mean_money, relative_change, win_rate};
+use crate::domain::money::from_cents;
 use crate::domain::period::{Granularity, Period};
 use crate::error::{AppError, AppResult};
 use crate::service::access::METRIC_READERS;
@@ -44,7 +46,13 @@ pub struct SeriesPoint {
     pub bucket: Period,
     pub key: GroupKey,
     pub value: Option<f64>,
+    /// Exact money for CLOSED_WON_AMOUNT, NEW_PIPELINE and AVG_DEAL_SIZE
+    /// (the mean rounded to cents once); None for the other metrics.
+    pub amount: Option<Decimal>,
     pub change: Option<f64>,
+    /// The bucket (clipped to the period) ends after today: its value is
+    /// still moving.
+    pub partial: bool,
 }
 
 /// At most this many buckets per series (a 40-year series by week is fine).
@@ -122,6 +130,7 @@ pub async fn metric_series(
     let backend = db.get_database_backend();
     // Per (key, first day of the bucket): the metric's value.
     let mut values: HashMap<(Option<i64>, NaiveDate), Option<f64>> = HashMap::new();
+    let mut amounts: HashMap<(Option<i64>, NaiveDate), Option<Decimal>> = HashMap::new();
     let mut keys: BTreeSet<Option<i64>> = BTreeSet::new();
     if metric == Metric::NewPipeline {
         let bucket = bucket_sql(d, "deal.opened_at", granularity);
@@ -142,6 +151,7 @@ pub async fn metric_series(
         {
             keys.insert(r.group_id);
             values.insert((r.group_id, r.bucket), Some(money_f64(r.cents)));
+            amounts.insert((r.group_id, r.bucket), Some(from_cents(r.cents.0)));
         }
     } else {
         let bucket = bucket_sql(d, "deal.closed_at", granularity);
@@ -160,6 +170,7 @@ pub async fn metric_series(
         {
             keys.insert(r.group_id);
             values.insert((r.group_id, r.bucket), closed_value(metric, &r));
+            amounts.insert((r.group_id, r.bucket), closed_amount(metric, &r));
         }
     }
     if dim == Dimension::None {
@@ -175,6 +186,12 @@ pub async fn metric_series(
         )));
     }
     let empty = closed_value(metric, &ClosedBucket::default());
+    let empty_amount = if metric == Metric::NewPipeline {
+        Some(from_cents(0))
+    } else {
+        closed_amount(metric, &ClosedBucket::default())
+    };
+    let today = clock::today();
     let labels = grouping::labels(db, dim, keys.iter().copied()).await?;
     let mut ordered: Vec<(GroupKey, Option<i64>)> =
         keys.into_iter().map(|k| (labels[&k].clone(), k)).collect();
@@ -191,7 +208,12 @@ pub async fn metric_series(
                 bucket: Period::canonical(start, end).unwrap_or(*b),
                 key: label.clone(),
                 value,
+                amount: amounts
+                    .get(&(k, b.start()))
+                    .copied()
+                    .unwrap_or(empty_amount),
                 change,
+                partial: end > today,
             });
         }
     }
@@ -252,6 +274,15 @@ fn closed_columns_for(d: Dialect, metric: Metric) -> String {
         ),
     };
     format!("{won} AS won, {lost} AS lost, {won_cents} AS won_cents, {won_days} AS won_days")
+}
+
+/// A money metric of one bucket, exact (0.00 or null when it is empty).
+fn closed_amount(metric: Metric, r: &ClosedBucket) -> Option<Decimal> {
+    match metric {
+        Metric::ClosedWonAmount => Some(from_cents(r.won_cents.0)),
+        Metric::AvgDealSize => mean_money(r.won_cents, r.won),
+        _ => None,
+    }
 }
 
 /// A closed-deal metric of one bucket (0 or null when it is empty).
