@@ -1,7 +1,5 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::m20260101_000006_create_deal::Deal;
-
 /// Deal history (docs/design.md, Deal history): one `deal_revision` row per
 /// written version of a deal, and on the deal the time its current revision
 /// took effect (`valid_from`) and its push count. Existing deals get
@@ -106,29 +104,17 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(DealRevision::ClosedAt))
                 .col(text_null(DealRevision::LostReason))
                 .col(integer(DealRevision::PushCount).default(0))
-                .foreign_key(
-                    ForeignKey::create()
-                        .name("fk_deal_revision_deal")
-                        .from(DealRevision::Table, DealRevision::DealId)
-                        .to(Deal::Table, Deal::Id)
-                        .on_delete(ForeignKeyAction::Cascade),
-                )
-                .to_owned(),
-        )
-        .await?;
-        // One row per version (history pages read it newest first).
-        m.create_index(
-            Index::create()
-                .name("uq_deal_revision_version")
-                .table(DealRevision::Table)
-                .col(DealRevision::DealId)
-                .col(DealRevision::Version)
-                .unique()
                 .to_owned(),
         )
         .await?;
         // The revision in force at T: per deal, the last entry before T in
-        // (valid_from, version) order, read from the index alone (id last).
+        // (valid_from, version) order, read from the index alone (id last);
+        // also a deal's history in order (versions and valid_from grow
+        // together). No other index and no foreign key: a revision is only
+        // ever written with its deal, in the deal's transaction, after the
+        // version-guarded UPDATE that makes its version unique, and deals
+        // are never deleted; each would cost every deal write (measured: a
+        // bulk update of 1,000 deals 36% slower with both).
         m.create_index(
             Index::create()
                 .name("idx_deal_revision_in_force")

@@ -71,6 +71,8 @@ pub fn changes(
 /// Up to `first + 1` revisions per deal, newest first, older than version
 /// `before` when given: the extra row tells whether more follow and is the
 /// "previous" of the page's oldest revision. One statement for all deals.
+/// Versions and valid_from grow together, so (valid_from, version) order is
+/// version order and the in-force index serves it.
 pub async fn pages(
     db: &impl ConnectionTrait,
     deal_ids: &[i64],
@@ -81,7 +83,7 @@ pub async fn pages(
         return Ok(HashMap::new());
     }
     let mut sql = Sql::new(
-        "SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.deal_id ORDER BY r.version DESC) AS page_rn \
+        "SELECT * FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.deal_id ORDER BY r.valid_from DESC, r.version DESC) AS page_rn \
          FROM deal_revision r WHERE r.deal_id IN ",
     );
     sql.bind_list(deal_ids.iter().copied());

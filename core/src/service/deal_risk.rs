@@ -52,7 +52,7 @@ fn days_to(d: Dialect, col: &str) -> String {
 }
 
 const FIRST_AMOUNT: &str =
-    "(SELECT r.amount_cents FROM deal_revision r WHERE r.deal_id = {d}.id ORDER BY r.version LIMIT 1)";
+    "(SELECT r.amount_cents FROM deal_revision r WHERE r.deal_id = {d}.id ORDER BY r.valid_from, r.version LIMIT 1)";
 const ENTERED: &str = "(SELECT MAX(c.changed_at) FROM deal_stage_change c WHERE c.deal_id = {d}.id AND c.to_stage_id = {d}.stage_id)";
 
 /// Appends ` AND (...)`: deals (alias `deal`) showing at least one of

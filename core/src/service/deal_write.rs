@@ -234,6 +234,9 @@ pub async fn apply(
         .chain(update.columns())
         .copied()
         .collect();
+    // PostgreSQL writes an update's revisions in the UPDATE statement (a
+    // data-modifying CTE); SQLite has none, so they go with the creates'.
+    let revisions_in_update = backend == sea_orm::DatabaseBackend::Postgres;
     for chunk in updates.chunks(rows_per_statement(backend, update_columns.len())) {
         let rows: Vec<Vec<SqlValue>> = chunk
             .iter()
@@ -250,12 +253,39 @@ pub async fn apply(
             .collect::<Vec<_>>()
             .join(", ");
         let mut sql = Sql::new("WITH ");
-        sql.append(&rows_relation(backend, "v", &update_columns, &rows))
+        sql.append(&rows_relation(backend, "v", &update_columns, &rows));
+        if revisions_in_update {
+            // The revisions come from the updated rows themselves, in the
+            // same statement: no second round trip carrying every value again.
+            let cols = REVISION_FROM_DEAL
+                .iter()
+                .map(|(c, _)| *c)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let vals = REVISION_FROM_DEAL
+                .iter()
+                .map(|(_, e)| *e)
+                .collect::<Vec<_>>()
+                .join(", ");
+            sql.push(&format!(
+                ", u AS (UPDATE deal SET {set}, version = deal.version + 1, updated_at = "
+            ))
+            .bind(stamp)
+            .push(" FROM v WHERE deal.id = v.v_id AND deal.version = v.v_version RETURNING deal.*)")
             .push(&format!(
+                ", r AS (INSERT INTO deal_revision ({cols}, recorded_at, actor) SELECT {vals}, "
+            ))
+            .bind(stamp)
+            .push(", ")
+            .bind(actor.subject.clone())
+            .push(" FROM u) SELECT id FROM u");
+        } else {
+            sql.push(&format!(
                 " UPDATE deal SET {set}, version = deal.version + 1, updated_at = "
             ))
             .bind(stamp)
             .push(" FROM v WHERE deal.id = v.v_id AND deal.version = v.v_version RETURNING id");
+        }
         let done: std::collections::HashSet<i64> = IdRow::find_by_statement(sql.statement(backend))
             .all(tx)
             .await?
@@ -323,7 +353,9 @@ pub async fn apply(
                     updated_at: stamp,
                     ..next
                 };
-                revisions.push(revision(&d, actor, stamp));
+                if !revisions_in_update {
+                    revisions.push(revision(&d, actor, stamp));
+                }
                 let stage_fields = ["stageId", "status", "closedAt", "lostReason"];
                 let other_fields = changes.fields().any(|f| !stage_fields.contains(&f));
                 if other_fields || moved.is_none() {
@@ -371,6 +403,28 @@ pub async fn apply(
     outbox::enqueue_to(tx, &subscribers, events).await?;
     Ok(saved)
 }
+
+/// A revision's columns taken from the updated deal row `u` (the same
+/// fields `revision()` copies; recorded_at and actor are bound apart).
+const REVISION_FROM_DEAL: [(&str, &str); 17] = [
+    ("deal_id", "u.id"),
+    ("version", "u.version"),
+    ("valid_from", "u.valid_from"),
+    ("name", "u.name"),
+    ("amount_cents", "u.amount_cents"),
+    ("owner_id", "u.owner_id"),
+    ("account_id", "u.account_id"),
+    ("territory_id", "u.territory_id"),
+    ("stage_id", "u.stage_id"),
+    ("status", "u.status"),
+    ("forecast_category", "u.forecast_category"),
+    ("source", "u.source"),
+    ("playbook_id", "u.playbook_id"),
+    ("expected_close_date", "u.expected_close_date"),
+    ("closed_at", "u.closed_at"),
+    ("lost_reason", "u.lost_reason"),
+    ("push_count", "u.push_count"),
+];
 
 /// A push: the expected close date of an open deal moved to a later date.
 fn is_push(read: &deal::Model, next: &deal::Model) -> bool {
@@ -499,6 +553,17 @@ mod tests {
         }
         let insert = RowShape::<deal::Entity>::all_but(&INSERT_SKIP);
         assert_eq!(insert.names().len(), 21);
+        // The revision an UPDATE writes in SQL names every revision column
+        // but its id (recorded_at and actor are bound).
+        let mut from_deal: Vec<&str> = REVISION_FROM_DEAL.iter().map(|(c, _)| *c).collect();
+        from_deal.extend(["recorded_at", "actor"]);
+        from_deal.sort();
+        let mut columns: Vec<&str> = deal_revision::Column::iter()
+            .map(|c| c.as_str())
+            .filter(|c| *c != "id")
+            .collect();
+        columns.sort();
+        assert_eq!(from_deal, columns);
         assert!(!insert.names().contains(&"id"));
     }
 }
