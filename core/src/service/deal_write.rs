@@ -156,6 +156,10 @@ pub async fn apply(
     }
     let backend = tx.get_database_backend();
     let stamp = sync::stamp(tx).await?;
+    // PostgreSQL writes the revision of each deal as written in the INSERT
+    // or UPDATE statement itself (a data-modifying CTE over its RETURNING
+    // rows); SQLite has no such CTE, so there they are inserted after.
+    let revisions_in_sql = backend == sea_orm::DatabaseBackend::Postgres;
     let mut writes = writes;
     for w in &mut writes {
         if let DealWrite::Update { read, next, .. } = w {
@@ -191,13 +195,27 @@ pub async fn apply(
             })
             .collect();
         let rows = insert.rows(&chunk);
-        let stmt = insert_statement(
-            backend,
-            "deal",
-            insert.columns(),
-            &rows,
-            " RETURNING id, external_id",
-        );
+        let stmt = if revisions_in_sql {
+            // The new deals' revisions (as they are written) come from the
+            // inserted rows in the same statement.
+            let names = insert.names().join(", ");
+            let mut sql = Sql::new("WITH ");
+            sql.append(&rows_relation(backend, "src", insert.columns(), &rows))
+                .push(&format!(
+                    ", u AS (INSERT INTO deal ({names}) SELECT {names} FROM src RETURNING *)"
+                ));
+            push_revisions_from_u(&mut sql, stamp, actor);
+            sql.push(" SELECT id, external_id FROM u");
+            sql.statement(backend)
+        } else {
+            insert_statement(
+                backend,
+                "deal",
+                insert.columns(),
+                &rows,
+                " RETURNING id, external_id",
+            )
+        };
         let mut ids = InsertedRow::find_by_statement(stmt)
             .all(tx)
             .await
@@ -234,9 +252,6 @@ pub async fn apply(
         .chain(update.columns())
         .copied()
         .collect();
-    // PostgreSQL writes an update's revisions in the UPDATE statement (a
-    // data-modifying CTE); SQLite has none, so they go with the creates'.
-    let revisions_in_update = backend == sea_orm::DatabaseBackend::Postgres;
     for chunk in updates.chunks(rows_per_statement(backend, update_columns.len())) {
         let rows: Vec<Vec<SqlValue>> = chunk
             .iter()
@@ -254,31 +269,18 @@ pub async fn apply(
             .join(", ");
         let mut sql = Sql::new("WITH ");
         sql.append(&rows_relation(backend, "v", &update_columns, &rows));
-        if revisions_in_update {
+        if revisions_in_sql {
             // The revisions come from the updated rows themselves, in the
             // same statement: no second round trip carrying every value again.
-            let cols = REVISION_FROM_DEAL
-                .iter()
-                .map(|(c, _)| *c)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let vals = REVISION_FROM_DEAL
-                .iter()
-                .map(|(_, e)| *e)
-                .collect::<Vec<_>>()
-                .join(", ");
             sql.push(&format!(
                 ", u AS (UPDATE deal SET {set}, version = deal.version + 1, updated_at = "
             ))
             .bind(stamp)
-            .push(" FROM v WHERE deal.id = v.v_id AND deal.version = v.v_version RETURNING deal.*)")
-            .push(&format!(
-                ", r AS (INSERT INTO deal_revision ({cols}, recorded_at, actor) SELECT {vals}, "
-            ))
-            .bind(stamp)
-            .push(", ")
-            .bind(actor.subject.clone())
-            .push(" FROM u) SELECT id FROM u");
+            .push(
+                " FROM v WHERE deal.id = v.v_id AND deal.version = v.v_version RETURNING deal.*)",
+            );
+            push_revisions_from_u(&mut sql, stamp, actor);
+            sql.push(" SELECT id FROM u");
         } else {
             sql.push(&format!(
                 " UPDATE deal SET {set}, version = deal.version + 1, updated_at = "
@@ -331,7 +333,9 @@ pub async fn apply(
                         revisions.push(opened_revision(&d, first, actor, stamp));
                     }
                 }
-                revisions.push(revision(&d, actor, stamp));
+                if !revisions_in_sql {
+                    revisions.push(revision(&d, actor, stamp));
+                }
                 history.extend(rows.into_iter().map(|h| (d.id, h)));
                 let changes = created_changes(&d);
                 event(EventKind::DealCreated, &d, &changes, None);
@@ -353,7 +357,7 @@ pub async fn apply(
                     updated_at: stamp,
                     ..next
                 };
-                if !revisions_in_update {
+                if !revisions_in_sql {
                     revisions.push(revision(&d, actor, stamp));
                 }
                 let stage_fields = ["stageId", "status", "closedAt", "lostReason"];
@@ -425,6 +429,28 @@ const REVISION_FROM_DEAL: [(&str, &str); 17] = [
     ("lost_reason", "u.lost_reason"),
     ("push_count", "u.push_count"),
 ];
+
+/// Appends `, r AS (INSERT INTO deal_revision ... SELECT ... FROM u)`: the
+/// revision of every row of the CTE `u` (deals as written).
+fn push_revisions_from_u(sql: &mut Sql, stamp: chrono::DateTime<chrono::Utc>, actor: &Principal) {
+    let cols = REVISION_FROM_DEAL
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let vals = REVISION_FROM_DEAL
+        .iter()
+        .map(|(_, e)| *e)
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql.push(&format!(
+        ", r AS (INSERT INTO deal_revision ({cols}, recorded_at, actor) SELECT {vals}, "
+    ))
+    .bind(stamp)
+    .push(", ")
+    .bind(actor.subject.clone())
+    .push(" FROM u)");
+}
 
 /// A push: the expected close date of an open deal moved to a later date.
 fn is_push(read: &deal::Model, next: &deal::Model) -> bool {
