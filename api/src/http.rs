@@ -6,7 +6,6 @@ use std::time::Instant;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 use futures::FutureExt;
@@ -33,6 +32,8 @@ pub struct Settings {
     pub max_rows_per_request: usize,
     /// Bearer token `/metrics` requires, if any.
     pub metrics_token: Option<String>,
+    /// The token GraphiQL's headers open with (`serve --demo` only).
+    pub graphiql_token: Option<String>,
 }
 
 /// Shared by every request.
@@ -51,6 +52,8 @@ pub struct AppState {
     pub work: Arc<crate::work::WorkLimits>,
     /// Which reps named by tokens are active.
     pub active_reps: Arc<crate::auth::ActiveReps>,
+    /// Automatic persisted queries and the allow-list (persisted.rs).
+    pub persisted: Arc<crate::persisted::Persisted>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -58,7 +61,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql", web::get().to(graphql_get))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .configure(crate::graphiql::routes);
 }
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -86,7 +90,9 @@ fn response_type(req: &HttpRequest) -> Option<&'static str> {
         match media.as_str() {
             GRAPHQL_RESPONSE => return Some(GRAPHQL_RESPONSE),
             JSON => fallback = fallback.or(Some(JSON)),
-            "*/*" | "application/*" => fallback = fallback.or(Some(GRAPHQL_RESPONSE)),
+            // GraphQL over HTTP: a client that accepts anything gets the
+            // legacy type every client understands.
+            "*/*" | "application/*" => fallback = fallback.or(Some(JSON)),
             _ => {}
         }
     }
@@ -220,6 +226,9 @@ where
     M: async_graphql::ObjectType + 'static,
     S: async_graphql::SubscriptionType + 'static,
 {
+    if let Err((message, code)) = st.persisted.resolve(&mut req) {
+        return refused(st, "persisted", request_error(message, code));
+    }
     let prepared = match prepare(st, &mut req) {
         Ok(p) => p,
         Err(resp) => return refused(st, "invalid", *resp),
@@ -384,8 +393,26 @@ fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpR
         }
         _ => StatusCode::OK,
     };
-    let body = serde_json::to_vec(&batch).unwrap_or_default();
-    reply(status, media, body)
+    let mut body = serde_json::to_value(&batch).unwrap_or_default();
+    // A request error (nothing executed) has no `data` entry (GraphQL
+    // over HTTP; async-graphql writes `"data": null`).
+    let strip = |resp: &Response, json: &mut serde_json::Value| {
+        if is_request_error(resp) {
+            if let Some(obj) = json.as_object_mut() {
+                obj.remove("data");
+            }
+        }
+    };
+    match (&batch, &mut body) {
+        (BatchResponse::Single(r), json) => strip(r, json),
+        (BatchResponse::Batch(rs), serde_json::Value::Array(items)) => {
+            for (r, json) in rs.iter().zip(items.iter_mut()) {
+                strip(r, json);
+            }
+        }
+        _ => {}
+    }
+    reply(status, media, serde_json::to_vec(&body).unwrap_or_default())
 }
 
 async fn authenticate(
@@ -518,13 +545,7 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html && !query_string.contains("query=") {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("salesops GraphiQL")
-            .finish();
-        return HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(page);
+        return crate::graphiql::respond(st.settings.graphiql_token.as_deref());
     }
     let Some(media) = response_type(&req) else {
         return reject(
@@ -549,6 +570,11 @@ async fn graphql_get(
             )
         }
     };
+    let mut request = request;
+    if let Err((message, code)) = st.persisted.resolve(&mut request) {
+        let executed = refused(&st, "persisted", request_error(message, code));
+        return respond(media, vec![executed], false);
+    }
     let is_mutation = {
         // Only the operation's type: the text is checked again, and the
         // parsed document taken from the cache, when it runs.
@@ -700,6 +726,7 @@ mod tests {
                 max_depth: 15,
                 max_rows_per_request: 50_000,
                 metrics_token: None,
+                graphiql_token: None,
             }),
             metrics: Default::default(),
             documents: Default::default(),
@@ -709,6 +736,7 @@ mod tests {
             )),
             work: Default::default(),
             active_reps: Default::default(),
+            persisted: Default::default(),
         }
     }
 

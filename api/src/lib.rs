@@ -4,8 +4,10 @@
 //! `crate::service::...` reads the same from either side.
 pub mod cli;
 pub mod documents;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
+pub mod persisted;
 pub mod preflight;
 pub mod response_order;
 pub mod startup;

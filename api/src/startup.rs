@@ -25,6 +25,8 @@ pub enum StartupError {
     Bind(String, std::io::Error),
     #[error("webhooks: {0}")]
     Worker(String),
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// Connects the primary (and the read replica, if configured), counting
@@ -96,6 +98,7 @@ impl Application {
             max_depth: cfg.max_query_depth,
             max_rows_per_request: cfg.max_rows_per_request,
             metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
+            graphiql_token: cfg.graphiql_token.clone(),
         });
         let state = AppState {
             db,
@@ -116,6 +119,15 @@ impl Application {
                 cfg.request_timeout(),
             )),
             active_reps: Default::default(),
+            persisted: Arc::new(crate::persisted::Persisted::new(
+                cfg.apq_cache_bytes,
+                match &cfg.persisted_documents {
+                    Some(path) if !path.is_empty() => Some(
+                        crate::persisted::load_allow_list(path).map_err(StartupError::Setting)?,
+                    ),
+                    _ => None,
+                },
+            )),
         };
         let limits = Limits {
             max_depth: cfg.max_query_depth,
