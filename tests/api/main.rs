@@ -20,6 +20,7 @@ mod metrics;
 mod money_limits;
 mod ops;
 mod org;
+mod persisted;
 mod readme;
 mod roles;
 mod schema;
