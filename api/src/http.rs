@@ -126,15 +126,15 @@ fn reject(status: StatusCode, media: &str, message: &str, code: &str) -> HttpRes
 }
 
 /// What is known of a request before it runs.
-struct Prepared {
-    kind: Option<OperationType>,
+pub(crate) struct Prepared {
+    pub(crate) kind: Option<OperationType>,
     /// The operation's name, to label logs and metrics.
-    label: String,
+    pub(crate) label: String,
     /// The document's cost (see graphql::cost); 0 when it does not parse.
-    cost: u64,
+    pub(crate) cost: u64,
     /// The document and operation, to put the response's keys in
     /// selection-set order (see response_order).
-    order: Option<(
+    pub(crate) order: Option<(
         async_graphql::parser::types::ExecutableDocument,
         Option<String>,
     )>,
@@ -143,7 +143,7 @@ struct Prepared {
 /// Checks the text's nesting, parses it (through the cache) and prices it.
 /// The parsed document is handed to the request so async-graphql does not
 /// parse it again. `Err` is a request error to answer without running.
-fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> {
+pub(crate) fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> {
     crate::graphql::guard::check_nesting(&req.query, crate::graphql::guard::MAX_NESTING)
         .map_err(|m| Box::new(request_error(m, "QUERY_TOO_COMPLEX")))?;
     let Ok(doc) = st.documents.parse(&req.query) else {
@@ -183,7 +183,7 @@ fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> 
 }
 
 /// A response carrying one request error (no execution took place).
-fn request_error(message: impl Into<String>, code: &str) -> Response {
+pub(crate) fn request_error(message: impl Into<String>, code: &str) -> Response {
     let mut err = ServerError::new(message, None);
     err.extensions
         .get_or_insert_with(Default::default)

@@ -12,8 +12,9 @@ pub mod preflight;
 pub mod response_order;
 pub mod startup;
 pub mod telemetry;
+pub mod ws;
 
 pub use salesops_core::{
-    auth, clock, config, db, domain, error, observability, seed, service, webhook_worker, work,
+    auth, clock, config, db, domain, error, live, observability, seed, service, webhook_worker, work,
     Config,
 };

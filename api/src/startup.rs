@@ -143,7 +143,15 @@ impl Application {
                 work: state.work.clone(),
             })
             .data(webhooks.clone())
+            .data(crate::live::LiveFeed::spawn(
+                state.db.clone(),
+                std::time::Duration::from_millis(cfg.live_poll_ms),
+            ))
             .finish();
+        let ws_limits = Arc::new(crate::ws::WsLimits::new(
+            cfg.max_ws_connections,
+            cfg.max_subscriptions_per_connection,
+        ));
         let listener =
             TcpListener::bind(&cfg.bind).map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?;
         let port = listener
@@ -157,6 +165,9 @@ impl Application {
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::Data::new(schema.clone()))
                 .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::Data::new(ws_limits.clone()))
+                // WebSocket upgrades of /graphql first (routes match in order).
+                .configure(crate::ws::routes)
                 .configure(http::routes)
         })
         // A client that closes its connection abandons its request: it is

@@ -12,6 +12,7 @@ pub mod deal_sets;
 pub mod deal_state;
 pub mod deal_write;
 pub mod forecast;
+pub mod live;
 pub mod grouping;
 pub mod metrics;
 pub mod outbox;
