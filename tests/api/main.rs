@@ -26,5 +26,6 @@ mod roles;
 mod schema;
 mod scope_walk;
 mod sop;
+mod subscriptions;
 mod webhook_security;
 mod webhooks;

@@ -94,7 +94,7 @@ fn feed<'a>(ctx: &'a Context<'_>) -> Result<&'a Arc<LiveFeed>> {
     ctx.data::<Arc<LiveFeed>>()
 }
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every committed write of a deal the caller may see (same scope as
     /// `deals`) that matches `filter` when it is delivered, in commit order,
