@@ -15,6 +15,6 @@ pub mod telemetry;
 pub mod ws;
 
 pub use salesops_core::{
-    auth, clock, config, db, domain, error, live, observability, seed, service, webhook_worker, work,
-    Config,
+    auth, clock, config, db, domain, error, live, observability, seed, service, webhook_worker,
+    work, Config,
 };

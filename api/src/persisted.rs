@@ -96,10 +96,7 @@ impl Persisted {
                     };
                 }
                 let Some(apq) = &self.apq else {
-                    return Err((
-                        "PersistedQueryNotSupported".to_owned(),
-                        NOT_SUPPORTED,
-                    ));
+                    return Err(("PersistedQueryNotSupported".to_owned(), NOT_SUPPORTED));
                 };
                 match lock(apq).texts.get(&hash) {
                     Some(text) => {
@@ -187,7 +184,9 @@ fn parse_extension(ext: &async_graphql::Value) -> Result<String, Refusal> {
         {
             Ok(h.to_ascii_lowercase())
         }
-        _ => Err(bad(".sha256Hash: must be 64 hex digits (the SHA-256 of the query)")),
+        _ => Err(bad(
+            ".sha256Hash: must be 64 hex digits (the SHA-256 of the query)",
+        )),
     }
 }
 
@@ -210,10 +209,7 @@ pub fn load_allow_list(path: &str) -> Result<HashMap<String, String>, String> {
         let mut files: Vec<_> = std::fs::read_dir(p)
             .map_err(|e| format!("SALESOPS_PERSISTED_DOCUMENTS: cannot list {path}: {e}"))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|f| {
-                f.extension()
-                    .is_some_and(|x| x == "graphql" || x == "gql")
-            })
+            .filter(|f| f.extension().is_some_and(|x| x == "graphql" || x == "gql"))
             .collect();
         files.sort();
         for f in files {
@@ -308,7 +304,9 @@ mod tests {
     fn a_wrong_hash_is_refused_and_not_stored() {
         let p = Persisted::default();
         let wrong = "0".repeat(64);
-        let err = p.resolve(&mut with_hash("{ me { role } }", &wrong)).unwrap_err();
+        let err = p
+            .resolve(&mut with_hash("{ me { role } }", &wrong))
+            .unwrap_err();
         assert_eq!(err.1, "BAD_USER_INPUT");
         assert!(err.0.contains("sha256Hash"));
         assert_eq!(p.apq_bytes(), 0);

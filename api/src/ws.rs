@@ -395,10 +395,7 @@ impl Connection {
                 principal.scope(),
                 st.settings.max_rows_per_request,
             )
-            .data(RequestCtx {
-                principal,
-                read_db,
-            });
+            .data(RequestCtx { principal, read_db });
             let work = crate::work::RequestWork::new(&st.work);
             let timeout = st.work.request_timeout;
             let order = prepared.order;

@@ -160,11 +160,13 @@ struct MaxId {
 
 async fn max_id(db: &impl ConnectionTrait, table: &str) -> AppResult<i64> {
     let sql = crate::db::Sql::new(format!("SELECT MAX(id) AS id FROM {table}"));
-    Ok(MaxId::find_by_statement(sql.statement(db.get_database_backend()))
-        .one(db)
-        .await?
-        .and_then(|r| r.id)
-        .unwrap_or(0))
+    Ok(
+        MaxId::find_by_statement(sql.statement(db.get_database_backend()))
+            .one(db)
+            .await?
+            .and_then(|r| r.id)
+            .unwrap_or(0),
+    )
 }
 
 impl LiveFeed {

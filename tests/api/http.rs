@@ -150,7 +150,10 @@ async fn get_requests(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    assert_eq!(res.headers()["content-security-policy"], api::graphiql::CONTENT_SECURITY_POLICY);
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        api::graphiql::CONTENT_SECURITY_POLICY
+    );
     assert_eq!(res.headers()["cache-control"], "no-store");
     let page = res.text().await.unwrap();
     // Served from the binary: no other origin is named.
@@ -160,10 +163,22 @@ async fn get_requests(app: TestApp) {
     assert!(page.contains("data-headers=\"\""));
     // Its assets, cached for a year under a versioned path, no token needed.
     for (file, ct, len) in [
-        ("graphiql.min.js", "text/javascript; charset=utf-8", 1_086_002),
+        (
+            "graphiql.min.js",
+            "text/javascript; charset=utf-8",
+            1_086_002,
+        ),
         ("graphiql.min.css", "text/css; charset=utf-8", 418_412),
-        ("react.production.min.js", "text/javascript; charset=utf-8", 10_751),
-        ("react-dom.production.min.js", "text/javascript; charset=utf-8", 131_835),
+        (
+            "react.production.min.js",
+            "text/javascript; charset=utf-8",
+            10_751,
+        ),
+        (
+            "react-dom.production.min.js",
+            "text/javascript; charset=utf-8",
+            131_835,
+        ),
         ("LICENSE-graphiql", "text/plain; charset=utf-8", 1_077),
     ] {
         let res = app
@@ -182,8 +197,16 @@ async fn get_requests(app: TestApp) {
         assert_eq!(res.bytes().await.unwrap().len(), len, "{file}");
     }
     // Another version or file is not there.
-    for path in ["/graphiql/4.0.2/graphiql.min.js", "/graphiql/4.0.3/secret.db"] {
-        let res = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    for path in [
+        "/graphiql/4.0.2/graphiql.min.js",
+        "/graphiql/4.0.3/secret.db",
+    ] {
+        let res = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status().as_u16(), 404, "{path}");
     }
 }

@@ -116,7 +116,11 @@ async fn automatic_persisted_queries(app: TestApp) {
     // A persisted mutation runs once per request, like any other.
     let create = r#"mutation { createTerritory(input: { name: "APQ", region: "EMEA" }) { id } }"#;
     let h = sha(create);
-    let body = post(&app, json!({ "query": create, "extensions": persisted(&h) })).await;
+    let body = post(
+        &app,
+        json!({ "query": create, "extensions": persisted(&h) }),
+    )
+    .await;
     assert!(body.get("errors").is_none(), "{body}");
     assert_eq!(app.count_rows("territory").await, 1);
     // APQ off: a hash alone is refused as unsupported.
@@ -176,7 +180,8 @@ async fn allow_list_serves_only_registered_documents(mut app: TestApp) {
     std::fs::write(dir.join("me.graphql"), ME).unwrap();
     std::fs::write(dir.join("notes.txt"), "{ not a document").unwrap();
     let path = dir.to_string_lossy().to_string();
-    app.restart(true, |c| c.persisted_documents = Some(path)).await;
+    app.restart(true, |c| c.persisted_documents = Some(path))
+        .await;
 
     // Registered: in full, without the final newline, or by hash.
     let body = post(&app, json!({ "query": STAGES })).await;

@@ -20,9 +20,8 @@ db_tests!(
     limits
 );
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(app: &TestApp) -> Ws {
     let url = app.url.replace("http://", "ws://");
@@ -31,7 +30,9 @@ async fn connect(app: &TestApp) -> Ws {
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
-    let (ws, res) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
+    let (ws, res) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
     assert_eq!(
         res.headers()["sec-websocket-protocol"],
         "graphql-transport-ws"
@@ -40,7 +41,9 @@ async fn connect(app: &TestApp) -> Ws {
 }
 
 async fn send(ws: &mut Ws, msg: Value) {
-    ws.send(Message::Text(msg.to_string().into())).await.unwrap();
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .unwrap();
 }
 
 /// The next JSON message (pings answered); panics after 10 s.
@@ -157,8 +160,11 @@ async fn deal_changes_in_commit_order_and_scope(app: TestApp) {
     // A: amount 100 -> 150 (version 2); B moves to Demo (version
     // 2); a stale write to A (CONFLICT) rolls back and is never seen; A is
     // won (version 3).
-    app.ok(UPDATE, json!({ "id": o.deal_a, "p": { "amount": "150" }, "v": 1 }))
-        .await;
+    app.ok(
+        UPDATE,
+        json!({ "id": o.deal_a, "p": { "amount": "150" }, "v": 1 }),
+    )
+    .await;
     let now = chrono::Utc::now().to_rfc3339();
     app.move_deal(&o.deal_b, "Demo", &now).await;
     assert_eq!(
@@ -173,7 +179,11 @@ async fn deal_changes_in_commit_order_and_scope(app: TestApp) {
     app.move_deal(&o.deal_a, "Won", &now).await;
 
     let next = |m: Value, id: &str| {
-        assert_eq!((m["type"].as_str(), m["id"].as_str()), (Some("next"), Some(id)), "{m}");
+        assert_eq!(
+            (m["type"].as_str(), m["id"].as_str()),
+            (Some("next"), Some(id)),
+            "{m}"
+        );
         m["payload"]["data"]["dealChanged"].clone()
     };
     let e1 = next(recv(&mut admin).await, "all");
@@ -188,12 +198,20 @@ async fn deal_changes_in_commit_order_and_scope(app: TestApp) {
     );
     let e2 = next(recv(&mut admin).await, "all");
     assert_eq!(
-        (e2["kind"].clone(), e2["version"].clone(), e2["deal"]["id"].clone()),
+        (
+            e2["kind"].clone(),
+            e2["version"].clone(),
+            e2["deal"]["id"].clone()
+        ),
         (json!("STAGE_CHANGED"), json!(2), json!(o.deal_b))
     );
     let e3 = next(recv(&mut admin).await, "all");
     assert_eq!(
-        (e3["kind"].clone(), e3["version"].clone(), e3["deal"]["id"].clone()),
+        (
+            e3["kind"].clone(),
+            e3["version"].clone(),
+            e3["deal"]["id"].clone()
+        ),
         (json!("WON"), json!(3), json!(o.deal_a))
     );
     quiet(&mut admin).await;
@@ -232,8 +250,11 @@ async fn deal_changed_filter(app: TestApp) {
     quiet(&mut ws).await;
     app.ok(UPDATE, json!({ "id": o.deal_a, "p": { "amount": "900" } }))
         .await;
-    app.ok(UPDATE, json!({ "id": o.deal_b, "p": { "name": "B small" } }))
-        .await;
+    app.ok(
+        UPDATE,
+        json!({ "id": o.deal_b, "p": { "name": "B small" } }),
+    )
+    .await;
     // The filter is matched against the deal as it is when the poller
     // delivers the change: wait for that before raising the amount.
     quiet(&mut ws).await;
@@ -242,7 +263,11 @@ async fn deal_changed_filter(app: TestApp) {
     let m = recv(&mut ws).await;
     let e = &m["payload"]["data"]["dealChanged"];
     assert_eq!(
-        (e["deal"]["id"].clone(), e["version"].clone(), e["deal"]["amount"].clone()),
+        (
+            e["deal"]["id"].clone(),
+            e["version"].clone(),
+            e["deal"]["amount"].clone()
+        ),
         (json!(o.deal_b), json!(3), json!("300.00")),
         "{m}"
     );
@@ -308,15 +333,23 @@ async fn forecast_calls(app: TestApp) {
     quiet(&mut m).await;
     let mut amounts = vec![];
     for _ in 0..3 {
-        amounts.push(recv(&mut admin).await["payload"]["data"]["forecastCallChanged"]["amount"].clone());
+        amounts.push(
+            recv(&mut admin).await["payload"]["data"]["forecastCallChanged"]["amount"].clone(),
+        );
     }
-    assert_eq!(amounts, [json!("1000.00"), json!("700.00"), json!("300.00")]);
+    assert_eq!(
+        amounts,
+        [json!("1000.00"), json!("700.00"), json!("300.00")]
+    );
     // INTEGRATION reads no forecasts: FORBIDDEN, then the operation ends.
     let mut int = session(&app, &app.token(Role::Integration, None)).await;
     subscribe(&mut int, "x", CALLS, json!({})).await;
     let e = recv(&mut int).await;
     assert_eq!(e["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN");
-    assert_eq!(recv(&mut int).await, json!({ "id": "x", "type": "complete" }));
+    assert_eq!(
+        recv(&mut int).await,
+        json!({ "id": "x", "type": "complete" })
+    );
 }
 
 async fn protocol_rules(app: TestApp) {
@@ -352,12 +385,22 @@ async fn protocol_rules(app: TestApp) {
     assert_eq!(recv(&mut ws).await, json!({ "type": "pong" }));
     subscribe(&mut ws, "q", "{ stages { name } }", json!({})).await;
     let m = recv(&mut ws).await;
-    assert_eq!(m["payload"]["data"]["stages"][0]["name"], "Discovery", "{m}");
-    assert_eq!(recv(&mut ws).await, json!({ "id": "q", "type": "complete" }));
+    assert_eq!(
+        m["payload"]["data"]["stages"][0]["name"], "Discovery",
+        "{m}"
+    );
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({ "id": "q", "type": "complete" })
+    );
     // Invalid documents and over-limit ones are an `error`, nothing runs.
     subscribe(&mut ws, "v", "subscription { noSuchField }", json!({})).await;
     let m = recv(&mut ws).await;
-    assert_eq!((m["id"].clone(), m["type"].clone()), (json!("v"), json!("error")), "{m}");
+    assert_eq!(
+        (m["id"].clone(), m["type"].clone()),
+        (json!("v"), json!("error")),
+        "{m}"
+    );
     assert_eq!(m["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
     let deep = format!(
         "{{ reps {{ {} name {} }} }}",
@@ -409,7 +452,10 @@ async fn limits(app: TestApp) {
     subscribe(&mut a, "2", DEAL_CHANGED, json!({})).await;
     subscribe(&mut a, "3", DEAL_CHANGED, json!({})).await;
     let m = recv(&mut a).await;
-    assert_eq!((m["id"].clone(), m["type"].clone()), (json!("3"), json!("error")));
+    assert_eq!(
+        (m["id"].clone(), m["type"].clone()),
+        (json!("3"), json!("error"))
+    );
     assert_eq!(
         m["payload"][0]["extensions"]["code"],
         "TOO_MANY_SUBSCRIPTIONS"

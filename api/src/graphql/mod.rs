@@ -48,9 +48,7 @@ pub const DECIMAL_DESCRIPTION: &str = "An exact decimal number as a string, e.g.
      (never a float, so no precision is lost). Money amounts have at most 2 decimal places.";
 
 /// The schema without data (for SDL export and drift tests).
-pub fn schema_builder(
-    limits: &Limits,
-) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+pub fn schema_builder(limits: &Limits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
