@@ -421,7 +421,7 @@ impl Connection {
                             }
                         }
                     };
-                    let Some(mut resp) = next else { return None };
+                    let mut resp = next?;
                     assign_codes(&mut resp.errors);
                     if resp.data == async_graphql::Value::Null
                         && !resp.errors.is_empty()
