@@ -393,26 +393,43 @@ fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpR
         }
         _ => StatusCode::OK,
     };
-    let mut body = serde_json::to_value(&batch).unwrap_or_default();
-    // A request error (nothing executed) has no `data` entry (GraphQL
-    // over HTTP; async-graphql writes `"data": null`).
-    let strip = |resp: &Response, json: &mut serde_json::Value| {
-        if is_request_error(resp) {
-            if let Some(obj) = json.as_object_mut() {
-                obj.remove("data");
+    // Written field by field (not through serde_json::Value, which would
+    // sort the keys response_order put in selection-set order).
+    let body = match &batch {
+        BatchResponse::Single(r) => response_json(r),
+        BatchResponse::Batch(rs) => {
+            let mut out = b"[".to_vec();
+            for (i, r) in rs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(response_json(r));
             }
+            out.push(b']');
+            out
         }
     };
-    match (&batch, &mut body) {
-        (BatchResponse::Single(r), json) => strip(r, json),
-        (BatchResponse::Batch(rs), serde_json::Value::Array(items)) => {
-            for (r, json) in rs.iter().zip(items.iter_mut()) {
-                strip(r, json);
-            }
-        }
-        _ => {}
+    reply(status, media, body)
+}
+
+/// One response as JSON. A request error (nothing executed) has no `data`
+/// entry (GraphQL over HTTP; async-graphql writes `"data": null`).
+pub(crate) fn response_json(resp: &Response) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct NoData<'a> {
+        errors: &'a [ServerError],
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
     }
-    reply(status, media, serde_json::to_vec(&body).unwrap_or_default())
+    if is_request_error(resp) {
+        serde_json::to_vec(&NoData {
+            errors: &resp.errors,
+            extensions: &resp.extensions,
+        })
+        .unwrap_or_default()
+    } else {
+        serde_json::to_vec(resp).unwrap_or_default()
+    }
 }
 
 async fn authenticate(

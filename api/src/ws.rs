@@ -156,7 +156,8 @@ async fn upgrade(
 
 /// What operations send to the writer.
 enum Out {
-    Next(String, Value),
+    /// A result, as JSON text (keys in selection-set order).
+    Next(String, String),
     /// An operation ended (by itself, or refused: with errors).
     Done(String, Option<Value>),
 }
@@ -217,8 +218,13 @@ impl Connection {
                         if !ops.contains_key(&id) {
                             continue;
                         }
-                        let msg = json!({ "id": id, "type": "next", "payload": payload });
-                        if !send(&mut session, msg).await {
+                        // By hand: a serde_json::Value would sort the
+                        // payload's keys.
+                        let msg = format!(
+                            r#"{{"id":{},"type":"next","payload":{payload}}}"#,
+                            Value::String(id)
+                        );
+                        if !send_text(&mut session, msg).await {
                             break None;
                         }
                     }
@@ -433,7 +439,8 @@ impl Connection {
                     if let Some((doc, op)) = &order {
                         crate::response_order::reorder(doc, op.as_deref(), &mut resp.data);
                     }
-                    let payload = serde_json::to_value(&resp).unwrap_or_default();
+                    let payload = String::from_utf8(serde_json::to_vec(&resp).unwrap_or_default())
+                        .unwrap_or_default();
                     match tx.try_send(Out::Next(id.clone(), payload)) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
@@ -488,8 +495,12 @@ fn request_of(payload: &Value) -> Result<Request, String> {
 }
 
 async fn send(session: &mut actix_ws::Session, msg: Value) -> bool {
+    send_text(session, msg.to_string()).await
+}
+
+async fn send_text(session: &mut actix_ws::Session, msg: String) -> bool {
     matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, session.text(msg.to_string())).await,
+        tokio::time::timeout(WRITE_TIMEOUT, session.text(msg)).await,
         Ok(Ok(()))
     )
 }
