@@ -115,6 +115,19 @@ def start_chromium(chromium, workdir):
     raise SystemExit("graphiql_browser: chromium did not open its DevTools port")
 
 
+def gql_post(url, token, query, variables=None):
+    req = urllib.request.Request(
+        url,
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body = json.load(r)
+    assert "errors" not in body, body
+    return body["data"]
+
+
 class Page:
     def __init__(self, ws):
         self.ws = ws
@@ -154,6 +167,9 @@ class Page:
             if last:
                 return last
             await asyncio.sleep(0.2)
+        LOG.extend(page_problems(self))
+        # What the editors hold, to see why.
+        LOG.append(str(await self.js("Array.from(document.querySelectorAll('.CodeMirror')).map(e => e.CodeMirror.getValue()).join(' ||| ')")))
         raise AssertionError(f"timed out waiting for {what} (last value: {last!r})")
 
 
@@ -218,6 +234,18 @@ async def drive(devtools_port, url, screenshot):
             with open(screenshot, "wb") as f:
                 f.write(base64.b64decode(shot["data"]))
 
+        problems = page_problems(page)
+        if problems:
+            raise AssertionError("the page reported errors:\n  " + "\n  ".join(problems))
+        ok("no CSP violation, script error or failed load reported")
+        reader.cancel()
+        return results
+
+
+LOG = []
+
+
+def page_problems(page):
         problems = []
         for ev in page.events:
             if ev["method"] == "Log.entryAdded":
@@ -229,11 +257,7 @@ async def drive(devtools_port, url, screenshot):
             elif ev["method"] == "Runtime.consoleAPICalled" and ev["params"]["type"] == "error":
                 args = [a.get("value", a.get("description", "")) for a in ev["params"]["args"]]
                 problems.append(f"console.error: {args}")
-        if problems:
-            raise AssertionError("the page reported errors:\n  " + "\n  ".join(problems))
-        ok("no CSP violation, script error or failed load reported")
-        reader.cancel()
-        return results
+        return problems
 
 
 def main():
@@ -260,6 +284,8 @@ def main():
         return 0
     except AssertionError as e:
         print(f"FAIL {e}")
+        for line in LOG:
+            print(f"     {line}")
         print("graphiql_browser: 0 passed, 1 failed")
         return 1
     finally:

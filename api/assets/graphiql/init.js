@@ -6,7 +6,15 @@
   var el = document.getElementById("graphiql");
   var endpoint = el.getAttribute("data-endpoint") || "/graphql";
   var headers = el.getAttribute("data-headers") || "";
-  var fetcher = GraphiQL.createFetcher({ url: endpoint });
+  // Subscriptions go over WebSocket (graphql-transport-ws) to the same
+  // endpoint; the headers editor's Authorization becomes connection_init's
+  // payload. (Queries and mutations are checked in headless Chromium by
+  // .ci/graphiql_browser.py; a subscription from GraphiQL is not yet.)
+  var fetcher = GraphiQL.createFetcher({
+    url: endpoint,
+    subscriptionUrl:
+      (location.protocol === "https:" ? "wss://" : "ws://") + location.host + endpoint,
+  });
   var props = {
     fetcher: fetcher,
     defaultQuery:
