@@ -323,6 +323,18 @@ pub async fn run() {
                     );
                 }
             }
+            // The demo's admin token, printed below and filled into
+            // GraphiQL's headers.
+            let demo_token = demo.then(|| {
+                keys.issue(
+                    "demo-admin",
+                    Role::Admin,
+                    None,
+                    std::time::Duration::from_secs(7 * 86_400),
+                )
+                .unwrap_or_else(|e| fail(e))
+            });
+            config.graphiql_token = demo_token.clone();
             let app = Application::build(&config, primary, read, metrics)
                 .await
                 .unwrap_or_else(|e| fail(e));
@@ -335,16 +347,8 @@ pub async fn run() {
                     .unwrap_or("127.0.0.1"),
                 app.port()
             );
-            if demo {
-                let token = keys
-                    .issue(
-                        "demo-admin",
-                        Role::Admin,
-                        None,
-                        std::time::Duration::from_secs(7 * 86_400),
-                    )
-                    .unwrap_or_else(|e| fail(e));
-                print_demo_banner(&url, &token);
+            if let Some(token) = &demo_token {
+                print_demo_banner(&url, token);
             }
             tracing::info!(%url, "serving");
             if let Err(e) = app.run_until_stopped().await {
@@ -390,8 +394,7 @@ pub fn demo_banner(url: &str, token: &str) -> String {
     format!(
         r#"
 salesops demo is running at {url}
-GraphiQL: open {url} in a browser and add the header
-  {{"Authorization": "Bearer {token}"}}
+GraphiQL: open {url} in a browser (the Authorization header is filled in)
 
 Admin token (valid 7 days):
   export TOKEN={token}

@@ -6,7 +6,6 @@ use std::time::Instant;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 use futures::FutureExt;
@@ -33,6 +32,8 @@ pub struct Settings {
     pub max_rows_per_request: usize,
     /// Bearer token `/metrics` requires, if any.
     pub metrics_token: Option<String>,
+    /// The token GraphiQL's headers open with (`serve --demo` only).
+    pub graphiql_token: Option<String>,
 }
 
 /// Shared by every request.
@@ -51,6 +52,8 @@ pub struct AppState {
     pub work: Arc<crate::work::WorkLimits>,
     /// Which reps named by tokens are active.
     pub active_reps: Arc<crate::auth::ActiveReps>,
+    /// Automatic persisted queries and the allow-list (persisted.rs).
+    pub persisted: Arc<crate::persisted::Persisted>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -58,7 +61,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql", web::get().to(graphql_get))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .configure(crate::graphiql::routes);
 }
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -86,7 +90,9 @@ fn response_type(req: &HttpRequest) -> Option<&'static str> {
         match media.as_str() {
             GRAPHQL_RESPONSE => return Some(GRAPHQL_RESPONSE),
             JSON => fallback = fallback.or(Some(JSON)),
-            "*/*" | "application/*" => fallback = fallback.or(Some(GRAPHQL_RESPONSE)),
+            // GraphQL over HTTP: a client that accepts anything gets the
+            // legacy type every client understands.
+            "*/*" | "application/*" => fallback = fallback.or(Some(JSON)),
             _ => {}
         }
     }
@@ -120,15 +126,15 @@ fn reject(status: StatusCode, media: &str, message: &str, code: &str) -> HttpRes
 }
 
 /// What is known of a request before it runs.
-struct Prepared {
-    kind: Option<OperationType>,
+pub(crate) struct Prepared {
+    pub(crate) kind: Option<OperationType>,
     /// The operation's name, to label logs and metrics.
-    label: String,
+    pub(crate) label: String,
     /// The document's cost (see graphql::cost); 0 when it does not parse.
-    cost: u64,
+    pub(crate) cost: u64,
     /// The document and operation, to put the response's keys in
     /// selection-set order (see response_order).
-    order: Option<(
+    pub(crate) order: Option<(
         async_graphql::parser::types::ExecutableDocument,
         Option<String>,
     )>,
@@ -137,7 +143,7 @@ struct Prepared {
 /// Checks the text's nesting, parses it (through the cache) and prices it.
 /// The parsed document is handed to the request so async-graphql does not
 /// parse it again. `Err` is a request error to answer without running.
-fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> {
+pub(crate) fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> {
     crate::graphql::guard::check_nesting(&req.query, crate::graphql::guard::MAX_NESTING)
         .map_err(|m| Box::new(request_error(m, "QUERY_TOO_COMPLEX")))?;
     let Ok(doc) = st.documents.parse(&req.query) else {
@@ -177,7 +183,7 @@ fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<Response>> 
 }
 
 /// A response carrying one request error (no execution took place).
-fn request_error(message: impl Into<String>, code: &str) -> Response {
+pub(crate) fn request_error(message: impl Into<String>, code: &str) -> Response {
     let mut err = ServerError::new(message, None);
     err.extensions
         .get_or_insert_with(Default::default)
@@ -220,6 +226,9 @@ where
     M: async_graphql::ObjectType + 'static,
     S: async_graphql::SubscriptionType + 'static,
 {
+    if let Err((message, code)) = st.persisted.resolve(&mut req) {
+        return refused(st, "persisted", request_error(message, code));
+    }
     let prepared = match prepare(st, &mut req) {
         Ok(p) => p,
         Err(resp) => return refused(st, "invalid", *resp),
@@ -384,8 +393,43 @@ fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpR
         }
         _ => StatusCode::OK,
     };
-    let body = serde_json::to_vec(&batch).unwrap_or_default();
+    // Written field by field (not through serde_json::Value, which would
+    // sort the keys response_order put in selection-set order).
+    let body = match &batch {
+        BatchResponse::Single(r) => response_json(r),
+        BatchResponse::Batch(rs) => {
+            let mut out = b"[".to_vec();
+            for (i, r) in rs.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(response_json(r));
+            }
+            out.push(b']');
+            out
+        }
+    };
     reply(status, media, body)
+}
+
+/// One response as JSON. A request error (nothing executed) has no `data`
+/// entry (GraphQL over HTTP; async-graphql writes `"data": null`).
+pub(crate) fn response_json(resp: &Response) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct NoData<'a> {
+        errors: &'a [ServerError],
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+    }
+    if is_request_error(resp) {
+        serde_json::to_vec(&NoData {
+            errors: &resp.errors,
+            extensions: &resp.extensions,
+        })
+        .unwrap_or_default()
+    } else {
+        serde_json::to_vec(resp).unwrap_or_default()
+    }
 }
 
 async fn authenticate(
@@ -518,13 +562,7 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html && !query_string.contains("query=") {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("salesops GraphiQL")
-            .finish();
-        return HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(page);
+        return crate::graphiql::respond(st.settings.graphiql_token.as_deref());
     }
     let Some(media) = response_type(&req) else {
         return reject(
@@ -549,6 +587,11 @@ async fn graphql_get(
             )
         }
     };
+    let mut request = request;
+    if let Err((message, code)) = st.persisted.resolve(&mut request) {
+        let executed = refused(&st, "persisted", request_error(message, code));
+        return respond(media, vec![executed], false);
+    }
     let is_mutation = {
         // Only the operation's type: the text is checked again, and the
         // parsed document taken from the cache, when it runs.
@@ -700,6 +743,7 @@ mod tests {
                 max_depth: 15,
                 max_rows_per_request: 50_000,
                 metrics_token: None,
+                graphiql_token: None,
             }),
             metrics: Default::default(),
             documents: Default::default(),
@@ -709,6 +753,7 @@ mod tests {
             )),
             work: Default::default(),
             active_reps: Default::default(),
+            persisted: Default::default(),
         }
     }
 

@@ -4,14 +4,17 @@
 //! `crate::service::...` reads the same from either side.
 pub mod cli;
 pub mod documents;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
+pub mod persisted;
 pub mod preflight;
 pub mod response_order;
 pub mod startup;
 pub mod telemetry;
+pub mod ws;
 
 pub use salesops_core::{
-    auth, clock, config, db, domain, error, observability, seed, service, webhook_worker, work,
-    Config,
+    auth, clock, config, db, domain, error, live, observability, seed, service, webhook_worker,
+    work, Config,
 };

@@ -25,6 +25,8 @@ pub enum StartupError {
     Bind(String, std::io::Error),
     #[error("webhooks: {0}")]
     Worker(String),
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// Connects the primary (and the read replica, if configured), counting
@@ -96,6 +98,7 @@ impl Application {
             max_depth: cfg.max_query_depth,
             max_rows_per_request: cfg.max_rows_per_request,
             metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
+            graphiql_token: cfg.graphiql_token.clone(),
         });
         let state = AppState {
             db,
@@ -116,6 +119,15 @@ impl Application {
                 cfg.request_timeout(),
             )),
             active_reps: Default::default(),
+            persisted: Arc::new(crate::persisted::Persisted::new(
+                cfg.apq_cache_bytes,
+                match &cfg.persisted_documents {
+                    Some(path) if !path.is_empty() => Some(
+                        crate::persisted::load_allow_list(path).map_err(StartupError::Setting)?,
+                    ),
+                    _ => None,
+                },
+            )),
         };
         let limits = Limits {
             max_depth: cfg.max_query_depth,
@@ -131,7 +143,15 @@ impl Application {
                 work: state.work.clone(),
             })
             .data(webhooks.clone())
+            .data(crate::live::LiveFeed::spawn(
+                state.db.clone(),
+                std::time::Duration::from_millis(cfg.live_poll_ms),
+            ))
             .finish();
+        let ws_limits = Arc::new(crate::ws::WsLimits::new(
+            cfg.max_ws_connections,
+            cfg.max_subscriptions_per_connection,
+        ));
         let listener =
             TcpListener::bind(&cfg.bind).map_err(|e| StartupError::Bind(cfg.bind.clone(), e))?;
         let port = listener
@@ -145,6 +165,9 @@ impl Application {
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::Data::new(schema.clone()))
                 .app_data(web::PayloadConfig::new(max_body))
+                .app_data(web::Data::new(ws_limits.clone()))
+                // WebSocket upgrades of /graphql first (routes match in order).
+                .configure(crate::ws::routes)
                 .configure(http::routes)
         })
         // A client that closes its connection abandons its request: it is

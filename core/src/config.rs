@@ -177,6 +177,41 @@ pub struct Config {
         default_value_t = 4
     )]
     pub webhook_max_in_flight_per_receiver: usize,
+
+    // --- Client conventions: persisted queries, subscriptions (issue 14). ---
+    /// Bytes of query text kept for Automatic Persisted Queries (Apollo's
+    /// `persistedQuery` extension); 0 turns APQ off.
+    #[arg(long, env = "SALESOPS_APQ_CACHE_BYTES", default_value_t = 1_048_576)]
+    pub apq_cache_bytes: usize,
+
+    /// Allow-list mode: a `.graphql` file, a directory of them, or an Apollo
+    /// persisted-query manifest (`.json`). When set, only these documents
+    /// run (sent in full or by their SHA-256); any other answers
+    /// PERSISTED_QUERY_NOT_ALLOWED.
+    #[arg(long, env = "SALESOPS_PERSISTED_DOCUMENTS")]
+    pub persisted_documents: Option<String>,
+
+    /// WebSocket connections for subscriptions open at once; more are
+    /// refused with HTTP 503.
+    #[arg(long, env = "SALESOPS_MAX_WS_CONNECTIONS", default_value_t = 256)]
+    pub max_ws_connections: usize,
+
+    /// Subscriptions one WebSocket connection may hold at once.
+    #[arg(
+        long,
+        env = "SALESOPS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 16
+    )]
+    pub max_subscriptions_per_connection: usize,
+
+    /// How often committed changes are read for subscriptions, in ms.
+    #[arg(long, env = "SALESOPS_LIVE_POLL_MS", default_value_t = 250)]
+    pub live_poll_ms: u64,
+
+    /// The Authorization header GraphiQL opens with (set by `serve --demo`
+    /// to its admin token; never from the environment).
+    #[arg(skip)]
+    pub graphiql_token: Option<String>,
 }
 
 /// Wrapper so a Config can be read from the environment alone.

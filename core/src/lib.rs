@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod live;
 pub mod observability;
 pub mod seed;
 pub mod service;

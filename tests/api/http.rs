@@ -50,12 +50,20 @@ async fn media_types_and_status_codes(app: TestApp) {
     let (s, _, body) = post(&app, Some("application/graphql-response+json"), invalid).await;
     assert_eq!(s, 400);
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // Nothing ran: a request error has no `data` entry at all (graphql-http).
+    assert_eq!(body.get("data"), None, "{body}");
     // Legacy application/json: always 200 for a well-formed request.
     let (s, ct, body) = post(&app, Some("application/json"), invalid).await;
     assert_eq!((s, ct.as_str()), (200, "application/json; charset=utf-8"));
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
-    // */* (reqwest's default) gets the GraphQL-over-HTTP type.
+    assert_eq!(body.get("data"), None, "{body}");
+    // No Accept header, or */*, gets application/json, which every client
+    // reads (graphql-http's audit); an explicit type wins over */*.
     let (_, ct, _) = post(&app, None, good).await;
+    assert_eq!(ct, "application/json; charset=utf-8");
+    let (_, ct, _) = post(&app, Some("*/*"), good).await;
+    assert_eq!(ct, "application/json; charset=utf-8");
+    let (_, ct, _) = post(&app, Some("*/*, application/graphql-response+json"), good).await;
     assert_eq!(ct, "application/graphql-response+json; charset=utf-8");
     // A field error is still a 200 with data (execution happened).
     let (s, _, body) = post(
@@ -66,6 +74,8 @@ async fn media_types_and_status_codes(app: TestApp) {
     .await;
     assert_eq!(s, 200);
     assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(body["data"]["deal"], Value::Null);
+    assert_eq!(body["data"]["stages"][0]["name"], "Discovery");
     // Not JSON, not a GraphQL request, unsupported media types.
     let (s, _, body) = post(&app, None, "{not json").await;
     assert_eq!(
@@ -140,7 +150,65 @@ async fn get_requests(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    assert!(res.text().await.unwrap().contains("graphiql"));
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        api::graphiql::CONTENT_SECURITY_POLICY
+    );
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let page = res.text().await.unwrap();
+    // Served from the binary: no other origin is named.
+    assert!(!page.contains("http"), "{page}");
+    assert!(page.contains("<script src=\"/graphiql/4.0.3/graphiql.min.js\"></script>"));
+    // Outside --demo no header is filled in.
+    assert!(page.contains("data-headers=\"\""));
+    // Its assets, cached for a year under a versioned path, no token needed.
+    for (file, ct, len) in [
+        (
+            "graphiql.min.js",
+            "text/javascript; charset=utf-8",
+            1_086_002,
+        ),
+        ("graphiql.min.css", "text/css; charset=utf-8", 418_412),
+        (
+            "react.production.min.js",
+            "text/javascript; charset=utf-8",
+            10_751,
+        ),
+        (
+            "react-dom.production.min.js",
+            "text/javascript; charset=utf-8",
+            131_835,
+        ),
+        ("LICENSE-graphiql", "text/plain; charset=utf-8", 1_077),
+    ] {
+        let res = app
+            .http
+            .get(format!("{}/graphiql/4.0.3/{file}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{file}");
+        assert_eq!(res.headers()["content-type"], ct, "{file}");
+        assert_eq!(
+            res.headers()["cache-control"],
+            "public, max-age=31536000, immutable",
+            "{file}"
+        );
+        assert_eq!(res.bytes().await.unwrap().len(), len, "{file}");
+    }
+    // Another version or file is not there.
+    for path in [
+        "/graphiql/4.0.2/graphiql.min.js",
+        "/graphiql/4.0.3/secret.db",
+    ] {
+        let res = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 404, "{path}");
+    }
 }
 
 async fn limits_answer_query_too_complex(app: TestApp) {

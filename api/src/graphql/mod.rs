@@ -11,10 +11,11 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
 
 use crate::graphql::errors::Extend as _;
-use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder, ID};
+use async_graphql::{Context, Schema, SchemaBuilder, ID};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Principal;
@@ -22,8 +23,9 @@ use crate::error::{AppError, AppResult};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Limits applied before execution; taken from Config in production.
 #[derive(Debug, Clone)]
@@ -46,13 +48,11 @@ pub const DECIMAL_DESCRIPTION: &str = "An exact decimal number as a string, e.g.
      (never a float, so no precision is lost). Money amounts have at most 2 decimal places.";
 
 /// The schema without data (for SDL export and drift tests).
-pub fn schema_builder(
-    limits: &Limits,
-) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+pub fn schema_builder(limits: &Limits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     // async-graphql's own Decimal scalar has no description; the contract
     // documents every custom scalar.

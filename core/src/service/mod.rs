@@ -14,6 +14,7 @@ pub mod deal_state;
 pub mod deal_write;
 pub mod forecast;
 pub mod grouping;
+pub mod live;
 pub mod metrics;
 pub mod outbox;
 pub mod pagination;

@@ -36,6 +36,13 @@ pub struct DealRevision {
     previous: Option<deal_revision::Model>,
 }
 
+impl DealRevision {
+    /// A revision and the one before it (for `changes`).
+    pub fn new(row: deal_revision::Model, previous: Option<deal_revision::Model>) -> Self {
+        Self { row, previous }
+    }
+}
+
 #[Object]
 impl DealRevision {
     async fn version(&self) -> i32 {
