@@ -27,7 +27,7 @@ pub async fn visible_deals(
     }
     let mut sql = Sql::new("SELECT deal.* FROM deal WHERE deal.id IN ");
     sql.bind_list(ids.iter().copied());
-    filter.push_sql(&mut sql, actor.scope());
+    filter.push_sql(&mut sql, actor.scope(), crate::db::Dialect::of(db));
     Ok(deal::Entity::find()
         .from_raw_sql(sql.statement(db.get_database_backend()))
         .all(db)
