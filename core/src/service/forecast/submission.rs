@@ -23,22 +23,20 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, Set,
 };
 
 use entity::enums::{ForecastCategory, SubmissionKind, SubmissionScope};
 use entity::{forecast_submission, rep};
 
-use super::asof::{asks_relation, Ask};
 use crate::auth::{Principal, Role};
 use crate::clock;
-use crate::db::{begin_write, Dialect, Sql, SumCents};
+use crate::db::begin_write;
 use crate::domain::money::{from_cents, to_cents};
 use crate::domain::period::{Period, PeriodKind};
 use crate::error::{AppError, AppResult};
 use crate::service::access::{DealScope, METRIC_READERS};
 use crate::service::audit::{self, Changes};
-use crate::service::grouping::Dimension;
 use crate::service::{optional_text, referenced};
 
 /// Roles that submit forecast calls (REP and MANAGER within their scope).
@@ -208,59 +206,4 @@ pub async fn list(
         .order_by_desc(forecast_submission::Column::Id)
         .all(db)
         .await?)
-}
-
-/// The latest calls of each ask, summed per group.
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct SubmittedRow {
-    pub idx: i64,
-    pub group_id: Option<i64>,
-    pub cents: SumCents,
-}
-
-/// One statement: per ask, the latest call per visible rep for exactly the
-/// ask's period in `category` submitted before the end of its as-of day,
-/// summed per group (NONE, REP or MANAGER; other dimensions group nothing).
-pub async fn latest_totals(
-    db: &impl ConnectionTrait,
-    asks: &[Ask],
-    category: ForecastCategory,
-    dim: Dimension,
-    scope: DealScope,
-    owners: Option<&[i64]>,
-) -> AppResult<Vec<SubmittedRow>> {
-    if asks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let d = Dialect::of(db);
-    let key = match dim {
-        Dimension::Rep => "latest.rep_id",
-        Dimension::Manager => "r.manager_id",
-        _ => "CAST(NULL AS BIGINT)",
-    };
-    let mut sql = Sql::new("WITH ");
-    sql.append(&asks_relation(d, asks)).push(
-        ", latest AS (SELECT q.idx AS idx, fs.rep_id AS rep_id, fs.amount_cents AS amount_cents, \
-         ROW_NUMBER() OVER (PARTITION BY q.idx, fs.rep_id ORDER BY fs.submitted_at DESC, fs.id DESC) AS rn \
-         FROM q JOIN forecast_submission fs ON fs.period_start = q.p_start_day \
-         AND fs.period_end = q.p_end_day AND fs.submitted_at < q.as_of_end WHERE fs.category = ",
-    );
-    sql.bind(category.to_value()).push(" AND ");
-    let (scope_sql, values) = scope.rep_sql("fs.rep_id");
-    sql.push_with(&scope_sql, values);
-    if let Some(ids) = owners {
-        sql.push(" AND fs.rep_id IN ")
-            .bind_list(ids.iter().copied());
-    }
-    sql.push(&format!(
-        ") SELECT latest.idx AS idx, {key} AS group_id, {cents} AS cents \
-         FROM latest JOIN rep r ON r.id = latest.rep_id WHERE latest.rn = 1 \
-         GROUP BY latest.idx, {key}",
-        cents = d.sum_cents("latest.amount_cents")
-    ));
-    Ok(
-        SubmittedRow::find_by_statement(sql.statement(db.get_database_backend()))
-            .all(db)
-            .await?,
-    )
 }
