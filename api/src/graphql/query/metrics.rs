@@ -24,6 +24,31 @@ use entity::{rep, territory};
 #[derive(Default)]
 pub struct MetricsQuery;
 
+/// The territory or manager a rep report is narrowed to, each checked to
+/// exist (BAD_USER_INPUT naming the argument otherwise).
+async fn narrowing(
+    db: &sea_orm::DatabaseConnection,
+    territory_id: &Option<ID>,
+    manager_id: &Option<ID>,
+) -> Result<RepNarrowing> {
+    let territory_id = opt_id(territory_id, "territoryId").extend()?;
+    let manager_id = opt_id(manager_id, "managerId").extend()?;
+    if let Some(t) = territory_id {
+        referenced::<territory::Entity>(db, t, "territoryId")
+            .await
+            .extend()?;
+    }
+    if let Some(m) = manager_id {
+        referenced::<rep::Entity>(db, m, "managerId")
+            .await
+            .extend()?;
+    }
+    Ok(RepNarrowing {
+        territory_id,
+        manager_id,
+    })
+}
+
 fn dim(d: Option<Dimension>) -> grouping::Dimension {
     d.map(Into::into).unwrap_or_default()
 }
@@ -62,22 +87,7 @@ impl MetricsQuery {
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let db = read_db(ctx)?;
-        let territory_id = opt_id(&territory_id, "territoryId").extend()?;
-        let manager_id = opt_id(&manager_id, "managerId").extend()?;
-        if let Some(t) = territory_id {
-            referenced::<territory::Entity>(db, t, "territoryId")
-                .await
-                .extend()?;
-        }
-        if let Some(m) = manager_id {
-            referenced::<rep::Entity>(db, m, "managerId")
-                .await
-                .extend()?;
-        }
-        let narrow = RepNarrowing {
-            territory_id,
-            manager_id,
-        };
+        let narrow = narrowing(db, &territory_id, &manager_id).await?;
         Ok(QuotaAttainmentReport(
             attainment::quota_attainment(db, p, &period, narrow)
                 .await
@@ -167,22 +177,7 @@ impl MetricsQuery {
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let db = read_db(ctx)?;
-        let territory_id = opt_id(&territory_id, "territoryId").extend()?;
-        let manager_id = opt_id(&manager_id, "managerId").extend()?;
-        if let Some(t) = territory_id {
-            referenced::<territory::Entity>(db, t, "territoryId")
-                .await
-                .extend()?;
-        }
-        if let Some(m) = manager_id {
-            referenced::<rep::Entity>(db, m, "managerId")
-                .await
-                .extend()?;
-        }
-        let narrow = RepNarrowing {
-            territory_id,
-            manager_id,
-        };
+        let narrow = narrowing(db, &territory_id, &manager_id).await?;
         let rows = performance::rep_performance(db, p, &period, compare_to.map(|c| c.0), narrow)
             .await
             .extend()?;
