@@ -30,6 +30,8 @@ pub const ALL_KINDS: [RiskKind; 6] = [
 pub const STALE_AFTER_DAYS: i64 = 30;
 /// Close-date pushes (later dates while open) from which a deal is PUSHED_REPEATEDLY.
 pub const REPEATED_PUSHES: i32 = 2;
+/// Days without an activity from which a deal shows NO_RECENT_ACTIVITY.
+pub const NO_ACTIVITY_DAYS: i64 = 14;
 /// Times the mean days deals spend in a stage after which a deal is STUCK_IN_STAGE.
 pub const STUCK_FACTOR: f64 = 1.5;
 
@@ -50,6 +52,13 @@ pub struct RiskFacts {
     pub entered_stage_at: Option<DateTime<Utc>>,
     /// Mean days deals spend in that stage (None: no basis).
     pub stage_mean_days: Option<f64>,
+    /// When the deal was opened.
+    pub opened_at: DateTime<Utc>,
+    /// Its latest activity.
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// Whether the organisation records activities at all: until it does,
+    /// NO_RECENT_ACTIVITY would flag every deal and says nothing.
+    pub activities_recorded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,8 +82,8 @@ fn money(cents: i64) -> String {
 }
 
 /// The signals of a deal at `now` (none for a closed deal).
-/// NO_RECENT_ACTIVITY needs activities, which the product does not record
-/// yet: it never shows (and still counts in the score's six).
+/// NO_RECENT_ACTIVITY counts from the latest activity, or from the opening
+/// of a deal without one, and only once the organisation records activities.
 pub fn assess(f: &RiskFacts, now: DateTime<Utc>) -> DealRisk {
     let mut signals = Vec::new();
     if f.open {
@@ -127,6 +136,22 @@ pub fn assess(f: &RiskFacts, now: DateTime<Utc>) -> DealRisk {
                 });
             }
         }
+        if f.activities_recorded {
+            let (since, what) = match f.last_activity_at.filter(|a| *a >= f.opened_at) {
+                Some(a) => (a, format!("last activity on {}", a.date_naive())),
+                None => (
+                    f.opened_at,
+                    format!("none since it opened on {}", f.opened_at.date_naive()),
+                ),
+            };
+            let quiet = days(since, now);
+            if quiet >= NO_ACTIVITY_DAYS {
+                signals.push(RiskSignal {
+                    kind: RiskKind::NoRecentActivity,
+                    detail: format!("no activity for {quiet} days ({what})"),
+                });
+            }
+        }
     }
     DealRisk {
         score: signals.len() as f64 / ALL_KINDS.len() as f64,
@@ -155,6 +180,9 @@ mod tests {
             stage_name: "Demo".into(),
             entered_stage_at: Some(at(2026, 11, 20)),
             stage_mean_days: Some(20.0),
+            opened_at: at(2026, 10, 1),
+            last_activity_at: Some(at(2026, 12, 1)),
+            activities_recorded: true,
         }
     }
 
@@ -174,6 +202,7 @@ mod tests {
             last_push_at: Some(at(2026, 11, 20)),
             amount_cents: 400_000,
             entered_stage_at: Some(at(2026, 10, 22)),
+            last_activity_at: Some(at(2026, 11, 1)),
             ..facts()
         };
         let r = assess(&f, at(2026, 12, 6));
@@ -205,10 +234,45 @@ mod tests {
                     RiskKind::StuckInStage,
                     "45 days in Demo, where deals spend 20.0 days on average"
                 ),
+                (
+                    RiskKind::NoRecentActivity,
+                    "no activity for 35 days (last activity on 2026-11-01)"
+                ),
             ]
         );
-        // Five of the six.
-        assert!((r.score - 5.0 / 6.0).abs() < 1e-12);
+        // All six.
+        assert!((r.score - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_recent_activity_counts_from_the_opening_without_activities() {
+        // 14 days without an activity is the signal; 13 is not. A deal
+        // without activities counts from its opening; an organisation
+        // without any activity shows nothing.
+        let quiet = |last: Option<DateTime<Utc>>, opened: DateTime<Utc>, recorded: bool| {
+            let f = RiskFacts {
+                last_activity_at: last,
+                opened_at: opened,
+                activities_recorded: recorded,
+                ..facts()
+            };
+            assess(&f, at(2026, 12, 6))
+                .signals
+                .into_iter()
+                .find(|s| s.kind == RiskKind::NoRecentActivity)
+                .map(|s| s.detail)
+        };
+        assert_eq!(
+            quiet(Some(at(2026, 11, 22)), at(2026, 10, 1), true).as_deref(),
+            Some("no activity for 14 days (last activity on 2026-11-22)")
+        );
+        assert_eq!(quiet(Some(at(2026, 11, 23)), at(2026, 10, 1), true), None);
+        assert_eq!(
+            quiet(None, at(2026, 11, 1), true).as_deref(),
+            Some("no activity for 35 days (none since it opened on 2026-11-01)")
+        );
+        assert_eq!(quiet(None, at(2026, 11, 30), true), None);
+        assert_eq!(quiet(None, at(2026, 11, 1), false), None);
     }
 
     #[test]

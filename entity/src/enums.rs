@@ -165,3 +165,48 @@ pub enum SubmissionScope {
     #[sea_orm(string_value = "TEAM")]
     Team,
 }
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum LeadStatus {
+    #[sea_orm(string_value = "NEW")]
+    New,
+    #[sea_orm(string_value = "WORKING")]
+    Working,
+    #[sea_orm(string_value = "QUALIFIED")]
+    Qualified,
+    #[sea_orm(string_value = "CONVERTED")]
+    Converted,
+    #[sea_orm(string_value = "DISQUALIFIED")]
+    Disqualified,
+}
+
+impl LeadStatus {
+    /// NEW, WORKING and QUALIFIED leads are open: they are re-scored when
+    /// the rules change and can still be converted or disqualified.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            LeadStatus::New | LeadStatus::Working | LeadStatus::Qualified
+        )
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ActivityKind {
+    #[sea_orm(string_value = "CALL")]
+    Call,
+    #[sea_orm(string_value = "EMAIL")]
+    Email,
+    #[sea_orm(string_value = "MEETING")]
+    Meeting,
+    #[sea_orm(string_value = "TASK")]
+    Task,
+}

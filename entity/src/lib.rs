@@ -1,12 +1,16 @@
 //! SeaORM entities of the salesops data model, one module per table.
 //! No GraphQL here: the API maps these into its own types.
 pub mod account;
+pub mod activity;
 pub mod audit_entry;
 pub mod deal;
 pub mod deal_revision;
 pub mod deal_stage_change;
 pub mod enums;
 pub mod forecast_submission;
+pub mod lead;
+pub mod lead_scoring_rule;
+pub mod lead_status_change;
 pub mod playbook;
 pub mod playbook_step;
 pub mod quota;

@@ -144,3 +144,72 @@ pub enum RiskKind {
     /// No activity for 14 days (activities are not recorded yet: never shown).
     NoRecentActivity,
 }
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::LeadStatus")]
+pub enum LeadStatus {
+    New,
+    Working,
+    Qualified,
+    Converted,
+    Disqualified,
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "entity::enums::ActivityKind")]
+pub enum ActivityKind {
+    Call,
+    Email,
+    Meeting,
+    Task,
+}
+
+/// The order of a lead list.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::lead::LeadOrder")]
+pub enum LeadOrder {
+    /// Newest first (by id); the default.
+    NewestFirst,
+    /// The incremental sync feed: oldest write first, by (updatedAt, id).
+    UpdatedAsc,
+}
+
+/// The order of an activity list.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::activity::ActivityOrder")]
+pub enum ActivityOrder {
+    /// Latest first, by (at, id); the default.
+    LatestFirst,
+    /// The incremental sync feed: oldest write first, by (updatedAt, id).
+    UpdatedAsc,
+}
+
+/// The lead field a scoring rule reads.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::lead_scoring::RuleField")]
+pub enum LeadScoringField {
+    Source,
+    Industry,
+    Segment,
+    Title,
+    Company,
+    Email,
+    Name,
+    /// The territory's id, as text.
+    TerritoryId,
+}
+
+/// How a scoring rule compares (text, ignoring case; a missing field is empty text).
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::lead_scoring::RuleOperator")]
+pub enum LeadScoringOperator {
+    Equals,
+    NotEquals,
+    Contains,
+    StartsWith,
+    EndsWith,
+    /// One of a comma-separated list.
+    In,
+    IsSet,
+    IsNotSet,
+}

@@ -14,8 +14,8 @@ use sea_orm::{
 };
 
 use entity::{
-    account, deal, deal_revision, deal_stage_change, playbook, playbook_step, quota, rep, sop_line,
-    sop_plan, sop_transition, stage, territory,
+    account, deal, deal_revision, deal_stage_change, lead_status_change, playbook, playbook_step,
+    quota, rep, sop_line, sop_plan, sop_transition, stage, territory,
 };
 
 use crate::db::{Dialect, Sql};
@@ -39,7 +39,8 @@ has_id!(
     stage::Model,
     playbook::Model,
     deal::Model,
-    sop_plan::Model
+    sop_plan::Model,
+    entity::lead_scoring_rule::Model
 );
 
 /// Loads rows of `E` by primary key.
@@ -162,6 +163,13 @@ macro_rules! child_relation {
     };
 }
 
+child_relation!(
+    LeadStatusHistory,
+    lead_status_change,
+    LeadId,
+    |m: &lead_status_change::Model| Some(m.lead_id),
+    [ChangedAt, Id]
+);
 child_relation!(
     TerritoryChildren,
     territory,
@@ -660,6 +668,20 @@ pub fn attach(
             scope,
         }))
         .data(batched(TeamQuotaLoader { db: db.clone() }))
+        .data(by_id::<entity::lead_scoring_rule::Entity>(db))
+        .data(children::<LeadStatusHistory>(db, &budget))
+        .data(batched(crate::graphql::lead_loaders::LeadsInScope {
+            db: db.clone(),
+            scope,
+        }))
+        .data(batched(crate::graphql::lead_loaders::DealsInScope {
+            db: db.clone(),
+            scope,
+        }))
+        .data(batched(crate::graphql::lead_loaders::RecentActivities {
+            db: db.clone(),
+            scope,
+        }))
 }
 
 /// Loads one row by id through the request's loader.

@@ -7,6 +7,8 @@ pub mod errors;
 pub mod guard;
 pub mod input_guard;
 pub mod inputs;
+pub mod lead_inputs;
+pub mod lead_loaders;
 pub mod loaders;
 pub mod mutation;
 pub mod query;

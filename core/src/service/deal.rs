@@ -391,7 +391,7 @@ impl Refs {
 
     /// A rep the principal may assign deals to: FORBIDDEN outside its
     /// scope, BAD_USER_INPUT when it does not exist.
-    fn owner(&self, id: i64) -> AppResult<&rep::Model> {
+    pub(crate) fn owner(&self, id: i64) -> AppResult<&rep::Model> {
         if !self.all_in_scope && !self.in_scope.contains(&id) {
             return Err(AppError::forbidden(
                 "deals can only be assigned to reps in your scope",
@@ -400,6 +400,20 @@ impl Refs {
         self.reps
             .get(&id)
             .ok_or_else(|| AppError::bad_input(format!("ownerId: no record with id {id}")))
+    }
+
+    /// Whether a rep is in the principal's scope (its leads and
+    /// activities may be changed).
+    pub(crate) fn in_scope(&self, rep_id: i64) -> bool {
+        self.all_in_scope || self.in_scope.contains(&rep_id)
+    }
+
+    pub(crate) fn territory(&self, id: i64) -> AppResult<()> {
+        Self::check(&self.territories, id, "territoryId")
+    }
+
+    pub(crate) fn account_ref(&self, id: i64) -> AppResult<()> {
+        self.account(id).map(|_| ())
     }
 
     /// Whether the principal may change an existing deal.

@@ -17,7 +17,8 @@ use entity::enums::{DealStatus, StageKind};
 use crate::clock::{self, start_of};
 use crate::db::{Dialect, Sql};
 use crate::domain::risk::{
-    assess, DealRisk, RiskFacts, RiskKind, REPEATED_PUSHES, STALE_AFTER_DAYS, STUCK_FACTOR,
+    assess, DealRisk, RiskFacts, RiskKind, NO_ACTIVITY_DAYS, REPEATED_PUSHES, STALE_AFTER_DAYS,
+    STUCK_FACTOR,
 };
 use crate::error::AppResult;
 
@@ -53,10 +54,15 @@ fn days_to(d: Dialect, col: &str) -> String {
 
 const FIRST_AMOUNT: &str =
     "(SELECT r.amount_cents FROM deal_revision r WHERE r.deal_id = {d}.id ORDER BY r.valid_from, r.version LIMIT 1)";
+/// The latest activity on a deal (through `idx_activity_deal_at`).
+const LAST_ACTIVITY: &str = "(SELECT MAX(a.at) FROM activity a WHERE a.deal_id = {d}.id)";
+/// Whether any activity exists (one index probe).
+const ACTIVITIES_RECORDED: &str = "EXISTS (SELECT 1 FROM activity)";
 const ENTERED: &str = "(SELECT MAX(c.changed_at) FROM deal_stage_change c WHERE c.deal_id = {d}.id AND c.to_stage_id = {d}.stage_id)";
 
 /// Appends ` AND (...)`: deals (alias `deal`) showing at least one of
-/// `kinds` now. NO_RECENT_ACTIVITY matches nothing (no activities yet).
+/// `kinds` now. NO_RECENT_ACTIVITY matches nothing until the organisation
+/// records activities.
 pub fn push_filter(sql: &mut Sql, d: Dialect, kinds: &[RiskKind], now: DateTime<Utc>) {
     let today: NaiveDate = now.date_naive();
     let open = DealStatus::Open.to_value();
@@ -89,7 +95,16 @@ pub fn push_filter(sql: &mut Sql, d: Dialect, kinds: &[RiskKind], now: DateTime<
                     .push_with(&days_to(d, &ENTERED.replace("{d}", "s")), [today.into()])
                     .push(&format!(" > {STUCK_FACTOR} * m.mean_days)"));
             }
-            RiskKind::NoRecentActivity => {}
+            RiskKind::NoRecentActivity => {
+                // Quiet >= 14 days: the latest activity (or the opening, if
+                // later or without one) on or before today - 14.
+                let last = LAST_ACTIVITY.replace("{d}", "deal");
+                sql.push(&format!(
+                    " OR ({ACTIVITIES_RECORDED} AND CASE WHEN {last} IS NULL OR {last} < deal.opened_at THEN deal.opened_at ELSE {last} END < "
+                ))
+                .bind(start_of(today - Duration::days(NO_ACTIVITY_DAYS - 1)))
+                .push(")");
+            }
         }
     }
     sql.push(")");
@@ -108,6 +123,10 @@ struct FactRow {
     last_push_at: Option<DateTime<Utc>>,
     entered_at: Option<DateTime<Utc>>,
     mean_days: Option<f64>,
+    opened_at: DateTime<Utc>,
+    last_activity_at: Option<DateTime<Utc>>,
+    /// 1 or 0 (an integer on both backends).
+    activities_recorded: i32,
 }
 
 /// The risk of each deal (by id), as of now; one statement.
@@ -126,10 +145,13 @@ pub async fn risks(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<
          d.expected_close_date AS expected_close_date, d.push_count AS push_count, \
          d.amount_cents AS amount_cents, st.name AS stage_name, {first} AS first_cents, \
          (SELECT MIN(r.valid_from) FROM deal_revision r WHERE r.deal_id = d.id AND r.push_count = d.push_count) AS last_push_at, \
-         {entered} AS entered_at, CAST(m.mean_days AS {float}) AS mean_days \
+         {entered} AS entered_at, CAST(m.mean_days AS {float}) AS mean_days, \
+         d.opened_at AS opened_at, {last} AS last_activity_at, \
+         CASE WHEN {ACTIVITIES_RECORDED} THEN 1 ELSE 0 END AS activities_recorded \
          FROM deal d JOIN stage st ON st.id = d.stage_id LEFT JOIN ",
         first = FIRST_AMOUNT.replace("{d}", "d"),
         entered = ENTERED.replace("{d}", "d"),
+        last = LAST_ACTIVITY.replace("{d}", "d"),
     ));
     sql.append(&stage_means(d, now))
         .push(" m ON m.stage_id = d.stage_id WHERE d.id IN ")
@@ -151,6 +173,9 @@ pub async fn risks(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<
                 stage_name: r.stage_name,
                 entered_stage_at: r.entered_at,
                 stage_mean_days: r.mean_days,
+                opened_at: r.opened_at,
+                last_activity_at: r.last_activity_at,
+                activities_recorded: r.activities_recorded != 0,
             };
             (r.id, assess(&facts, now))
         })

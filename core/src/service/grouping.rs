@@ -133,7 +133,7 @@ impl Dimension {
 /// enum column as the 1-based position of its value (NULL stays NULL), a
 /// BIGINT on both backends (PostgreSQL types the bare CASE as integer,
 /// which a forecast's 64-bit group key would not read).
-fn case_codes<E: ActiveEnum<Value = String> + Iterable>(col: &str) -> String {
+pub(crate) fn case_codes<E: ActiveEnum<Value = String> + Iterable>(col: &str) -> String {
     let mut s = format!("CAST(CASE {col}");
     for (i, v) in E::iter().enumerate() {
         s.push_str(&format!(" WHEN '{}' THEN {}", v.to_value(), i + 1));
@@ -177,7 +177,7 @@ fn category_label(c: ForecastCategory) -> &'static str {
     }
 }
 
-fn missing_label(dim: Dimension) -> &'static str {
+pub(crate) fn missing_label(dim: Dimension) -> &'static str {
     match dim {
         Dimension::None => "All",
         Dimension::Rep => "No owner",

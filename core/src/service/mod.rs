@@ -3,6 +3,7 @@
 //! push aggregation into SQL.
 pub mod access;
 pub mod account;
+pub mod activity;
 pub mod audit;
 pub mod deal;
 pub mod deal_change;
@@ -14,6 +15,8 @@ pub mod deal_state;
 pub mod deal_write;
 pub mod forecast;
 pub mod grouping;
+pub mod lead;
+pub mod lead_scoring;
 pub mod live;
 pub mod metrics;
 pub mod outbox;

@@ -22,16 +22,22 @@ pub enum EventKind {
     DealWon,
     DealLost,
     SopPlanStageChanged,
+    LeadCreated,
+    LeadConverted,
+    ActivityLogged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::DealCreated,
         EventKind::DealUpdated,
         EventKind::DealStageChanged,
         EventKind::DealWon,
         EventKind::DealLost,
         EventKind::SopPlanStageChanged,
+        EventKind::LeadCreated,
+        EventKind::LeadConverted,
+        EventKind::ActivityLogged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +48,9 @@ impl EventKind {
             EventKind::DealWon => "DEAL_WON",
             EventKind::DealLost => "DEAL_LOST",
             EventKind::SopPlanStageChanged => "SOP_PLAN_STAGE_CHANGED",
+            EventKind::LeadCreated => "LEAD_CREATED",
+            EventKind::LeadConverted => "LEAD_CONVERTED",
+            EventKind::ActivityLogged => "ACTIVITY_LOGGED",
         }
     }
 

@@ -188,3 +188,48 @@ mod id_cursor_tests {
         assert!(decode_id_cursor("not a cursor", "reps").is_err());
     }
 }
+
+/// Cursors for lists ordered by a timestamp then id (the leads' and
+/// activities' sync feeds, ordered by updated_at): the last row's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TimeCursor {
+    l: String,
+    t: String,
+    i: i64,
+}
+
+pub fn encode_time_cursor(list: &str, t: DateTime<Utc>, id: i64) -> String {
+    let c = TimeCursor {
+        l: list.to_owned(),
+        t: ts(t),
+        i: id,
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
+}
+
+pub fn decode_time_cursor(s: &str, list: &str) -> AppResult<(DateTime<Utc>, i64)> {
+    let bad = || AppError::bad_input(format!("after: not a cursor from the {list} list"));
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let c: TimeCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if c.l != list {
+        return Err(bad());
+    }
+    let t = DateTime::parse_from_rfc3339(&c.t).map_err(|_| bad())?;
+    Ok((t.with_timezone(&Utc), c.i))
+}
+
+#[cfg(test)]
+mod time_cursor_tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_other_lists() {
+        let t = DateTime::parse_from_rfc3339("2026-12-01T10:00:00.000123Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let c = encode_time_cursor("leads", t, 7);
+        assert_eq!(decode_time_cursor(&c, "leads").unwrap(), (t, 7));
+        assert!(decode_time_cursor(&c, "activities").is_err());
+        assert!(decode_time_cursor(&encode_id_cursor("leads", 7), "leads").is_err());
+    }
+}

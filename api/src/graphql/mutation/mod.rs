@@ -1,6 +1,7 @@
 mod deal;
 mod forecast;
 mod integration;
+mod lead;
 mod org;
 mod sop;
 
@@ -13,5 +14,6 @@ pub struct MutationRoot(
     deal::DealMutation,
     sop::SopMutation,
     integration::IntegrationMutation,
+    lead::LeadMutation,
     forecast::ForecastMutation,
 );

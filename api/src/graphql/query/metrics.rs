@@ -222,15 +222,16 @@ impl MetricsQuery {
         Ok(rows.into_iter().map(SeriesPoint).collect())
     }
 
-    /// What decays in the data (staleAfterDays defaults to 30).
+    /// What decays in the data (staleAfterDays defaults to 30, leadSlaHours to 24).
     async fn data_health(
         &self,
         ctx: &Context<'_>,
         stale_after_days: Option<i32>,
+        lead_sla_hours: Option<f64>,
     ) -> Result<DataHealth> {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
-        let criteria = health::criteria(p, stale_after_days).extend()?;
+        let criteria = health::criteria(p, stale_after_days, lead_sla_hours).extend()?;
         let counts = health::data_health(read_db(ctx)?, &criteria)
             .await
             .extend()?;

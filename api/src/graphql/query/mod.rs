@@ -2,6 +2,7 @@ mod audit;
 mod deal;
 mod forecast;
 mod integration;
+mod lead;
 mod metrics;
 mod org;
 mod sop;
@@ -16,6 +17,7 @@ pub struct QueryRoot(
     audit::AuditQuery,
     sop::SopQuery,
     integration::IntegrationQuery,
+    lead::LeadQuery,
     forecast::ForecastQuery,
     metrics::MetricsQuery,
 );

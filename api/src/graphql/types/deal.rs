@@ -137,6 +137,20 @@ impl Deal {
             .ok_or_else(|| AppError::internal("a deal without its risk").extend())?;
         Ok(DealRisk(risk))
     }
+    /// The latest activities logged on the deal (by reps in the caller's scope), newest first (first defaults to 10).
+    #[graphql(complexity = "crate::graphql::list_complexity(first, 10, child_complexity)")]
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> Result<Vec<super::lead::Activity>> {
+        super::lead::recent_activities(
+            ctx,
+            crate::graphql::lead_loaders::ActivityParent::Deal(self.0.id),
+            first,
+        )
+        .await
+    }
     /// Incremented on every change; pass it back as expectedVersion for optimistic concurrency.
     async fn version(&self) -> i32 {
         self.0.version

@@ -77,6 +77,9 @@ pub enum WebhookEvent {
     DealWon,
     DealLost,
     SopPlanStageChanged,
+    LeadCreated,
+    LeadConverted,
+    ActivityLogged,
 }
 
 pub struct Webhook(pub webhook::Model);

@@ -330,6 +330,18 @@ impl DataHealth {
     async fn inactive_reps_owning_open_deals(&self) -> i64 {
         self.counts.inactive_reps_owning_open_deals
     }
+    /// Open leads (NEW, WORKING, QUALIFIED) without a first response, created more than leadSlaHours ago.
+    async fn leads_not_answered(&self) -> i64 {
+        self.counts.leads_not_answered
+    }
+    /// Open leads neither updated nor touched by an activity for staleAfterDays.
+    async fn stale_leads(&self) -> i64 {
+        self.counts.stale_leads
+    }
+    /// Open leads whose email another lead also has.
+    async fn leads_sharing_email(&self) -> i64 {
+        self.counts.leads_sharing_email
+    }
     /// Concrete rows behind the counts, in the order of the counts and by id (first defaults to 100).
     #[graphql(complexity = "crate::graphql::list_complexity(first, 100, child_complexity)")]
     async fn issues(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<DataIssue>> {

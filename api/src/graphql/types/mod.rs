@@ -6,6 +6,7 @@ pub mod deal_history;
 pub mod forecast;
 pub mod grouping;
 pub mod integration;
+pub mod lead;
 pub mod metrics;
 pub mod org;
 pub mod org_pages;

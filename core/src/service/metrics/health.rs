@@ -6,7 +6,12 @@
 //!   that many days;
 //! - reps with no territory: active reps only (an inactive rep without a
 //!   territory is not a gap);
-//! - inactive reps still owning open deals.
+//! - inactive reps still owning open deals;
+//! - open leads (NEW, WORKING, QUALIFIED) not answered within the lead SLA:
+//!   no first response, created more than the SLA ago;
+//! - open leads untouched for staleAfterDays: not updated and no activity
+//!   on them since;
+//! - open leads sharing their email with another lead (any status).
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -17,13 +22,24 @@ use crate::error::{AppError, AppResult};
 use crate::service::access::{DealScope, METRIC_READERS};
 
 pub const DEFAULT_STALE_AFTER_DAYS: i32 = 30;
+/// Hours within which a new lead should be answered, unless asked otherwise.
+pub const DEFAULT_LEAD_SLA_HOURS: f64 = 24.0;
+
+/// Open lead statuses, as SQL.
+const OPEN_LEAD: &str = "lead.status IN ('NEW', 'WORKING', 'QUALIFIED')";
+const STALE_LEAD: &str = "lead.updated_at < ? AND NOT EXISTS (SELECT 1 FROM activity a WHERE a.lead_id = lead.id AND a.at >= ?)";
+const DUPLICATE_EMAIL: &str = "lead.email IS NOT NULL AND EXISTS (SELECT 1 FROM lead o WHERE o.email = lead.email AND o.id <> lead.id)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthCriteria {
     pub scope: DealScope,
     pub today: NaiveDate,
-    /// Open deals updated before this instant are stale.
+    /// Open deals updated before this instant are stale (and open leads
+    /// neither updated nor touched by an activity since).
     pub stale_before: DateTime<Utc>,
+    /// Open leads created at or before this instant without a first
+    /// response missed the SLA.
+    pub lead_sla_before: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, FromQueryResult)]
@@ -33,6 +49,9 @@ pub struct DataHealth {
     pub not_updated: i64,
     pub reps_without_territory: i64,
     pub inactive_reps_owning_open_deals: i64,
+    pub leads_not_answered: i64,
+    pub stale_leads: i64,
+    pub leads_sharing_email: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
@@ -60,12 +79,25 @@ impl DataIssue {
                 self.name
             ),
             "REP_WITHOUT_TERRITORY" => format!("Rep {} has no territory", self.name),
+            "LEAD_NOT_ANSWERED" => format!(
+                "Lead \"{}\" created {detail} has not been answered within the SLA",
+                self.name
+            ),
+            "LEAD_STALE" => format!("Lead \"{}\" has not been touched since {detail}", self.name),
+            "LEAD_SHARES_EMAIL" => format!(
+                "Lead \"{}\" shares its email {detail} with another lead",
+                self.name
+            ),
             _ => format!("Inactive rep {} still owns {detail} open deals", self.name),
         }
     }
 }
 
-pub fn criteria(p: &Principal, stale_after_days: Option<i32>) -> AppResult<HealthCriteria> {
+pub fn criteria(
+    p: &Principal,
+    stale_after_days: Option<i32>,
+    lead_sla_hours: Option<f64>,
+) -> AppResult<HealthCriteria> {
     p.require(METRIC_READERS)?;
     let days = stale_after_days.unwrap_or(DEFAULT_STALE_AFTER_DAYS);
     if !(0..=36_500).contains(&days) {
@@ -73,15 +105,28 @@ pub fn criteria(p: &Principal, stale_after_days: Option<i32>) -> AppResult<Healt
             "staleAfterDays must be between 0 and 36500",
         ));
     }
+    let sla = lead_sla_hours.unwrap_or(DEFAULT_LEAD_SLA_HOURS);
+    if !(sla > 0.0 && sla <= 8760.0) {
+        return Err(AppError::bad_input(
+            "leadSlaHours must be more than 0 and at most 8760",
+        ));
+    }
+    let now = clock::now();
     Ok(HealthCriteria {
         scope: p.scope(),
         today: clock::today(),
-        stale_before: clock::now() - Duration::days(i64::from(days)),
+        stale_before: now - Duration::days(i64::from(days)),
+        lead_sla_before: now - Duration::seconds((sla * 3600.0).round() as i64),
     })
 }
 
 fn push_open_deal_scope(sql: &mut Sql, c: &HealthCriteria) {
     let (s, v) = c.scope.rep_sql("deal.owner_id");
+    sql.push(" AND ").push_with(&s, v);
+}
+
+fn push_lead_scope(sql: &mut Sql, c: &HealthCriteria) {
+    let (s, v) = c.scope.rep_sql("lead.owner_id");
     sql.push(" AND ").push_with(&s, v);
 }
 
@@ -108,7 +153,19 @@ pub async fn data_health(db: &impl ConnectionTrait, c: &HealthCriteria) -> AppRe
         .bind(false)
         .push(" AND rep.id IN (SELECT deal.owner_id FROM deal WHERE deal.status = 'OPEN')");
     push_rep_scope(&mut sql, c);
-    sql.push(") AS inactive_reps_owning_open_deals");
+    sql.push(&format!(") AS inactive_reps_owning_open_deals, (SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND lead.first_response_at IS NULL AND lead.created_at <= "))
+        .bind(c.lead_sla_before);
+    push_lead_scope(&mut sql, c);
+    sql.push(&format!(
+        ") AS leads_not_answered, (SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND "
+    ))
+    .push_with(STALE_LEAD, [c.stale_before.into(), c.stale_before.into()]);
+    push_lead_scope(&mut sql, c);
+    sql.push(&format!(
+        ") AS stale_leads, (SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND {DUPLICATE_EMAIL}"
+    ));
+    push_lead_scope(&mut sql, c);
+    sql.push(") AS leads_sharing_email");
     Ok(
         DataHealth::find_by_statement(sql.statement(db.get_database_backend()))
             .one(db)
@@ -196,7 +253,45 @@ pub async fn data_issues(
     push_rep_scope(&mut sql, c);
     sql.push(" GROUP BY rep.id, rep.name ORDER BY rep.id LIMIT ")
         .bind(limit)
-        .push(") a5) issues ORDER BY kind_order, entity_id LIMIT ")
+        .push(") a5 UNION ALL ");
+    branch(
+        &mut sql,
+        6,
+        &format!(
+            "'LEAD_NOT_ANSWERED' AS kind, 'Lead' AS entity_type, lead.id AS entity_id, lead.name AS name, {} AS detail",
+            date_text(&d.utc_date("lead.created_at"))
+        ),
+        &format!("FROM lead WHERE {OPEN_LEAD} AND lead.first_response_at IS NULL AND lead.created_at <= "),
+    );
+    sql.bind(c.lead_sla_before);
+    push_lead_scope(&mut sql, c);
+    sql.push(" ORDER BY lead.id LIMIT ")
+        .bind(limit)
+        .push(") a6 UNION ALL ");
+    branch(
+        &mut sql,
+        7,
+        &format!(
+            "'LEAD_STALE' AS kind, 'Lead' AS entity_type, lead.id AS entity_id, lead.name AS name, {} AS detail",
+            date_text(&d.utc_date("lead.updated_at"))
+        ),
+        &format!("FROM lead WHERE {OPEN_LEAD} AND "),
+    );
+    sql.push_with(STALE_LEAD, [c.stale_before.into(), c.stale_before.into()]);
+    push_lead_scope(&mut sql, c);
+    sql.push(" ORDER BY lead.id LIMIT ")
+        .bind(limit)
+        .push(") a7 UNION ALL ");
+    branch(
+        &mut sql,
+        8,
+        "'LEAD_SHARES_EMAIL' AS kind, 'Lead' AS entity_type, lead.id AS entity_id, lead.name AS name, lead.email AS detail",
+        &format!("FROM lead WHERE {OPEN_LEAD} AND {DUPLICATE_EMAIL}"),
+    );
+    push_lead_scope(&mut sql, c);
+    sql.push(" ORDER BY lead.id LIMIT ")
+        .bind(limit)
+        .push(") a8) issues ORDER BY kind_order, entity_id LIMIT ")
         .bind(limit);
     Ok(
         DataIssue::find_by_statement(sql.statement(db.get_database_backend()))

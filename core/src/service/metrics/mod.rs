@@ -11,10 +11,12 @@
 //!   `deal_sets`) falls in the period; its weighted value multiplies each
 //!   amount by the stage probability (coverage uses the unweighted one).
 //! - Independent statements of one request run concurrently.
+pub mod activities;
 pub mod attainment;
 pub mod commissions;
 pub mod funnel;
 pub mod health;
+pub mod leads;
 pub mod performance;
 pub mod pipeline;
 pub mod pipeline_changes;

@@ -64,7 +64,7 @@ pub const MAX_SERIES_POINTS: usize = 50_000;
 
 /// The first day (UTC) of the bucket of a timestamp column, as a DATE on
 /// PostgreSQL and YYYY-MM-DD text on SQLite; ISO weeks start on Monday.
-fn bucket_sql(d: Dialect, col: &str, g: Granularity) -> String {
+pub(crate) fn bucket_sql(d: Dialect, col: &str, g: Granularity) -> String {
     match d {
         Dialect::Postgres => {
             let unit = match g {
