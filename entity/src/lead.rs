@@ -36,7 +36,7 @@ pub struct Model {
     pub account_id: Option<i64>,
     /// 0..100, from the scoring rules in force when it was last scored.
     pub score: i32,
-    /// The ids of the rules that matched, comma-separated (",3,7,").
+    /// The ids of the rules that matched, comma-separated (",3,7"; empty when none).
     pub score_rule_ids: String,
     pub version: i32,
     pub updated_at: DateTimeUtc,

@@ -18,6 +18,7 @@ mod honest;
 mod http;
 mod input_limits;
 mod integrations;
+mod leads;
 mod metrics;
 mod money_limits;
 mod ops;

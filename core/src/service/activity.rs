@@ -100,8 +100,7 @@ fn in_list<V: Into<sea_orm::Value>>(sql: &mut Sql, col: &str, values: Vec<V>) {
     if values.is_empty() {
         sql.push(" AND 1 = 0");
     } else {
-        sql.push(&format!(" AND {col} IN "))
-            .bind_list(values.into_iter());
+        sql.push(&format!(" AND {col} IN ")).bind_list(values);
     }
 }
 
@@ -467,6 +466,7 @@ pub fn activity_json(a: &activity::Model) -> Value {
 
 // ---------------------------------------------------------------- the writer
 
+#[allow(clippy::large_enum_variant)] // short-lived, one per input
 enum ActivityWrite {
     Create {
         row: activity::Model,
@@ -901,7 +901,7 @@ pub async fn upsert(
     let ext = optional_text(input.external_id.as_deref(), "externalId", 200)?
         .ok_or_else(|| AppError::bad_input("externalId is required to upsert an activity"))?;
     let tx = begin_write(db).await?;
-    let existing = by_external_ids(&tx, &[ext.clone()]).await?;
+    let existing = by_external_ids(&tx, std::slice::from_ref(&ext)).await?;
     let refs = load_refs(
         &tx,
         actor,

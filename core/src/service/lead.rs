@@ -171,8 +171,7 @@ fn in_list<V: Into<sea_orm::Value>>(sql: &mut Sql, col: &str, values: impl Itera
     if values.is_empty() {
         sql.push(" AND 1 = 0");
     } else {
-        sql.push(&format!(" AND {col} IN "))
-            .bind_list(values.into_iter());
+        sql.push(&format!(" AND {col} IN ")).bind_list(values);
     }
 }
 
@@ -312,10 +311,7 @@ fn email(v: Option<&str>) -> AppResult<Option<String>> {
 }
 
 /// The lead references of a batch: owners (and their scope), territories.
-fn ref_ids<'a>(
-    owners: impl Iterator<Item = i64>,
-    territories: impl Iterator<Item = i64>,
-) -> RefIds {
+fn ref_ids(owners: impl Iterator<Item = i64>, territories: impl Iterator<Item = i64>) -> RefIds {
     let mut ids = RefIds::default();
     ids.reps.extend(owners);
     ids.territories.extend(territories);
@@ -494,6 +490,7 @@ fn check_version(current: &lead::Model, expected: Option<i32>) -> AppResult<()> 
 // ---------------------------------------------------------------- the writer
 
 /// One planned lead write.
+#[allow(clippy::large_enum_variant)] // short-lived, one per input
 pub enum LeadWrite {
     Create {
         row: lead::Model,
@@ -954,7 +951,7 @@ pub async fn upsert(
     let ext = optional_text(input.external_id.as_deref(), "externalId", 200)?
         .ok_or_else(|| AppError::bad_input("externalId is required to upsert a lead"))?;
     let tx = begin_write(db).await?;
-    let existing = by_external_ids(&tx, &[ext.clone()]).await?;
+    let existing = by_external_ids(&tx, std::slice::from_ref(&ext)).await?;
     let refs = Refs::load(
         &tx,
         actor,

@@ -242,8 +242,7 @@ fn condition(d: Dialect, r: &lead_scoring_rule::Model) -> AppResult<Sql> {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
                 .collect();
-            sql.push(&format!("{field} IN "))
-                .bind_list(items.into_iter());
+            sql.push(&format!("{field} IN ")).bind_list(items);
         }
         RuleOperator::IsSet => {
             sql.push(&format!("{field} <> ''"));
@@ -257,14 +256,15 @@ fn condition(d: Dialect, r: &lead_scoring_rule::Model) -> AppResult<Sql> {
 
 /// `UPDATE lead SET score = ..., score_rule_ids = ... WHERE <which>`: the
 /// rules' points summed and clamped, and the ids of the rules matched
-/// (",3,7,"); leads whose score does not change are not rewritten.
+/// (",3,7", empty when none); leads whose score does not change are not
+/// rewritten.
 fn score_statement(
     d: Dialect,
     rules: &[lead_scoring_rule::Model],
     which: &Which,
 ) -> AppResult<Sql> {
     let mut sum = Sql::new("0");
-    let mut ids = Sql::new("','");
+    let mut ids = Sql::new("''");
     for r in rules {
         let cond = condition(d, r)?;
         sum.push(" + CASE WHEN ")
@@ -272,7 +272,7 @@ fn score_statement(
             .push(&format!(" THEN {} ELSE 0 END", r.points));
         ids.push(" || CASE WHEN ")
             .append(&cond)
-            .push(&format!(" THEN '{},' ELSE '' END", r.id));
+            .push(&format!(" THEN ',{}' ELSE '' END", r.id));
     }
     let (lo, hi) = match d {
         Dialect::Sqlite => ("MAX", "MIN"),
@@ -414,7 +414,7 @@ pub async fn set_rules(
     Ok(RulesSet { rules, rescored })
 }
 
-/// The rule ids stored on a lead (",3,7,").
+/// The rule ids stored on a lead (",3,7").
 pub fn rule_ids(stored: &str) -> Vec<i64> {
     stored
         .split(',')
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn stored_rule_ids_parse() {
-        assert_eq!(rule_ids(",3,17,"), vec![3, 17]);
+        assert_eq!(rule_ids(",3,17"), vec![3, 17]);
         assert!(rule_ids("").is_empty());
     }
 }

@@ -27,6 +27,9 @@ use crate::service::grouping::{self, case_codes, missing_label, Dimension, Group
 use crate::service::lead::LeadFilter;
 use crate::service::lead_scoring;
 
+/// A group as the SQL returns it: the id key and the text key.
+type RawKey = (Option<i64>, Option<String>);
+
 /// The SQL of a lead grouping: a join, an id key and a text key.
 struct LeadGroup {
     join: &'static str,
@@ -64,8 +67,8 @@ fn lead_group(dim: Dimension) -> AppResult<LeadGroup> {
 async fn keys(
     db: &impl ConnectionTrait,
     dim: Dimension,
-    rows: impl Iterator<Item = (Option<i64>, Option<String>)>,
-) -> AppResult<HashMap<(Option<i64>, Option<String>), GroupKey>> {
+    rows: impl Iterator<Item = RawKey>,
+) -> AppResult<HashMap<RawKey, GroupKey>> {
     let rows: Vec<_> = rows.collect();
     let text_dim = matches!(dim, Dimension::Source | Dimension::Industry);
     let labels = if text_dim {
@@ -230,8 +233,8 @@ pub async fn response_time(
     ranks.push(
         " AND lead.first_response_at IS NOT NULL) o WHERE rn - 1 IN ((n - 1) / 2, (n - 1) / 2 + 1, (9 * (n - 1)) / 10, (9 * (n - 1)) / 10 + 1)",
     );
-    let mut by_key: HashMap<(Option<i64>, Option<String>), (i64, HashMap<i64, i64>)> =
-        HashMap::new();
+    // Per group: its count and the seconds at the ranks asked for.
+    let mut by_key: HashMap<RawKey, (i64, HashMap<i64, i64>)> = HashMap::new();
     for r in RankRow::find_by_statement(ranks.statement(db.get_database_backend()))
         .all(db)
         .await?
