@@ -260,12 +260,14 @@ pub async fn run() {
             }
             .unwrap_or_else(|e| fail(e));
             println!(
-                "seeded {} territories, {} reps, {} accounts, {} deals ({} stage changes) in {:.1}s",
+                "seeded {} territories, {} reps, {} accounts, {} deals ({} stage changes), {} leads, {} activities in {:.1}s",
                 summary.territories,
                 summary.reps,
                 summary.accounts,
                 summary.deals,
                 summary.stage_changes,
+                summary.leads,
+                summary.activities,
                 started.elapsed().as_secs_f64()
             );
         }

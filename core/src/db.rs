@@ -704,6 +704,10 @@ mod tests {
         check_entity::<forecast_submission::Entity>(&db).await;
         check_entity::<deal_revision::Entity>(&db).await;
         check_entity::<sop_line::Entity>(&db).await;
+        check_entity::<lead::Entity>(&db).await;
+        check_entity::<lead_status_change::Entity>(&db).await;
+        check_entity::<activity::Entity>(&db).await;
+        check_entity::<lead_scoring_rule::Entity>(&db).await;
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Demo and benchmark data.
 pub mod generator;
+pub mod leads;
 pub mod writer;
 
 use sea_orm::DatabaseConnection;
@@ -13,6 +14,8 @@ pub struct Summary {
     pub accounts: usize,
     pub deals: usize,
     pub stage_changes: usize,
+    pub leads: usize,
+    pub activities: usize,
 }
 
 /// Seeds the realistic demo organisation into an empty database.
@@ -48,7 +51,10 @@ async fn seed(
         "generated"
     );
     writer::write(db, &org, currency).await?;
+    let (leads, activities) = writer::write_leads(db, &org, params.seed, params.months).await?;
     Ok(Summary {
+        leads,
+        activities,
         territories: org.territories.len(),
         reps: org.reps.len(),
         accounts: org.accounts.len(),

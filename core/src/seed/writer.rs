@@ -580,3 +580,63 @@ async fn reset_sequences(db: &impl ConnectionTrait, tables: &[&str]) -> Result<(
     }
     Ok(())
 }
+
+/// Writes the organisation's leads, their status moves and activities (see
+/// `seed::leads`), the demo's lead-scoring rules, and scores every lead.
+pub async fn write_leads(
+    db: &DatabaseConnection,
+    org: &Org,
+    seed: u64,
+    months: u32,
+) -> AppResult<(usize, usize)> {
+    use super::leads::{LeadSeed, DEMO_RULES};
+    use entity::{activity, lead, lead_scoring_rule, lead_status_change};
+    let now = clock::now();
+    let plan = LeadSeed::new(org, seed, now, months);
+    let n = plan.leads();
+    let deferred = BulkLoad::begin(db, &["lead", "lead_status_change", "activity"]).await?;
+    insert_rows::<lead::Entity>(db, &[], (0..n).map(|k| plan.lead(k).lead)).await?;
+    insert_rows::<lead_status_change::Entity>(
+        db,
+        &[lead_status_change::Column::Id],
+        (0..n).flat_map(|k| plan.lead(k).moves),
+    )
+    .await?;
+    let activities = std::cell::Cell::new(0usize);
+    let count = |a: activity::Model| {
+        activities.set(activities.get() + 1);
+        a
+    };
+    insert_rows::<activity::Entity>(
+        db,
+        &[activity::Column::Id],
+        (0..n)
+            .flat_map(|k| plan.lead(k).activities)
+            .chain((0..org.deals.len()).flat_map(|j| plan.deal_activities(j)))
+            .map(count),
+    )
+    .await?;
+    deferred.finish(db).await?;
+    reset_sequences(db, &["lead"]).await?;
+    let rules = DEMO_RULES
+        .iter()
+        .enumerate()
+        .map(
+            |(i, (field, operator, value, points))| lead_scoring_rule::Model {
+                id: 0,
+                position: i as i32,
+                field: (*field).to_owned(),
+                operator: (*operator).to_owned(),
+                value: (*value).to_owned(),
+                points: *points,
+                created_at: now,
+                created_by: "seed".to_owned(),
+                retired_at: None,
+            },
+        );
+    insert_rows::<lead_scoring_rule::Entity>(db, &[lead_scoring_rule::Column::Id], rules).await?;
+    let started = std::time::Instant::now();
+    crate::service::lead_scoring::score(db, crate::service::lead_scoring::Which::All).await?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "leads scored");
+    Ok((n, activities.get()))
+}

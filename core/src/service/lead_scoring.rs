@@ -294,6 +294,9 @@ fn score_statement(
         Which::Ids(list) => {
             sql.push("lead.id IN ").bind_list(list.iter().copied());
         }
+        Which::All => {
+            sql.push("1 = 1");
+        }
         Which::Open => {
             sql.push(&format!(
                 "lead.status IN ('{}', '{}', '{}')",
@@ -317,6 +320,8 @@ pub enum Which<'a> {
     Ids(&'a [i64]),
     /// Every open lead (NEW, WORKING, QUALIFIED): after the rules change.
     Open,
+    /// Every lead (the seed, which writes leads before their rules).
+    All,
 }
 
 /// The rules in force, in their order.
