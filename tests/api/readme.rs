@@ -395,7 +395,8 @@ async fn readme_examples_run_against_the_demo(app: TestApp) {
     let d = app
         .ok(
             "{ stages { id kind } reps(first: 500) { id active directReports { id } }
-               deals(first: 1, orderBy: AMOUNT_DESC, filter: {status: [OPEN]}) { nodes { id } } }",
+               deals(first: 1, orderBy: AMOUNT_DESC, filter: {status: [OPEN]}) { nodes { id } }
+               leads(first: 1, filter: {status: [WORKING]}) { nodes { id } } }",
             json!({}),
         )
         .await;
@@ -434,6 +435,10 @@ async fn readme_examples_run_against_the_demo(app: TestApp) {
             ("REP_ID".into(), rep),
             ("DEAL_ID".into(), deal.clone()),
             ("STAGE_ID".into(), won_stage),
+            (
+                "LEAD_ID".into(),
+                d["leads"]["nodes"][0]["id"].as_str().unwrap().to_owned(),
+            ),
         ]),
         cursor_from: None,
     };

@@ -156,33 +156,39 @@ pub async fn activities_per_won_deal(
 ) -> AppResult<Vec<ActivitiesPerWonDealRow>> {
     p.require(METRIC_READERS)?;
     let d = Dialect::of(db);
-    let per_kind = |k: ActivityKind| {
-        format!(
-            "(SELECT COUNT(*) FROM activity a WHERE a.deal_id = deal.id AND a.kind = '{}')",
-            k.to_value()
-        )
+    let kind_count =
+        |k: ActivityKind| d.count(&format!("CASE WHEN a.kind = '{}' THEN 1 END", k.to_value()));
+    let won_in_period = |sql: &mut Sql| {
+        sql.push(" WHERE deal.status = 'WON' AND deal.closed_at >= ")
+            .bind(start_of(period.start()))
+            .push(" AND deal.closed_at < ")
+            .bind(start_of(period.end()));
+        filter.push_sql(sql, p.scope(), d);
     };
+    // The activities of the won deals, counted per deal through
+    // idx_activity_deal_at, then summed per group.
     let mut sql = Sql::new(format!(
-        "SELECT group_id, {n} AS won_deals, {s_all} AS activities, {s_c} AS calls, {s_e} AS emails, {s_m} AS meetings, {s_t} AS tasks FROM \
-         (SELECT {key} AS group_id, {c} AS c, {e} AS e, {m} AS m, {t} AS t FROM deal{join} WHERE deal.status = 'WON' AND deal.closed_at >= ",
-        n = d.count("*"),
-        s_all = d.sum_i64("c + e + m + t"),
-        s_c = d.sum_i64("c"),
-        s_e = d.sum_i64("e"),
-        s_m = d.sum_i64("m"),
-        s_t = d.sum_i64("t"),
+        "SELECT {key} AS group_id, {n} AS won_deals, {all} AS activities, {c} AS calls, {e} AS emails, \
+         {m} AS meetings, {t} AS tasks FROM deal{join} LEFT JOIN (SELECT a.deal_id AS deal_id, {an} AS n, \
+         {ac} AS calls, {ae} AS emails, {am} AS meetings, {at} AS tasks FROM activity a WHERE a.deal_id IN (SELECT deal.id FROM deal",
         key = dim.key_sql(),
         join = dim.join_sql(),
-        c = per_kind(ActivityKind::Call),
-        e = per_kind(ActivityKind::Email),
-        m = per_kind(ActivityKind::Meeting),
-        t = per_kind(ActivityKind::Task),
+        n = d.count("*"),
+        all = d.sum_i64("c.n"),
+        c = d.sum_i64("c.calls"),
+        e = d.sum_i64("c.emails"),
+        m = d.sum_i64("c.meetings"),
+        t = d.sum_i64("c.tasks"),
+        an = d.count("*"),
+        ac = kind_count(ActivityKind::Call),
+        ae = kind_count(ActivityKind::Email),
+        am = kind_count(ActivityKind::Meeting),
+        at = kind_count(ActivityKind::Task),
     ));
-    sql.bind(start_of(period.start()))
-        .push(" AND deal.closed_at < ")
-        .bind(start_of(period.end()));
-    filter.push_sql(&mut sql, p.scope(), d);
-    sql.push(") w GROUP BY group_id");
+    won_in_period(&mut sql);
+    sql.push(") GROUP BY a.deal_id) c ON c.deal_id = deal.id");
+    won_in_period(&mut sql);
+    dim.push_group_by(&mut sql);
     let rows = WonAgg::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)
         .await?;
