@@ -210,7 +210,7 @@ impl<'a> LeadSeed<'a> {
     pub fn lead(&self, k: usize) -> PlannedLead {
         let mut rng = stream(self.seed, 0x1EAD_5EED, k);
         let deal = &self.org.deals[k / 2];
-        let converted = k % 2 == 0
+        let converted = k.is_multiple_of(2)
             && rng.random_bool(0.4)
             && deal.opened_at > self.now - Duration::days(self.months * 30);
         let id = k as i64 + 1;
