@@ -17,6 +17,7 @@ db_tests!(
     scoring_rules_explain_and_rescore_open_leads,
     lead_metrics_on_hand_worked_numbers,
     deals_without_recent_activity_are_at_risk,
+    leads_and_activities_follow_the_role_table,
 );
 
 const LEAD: &str = "id status score version createdAt firstResponseAt responseHours workedAt qualifiedAt convertedAt disqualifiedAt disqualifiedReason deal { id name amount account { id name } } account { id name } statusHistory { from to } owner { id }";
@@ -955,4 +956,97 @@ async fn deals_without_recent_activity_are_at_risk(app: TestApp) {
         .await;
     assert_eq!(acts["deal"]["activities"][0]["kind"], "CALL");
     let _ = silent;
+}
+
+async fn leads_and_activities_follow_the_role_table(app: TestApp) {
+    let boss = app.create_rep("Bea Boss", None, None, json!({})).await;
+    let ana = app
+        .create_rep("Ana Lima", Some(&boss), None, json!({}))
+        .await;
+    let ben = app.create_rep("Ben Okafor", None, None, json!({})).await;
+    let mine = create_lead(&app, json!({ "name": "Ana's lead", "ownerId": ana })).await;
+    let other = create_lead(&app, json!({ "name": "Ben's lead", "ownerId": ben })).await;
+    log(
+        &app,
+        json!({ "kind": "CALL", "repId": ana, "leadId": mine["id"] }),
+    )
+    .await;
+    log(
+        &app,
+        json!({ "kind": "EMAIL", "repId": ben, "leadId": other["id"] }),
+    )
+    .await;
+    const LIST: &str =
+        "{ leads { totalCount nodes { name } } activities { totalCount nodes { rep { name } } } }";
+    let names = |v: &Value| -> (Vec<String>, i64) {
+        let mut n: Vec<String> = v["leads"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        (n, v["activities"]["totalCount"].as_i64().unwrap())
+    };
+    // A manager sees its team's leads and activities; a rep its own; VIEWER
+    // and INTEGRATION everything.
+    let manager = app.token(Role::Manager, Some(id_num(&boss)));
+    assert_eq!(
+        names(&app.ok_as(&manager, LIST, json!({})).await),
+        (vec!["Ana's lead".to_owned()], 1)
+    );
+    let rep = app.token(Role::Rep, Some(id_num(&ben)));
+    assert_eq!(
+        names(&app.ok_as(&rep, LIST, json!({})).await),
+        (vec!["Ben's lead".to_owned()], 1)
+    );
+    for role in [Role::Viewer, Role::Integration] {
+        let t = app.token(role, None);
+        assert_eq!(names(&app.ok_as(&t, LIST, json!({})).await).0.len(), 2);
+    }
+    // A manager converts its team's lead, not another's.
+    let q = "mutation($id: ID!) { convertLead(id: $id, input: {amount: \"10\"}) { deal { owner { name } } } }";
+    assert_eq!(
+        app.error_code(&manager, q, json!({ "id": other["id"] }))
+            .await,
+        "NOT_FOUND"
+    );
+    let done = app.ok_as(&manager, q, json!({ "id": mine["id"] })).await;
+    assert_eq!(done["convertLead"]["deal"]["owner"]["name"], "Ana Lima");
+    // INTEGRATION writes leads (and backfills createdAt) but reads no
+    // metrics; VIEWER reads metrics and writes nothing.
+    let integration = app.token(Role::Integration, None);
+    app.ok_as(
+        &integration,
+        "mutation($o: ID!) { upsertLead(input: {externalId: \"x-1\", name: \"Synced\", ownerId: $o, createdAt: \"2026-11-01T00:00:00Z\"}) { created } }",
+        json!({ "o": ben }),
+    )
+    .await;
+    let viewer = app.token(Role::Viewer, None);
+    assert_eq!(
+        app.error_code(
+            &viewer,
+            "mutation($o: ID!) { createLead(input: {name: \"x\", ownerId: $o}) { id } }",
+            json!({ "o": ben })
+        )
+        .await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        app.error_code(
+            &integration,
+            "{ leadFunnel(period: \"2026-11\") { created } }",
+            json!({})
+        )
+        .await,
+        "FORBIDDEN"
+    );
+    let funnel = app
+        .ok_as(
+            &viewer,
+            "{ leadFunnel(period: \"2026-11\") { created } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(funnel["leadFunnel"][0]["created"], 1);
 }
