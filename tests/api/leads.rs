@@ -18,6 +18,7 @@ db_tests!(
     lead_metrics_on_hand_worked_numbers,
     deals_without_recent_activity_are_at_risk,
     leads_and_activities_follow_the_role_table,
+    a_page_of_leads_loads_its_relations_in_constant_statements,
 );
 
 const LEAD: &str = "id status score version createdAt firstResponseAt responseHours workedAt qualifiedAt convertedAt disqualifiedAt disqualifiedReason deal { id name amount account { id name } } account { id name } statusHistory { from to } owner { id }";
@@ -1049,4 +1050,54 @@ async fn leads_and_activities_follow_the_role_table(app: TestApp) {
         )
         .await;
     assert_eq!(funnel["leadFunnel"][0]["created"], 1);
+}
+
+async fn a_page_of_leads_loads_its_relations_in_constant_statements(app: TestApp) {
+    let ana = app.create_rep("Ana Lima", None, None, json!({})).await;
+    app.ok(
+        "mutation { setLeadScoringRules(rules: [{field: NAME, operator: CONTAINS, value: \"lead\", points: 10}]) { rescoredLeads } }",
+        json!({}),
+    )
+    .await;
+    let inputs: Vec<Value> = (0..40)
+        .map(|i| json!({ "externalId": format!("p-{i}"), "name": format!("Lead {i}"), "ownerId": ana }))
+        .collect();
+    app.ok(
+        "mutation($i: [LeadInput!]!) { bulkUpsertLeads(inputs: $i) { created } }",
+        json!({ "i": inputs }),
+    )
+    .await;
+    let ids: Vec<String> = app
+        .ok("{ leads(first: 40) { nodes { id } } }", json!({}))
+        .await["leads"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect();
+    let acts: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, l)| json!({ "externalId": format!("a-{i}"), "kind": "CALL", "repId": ana, "leadId": l }))
+        .collect();
+    app.ok(
+        "mutation($i: [ActivityInput!]!) { bulkUpsertActivities(inputs: $i) { created } }",
+        json!({ "i": acts }),
+    )
+    .await;
+    const PAGE: &str = "query($n: Int) { leads(first: $n) { nodes { id owner { name } territory { name } scoreRules { points } statusHistory { to } activities(first: 3) { kind rep { name } lead { id } } } } }";
+    let cost = |n: i64| {
+        let app = &app;
+        async move {
+            let before = app.statements().await;
+            let d = app.ok(PAGE, json!({ "n": n })).await;
+            assert_eq!(d["leads"]["nodes"].as_array().unwrap().len() as i64, n);
+            assert_eq!(
+                d["leads"]["nodes"][0]["scoreRules"],
+                json!([{ "points": 10 }])
+            );
+            app.statements().await - before
+        }
+    };
+    assert_eq!(cost(4).await, cost(40).await);
 }
