@@ -19,6 +19,7 @@ db_tests!(
     deals_without_recent_activity_are_at_risk,
     leads_and_activities_follow_the_role_table,
     a_page_of_leads_loads_its_relations_in_constant_statements,
+    stage_means_follow_every_new_stage_change,
 );
 
 const LEAD: &str = "id status score version createdAt firstResponseAt responseHours workedAt qualifiedAt convertedAt disqualifiedAt disqualifiedReason deal { id name amount account { id name } } account { id name } statusHistory { from to } owner { id }";
@@ -1100,4 +1101,47 @@ async fn a_page_of_leads_loads_its_relations_in_constant_statements(app: TestApp
         }
     };
     assert_eq!(cost(4).await, cost(40).await);
+}
+
+/// Deal risk keeps the stage means between pages while no stage change
+/// happened; a new one (here a deal created in the stage) moves them.
+async fn stage_means_follow_every_new_stage_change(app: TestApp) {
+    let ana = app.create_rep("Ana Lima", None, None, json!({})).await;
+    let today = Utc::now().date_naive();
+    let ago = |days: i64| format!("{}T09:00:00Z", today - Duration::days(days));
+    let stuck = app
+        .create_deal(
+            json!({ "name": "stuck", "amount": "1000", "ownerId": ana, "openedAt": ago(60) }),
+        )
+        .await;
+    let moved = app
+        .create_deal(
+            json!({ "name": "moved", "amount": "1000", "ownerId": ana, "openedAt": ago(100) }),
+        )
+        .await;
+    app.move_deal(&moved, "Qualified", &ago(90)).await;
+    const Q: &str = "query($id: ID!) { deal(id: $id) { risk { signals { kind detail } } } }";
+    let stuck_detail = |d: Value| -> Option<String> {
+        d["deal"]["risk"]["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "STUCK_IN_STAGE")
+            .map(|s| s["detail"].as_str().unwrap().to_owned())
+    };
+    // Discovery stays: 60 (going on) and 10: mean 35, and 60 > 1.5 x 35.
+    let first = stuck_detail(app.ok(Q, json!({ "id": stuck })).await);
+    assert_eq!(
+        first.as_deref(),
+        Some("60 days in Discovery, where deals spend 35.0 days on average")
+    );
+    // Read again: the same (from the kept means).
+    assert_eq!(stuck_detail(app.ok(Q, json!({ "id": stuck })).await), first);
+    // A deal in Discovery for 200 days: mean (60 + 10 + 200) / 3 = 90, and
+    // 60 is no longer stuck.
+    app.create_deal(
+        json!({ "name": "slow", "amount": "1000", "ownerId": ana, "openedAt": ago(200) }),
+    )
+    .await;
+    assert_eq!(stuck_detail(app.ok(Q, json!({ "id": stuck })).await), None);
 }

@@ -181,6 +181,10 @@ fn activity(
 pub struct LeadSeed<'a> {
     org: &'a Org,
     sellers: Vec<&'a Rep>,
+    /// Sellers and accounts by id (the deal's owner and account of a
+    /// converted lead, looked up for every one of them).
+    seller_by_id: std::collections::HashMap<i64, &'a Rep>,
+    account_by_id: std::collections::HashMap<i64, &'a super::generator::Account>,
     seed: u64,
     now: DateTime<Utc>,
     months: i64,
@@ -188,9 +192,11 @@ pub struct LeadSeed<'a> {
 
 impl<'a> LeadSeed<'a> {
     pub fn new(org: &'a Org, seed: u64, now: DateTime<Utc>, months: u32) -> Self {
-        let sellers = org.reps.iter().filter(|r| r.seller && r.active).collect();
+        let sellers: Vec<&Rep> = org.reps.iter().filter(|r| r.seller && r.active).collect();
         Self {
             org,
+            seller_by_id: sellers.iter().map(|r| (r.id, *r)).collect(),
+            account_by_id: org.accounts.iter().map(|a| (a.id, a)).collect(),
             sellers,
             seed,
             now,
@@ -221,16 +227,14 @@ impl<'a> LeadSeed<'a> {
         let account = self.org.accounts.choose(&mut rng).unwrap();
         let (owner, created_at, source, title, company) = if converted {
             let owner = self
-                .sellers
-                .iter()
-                .find(|r| r.id == deal.owner_id)
+                .seller_by_id
+                .get(&deal.owner_id)
                 .copied()
                 .unwrap_or(self.sellers[0]);
             let company = self
-                .org
-                .accounts
-                .iter()
-                .find(|a| a.id == deal.account_id)
+                .account_by_id
+                .get(&deal.account_id)
+                .copied()
                 .unwrap_or(account);
             (
                 owner,

@@ -143,6 +143,9 @@ struct ResponseAgg {
     responded: i64,
     within_sla: i64,
     due: i64,
+    /// PostgreSQL computes the percentiles in the aggregate itself.
+    median_secs: Option<f64>,
+    p90_secs: Option<f64>,
 }
 
 #[derive(FromQueryResult)]
@@ -206,8 +209,19 @@ pub async fn response_time(
         r = d.count("lead.first_response_at"),
         w = d.count(&format!("CASE WHEN lead.first_response_at IS NOT NULL AND {secs} <= {sla_secs} THEN 1 END")),
     ));
+    // PostgreSQL has percentile_cont; SQLite takes the ranks in a second
+    // statement (the same interpolation).
+    let percentiles = match d {
+        Dialect::Postgres => format!(
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY {secs}) AS median_secs, \
+             percentile_cont(0.9) WITHIN GROUP (ORDER BY {secs}) AS p90_secs"
+        ),
+        Dialect::Sqlite => {
+            "CAST(NULL AS REAL) AS median_secs, CAST(NULL AS REAL) AS p90_secs".to_owned()
+        }
+    };
     sql.push(&format!(
-        "{} AS due FROM lead{}",
+        "{} AS due, {percentiles} FROM lead{}",
         d.count("CASE WHEN lead.first_response_at IS NOT NULL OR lead.created_at <= ? THEN 1 END"),
         g.join
     ));
@@ -221,28 +235,30 @@ pub async fn response_time(
         .all(db)
         .await?;
 
-    let mut ranks = Sql::new(format!(
-        "SELECT key_id, key_text, n, rn, secs FROM (SELECT {id} AS key_id, {text} AS key_text, {secs} AS secs, \
-         ROW_NUMBER() OVER (PARTITION BY {id}, {text} ORDER BY {secs}) AS rn, \
-         COUNT(*) OVER (PARTITION BY {id}, {text}) AS n FROM lead{join}",
-        id = g.id,
-        text = g.text,
-        join = g.join,
-    ));
-    cohort(&mut ranks, period, p, filter);
-    ranks.push(
-        " AND lead.first_response_at IS NOT NULL) o WHERE rn - 1 IN ((n - 1) / 2, (n - 1) / 2 + 1, (9 * (n - 1)) / 10, (9 * (n - 1)) / 10 + 1)",
-    );
     // Per group: its count and the seconds at the ranks asked for.
     let mut by_key: HashMap<RawKey, (i64, HashMap<i64, i64>)> = HashMap::new();
-    for r in RankRow::find_by_statement(ranks.statement(db.get_database_backend()))
-        .all(db)
-        .await?
-    {
-        let e = by_key
-            .entry((r.key_id, r.key_text))
-            .or_insert_with(|| (r.n, HashMap::new()));
-        e.1.insert(r.rn, r.secs);
+    if d == Dialect::Sqlite {
+        let mut ranks = Sql::new(format!(
+            "SELECT key_id, key_text, n, rn, secs FROM (SELECT {id} AS key_id, {text} AS key_text, {secs} AS secs, \
+             ROW_NUMBER() OVER (PARTITION BY {id}, {text} ORDER BY {secs}) AS rn, \
+             COUNT(*) OVER (PARTITION BY {id}, {text}) AS n FROM lead{join}",
+            id = g.id,
+            text = g.text,
+            join = g.join,
+        ));
+        cohort(&mut ranks, period, p, filter);
+        ranks.push(
+            " AND lead.first_response_at IS NOT NULL) o WHERE rn - 1 IN ((n - 1) / 2, (n - 1) / 2 + 1, (9 * (n - 1)) / 10, (9 * (n - 1)) / 10 + 1)",
+        );
+        for r in RankRow::find_by_statement(ranks.statement(db.get_database_backend()))
+            .all(db)
+            .await?
+        {
+            let e = by_key
+                .entry((r.key_id, r.key_text))
+                .or_insert_with(|| (r.n, HashMap::new()));
+            e.1.insert(r.rn, r.secs);
+        }
     }
     let labels = keys(db, dim, aggs.iter().map(|a| (a.key_id, a.key_text.clone()))).await?;
     let mut out: Vec<ResponseTimeRow> = aggs
@@ -251,7 +267,7 @@ pub async fn response_time(
             let k = (a.key_id, a.key_text.clone());
             let (median, p90) = match by_key.get(&k) {
                 Some((n, v)) => (quantile(v, *n, 1, 2), quantile(v, *n, 9, 10)),
-                None => (None, None),
+                None => (a.median_secs, a.p90_secs),
             };
             ResponseTimeRow {
                 key: labels[&k].clone(),
