@@ -1,13 +1,31 @@
 //! Time as the database stores it: UTC, microsecond precision (PostgreSQL's
 //! timestamptz), so a value read back compares equal to the one written.
-use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use std::future::Future;
+
+tokio::task_local! {
+    /// How far the serving application's clock is set from the system's
+    /// (`Config::clock_start`), for the request running on this task.
+    static OFFSET: TimeDelta;
+}
+
+/// Runs `fut` with the clock moved by `offset` (None: the system clock).
+/// The HTTP and WebSocket edges wrap each request in it, so a test can run
+/// an application whose "now" is a chosen instant (month boundaries
+/// deterministic) while other applications in the process keep theirs.
+pub async fn scope<F: Future>(offset: Option<TimeDelta>, fut: F) -> F::Output {
+    match offset {
+        Some(o) => OFFSET.scope(o, fut).await,
+        None => fut.await,
+    }
+}
 
 pub fn now() -> DateTime<Utc> {
-    truncate_micros(Utc::now())
+    truncate_micros(Utc::now() + OFFSET.try_with(|o| *o).unwrap_or_default())
 }
 
 pub fn today() -> NaiveDate {
-    Utc::now().date_naive()
+    now().date_naive()
 }
 
 pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {

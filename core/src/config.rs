@@ -212,6 +212,12 @@ pub struct Config {
     /// to its admin token; never from the environment).
     #[arg(skip)]
     pub graphiql_token: Option<String>,
+
+    /// The instant the application's clock starts from; it runs on from
+    /// there (tests and demos that need a fixed calendar; never from the
+    /// environment). None: the system clock.
+    #[arg(skip)]
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Wrapper so a Config can be read from the environment alone.

@@ -22,16 +22,18 @@ pub enum EventKind {
     DealWon,
     DealLost,
     SopPlanStageChanged,
+    SopPlanApproved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::DealCreated,
         EventKind::DealUpdated,
         EventKind::DealStageChanged,
         EventKind::DealWon,
         EventKind::DealLost,
         EventKind::SopPlanStageChanged,
+        EventKind::SopPlanApproved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +44,7 @@ impl EventKind {
             EventKind::DealWon => "DEAL_WON",
             EventKind::DealLost => "DEAL_LOST",
             EventKind::SopPlanStageChanged => "SOP_PLAN_STAGE_CHANGED",
+            EventKind::SopPlanApproved => "SOP_PLAN_APPROVED",
         }
     }
 

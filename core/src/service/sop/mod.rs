@@ -41,18 +41,25 @@
 //! actuals, baseline, capacity and the lines generated from them), `lines`
 //! (demand, supply and adjustment writes and their checks), `reporting`
 //! (plan reads, lines, gaps, variances) and `shared` (helpers they all use).
+mod approvals;
 mod gathering;
 mod lifecycle;
 mod lines;
 mod reporting;
+mod rollup;
 mod shared;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 pub use lifecycle::{advance, create, record_transition, release, reopen, revise};
-pub use lines::{add_adjustments, set_demand, set_supply};
+pub use approvals::{approve, approvers_of, set_approvers};
+pub use lines::{add_adjustments, seed_demand_from_pipeline, set_demand, set_supply};
 pub use reporting::{gaps_for, get, lines_for, list, variances_for};
+pub use rollup::{
+    budget_totals, compare, line_totals_of, roll_up_gaps, roll_up_variances, tree_for,
+    ComparisonRow, Figures, LineTotal, TerritoryTree,
+};
 pub use shared::stage_name;
 
 pub const DEFAULT_LOOKBACK_MONTHS: i32 = 12;
@@ -72,13 +79,19 @@ pub struct NewPlan {
     pub lookback_months: Option<i32>,
     pub baseline_lookback_months: Option<i32>,
     pub growth_rate: Option<f64>,
+    /// Token subjects whose sign-off release needs.
+    pub approvers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct DemandLine {
     pub territory_id: Option<i64>,
     pub month: NaiveDate,
-    pub amount: Decimal,
+    /// Exactly one of amount and change_percent.
+    pub amount: Option<Decimal>,
+    /// A change of the territory-month's baseline in percent (20 is +20%),
+    /// not below -100.
+    pub change_percent: Option<Decimal>,
     pub note: Option<String>,
 }
 
