@@ -34,9 +34,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// The token GraphiQL's headers open with (`serve --demo` only).
     pub graphiql_token: Option<String>,
-    /// How far this application's clock is from the system's
-    /// (`Config::clock_start`); None: the system clock.
-    pub clock_offset: Option<chrono::TimeDelta>,
+    /// The application's settable clock (`Config::clock`); None: the
+    /// system clock.
+    pub clock: Option<Arc<crate::clock::ManualClock>>,
 }
 
 /// Shared by every request.
@@ -299,7 +299,7 @@ where
     // A panic in a resolver fails this request only.
     let run = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(
         crate::clock::scope(
-            st.settings.clock_offset,
+            st.settings.clock.as_ref().map(|c| c.offset()),
             crate::work::scope(work, schema.execute(req)),
         ),
         span.clone(),
@@ -750,7 +750,7 @@ mod tests {
                 max_rows_per_request: 50_000,
                 metrics_token: None,
                 graphiql_token: None,
-                clock_offset: None,
+                clock: None,
             }),
             metrics: Default::default(),
             documents: Default::default(),

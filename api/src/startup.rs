@@ -99,7 +99,7 @@ impl Application {
             max_rows_per_request: cfg.max_rows_per_request,
             metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
             graphiql_token: cfg.graphiql_token.clone(),
-            clock_offset: cfg.clock_start.map(|t| t - chrono::Utc::now()),
+            clock: cfg.clock.clone(),
         });
         let state = AppState {
             db,

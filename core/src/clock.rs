@@ -2,11 +2,32 @@
 //! timestamptz), so a value read back compares equal to the one written.
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 tokio::task_local! {
     /// How far the serving application's clock is set from the system's
-    /// (`Config::clock_start`), for the request running on this task.
+    /// (`Config::clock`), for the request running on this task.
     static OFFSET: TimeDelta;
+}
+
+/// A clock that can be set while the application runs (tests, demos): an
+/// offset from the system clock, in microseconds. Setting it to an instant
+/// makes "now" that instant, running on from there.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    offset_us: AtomicI64,
+}
+
+impl ManualClock {
+    /// From now on, "now" is `at` (and runs on from it).
+    pub fn set(&self, at: DateTime<Utc>) {
+        let offset = (at - Utc::now()).num_microseconds().unwrap_or(0);
+        self.offset_us.store(offset, Ordering::Relaxed);
+    }
+
+    pub fn offset(&self) -> TimeDelta {
+        TimeDelta::microseconds(self.offset_us.load(Ordering::Relaxed))
+    }
 }
 
 /// Runs `fut` with the clock moved by `offset` (None: the system clock).

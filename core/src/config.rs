@@ -213,11 +213,11 @@ pub struct Config {
     #[arg(skip)]
     pub graphiql_token: Option<String>,
 
-    /// The instant the application's clock starts from; it runs on from
-    /// there (tests and demos that need a fixed calendar; never from the
-    /// environment). None: the system clock.
+    /// A clock that can be set while the application runs (tests that need
+    /// a fixed calendar; never from the environment). None: the system
+    /// clock.
     #[arg(skip)]
-    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
+    pub clock: Option<std::sync::Arc<crate::clock::ManualClock>>,
 }
 
 /// Wrapper so a Config can be read from the environment alone.

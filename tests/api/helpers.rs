@@ -133,6 +133,8 @@ pub fn test_config() -> Config {
     // both (tests/api/webhook_security.rs proves it), so allow them here.
     cfg.webhook_allow_http = true;
     cfg.webhook_allowed_hosts = "127.0.0.1".into();
+    // The system clock until a scenario sets it (TestApp::set_clock).
+    cfg.clock = Some(Default::default());
     cfg
 }
 
@@ -227,6 +229,19 @@ impl TestApp {
         self.server = app.handle();
         self.handle = Some(app.app_handle());
         tokio::spawn(app.run_until_stopped());
+    }
+
+    /// Sets the application's clock to `at` (RFC 3339); it runs on from
+    /// there. Month boundaries in S&OP scenarios are then deterministic.
+    /// Writes checked against "now" (a deal's closedAt must not be in the
+    /// future) follow this clock too.
+    pub fn set_clock(&self, at: &str) {
+        let t: chrono::DateTime<chrono::Utc> = at.parse().expect("an RFC 3339 instant");
+        self.config
+            .clock
+            .as_ref()
+            .expect("test apps have a settable clock")
+            .set(t);
     }
 
     /// A real signed token for a role (REP and MANAGER need a rep id).
