@@ -299,7 +299,7 @@ where
     // A panic in a resolver fails this request only.
     let run = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(
         crate::clock::scope(
-            st.settings.clock.as_ref().map(|c| c.offset()),
+            st.settings.clock.clone(),
             crate::work::scope(work, schema.execute(req)),
         ),
         span.clone(),

@@ -457,7 +457,7 @@ impl Connection {
                     }
                 }
             });
-            let errors = crate::clock::scope(st.settings.clock.as_ref().map(|c| c.offset()), run).await;
+            let errors = crate::clock::scope(st.settings.clock.clone(), run).await;
             let _ = done.send(Out::Done(id, errors));
         })
     }

@@ -231,8 +231,9 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
     }
 
-    /// Sets the application's clock to `at` (RFC 3339); it runs on from
-    /// there. Month boundaries in S&OP scenarios are then deterministic.
+    /// Sets the application's clock to `at` (RFC 3339): "now" is that
+    /// instant until it is set again, so month boundaries and durations in
+    /// S&OP scenarios are exact.
     /// Writes checked against "now" (a deal's closedAt must not be in the
     /// future) follow this clock too.
     pub fn set_clock(&self, at: &str) {
@@ -253,6 +254,13 @@ impl TestApp {
                 rep_id,
                 Duration::from_secs(3600),
             )
+            .expect("issue token")
+    }
+
+    /// A real signed token for a named user (its `sub`) with a role.
+    pub fn token_for(&self, sub: &str, role: Role) -> String {
+        self.keys
+            .issue(sub, role, None, Duration::from_secs(3600))
             .expect("issue token")
     }
 

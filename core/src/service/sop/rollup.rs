@@ -351,9 +351,10 @@ pub async fn compare(
         )));
     }
     let tree = tree_for(db, level).await?;
-    let mut figures = figures_for(db, &[from.clone(), to.clone()]).await?;
-    let mut side = |id: i64| -> Vec<Gap> {
-        let g = figures.remove(&id).unwrap_or_default();
+    let figures = figures_for(db, &[from.clone(), to.clone()]).await?;
+    let side = |id: i64| -> Vec<Gap> {
+        // A plan compared with itself is read once.
+        let g = figures.get(&id).cloned().unwrap_or_default();
         match (&tree, level) {
             (Some(t), Some(l)) => roll_up_gaps(g, t, l),
             _ => g,
@@ -366,12 +367,20 @@ pub async fn compare(
         adjustments: g.adjustments,
         gap: g.gap,
     };
+    // A territory-month one plan has no numbers for is all zero there.
+    let zero = Decimal::new(0, 2);
+    let none = Figures {
+        demand: zero,
+        supply: zero,
+        adjustments: zero,
+        gap: zero,
+    };
     let mut rows: BTreeMap<(Option<i64>, NaiveDate), (Figures, Figures)> = BTreeMap::new();
     for g in &a {
-        rows.entry((g.territory_id, g.month)).or_default().0 = fig(g);
+        rows.entry((g.territory_id, g.month)).or_insert((none, none)).0 = fig(g);
     }
     for g in &b {
-        rows.entry((g.territory_id, g.month)).or_default().1 = fig(g);
+        rows.entry((g.territory_id, g.month)).or_insert((none, none)).1 = fig(g);
     }
     let mut out: Vec<ComparisonRow> = rows
         .into_iter()
