@@ -267,9 +267,18 @@ mod tests {
     #[test]
     fn demand_as_a_percentage_of_the_baseline() {
         // 10,500 + 20% = 12,600; 2,450 - 15% = 2,082.50; 350.01 + 33.3% = 466.56333 -> 466.56.
-        assert_eq!(demand_from_percent(dec("10500"), dec("20")), Some(dec("12600")));
-        assert_eq!(demand_from_percent(dec("2450"), dec("-15")), Some(dec("2082.5")));
-        assert_eq!(demand_from_percent(dec("350.01"), dec("33.3")), Some(dec("466.56")));
+        assert_eq!(
+            demand_from_percent(dec("10500"), dec("20")),
+            Some(dec("12600"))
+        );
+        assert_eq!(
+            demand_from_percent(dec("2450"), dec("-15")),
+            Some(dec("2082.5"))
+        );
+        assert_eq!(
+            demand_from_percent(dec("350.01"), dec("33.3")),
+            Some(dec("466.56"))
+        );
         assert_eq!(demand_from_percent(dec("100"), dec("-100")), Some(dec("0")));
         assert_eq!(demand_from_percent(dec("100"), dec("-100.01")), None);
     }

@@ -23,7 +23,8 @@ const RELEASE: &str = "mutation($id: ID!, $v: Int!) { releaseSopPlan(id: $id, ex
 const DEMAND: &str = "mutation($id: ID!, $l: [SopDemandLineInput!]!) { setSopDemand(planId: $id, lines: $l) { id version } }";
 const ADJUST: &str = "mutation($id: ID!, $a: [SopAdjustmentInput!]!) { addSopAdjustments(planId: $id, adjustments: $a) { id version } }";
 const APPROVE: &str = "mutation($id: ID!, $v: Int!, $n: String) { approveSopPlan(id: $id, expectedVersion: $v, note: $n) { id version } }";
-const REVISE: &str = "mutation($id: ID!) { reviseSopPlan(id: $id) { id stage version revision plannedFrom } }";
+const REVISE: &str =
+    "mutation($id: ID!) { reviseSopPlan(id: $id) { id stage version revision plannedFrom } }";
 const SEED: &str = "mutation($id: ID!, $n: String!) { seedSopDemandFromPipeline(planId: $id, note: $n) { id version } }";
 const COMPARE: &str = "query($f: ID!, $t: ID!, $l: Int) { sopPlanComparison(fromId: $f, toId: $t, rollUpTo: $l) { \
     from { id } to { id } changes { territory { name } month from { demand supply adjustments gap } \
@@ -222,10 +223,38 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     assert_eq!(
         lines(&app, &p1, "ACTUAL").await,
         [
-            json!(["Bay", "2024-12-01", "3000.00", "Closed-won in 2024-12", true, false]),
-            json!(["East", "2024-10-01", "3000.00", "Closed-won in 2024-10", true, false]),
-            json!(["East", "2024-11-01", "3000.00", "Closed-won in 2024-11", true, false]),
-            json!(["East", "2024-12-01", "6000.00", "Closed-won in 2024-12", true, false]),
+            json!([
+                "Bay",
+                "2024-12-01",
+                "3000.00",
+                "Closed-won in 2024-12",
+                true,
+                false
+            ]),
+            json!([
+                "East",
+                "2024-10-01",
+                "3000.00",
+                "Closed-won in 2024-10",
+                true,
+                false
+            ]),
+            json!([
+                "East",
+                "2024-11-01",
+                "3000.00",
+                "Closed-won in 2024-11",
+                true,
+                false
+            ]),
+            json!([
+                "East",
+                "2024-12-01",
+                "6000.00",
+                "Closed-won in 2024-12",
+                true,
+                false
+            ]),
         ]
     );
     // BASELINE: run rate over Oct..Dec 2024, the whole months before the
@@ -268,9 +297,30 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     assert_eq!(
         lines(&app, &p1, "DEMAND").await,
         [
-            json!(["Americas", "2025-03-01", "2000.00", "Key account", false, false]),
-            json!(["Bay", "2025-03-01", "875.00", "-12.5% of the baseline 1000.00", false, false]),
-            json!(["East", "2025-02-01", "4800.00", "Launch (+20% of the baseline 4000.00)", false, false]),
+            json!([
+                "Americas",
+                "2025-03-01",
+                "2000.00",
+                "Key account",
+                false,
+                false
+            ]),
+            json!([
+                "Bay",
+                "2025-03-01",
+                "875.00",
+                "-12.5% of the baseline 1000.00",
+                false,
+                false
+            ]),
+            json!([
+                "East",
+                "2025-02-01",
+                "4800.00",
+                "Launch (+20% of the baseline 4000.00)",
+                false,
+                false
+            ]),
         ]
     );
 
@@ -315,13 +365,69 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     assert_eq!(
         gaps(&app, &p1, None).await,
         [
-            json!(["Americas", "2025-03-01", "2000.00", "0.00", null, "2000.00", "0.00"]),
-            json!(["Bay", "2025-01-01", "1000.00", "6000.00", 1.0, "0.00", "-5000.00"]),
-            json!(["Bay", "2025-02-01", "1000.00", "6000.00", 1.0, "0.00", "-5000.00"]),
-            json!(["Bay", "2025-03-01", "875.00", "6000.00", 1.0, "0.00", "-5125.00"]),
-            json!(["East", "2025-01-01", "4000.00", "10000.00", 1.0, "0.00", "-6000.00"]),
-            json!(["East", "2025-02-01", "4800.00", "10000.00", 1.0, "-200.00", "-5000.00"]),
-            json!(["East", "2025-03-01", "4000.00", "10000.00", 1.0, "0.00", "-6000.00"]),
+            json!([
+                "Americas",
+                "2025-03-01",
+                "2000.00",
+                "0.00",
+                null,
+                "2000.00",
+                "0.00"
+            ]),
+            json!([
+                "Bay",
+                "2025-01-01",
+                "1000.00",
+                "6000.00",
+                1.0,
+                "0.00",
+                "-5000.00"
+            ]),
+            json!([
+                "Bay",
+                "2025-02-01",
+                "1000.00",
+                "6000.00",
+                1.0,
+                "0.00",
+                "-5000.00"
+            ]),
+            json!([
+                "Bay",
+                "2025-03-01",
+                "875.00",
+                "6000.00",
+                1.0,
+                "0.00",
+                "-5125.00"
+            ]),
+            json!([
+                "East",
+                "2025-01-01",
+                "4000.00",
+                "10000.00",
+                1.0,
+                "0.00",
+                "-6000.00"
+            ]),
+            json!([
+                "East",
+                "2025-02-01",
+                "4800.00",
+                "10000.00",
+                1.0,
+                "-200.00",
+                "-5000.00"
+            ]),
+            json!([
+                "East",
+                "2025-03-01",
+                "4000.00",
+                "10000.00",
+                1.0,
+                "0.00",
+                "-6000.00"
+            ]),
         ]
     );
     // Rolled up to level 0, everything is Americas': January 4,000 + 1,000
@@ -331,22 +437,102 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     assert_eq!(
         gaps(&app, &p1, Some(0)).await,
         [
-            json!(["Americas", "2025-01-01", "5000.00", "16000.00", 2.0, "0.00", "-11000.00"]),
-            json!(["Americas", "2025-02-01", "5800.00", "16000.00", 2.0, "-200.00", "-10000.00"]),
-            json!(["Americas", "2025-03-01", "6875.00", "16000.00", 2.0, "2000.00", "-11125.00"]),
+            json!([
+                "Americas",
+                "2025-01-01",
+                "5000.00",
+                "16000.00",
+                2.0,
+                "0.00",
+                "-11000.00"
+            ]),
+            json!([
+                "Americas",
+                "2025-02-01",
+                "5800.00",
+                "16000.00",
+                2.0,
+                "-200.00",
+                "-10000.00"
+            ]),
+            json!([
+                "Americas",
+                "2025-03-01",
+                "6875.00",
+                "16000.00",
+                2.0,
+                "2000.00",
+                "-11125.00"
+            ]),
         ]
     );
     // Level 1: Bay rolls into West; Americas keeps its own line.
     assert_eq!(
         gaps(&app, &p1, Some(1)).await,
         [
-            json!(["Americas", "2025-03-01", "2000.00", "0.00", null, "2000.00", "0.00"]),
-            json!(["East", "2025-01-01", "4000.00", "10000.00", 1.0, "0.00", "-6000.00"]),
-            json!(["East", "2025-02-01", "4800.00", "10000.00", 1.0, "-200.00", "-5000.00"]),
-            json!(["East", "2025-03-01", "4000.00", "10000.00", 1.0, "0.00", "-6000.00"]),
-            json!(["West", "2025-01-01", "1000.00", "6000.00", 1.0, "0.00", "-5000.00"]),
-            json!(["West", "2025-02-01", "1000.00", "6000.00", 1.0, "0.00", "-5000.00"]),
-            json!(["West", "2025-03-01", "875.00", "6000.00", 1.0, "0.00", "-5125.00"]),
+            json!([
+                "Americas",
+                "2025-03-01",
+                "2000.00",
+                "0.00",
+                null,
+                "2000.00",
+                "0.00"
+            ]),
+            json!([
+                "East",
+                "2025-01-01",
+                "4000.00",
+                "10000.00",
+                1.0,
+                "0.00",
+                "-6000.00"
+            ]),
+            json!([
+                "East",
+                "2025-02-01",
+                "4800.00",
+                "10000.00",
+                1.0,
+                "-200.00",
+                "-5000.00"
+            ]),
+            json!([
+                "East",
+                "2025-03-01",
+                "4000.00",
+                "10000.00",
+                1.0,
+                "0.00",
+                "-6000.00"
+            ]),
+            json!([
+                "West",
+                "2025-01-01",
+                "1000.00",
+                "6000.00",
+                1.0,
+                "0.00",
+                "-5000.00"
+            ]),
+            json!([
+                "West",
+                "2025-02-01",
+                "1000.00",
+                "6000.00",
+                1.0,
+                "0.00",
+                "-5000.00"
+            ]),
+            json!([
+                "West",
+                "2025-03-01",
+                "875.00",
+                "6000.00",
+                1.0,
+                "0.00",
+                "-5125.00"
+            ]),
         ]
     );
     // Level 2 is the leaves: the same as no roll-up.
@@ -358,7 +544,10 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     let v = version(&app, &p1).await;
     assert_eq!(v, 6);
     let body = app.gql(&ops, RELEASE, json!({ "id": p1, "v": v })).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_TRANSITION");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "INVALID_TRANSITION"
+    );
     assert_eq!(
         body["errors"][0]["message"],
         format!(
@@ -372,14 +561,21 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     // The CFO approves version 6; twice is a CONFLICT. Approving does not
     // change the version.
     let a = app
-        .ok_as(&cfo, APPROVE, json!({ "id": p1, "v": v, "n": "Budget fits" }))
+        .ok_as(
+            &cfo,
+            APPROVE,
+            json!({ "id": p1, "v": v, "n": "Budget fits" }),
+        )
         .await;
     assert_eq!(a["approveSopPlan"]["version"], 6);
     let body = app.gql(&cfo, APPROVE, json!({ "id": p1, "v": v })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT");
     assert_eq!(
         body["errors"][0]["message"],
-        format!("cfo already approved version 6 of S&OP plan {}", id_num(&p1))
+        format!(
+            "cfo already approved version 6 of S&OP plan {}",
+            id_num(&p1)
+        )
     );
     let body = app.gql(&ops, RELEASE, json!({ "id": p1, "v": v })).await;
     assert!(body["errors"][0]["message"]
@@ -550,15 +746,37 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     // DEMAND: January's actuals (generated), and the three lines people
     // entered for February and March, carried with their amounts and notes
     // (the confirmed baselines are not carried: they are worked out again).
-    let over = "2025-01 was over when the plan was made: its closed-won is the demand (not planned)";
+    let over =
+        "2025-01 was over when the plan was made: its closed-won is the demand (not planned)";
     assert_eq!(
         lines(&app, &p2, "DEMAND").await,
         [
-            json!(["Americas", "2025-03-01", "2000.00", "Key account", false, true]),
+            json!([
+                "Americas",
+                "2025-03-01",
+                "2000.00",
+                "Key account",
+                false,
+                true
+            ]),
             json!(["Bay", "2025-01-01", "2000.00", over, true, false]),
-            json!(["Bay", "2025-03-01", "875.00", "-12.5% of the baseline 1000.00", false, true]),
+            json!([
+                "Bay",
+                "2025-03-01",
+                "875.00",
+                "-12.5% of the baseline 1000.00",
+                false,
+                true
+            ]),
             json!(["East", "2025-01-01", "6000.00", over, true, false]),
-            json!(["East", "2025-02-01", "4800.00", "Launch (+20% of the baseline 4000.00)", false, true]),
+            json!([
+                "East",
+                "2025-02-01",
+                "4800.00",
+                "Launch (+20% of the baseline 4000.00)",
+                false,
+                true
+            ]),
         ]
     );
     // SUPPLY was all computed: nothing carried. ADJUSTMENT: the three of
@@ -605,14 +823,34 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     assert_eq!(
         compare(&app, &p1, &p2, None).await,
         [
-            json!(["Bay", "2025-01-01", ["1000.00", "6000.00", "0.00", "-5000.00"],
-                   ["2000.00", "0.00", "0.00", "2000.00"], ["1000.00", "-6000.00", "0.00", "7000.00"]]),
-            json!(["Bay", "2025-02-01", ["1000.00", "6000.00", "500.00", "-5500.00"],
-                   ["1666.67", "6000.00", "500.00", "-4833.33"], ["666.67", "0.00", "0.00", "666.67"]]),
-            json!(["East", "2025-01-01", ["4000.00", "10000.00", "0.00", "-6000.00"],
-                   ["6000.00", "0.00", "0.00", "6000.00"], ["2000.00", "-10000.00", "0.00", "12000.00"]]),
-            json!(["East", "2025-03-01", ["4000.00", "10000.00", "0.00", "-6000.00"],
-                   ["5000.00", "10000.00", "0.00", "-5000.00"], ["1000.00", "0.00", "0.00", "1000.00"]]),
+            json!([
+                "Bay",
+                "2025-01-01",
+                ["1000.00", "6000.00", "0.00", "-5000.00"],
+                ["2000.00", "0.00", "0.00", "2000.00"],
+                ["1000.00", "-6000.00", "0.00", "7000.00"]
+            ]),
+            json!([
+                "Bay",
+                "2025-02-01",
+                ["1000.00", "6000.00", "500.00", "-5500.00"],
+                ["1666.67", "6000.00", "500.00", "-4833.33"],
+                ["666.67", "0.00", "0.00", "666.67"]
+            ]),
+            json!([
+                "East",
+                "2025-01-01",
+                ["4000.00", "10000.00", "0.00", "-6000.00"],
+                ["6000.00", "0.00", "0.00", "6000.00"],
+                ["2000.00", "-10000.00", "0.00", "12000.00"]
+            ]),
+            json!([
+                "East",
+                "2025-03-01",
+                ["4000.00", "10000.00", "0.00", "-6000.00"],
+                ["5000.00", "10000.00", "0.00", "-5000.00"],
+                ["1000.00", "0.00", "0.00", "1000.00"]
+            ]),
         ]
     );
     // Rolled up to the top: revision 1 January 5,000 / 16,000 / 0 / -11,000,
@@ -623,12 +861,27 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     assert_eq!(
         compare(&app, &p1, &p2, Some(0)).await,
         [
-            json!(["Americas", "2025-01-01", ["5000.00", "16000.00", "0.00", "-11000.00"],
-                   ["8000.00", "0.00", "0.00", "8000.00"], ["3000.00", "-16000.00", "0.00", "19000.00"]]),
-            json!(["Americas", "2025-02-01", ["5800.00", "16000.00", "300.00", "-10500.00"],
-                   ["6466.67", "16000.00", "300.00", "-9833.33"], ["666.67", "0.00", "0.00", "666.67"]]),
-            json!(["Americas", "2025-03-01", ["6875.00", "16000.00", "2000.00", "-11125.00"],
-                   ["7875.00", "16000.00", "2000.00", "-10125.00"], ["1000.00", "0.00", "0.00", "1000.00"]]),
+            json!([
+                "Americas",
+                "2025-01-01",
+                ["5000.00", "16000.00", "0.00", "-11000.00"],
+                ["8000.00", "0.00", "0.00", "8000.00"],
+                ["3000.00", "-16000.00", "0.00", "19000.00"]
+            ]),
+            json!([
+                "Americas",
+                "2025-02-01",
+                ["5800.00", "16000.00", "300.00", "-10500.00"],
+                ["6466.67", "16000.00", "300.00", "-9833.33"],
+                ["666.67", "0.00", "0.00", "666.67"]
+            ]),
+            json!([
+                "Americas",
+                "2025-03-01",
+                ["6875.00", "16000.00", "2000.00", "-11125.00"],
+                ["7875.00", "16000.00", "2000.00", "-10125.00"],
+                ["1000.00", "0.00", "0.00", "1000.00"]
+            ]),
         ]
     );
     // Comparing a plan with itself lists nothing.
@@ -785,9 +1038,7 @@ async fn demand_seeded_from_the_pipeline(app: TestApp) {
         json!({ "action": "seedSopDemandFromPipeline", "actor": "ops-tester" })
     );
     // A blank note is refused, and nothing is written.
-    let body = app
-        .gql(&ops, SEED, json!({ "id": id, "n": "  " }))
-        .await;
+    let body = app.gql(&ops, SEED, json!({ "id": id, "n": "  " })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(version(&app, &id).await, 3);
 }
@@ -803,7 +1054,10 @@ async fn second_pass_bad_inputs_write_nothing(app: TestApp) {
         let ops = ops.clone();
         async move {
             let body = app.gql(&ops, CREATE, json!({ "i": input })).await;
-            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                "{body}"
+            );
             body["errors"][0]["message"].as_str().unwrap().to_owned()
         }
     };
@@ -848,12 +1102,18 @@ async fn second_pass_bad_inputs_write_nothing(app: TestApp) {
         let ops = ops.clone();
         async move {
             let body = app.gql(&ops, DEMAND, json!({ "id": id, "l": [l] })).await;
-            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+                "{body}"
+            );
             body["errors"][0]["message"].as_str().unwrap().to_owned()
         }
     };
     assert_eq!(
-        demand_error(json!({ "territoryId": o.east, "month": "2025-01-01", "changePercent": "-100.5" })).await,
+        demand_error(
+            json!({ "territoryId": o.east, "month": "2025-01-01", "changePercent": "-100.5" })
+        )
+        .await,
         "lines[0].changePercent: -100.5% is below -100% (demand cannot go below zero)"
     );
     assert_eq!(
@@ -910,9 +1170,7 @@ async fn second_pass_bad_inputs_write_nothing(app: TestApp) {
         )
         .await;
     let other = other["createSopPlan"]["id"].as_str().unwrap().to_owned();
-    let body = app
-        .gql(&ops, COMPARE, json!({ "f": id, "t": other }))
-        .await;
+    let body = app.gql(&ops, COMPARE, json!({ "f": id, "t": other })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(
         body["errors"][0]["message"],

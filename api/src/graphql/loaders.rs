@@ -14,8 +14,8 @@ use sea_orm::{
 };
 
 use entity::{
-    account, deal, deal_revision, deal_stage_change, playbook, playbook_step, quota, rep, sop_approver,
-    sop_line, sop_plan, sop_transition, stage, territory,
+    account, deal, deal_revision, deal_stage_change, playbook, playbook_step, quota, rep,
+    sop_approver, sop_line, sop_plan, sop_transition, stage, territory,
 };
 
 use crate::db::{Dialect, Sql};

@@ -53,10 +53,9 @@ impl SopQuery {
         p.require(SOP_READERS).extend()?;
         let from_id = lookup_id(&from_id, "S&OP plan").extend()?;
         let to_id = lookup_id(&to_id, "S&OP plan").extend()?;
-        let (from, to, rows) =
-            service::sop::compare(read_db(ctx)?, p, from_id, to_id, roll_up_to)
-                .await
-                .extend()?;
+        let (from, to, rows) = service::sop::compare(read_db(ctx)?, p, from_id, to_id, roll_up_to)
+            .await
+            .extend()?;
         Ok(SopPlanComparison { from, to, rows })
     }
 }

@@ -12,8 +12,8 @@ use sea_orm::{
 use entity::enums::{SopLineKind, SopStage};
 use entity::{sop_line, sop_plan, sop_transition};
 
-use super::gathering::{confirm_baseline, gather, record_capacity};
 use super::approvals::{check_approvers, copy_approvers, insert_approvers, missing_approvers};
+use super::gathering::{confirm_baseline, gather, record_capacity};
 use super::shared::{growth_of, horizon_of, load, stage_name};
 use super::{
     NewPlan, DEFAULT_BASELINE_LOOKBACK_MONTHS, DEFAULT_LOOKBACK_MONTHS,

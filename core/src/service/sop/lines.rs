@@ -21,11 +21,11 @@ use crate::auth::Principal;
 use crate::clock;
 use crate::db::begin_write;
 use crate::domain::money::{from_cents, round_money, to_cents, to_signed_cents};
+use crate::domain::period::Period;
 use crate::domain::sop::{self as math, month_index, month_label, Capacity, Horizon};
 use crate::error::{AppError, AppResult};
 use crate::service::access::SOP_WRITERS;
 use crate::service::audit::{self, Changes};
-use crate::domain::period::Period;
 use crate::service::forecast;
 use crate::service::grouping::Dimension;
 use crate::service::{optional_text, required_text};
@@ -312,9 +312,11 @@ pub async fn set_demand(
         )?;
         let note = optional_text(l.note.as_deref(), &format!("lines[{i}].note"), MAX_NOTE)?;
         match (l.amount, l.change_percent) {
-            (Some(a), None) => {
-                checked.push((key, Ok(money(a, format!("lines[{i}].amount"), false)?), note))
-            }
+            (Some(a), None) => checked.push((
+                key,
+                Ok(money(a, format!("lines[{i}].amount"), false)?),
+                note,
+            )),
             (None, Some(p)) => {
                 if p < Decimal::from(-100) {
                     return Err(AppError::bad_input(format!(
@@ -445,15 +447,7 @@ pub async fn seed_demand_from_pipeline(
         }
     }
     let n = rows.len();
-    write_demand(
-        &tx,
-        actor,
-        &plan,
-        &next,
-        rows,
-        "seedSopDemandFromPipeline",
-    )
-    .await?;
+    write_demand(&tx, actor, &plan, &next, rows, "seedSopDemandFromPipeline").await?;
     tx.commit().await?;
     Ok((next, n))
 }

@@ -52,8 +52,8 @@ mod shared;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-pub use lifecycle::{advance, create, record_transition, release, reopen, revise};
 pub use approvals::{approve, approvers_of, set_approvers};
+pub use lifecycle::{advance, create, record_transition, release, reopen, revise};
 pub use lines::{add_adjustments, seed_demand_from_pipeline, set_demand, set_supply};
 pub use reporting::{gaps_for, get, lines_for, list, variances_for};
 pub use rollup::{

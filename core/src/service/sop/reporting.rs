@@ -20,7 +20,9 @@ use super::{Gap, Key, Variance};
 use crate::auth::Principal;
 use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::money::{from_cents, round_money};
-use crate::domain::sop::{self as math, headcount_f64, month_index, month_start, Capacity, Horizon};
+use crate::domain::sop::{
+    self as math, headcount_f64, month_index, month_start, Capacity, Horizon,
+};
 use crate::error::{AppError, AppResult};
 use crate::service::access::SOP_READERS;
 
@@ -83,7 +85,11 @@ pub(super) async fn territory_names(
 /// Territory order: by name (case-insensitive, then exact), then id; lines
 /// without a territory last. The same on both databases whatever their
 /// collation.
-pub(super) fn cmp_territory(names: &HashMap<i64, String>, a: Option<i64>, b: Option<i64>) -> Ordering {
+pub(super) fn cmp_territory(
+    names: &HashMap<i64, String>,
+    a: Option<i64>,
+    b: Option<i64>,
+) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,

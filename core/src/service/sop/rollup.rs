@@ -89,7 +89,10 @@ impl TerritoryTree {
 }
 
 /// A checked tree for an optional `rollUpTo`.
-pub async fn tree_for(db: &impl ConnectionTrait, level: Option<i32>) -> AppResult<Option<TerritoryTree>> {
+pub async fn tree_for(
+    db: &impl ConnectionTrait,
+    level: Option<i32>,
+) -> AppResult<Option<TerritoryTree>> {
     match level {
         None => Ok(None),
         Some(l) => {
@@ -339,7 +342,11 @@ pub async fn compare(
     from_id: i64,
     to_id: i64,
     level: Option<i32>,
-) -> AppResult<(entity::sop_plan::Model, entity::sop_plan::Model, Vec<ComparisonRow>)> {
+) -> AppResult<(
+    entity::sop_plan::Model,
+    entity::sop_plan::Model,
+    Vec<ComparisonRow>,
+)> {
     actor.require(SOP_READERS)?;
     let from = load(db, from_id).await?;
     let to = load(db, to_id).await?;
@@ -377,10 +384,14 @@ pub async fn compare(
     };
     let mut rows: BTreeMap<(Option<i64>, NaiveDate), (Figures, Figures)> = BTreeMap::new();
     for g in &a {
-        rows.entry((g.territory_id, g.month)).or_insert((none, none)).0 = fig(g);
+        rows.entry((g.territory_id, g.month))
+            .or_insert((none, none))
+            .0 = fig(g);
     }
     for g in &b {
-        rows.entry((g.territory_id, g.month)).or_insert((none, none)).1 = fig(g);
+        rows.entry((g.territory_id, g.month))
+            .or_insert((none, none))
+            .1 = fig(g);
     }
     let mut out: Vec<ComparisonRow> = rows
         .into_iter()
