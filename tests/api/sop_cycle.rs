@@ -555,6 +555,13 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
             id_num(&p1)
         )
     );
+    // Advancing from RECONCILIATION releases too, and waits the same way.
+    let body = app.gql(&ops, ADVANCE, json!({ "id": p1, "v": v })).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "INVALID_TRANSITION"
+    );
+    assert_eq!(version(&app, &p1).await, 6);
     // Someone not named: FORBIDDEN.
     let body = app.gql(&ops, APPROVE, json!({ "id": p1, "v": v })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");

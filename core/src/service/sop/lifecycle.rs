@@ -313,16 +313,6 @@ pub async fn release(
             )))
         }
     }
-    check_version(&plan, Some(expected_version))?;
-    let missing = missing_approvers(&tx, &plan).await?;
-    if !missing.is_empty() {
-        return Err(AppError::InvalidTransition(format!(
-            "S&OP plan {id} cannot be released before every approver has approved version {}: \
-             waiting for {}",
-            plan.version,
-            missing.join(", ")
-        )));
-    }
     let moved = move_forward(
         &tx,
         actor,
@@ -347,6 +337,20 @@ async fn move_forward(
     action: &str,
 ) -> AppResult<sop_plan::Model> {
     check_version(plan, Some(expected_version))?;
+    if to == SopStage::Released {
+        // Sign-off: releasing (by releaseSopPlan or advanceSopPlan) needs
+        // every approver's approval of this version.
+        let missing = missing_approvers(tx, plan).await?;
+        if !missing.is_empty() {
+            return Err(AppError::InvalidTransition(format!(
+                "S&OP plan {} cannot be released before every approver has approved version {}: \
+                 waiting for {}",
+                plan.id,
+                plan.version,
+                missing.join(", ")
+            )));
+        }
+    }
     let now = clock::now().max(plan.updated_at);
     if !bump(tx, plan, to, now).await? {
         return Err(changed_meanwhile(plan.id));
