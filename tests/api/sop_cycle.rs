@@ -916,6 +916,17 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
     )
     .await;
     advance(&app, &p2).await; // SUPPLY_PLANNING: Bay February's baseline confirmed
+                              // Supply for January (over) is refused like demand, nothing written.
+    let lines_before = app.count_rows("sop_line").await;
+    let body = app
+        .gql(
+            &ops,
+            "mutation($id: ID!, $l: [SopSupplyLineInput!]!) { setSopSupply(planId: $id, lines: $l) { id } }",
+            json!({ "id": p2, "l": [{ "territoryId": o.east, "month": "2025-01-01", "headcount": 1, "amount": "1" }] }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(app.count_rows("sop_line").await, lines_before);
     advance(&app, &p2).await; // RECONCILIATION: capacity for February and March
     let v = version(&app, &p2).await;
     app.ok_as(&cfo, APPROVE, json!({ "id": p2, "v": v })).await;
@@ -939,6 +950,16 @@ async fn monthly_cycle_on_the_territory_tree(app: TestApp) {
               "variance": "-8375.00", "variancePct": -1.0 },
         ])
     );
+    // Once the horizon is over there is nothing left to revise into.
+    app.set_clock("2025-04-02T00:00:00Z");
+    let plans = app.count_rows("sop_plan").await;
+    let body = app.gql(&ops, REVISE, json!({ "id": p2 })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "every month of the horizon 2025-01..2025-03 is over: there is nothing left to plan"
+    );
+    assert_eq!(app.count_rows("sop_plan").await, plans);
     // Per territory, January is left out (it was over when revision 2 was made).
     let pva = app
         .ok(
