@@ -34,6 +34,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// The token GraphiQL's headers open with (`serve --demo` only).
     pub graphiql_token: Option<String>,
+    /// The application's settable clock (`Config::clock`); None: the
+    /// system clock.
+    pub clock: Option<Arc<crate::clock::ManualClock>>,
 }
 
 /// Shared by every request.
@@ -295,7 +298,10 @@ where
     });
     // A panic in a resolver fails this request only.
     let run = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(
-        crate::work::scope(work, schema.execute(req)),
+        crate::clock::scope(
+            st.settings.clock.clone(),
+            crate::work::scope(work, schema.execute(req)),
+        ),
         span.clone(),
     ))
     .catch_unwind();
@@ -744,6 +750,7 @@ mod tests {
                 max_rows_per_request: 50_000,
                 metrics_token: None,
                 graphiql_token: None,
+                clock: None,
             }),
             metrics: Default::default(),
             documents: Default::default(),

@@ -99,6 +99,7 @@ impl Application {
             max_rows_per_request: cfg.max_rows_per_request,
             metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
             graphiql_token: cfg.graphiql_token.clone(),
+            clock: cfg.clock.clone(),
         });
         let state = AppState {
             db,

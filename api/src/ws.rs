@@ -457,7 +457,7 @@ impl Connection {
                     }
                 }
             });
-            let errors = run.await;
+            let errors = crate::clock::scope(st.settings.clock.clone(), run).await;
             let _ = done.send(Out::Done(id, errors));
         })
     }

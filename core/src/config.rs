@@ -212,6 +212,12 @@ pub struct Config {
     /// to its admin token; never from the environment).
     #[arg(skip)]
     pub graphiql_token: Option<String>,
+
+    /// A clock that can be set while the application runs (tests that need
+    /// a fixed calendar; never from the environment). None: the system
+    /// clock.
+    #[arg(skip)]
+    pub clock: Option<std::sync::Arc<crate::clock::ManualClock>>,
 }
 
 /// Wrapper so a Config can be read from the environment alone.

@@ -231,9 +231,57 @@ pub fn headcount_f64(h: Decimal) -> f64 {
     h.round_dp(4).to_f64().unwrap_or(0.0)
 }
 
+/// The first month a plan made on `today` plans: months of the horizon
+/// that are over (ended before today's month began) are not planned. The
+/// current month is not over.
+pub fn first_planned_month(horizon: &Horizon, today: NaiveDate) -> NaiveDate {
+    let current = today.with_day(1).unwrap_or(today);
+    horizon.start().max(current)
+}
+
+/// Demand stated as a percentage change of the baseline (+20 for a launch,
+/// -15 for a cut): baseline x (1 + percent / 100), rounded to cents. None
+/// below -100% (a demand below zero) or when it overflows.
+pub fn demand_from_percent(baseline: Decimal, percent: Decimal) -> Option<Decimal> {
+    if percent < -Decimal::ONE_HUNDRED {
+        return None;
+    }
+    let factor = Decimal::ONE.checked_add(percent.checked_div(Decimal::ONE_HUNDRED)?)?;
+    Some(round_money(baseline.checked_mul(factor)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_over_are_not_planned() {
+        let h = Horizon::new(d("2025-01-01"), 3).unwrap();
+        // Made on 6 February: January is over, February is the current month.
+        assert_eq!(first_planned_month(&h, d("2025-02-06")), d("2025-02-01"));
+        // Made before the horizon: every month is planned.
+        assert_eq!(first_planned_month(&h, d("2024-12-31")), d("2025-01-01"));
+        assert_eq!(first_planned_month(&h, d("2025-01-01")), d("2025-01-01"));
+    }
+
+    #[test]
+    fn demand_as_a_percentage_of_the_baseline() {
+        // 10,500 + 20% = 12,600; 2,450 - 15% = 2,082.50; 350.01 + 33.3% = 466.56333 -> 466.56.
+        assert_eq!(
+            demand_from_percent(dec("10500"), dec("20")),
+            Some(dec("12600"))
+        );
+        assert_eq!(
+            demand_from_percent(dec("2450"), dec("-15")),
+            Some(dec("2082.5"))
+        );
+        assert_eq!(
+            demand_from_percent(dec("350.01"), dec("33.3")),
+            Some(dec("466.56"))
+        );
+        assert_eq!(demand_from_percent(dec("100"), dec("-100")), Some(dec("0")));
+        assert_eq!(demand_from_percent(dec("100"), dec("-100.01")), None);
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

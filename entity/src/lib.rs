@@ -15,6 +15,7 @@ pub mod playbook;
 pub mod playbook_step;
 pub mod quota;
 pub mod rep;
+pub mod sop_approver;
 pub mod sop_line;
 pub mod sop_plan;
 pub mod sop_transition;

@@ -21,6 +21,9 @@ pub struct Model {
     /// rather than entered by a planner.
     pub generated: bool,
     pub created_at: DateTimeUtc,
+    /// The previous revision this line was carried over from (reviseSopPlan);
+    /// None for a line entered or generated in this plan.
+    pub carried_from_plan_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,10 @@ pub struct Model {
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The first month the plan plans: months of the horizon before it were
+    /// over when the plan was made and take their ACTUAL as demand. None
+    /// (plans made before it was recorded): horizon_start.
+    pub planned_from: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

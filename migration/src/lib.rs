@@ -21,6 +21,7 @@ mod m20261123_000001_metric_indexes;
 mod m20261201_000001_webhook_secret_sealed;
 mod m20261206_000001_deal_revision;
 mod m20261206_000002_forecast_calls;
+mod m20261207_000001_sop_second_pass;
 mod m20261207_000002_leads_activities;
 
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_webhook_secret_sealed::Migration),
             Box::new(m20261206_000001_deal_revision::Migration),
             Box::new(m20261206_000002_forecast_calls::Migration),
+            Box::new(m20261207_000001_sop_second_pass::Migration),
             Box::new(m20261207_000002_leads_activities::Migration),
         ]
     }

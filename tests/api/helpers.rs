@@ -133,6 +133,8 @@ pub fn test_config() -> Config {
     // both (tests/api/webhook_security.rs proves it), so allow them here.
     cfg.webhook_allow_http = true;
     cfg.webhook_allowed_hosts = "127.0.0.1".into();
+    // The system clock until a scenario sets it (TestApp::set_clock).
+    cfg.clock = Some(Default::default());
     cfg
 }
 
@@ -229,6 +231,20 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
     }
 
+    /// Sets the application's clock to `at` (RFC 3339): "now" is that
+    /// instant until it is set again, so month boundaries and durations in
+    /// S&OP scenarios are exact.
+    /// Writes checked against "now" (a deal's closedAt must not be in the
+    /// future) follow this clock too.
+    pub fn set_clock(&self, at: &str) {
+        let t: chrono::DateTime<chrono::Utc> = at.parse().expect("an RFC 3339 instant");
+        self.config
+            .clock
+            .as_ref()
+            .expect("test apps have a settable clock")
+            .set(t);
+    }
+
     /// A real signed token for a role (REP and MANAGER need a rep id).
     pub fn token(&self, role: Role, rep_id: Option<i64>) -> String {
         self.keys
@@ -238,6 +254,13 @@ impl TestApp {
                 rep_id,
                 Duration::from_secs(3600),
             )
+            .expect("issue token")
+    }
+
+    /// A real signed token for a named user (its `sub`) with a role.
+    pub fn token_for(&self, sub: &str, role: Role) -> String {
+        self.keys
+            .issue(sub, role, None, Duration::from_secs(3600))
             .expect("issue token")
     }
 

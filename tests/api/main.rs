@@ -30,6 +30,7 @@ mod roles;
 mod schema;
 mod scope_walk;
 mod sop;
+mod sop_cycle;
 mod subscriptions;
 mod webhook_security;
 mod webhooks;

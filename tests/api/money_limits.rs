@@ -174,7 +174,8 @@ async fn every_sum_is_exact_at_the_maximum_amount(app: TestApp) {
     }
 
     // S&OP gathering sums the same deals: June's actual, and a baseline run
-    // rate of April..June (10^14 / 3).
+    // rate of April..June (10^14 / 3), for a plan made on 1 July 2025.
+    app.set_clock("2025-07-01T00:00:00Z");
     let plan = app
         .ok(
             "mutation($i: CreateSopPlanInput!) { createSopPlan(input: $i) { id \

@@ -20,6 +20,9 @@ db_tests!(
 const PLAN: &str = "id name stage version revision horizonStart horizonMonths owner releasedAt \
                     previousRevision { id revision }";
 
+/// The clock of scenarios that plan 2025 from its first day.
+const JAN_2025: &str = "2025-01-01T00:00:00Z";
+
 const CREATE: &str =
     "mutation($i: CreateSopPlanInput!) { createSopPlan(input: $i) { id version stage } }";
 const ADVANCE: &str = "mutation($id: ID!, $v: Int!, $n: String) { advanceSopPlan(id: $id, expectedVersion: $v, note: $n) { id stage version } }";
@@ -238,8 +241,14 @@ async fn world(app: &TestApp) -> World {
 }
 
 async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
+    // The history is written on 4 February 2025 (West's 11,000 of 3 February
+    // included), the clock moving forward from there for every deal write.
+    app.set_clock("2025-02-04T00:00:00Z");
     let w = world(&app).await;
     let ops = app.token(Role::Ops, None);
+    // The plan is made on New Year's Day 2025: every month of the horizon is
+    // ahead, and the baseline's run rate is Oct..Dec 2024.
+    app.set_clock("2025-01-01T00:00:00Z");
 
     // --- DATA_GATHERING: created with its gathered data, version 1.
     let created = app
@@ -684,10 +693,11 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
     assert_eq!(r["releaseSopPlan"]["version"], 9);
     assert!(r["releaseSopPlan"]["releasedAt"].is_string());
 
-    // Before anything in the horizon besides West's 11,000 is won, and then:
-    // East 9,000 in January and 13,500 in February, 700 unassigned in March,
+    // Before anything in the horizon besides West's 11,000 is won, and then
+    // (by April 2nd, once the horizon is over): East 9,000 in January and 13,500 in February, 700 unassigned in March,
     // North 2,000 on the last second of March (no plan for it), and an East
     // deal on April 1st (after the horizon).
+    app.set_clock("2025-04-02T00:00:00Z");
     won(&app, &w.ann, Some(&w.east), "9000", "2025-01-20T10:00:00Z").await;
     won(&app, &w.ann, Some(&w.east), "13500", "2025-02-14T10:00:00Z").await;
     won(&app, &w.uma, None, "700", "2025-03-03T10:00:00Z").await;
@@ -817,8 +827,10 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
         ]
     );
 
-    // --- Revision 2: DATA_GATHERING, version 1, every line copied
-    // (6 actual + 9 baseline + 9 demand + 10 supply + 4 adjustments = 38).
+    // --- Revision 2, made on 10 March 2025: January and February are over.
+    // It gathers again as of that day and carries over the lines people
+    // entered for March.
+    app.set_clock("2025-03-10T09:00:00Z");
     let rev = app.ok_as(&ops, REVISE, json!({ "id": id })).await;
     let rev_id = rev["reviseSopPlan"]["id"].as_str().unwrap().to_owned();
     assert_ne!(rev_id, id);
@@ -826,6 +838,74 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
         rev["reviseSopPlan"],
         json!({ "id": rev_id, "stage": "DATA_GATHERING", "version": 1, "revision": 2,
                 "previousRevision": { "id": id, "revision": 1 } })
+    );
+    // ACTUAL: Sep 2024 up to the first planned month (March), so January's
+    // 9,000 and February's 13,500 and 11,000 are in (revision 1 had none).
+    assert_eq!(
+        lines(&app, &rev_id, "ACTUAL").await,
+        [
+            json!(["East", "2024-09-01", "9000.00", null]),
+            json!(["East", "2024-10-01", "12000.00", null]),
+            json!(["East", "2024-11-01", "15000.00", null]),
+            json!(["East", "2024-12-01", "3000.00", null]),
+            json!(["East", "2025-01-01", "9000.00", null]),
+            json!(["East", "2025-02-01", "13500.00", null]),
+            json!(["West", "2024-10-01", "7000.00", null]),
+            json!(["West", "2025-02-01", "11000.00", null]),
+            json!([null, "2024-12-01", "1000.00", null]),
+        ]
+    );
+    // BASELINE for March only, run rate over Dec 2024..Feb 2025 (the whole
+    // months before the current one), x 1.05:
+    // East (3,000 + 9,000 + 13,500) / 3 = 8,500 -> 8,925.00;
+    // West 11,000 / 3 -> 3,850.00; unassigned 1,000 / 3 -> 350, raised to
+    // the 700 already won on 3 March; North won 2,000 on 31 March (R = 0).
+    assert_eq!(
+        lines(&app, &rev_id, "BASELINE").await,
+        [
+            json!(["East", "2025-03-01", "8925.00", null]),
+            json!(["North", "2025-03-01", "2000.00", null]),
+            json!(["West", "2025-03-01", "3850.00", null]),
+            json!([null, "2025-03-01", "700.00", null]),
+        ]
+    );
+    // DEMAND: the months over take their actual (generated, not carried);
+    // West March's 3,000 is carried from revision 1. East February's
+    // 13,500 entered in revision 1 is not carried: February is over.
+    let demand = app
+        .ok(
+            "query($id: ID!) { sopPlan(id: $id) { plannedFrom lines(kind: DEMAND) { territory { name } month amount \
+             generated carried carriedFrom { id revision } author note } } }",
+            json!({ "id": rev_id }),
+        )
+        .await;
+    assert_eq!(demand["sopPlan"]["plannedFrom"], "2025-03-01");
+    assert_eq!(
+        demand["sopPlan"]["lines"],
+        json!([
+            { "territory": { "name": "East" }, "month": "2025-01-01", "amount": "9000.00", "generated": true,
+              "carried": false, "carriedFrom": null, "author": "ops-tester",
+              "note": "2025-01 was over when the plan was made: its closed-won is the demand (not planned)" },
+            { "territory": { "name": "East" }, "month": "2025-02-01", "amount": "13500.00", "generated": true,
+              "carried": false, "carriedFrom": null, "author": "ops-tester",
+              "note": "2025-02 was over when the plan was made: its closed-won is the demand (not planned)" },
+            { "territory": { "name": "West" }, "month": "2025-02-01", "amount": "11000.00", "generated": true,
+              "carried": false, "carriedFrom": null, "author": "ops-tester",
+              "note": "2025-02 was over when the plan was made: its closed-won is the demand (not planned)" },
+            { "territory": { "name": "West" }, "month": "2025-03-01", "amount": "3000.00", "generated": false,
+              "carried": true, "carriedFrom": { "id": id, "revision": 1 }, "author": "ops-tester",
+              "note": "Key account churned" },
+        ])
+    );
+    // SUPPLY and ADJUSTMENT: only what people entered for March is carried
+    // (West's 2 heads; the unassigned -100), not the computed capacity.
+    assert_eq!(
+        lines(&app, &rev_id, "SUPPLY").await,
+        [json!(["West", "2025-03-01", "14000.00", 2.0])]
+    );
+    assert_eq!(
+        lines(&app, &rev_id, "ADJUSTMENT").await,
+        [json!([null, "2025-03-01", "-100.00", null])]
     );
     let audit = app
         .ok(
@@ -839,26 +919,60 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
     assert_eq!(
         changes,
         json!({ "name": [null, "Q1 2025"], "revision": [null, 2], "previousRevisionId": [null, id_num(&id)],
-                "stage": [null, "DATA_GATHERING"], "copiedLines": [null, 38] })
+                "stage": [null, "DATA_GATHERING"], "plannedFrom": [null, "2025-03-01"], "approvers": [null, []],
+                "actualLines": [null, 9], "baselineLines": [null, 4], "monthsOverDemandLines": [null, 3],
+                "carriedLines": [null, 3] })
     );
+    // The released plan kept its 38 lines.
     assert_eq!(line_count(&app, &id).await, 38);
-    assert_eq!(line_count(&app, &rev_id).await, 38);
+    // The revision's gaps cover March only. East: 8,925 - computed 21,000;
+    // North: 2,000 and no reps; West: carried 3,000 - carried 14,000;
+    // unassigned: 700 - computed 5,000 + 100 = -4,200.
     assert_eq!(
-        lines(&app, &rev_id, "DEMAND").await,
-        lines(&app, &id, "DEMAND").await
+        gaps(&app, &rev_id).await,
+        [
+            json!([
+                "East",
+                "2025-03-01",
+                "8925.00",
+                "21000.00",
+                2.0,
+                true,
+                "0.00",
+                "-12075.00"
+            ]),
+            json!([
+                "North",
+                "2025-03-01",
+                "2000.00",
+                "0.00",
+                null,
+                false,
+                "0.00",
+                "2000.00"
+            ]),
+            json!([
+                "West",
+                "2025-03-01",
+                "3000.00",
+                "14000.00",
+                2.0,
+                false,
+                "0.00",
+                "-11000.00"
+            ]),
+            json!([
+                null,
+                "2025-03-01",
+                "700.00",
+                "5000.00",
+                1.0,
+                true,
+                "-100.00",
+                "-4200.00"
+            ]),
+        ]
     );
-    assert_eq!(
-        lines(&app, &rev_id, "SUPPLY").await,
-        lines(&app, &id, "SUPPLY").await
-    );
-    assert_eq!(
-        lines(&app, &rev_id, "ADJUSTMENT").await,
-        lines(&app, &id, "ADJUSTMENT").await
-    );
-    // The revision's gaps match the released plan's (its supply lines are
-    // complete, so nothing is recomputed).
-    let rev_gaps: Vec<Value> = gaps(&app, &rev_id).await;
-    assert_eq!(rev_gaps, gaps(&app, &id).await);
     // A plan is revised once: the next revision starts from the latest.
     assert_eq!(
         app.error_code(&ops, REVISE, json!({ "id": id })).await,
@@ -885,6 +999,7 @@ async fn full_cycle_from_creation_to_release_and_revision(app: TestApp) {
 }
 
 async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
+    app.set_clock(JAN_2025);
     let admin = app.admin_token();
     let t = app.create_territory("East", None, None).await;
     let id = create_plan(
@@ -985,6 +1100,7 @@ async fn wrong_stage_writes_are_invalid_transitions(app: TestApp) {
 }
 
 async fn stale_and_concurrent_advances(app: TestApp) {
+    app.set_clock(JAN_2025);
     let admin = app.admin_token();
     let id = create_plan(
         &app,
@@ -1061,6 +1177,7 @@ async fn stale_and_concurrent_advances(app: TestApp) {
 }
 
 async fn released_plan_is_locked(app: TestApp) {
+    app.set_clock(JAN_2025);
     let admin = app.admin_token();
     let t = app.create_territory("East", None, None).await;
     let id = create_plan(
@@ -1117,6 +1234,7 @@ async fn released_plan_is_locked(app: TestApp) {
 }
 
 async fn bad_horizons_and_inputs_write_nothing(app: TestApp) {
+    app.set_clock(JAN_2025);
     let admin = app.admin_token();
     let cases = [
         (
@@ -1233,6 +1351,7 @@ async fn reopen_keeps_the_reason_and_recomputes_generated_lines(app: TestApp) {
     for m in ["2024-10-10", "2024-11-10", "2024-12-10"] {
         won(&app, &ann, Some(&east), "3000", &format!("{m}T10:00:00Z")).await;
     }
+    app.set_clock(JAN_2025);
     let id = create_plan(
         &app,
         json!({ "name": "Reopen", "horizonStart": "2025-01-01", "horizonMonths": 1 }),
@@ -1349,6 +1468,7 @@ async fn reopen_keeps_the_reason_and_recomputes_generated_lines(app: TestApp) {
 }
 
 async fn roles_run_and_read_plans(app: TestApp) {
+    app.set_clock(JAN_2025);
     let rep = app.create_rep("Rae", None, None, json!({})).await;
     let ops = app.token(Role::Ops, None);
     let viewer = app.token(Role::Viewer, None);

@@ -596,6 +596,8 @@ async fn sop_plan_stage_changes_are_delivered(backend: Backend) {
     };
     let receiver = Receiver::start(0, Duration::ZERO).await;
     let (hook, secret) = create_hook(&app, &receiver.url, json!(["SOP_PLAN_STAGE_CHANGED"])).await;
+    // Planned from the last day of 2025, before its horizon.
+    app.set_clock("2025-12-31T12:00:00Z");
     let created = app
         .ok(
             "mutation($i: CreateSopPlanInput!) { createSopPlan(input: $i) { id version } }",

@@ -15,7 +15,7 @@ use sea_orm::{
 
 use entity::{
     account, deal, deal_revision, deal_stage_change, lead_status_change, playbook, playbook_step,
-    quota, rep, sop_line, sop_plan, sop_transition, stage, territory,
+    quota, rep, sop_approver, sop_line, sop_plan, sop_transition, stage, territory,
 };
 
 use crate::db::{Dialect, Sql};
@@ -220,6 +220,28 @@ child_relation!(
     |m: &sop_transition::Model| Some(m.plan_id),
     [At, Id]
 );
+
+child_relation!(
+    SopPlanApprovers,
+    sop_approver,
+    PlanId,
+    |m: &sop_approver::Model| Some(m.plan_id),
+    [Approver, Id]
+);
+
+/// A plan's budget total (service::sop::budget_totals).
+pub struct SopPlanBudgets(DatabaseConnection);
+
+impl Loader<i64> for SopPlanBudgets {
+    type Value = rust_decimal::Decimal;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        crate::service::sop::budget_totals(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
 
 /// A plan's lines, ordered by kind, territory, month (service::sop::lines_for).
 pub struct SopPlanLines(DatabaseConnection);
@@ -642,6 +664,8 @@ pub fn attach(
         .data(batched(SopPlanLines(db.clone())))
         .data(batched(SopPlanGaps(db.clone())))
         .data(batched(SopPlanVariances(db.clone())))
+        .data(children::<SopPlanApprovers>(db, &budget))
+        .data(batched(SopPlanBudgets(db.clone())))
         .data(children::<TerritoryChildren>(db, &budget))
         .data(children::<TerritoryMembers>(db, &budget))
         .data(children::<DirectReports>(db, &budget))

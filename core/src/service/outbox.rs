@@ -22,19 +22,21 @@ pub enum EventKind {
     DealWon,
     DealLost,
     SopPlanStageChanged,
+    SopPlanApproved,
     LeadCreated,
     LeadConverted,
     ActivityLogged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::DealCreated,
         EventKind::DealUpdated,
         EventKind::DealStageChanged,
         EventKind::DealWon,
         EventKind::DealLost,
         EventKind::SopPlanStageChanged,
+        EventKind::SopPlanApproved,
         EventKind::LeadCreated,
         EventKind::LeadConverted,
         EventKind::ActivityLogged,
@@ -48,6 +50,7 @@ impl EventKind {
             EventKind::DealWon => "DEAL_WON",
             EventKind::DealLost => "DEAL_LOST",
             EventKind::SopPlanStageChanged => "SOP_PLAN_STAGE_CHANGED",
+            EventKind::SopPlanApproved => "SOP_PLAN_APPROVED",
             EventKind::LeadCreated => "LEAD_CREATED",
             EventKind::LeadConverted => "LEAD_CONVERTED",
             EventKind::ActivityLogged => "ACTIVITY_LOGGED",

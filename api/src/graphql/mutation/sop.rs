@@ -7,7 +7,7 @@ use crate::graphql::types::sop::{
 };
 use crate::graphql::{lookup_id, opt_id, principal, write_db};
 use crate::service;
-use crate::service::access::SOP_WRITERS;
+use crate::service::access::{SOP_READERS, SOP_WRITERS};
 use crate::service::sop::{Adjustment, DemandLine, NewPlan, SupplyLine};
 
 #[derive(Default)]
@@ -35,6 +35,7 @@ impl SopMutation {
             lookback_months: input.lookback_months,
             baseline_lookback_months: input.baseline_lookback_months,
             growth_rate: input.growth_rate,
+            approvers: input.approvers.unwrap_or_default(),
         };
         Ok(SopPlan(
             service::sop::create(write_db(ctx)?, p, new)
@@ -63,8 +64,10 @@ impl SopMutation {
         ))
     }
 
-    /// Sets demand per territory-month (DEMAND_PLANNING only); replaces an earlier DEMAND line of the same
-    /// territory-month. expectedVersion, when given, must match.
+    /// Sets demand per territory-month (DEMAND_PLANNING only), each line as an amount or as a percentage change of
+    /// its baseline (exactly one; below -100% is BAD_USER_INPUT); replaces an earlier DEMAND line of the same
+    /// territory-month. A month that was over when the plan was made is BAD_USER_INPUT. expectedVersion, when
+    /// given, must match.
     async fn set_sop_demand(
         &self,
         ctx: &Context<'_>,
@@ -83,6 +86,7 @@ impl SopMutation {
                     territory_id: territory(&l.territory_id, "lines", i)?,
                     month: l.month.0,
                     amount: l.amount,
+                    change_percent: l.change_percent,
                     note: l.note,
                 })
             })
@@ -159,7 +163,8 @@ impl SopMutation {
         ))
     }
 
-    /// RECONCILIATION to RELEASED; the plan is read-only afterwards (PLAN_LOCKED).
+    /// RECONCILIATION to RELEASED; the plan is read-only afterwards (PLAN_LOCKED). With approvers named, every one
+    /// must have approved the current version first (INVALID_TRANSITION naming those missing).
     async fn release_sop_plan(
         &self,
         ctx: &Context<'_>,
@@ -203,7 +208,9 @@ impl SopMutation {
         ))
     }
 
-    /// Starts the next revision of a released plan, copying its lines, in DATA_GATHERING.
+    /// Starts the next revision of a released plan in DATA_GATHERING: gathers ACTUAL and BASELINE again as of now
+    /// (months over by now take their actual as demand) and carries over the DEMAND, SUPPLY and ADJUSTMENT lines
+    /// people entered for the months still planned, marked carried; the approvers are named again.
     async fn revise_sop_plan(&self, ctx: &Context<'_>, id: ID) -> Result<SopPlan> {
         let p = principal(ctx)?;
         p.require(SOP_WRITERS).extend()?;
@@ -211,5 +218,65 @@ impl SopMutation {
         Ok(SopPlan(
             service::sop::revise(write_db(ctx)?, p, id).await.extend()?,
         ))
+    }
+
+    /// Sets demand from the open pipeline (DEMAND_PLANNING only): for every planned month, the STAGE_WEIGHTED
+    /// forecast of each territory (closed-won so far plus open deals expected to close in the month weighted by
+    /// stage probability) becomes its DEMAND line, replacing an earlier one; the note is required and kept on each
+    /// line with the forecast's parts.
+    async fn seed_sop_demand_from_pipeline(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        note: String,
+        expected_version: Option<i32>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&plan_id, "S&OP plan").extend()?;
+        let (plan, _) =
+            service::sop::seed_demand_from_pipeline(write_db(ctx)?, p, id, &note, expected_version)
+                .await
+                .extend()?;
+        Ok(SopPlan(plan))
+    }
+
+    /// Names the plan's approvers (replacing the list) before release; a change, so it bumps the version and
+    /// approvals given so far no longer count.
+    async fn set_sop_approvers(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        approvers: Vec<String>,
+        expected_version: Option<i32>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_WRITERS).extend()?;
+        let id = lookup_id(&plan_id, "S&OP plan").extend()?;
+        Ok(SopPlan(
+            service::sop::set_approvers(write_db(ctx)?, p, id, approvers, expected_version)
+                .await
+                .extend()?,
+        ))
+    }
+
+    /// The caller's sign-off of the plan's current version (RECONCILIATION only; expectedVersion must be the
+    /// version approved). Not an approver of the plan: FORBIDDEN; approving the same version twice: CONFLICT.
+    /// Release waits until every approver has approved the current version.
+    async fn approve_sop_plan(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i32,
+        note: Option<String>,
+    ) -> Result<SopPlan> {
+        let p = principal(ctx)?;
+        p.require(SOP_READERS).extend()?;
+        let id = lookup_id(&id, "S&OP plan").extend()?;
+        let (plan, _) =
+            service::sop::approve(write_db(ctx)?, p, id, expected_version, note.as_deref())
+                .await
+                .extend()?;
+        Ok(SopPlan(plan))
     }
 }

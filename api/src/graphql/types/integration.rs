@@ -77,6 +77,8 @@ pub enum WebhookEvent {
     DealWon,
     DealLost,
     SopPlanStageChanged,
+    /// An approver signed off an S&OP plan version (approveSopPlan).
+    SopPlanApproved,
     LeadCreated,
     LeadConverted,
     ActivityLogged,

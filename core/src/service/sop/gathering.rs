@@ -5,7 +5,7 @@
 use sea_orm::{IdenStatic, Iterable};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use sea_orm::{
@@ -16,7 +16,7 @@ use sea_orm::{
 use entity::enums::{DealStatus, SopLineKind};
 use entity::{sop_line, sop_plan};
 
-use super::shared::{growth_of, horizon_of, insert_lines, new_line};
+use super::shared::{growth_of, horizon_of, insert_lines, new_line, planned_from};
 use super::Key;
 use crate::auth::Principal;
 use crate::clock;
@@ -81,7 +81,11 @@ pub(super) async fn capacity(
         }
         sql.push("SELECT ").bind(*m).push(" AS month_idx");
     }
-    sql.push(") m WHERE r.active = ").bind(true).push(&format!(
+    sql.push(") m WHERE r.active = ")
+        .bind(true)
+        .push(" AND r.quota_carrying = ")
+        .bind(true)
+        .push(&format!(
         " AND {hired} <= m.month_idx) staff GROUP BY territory_id, month_idx, ramp_num, ramp_den"
     ));
     let rows = CapacityRow::find_by_statement(sql.statement(db.get_database_backend()))
@@ -170,43 +174,85 @@ struct BaselineRow {
     amount_cents: SumCents,
 }
 
-/// Writes the ACTUAL and BASELINE lines of a new plan.
+/// What `gather` wrote.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Gathered {
+    pub actuals: usize,
+    pub baselines: usize,
+    /// DEMAND lines of the months that were over (their ACTUAL).
+    pub over: usize,
+}
+
+/// Writes the gathered lines of a new plan or revision, as of `now`:
+/// - ACTUAL: closed-won per territory-month from `lookback_months` before
+///   the horizon up to the first planned month (so the months of the
+///   horizon that are over are included; the current month, when it is
+///   before the horizon, counts what it has won so far);
+/// - DEMAND (generated) for each territory-month of a month that is over:
+///   its ACTUAL, since it is not planned;
+/// - BASELINE: the HISTORICAL forecast of every planned month, its run rate
+///   from the `baseline_lookback_months` whole months before the current
+///   month (never the unfinished current month), never below what the
+///   territory has already won in the month.
 pub(super) async fn gather(
     tx: &DatabaseTransaction,
     plan: &sop_plan::Model,
     horizon: &Horizon,
     actor: &Principal,
     now: DateTime<Utc>,
-) -> AppResult<(usize, usize)> {
+) -> AppResult<Gathered> {
     let start = horizon.start();
+    let planned = planned_from(plan);
+    let current = now.date_naive().with_day(1).unwrap_or(start);
     let actual_start = start
         .checked_sub_months(Months::new(plan.lookback_months as u32))
         .ok_or_else(|| AppError::bad_input("lookbackMonths reaches before the calendar"))?;
     let mut lines = Vec::new();
-    let mut actual = won_by_month(tx, actual_start, start)
+    let mut actual = won_by_month(tx, actual_start, start.max(planned))
         .await?
         .into_iter()
         .collect::<Vec<_>>();
     actual.sort();
+    let mut over = Vec::new();
     for ((t, mi), cents) in actual {
         let Some(m) = month_start(mi) else { continue };
+        let amount = line_cents(from_cents(cents), "closed-won")?;
         let mut line = new_line(
             plan.id,
             SopLineKind::Actual,
             (t, m),
-            line_cents(from_cents(cents), "closed-won")?,
+            amount,
             &actor.subject,
             now,
         );
         line.generated = Set(true);
         line.note = Set(Some(format!("Closed-won in {}", month_label(m))));
         lines.push(line);
+        if horizon.contains_month(m) && m < planned {
+            let mut demand = new_line(
+                plan.id,
+                SopLineKind::Demand,
+                (t, m),
+                amount,
+                &actor.subject,
+                now,
+            );
+            demand.generated = Set(true);
+            demand.note = Set(Some(format!(
+                "{} was over when the plan was made: its closed-won is the demand (not planned)",
+                month_label(m)
+            )));
+            over.push(demand);
+        }
     }
     let actuals = lines.len();
+    let over_count = over.len();
+    lines.extend(over);
 
-    // BASELINE: closed-won of the run-rate lookback (bucket -1) and of each
-    // horizon month, per territory, in one GROUP BY.
-    let baseline_start = start
+    // BASELINE: closed-won of the run-rate lookback (bucket -1, the whole
+    // months before the current one) and of each month from the current one
+    // on, per territory, in one GROUP BY.
+    let baseline_start = current
         .checked_sub_months(Months::new(plan.baseline_lookback_months as u32))
         .ok_or_else(|| AppError::bad_input("baselineLookbackMonths reaches before the calendar"))?;
     let range = Period::range(baseline_start, horizon.end())
@@ -217,7 +263,7 @@ pub(super) async fn gather(
          CASE WHEN deal.closed_at < ",
         d.sum_cents("amount_cents")
     ));
-    sql.bind(clock::start_of(start)).push(&format!(
+    sql.bind(clock::start_of(current)).push(&format!(
         " THEN -1 ELSE {} END AS bucket, deal.amount_cents AS amount_cents FROM deal WHERE 1 = 1",
         d.month_index_utc("deal.closed_at")
     ));
@@ -226,13 +272,23 @@ pub(super) async fn gather(
     let rows = BaselineRow::find_by_statement(sql.statement(tx.get_database_backend()))
         .all(tx)
         .await?;
+    let planned_months: Vec<NaiveDate> = horizon
+        .month_starts()
+        .into_iter()
+        .filter(|m| *m >= planned)
+        .collect();
+    let planned_idx: BTreeSet<i64> = planned_months.iter().map(|m| month_index(*m)).collect();
     let mut by_territory: BTreeMap<Option<i64>, (i128, HashMap<i64, i128>)> = BTreeMap::new();
     for r in rows {
-        let entry = by_territory.entry(r.territory_id).or_default();
         if r.bucket < 0 {
-            entry.0 += r.amount_cents.0;
-        } else {
-            *entry.1.entry(r.bucket).or_default() += r.amount_cents.0;
+            by_territory.entry(r.territory_id).or_default().0 += r.amount_cents.0;
+        } else if planned_idx.contains(&r.bucket) {
+            *by_territory
+                .entry(r.territory_id)
+                .or_default()
+                .1
+                .entry(r.bucket)
+                .or_default() += r.amount_cents.0;
         }
     }
     let params = HistoricalParams {
@@ -249,7 +305,8 @@ pub(super) async fn gather(
             lookback_won,
             params.lookback_months,
         ));
-        for m in horizon.month_starts() {
+        for m in &planned_months {
+            let m = *m;
             let won_in_month = from_cents(won.get(&month_index(m)).copied().unwrap_or(0));
             let amount = round_money(historical_amount(
                 &params,
@@ -287,9 +344,13 @@ pub(super) async fn gather(
             lines.push(line);
         }
     }
-    let baselines = lines.len() - actuals;
+    let baselines = lines.len() - actuals - over_count;
     insert_lines(tx, lines).await?;
-    Ok((actuals, baselines))
+    Ok(Gathered {
+        actuals,
+        baselines,
+        over: over_count,
+    })
 }
 
 /// Writes a DEMAND line with the baseline for every territory-month that
@@ -325,6 +386,7 @@ pub(super) async fn confirm_baseline(
             C::Author => select.bind(actor.subject.clone()),
             C::Generated => select.bind(true),
             C::CreatedAt => select.bind(now),
+            C::CarriedFromPlanId => select.push("CAST(NULL AS BIGINT)"),
         };
         names.push(c.as_str());
     }
@@ -358,7 +420,12 @@ pub(super) async fn record_capacity(
     now: DateTime<Utc>,
 ) -> AppResult<u64> {
     let horizon = horizon_of(plan)?;
-    let computed = capacity(tx, &horizon.month_indexes().collect()).await?;
+    let first = month_index(planned_from(plan));
+    let computed = capacity(
+        tx,
+        &horizon.month_indexes().filter(|m| *m >= first).collect(),
+    )
+    .await?;
     let existing: BTreeSet<Key> = sop_line::Entity::find()
         .filter(sop_line::Column::PlanId.eq(plan.id))
         .filter(sop_line::Column::Kind.eq(SopLineKind::Supply))

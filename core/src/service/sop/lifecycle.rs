@@ -2,7 +2,7 @@
 //! reopen, revise; every stage change recorded as a transition, every write
 //! checked against the plan's version in one conditional UPDATE.
 use crate::db::RowShape;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::IdenStatic;
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
@@ -12,8 +12,9 @@ use sea_orm::{
 use entity::enums::{SopLineKind, SopStage};
 use entity::{sop_line, sop_plan, sop_transition};
 
+use super::approvals::{check_approvers, copy_approvers, insert_approvers, missing_approvers};
 use super::gathering::{confirm_baseline, gather, record_capacity};
-use super::shared::{growth_of, load, stage_name};
+use super::shared::{growth_of, horizon_of, load, stage_name};
 use super::{
     NewPlan, DEFAULT_BASELINE_LOOKBACK_MONTHS, DEFAULT_LOOKBACK_MONTHS,
     MAX_BASELINE_LOOKBACK_MONTHS, MAX_LOOKBACK_MONTHS, MAX_NOTE,
@@ -191,8 +192,10 @@ pub async fn create(
         MAX_BASELINE_LOOKBACK_MONTHS,
     )?;
     let growth = growth_ppm(input.growth_rate.unwrap_or(0.0))?;
-    let tx = begin_write(db).await?;
+    let approvers = check_approvers(&input.approvers, "approvers")?;
     let now = clock::now();
+    let planned = check_planned_from(&horizon, now)?;
+    let tx = begin_write(db).await?;
     let plan = sop_plan::ActiveModel {
         name: Set(name),
         horizon_start: Set(horizon.start()),
@@ -208,19 +211,24 @@ pub async fn create(
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        planned_from: Set(Some(planned)),
         ..Default::default()
     }
     .insert(&tx)
     .await?;
-    let (actuals, baselines) = gather(&tx, &plan, &horizon, actor, now).await?;
+    let g = gather(&tx, &plan, &horizon, actor, now).await?;
+    insert_approvers(&tx, plan.id, &approvers).await?;
     record_transition(
         &tx,
         &plan,
         None,
         actor,
         Some(format!(
-            "Plan created for {}: gathered {actuals} actual and {baselines} baseline lines",
-            horizon.label()
+            "Plan created for {}: gathered {} actual and {} baseline lines{}",
+            horizon.label(),
+            g.actuals,
+            g.baselines,
+            over_note(&plan, g.over)
         )),
     )
     .await?;
@@ -234,8 +242,11 @@ pub async fn create(
         .created("growthRate", &growth_of(&plan))
         .created("stage", &stage_name(plan.stage))
         .created("version", &plan.version)
-        .created("actualLines", &actuals)
-        .created("baselineLines", &baselines);
+        .created("plannedFrom", &plan.planned_from)
+        .created("approvers", &approvers)
+        .created("actualLines", &g.actuals)
+        .created("baselineLines", &g.baselines)
+        .created("monthsOverDemandLines", &g.over);
     audit::record(
         &tx,
         &actor.subject,
@@ -326,6 +337,20 @@ async fn move_forward(
     action: &str,
 ) -> AppResult<sop_plan::Model> {
     check_version(plan, Some(expected_version))?;
+    if to == SopStage::Released {
+        // Sign-off: releasing (by releaseSopPlan or advanceSopPlan) needs
+        // every approver's approval of this version.
+        let missing = missing_approvers(tx, plan).await?;
+        if !missing.is_empty() {
+            return Err(AppError::InvalidTransition(format!(
+                "S&OP plan {} cannot be released before every approver has approved version {}: \
+                 waiting for {}",
+                plan.id,
+                plan.version,
+                missing.join(", ")
+            )));
+        }
+    }
     let now = clock::now().max(plan.updated_at);
     if !bump(tx, plan, to, now).await? {
         return Err(changed_meanwhile(plan.id));
@@ -435,9 +460,16 @@ pub async fn reopen(
     Ok(moved)
 }
 
-/// Starts revision n+1 of a released plan in DATA_GATHERING with a copy of
-/// its lines (authors and times kept), linked by previous_revision_id. Only
-/// one revision follows a plan: revise the latest.
+/// Starts revision n+1 of a released plan in DATA_GATHERING, linked by
+/// previous_revision_id: it gathers ACTUAL and BASELINE again as of now
+/// (months over by now take their ACTUAL as demand) and carries over the
+/// DEMAND, SUPPLY and ADJUSTMENT lines people entered in the previous
+/// revision for the months it still plans (authors, notes and times kept,
+/// `carried_from_plan_id` set). Lines the system generated there (confirmed
+/// baseline, computed capacity, months-over demand) are not carried: they
+/// are worked out again from the fresh data. The approvers are named again
+/// (their approvals are not carried). Only one revision follows a plan:
+/// revise the latest.
 pub async fn revise(
     db: &DatabaseConnection,
     actor: &Principal,
@@ -462,7 +494,9 @@ pub async fn revise(
             next.revision, next.id
         )));
     }
+    let horizon = horizon_of(&plan)?;
     let now = clock::now();
+    let planned = check_planned_from(&horizon, now)?;
     let revised = sop_plan::ActiveModel {
         name: Set(plan.name.clone()),
         horizon_start: Set(plan.horizon_start),
@@ -478,11 +512,14 @@ pub async fn revise(
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        planned_from: Set(Some(planned)),
         ..Default::default()
     }
     .insert(&tx)
     .await?;
-    // Every column of each line but its id, the new plan's id for plan_id.
+    let g = gather(&tx, &revised, &horizon, actor, now).await?;
+    // Every column of each carried line but its id: the new plan's id for
+    // plan_id, the previous plan's for carried_from_plan_id.
     let copy = RowShape::<sop_line::Entity>::all_but(&[sop_line::Column::Id]);
     let mut sql = Sql::new(format!(
         "INSERT INTO sop_line ({}) SELECT ",
@@ -494,25 +531,48 @@ pub async fn revise(
         }
         if c == sop_line::Column::PlanId.as_str() {
             sql.bind(revised.id);
+        } else if c == sop_line::Column::CarriedFromPlanId.as_str() {
+            sql.bind(plan.id);
         } else {
             sql.push(c);
         }
     }
     sql.push(" FROM sop_line WHERE plan_id = ")
         .bind(plan.id)
+        .push(" AND kind IN ")
+        .bind_list(
+            [
+                SopLineKind::Demand,
+                SopLineKind::Supply,
+                SopLineKind::Adjustment,
+            ]
+            .iter()
+            .map(|k| k.to_value()),
+        )
+        .push(" AND generated = ")
+        .bind(false)
+        .push(" AND month >= ")
+        .bind(planned)
         .push(" ORDER BY id");
-    let copied = tx
+    let carried = tx
         .execute_raw(sql.statement(tx.get_database_backend()))
         .await?
         .rows_affected();
+    let approvers = copy_approvers(&tx, plan.id, revised.id).await?;
     record_transition(
         &tx,
         &revised,
         None,
         actor,
         Some(format!(
-            "Revision {} started from released plan {} (revision {}); {copied} lines copied",
-            revised.revision, plan.id, plan.revision
+            "Revision {} started from released plan {} (revision {}): gathered {} actual and {} \
+             baseline lines{}; {carried} lines carried over",
+            revised.revision,
+            plan.id,
+            plan.revision,
+            g.actuals,
+            g.baselines,
+            over_note(&revised, g.over)
         )),
     )
     .await?;
@@ -522,7 +582,12 @@ pub async fn revise(
         .created("revision", &revised.revision)
         .created("previousRevisionId", &revised.previous_revision_id)
         .created("stage", &stage_name(revised.stage))
-        .created("copiedLines", &copied);
+        .created("plannedFrom", &revised.planned_from)
+        .created("approvers", &approvers)
+        .created("actualLines", &g.actuals)
+        .created("baselineLines", &g.baselines)
+        .created("monthsOverDemandLines", &g.over)
+        .created("carriedLines", &carried);
     audit::record(
         &tx,
         &actor.subject,
@@ -534,4 +599,27 @@ pub async fn revise(
     .await?;
     tx.commit().await?;
     Ok(revised)
+}
+
+/// The first month a plan made now plans; a horizon that is wholly over has
+/// nothing to plan (BAD_USER_INPUT).
+fn check_planned_from(horizon: &Horizon, now: DateTime<Utc>) -> AppResult<NaiveDate> {
+    let first = crate::domain::sop::first_planned_month(horizon, now.date_naive());
+    if first >= horizon.end() {
+        return Err(AppError::bad_input(format!(
+            "every month of the horizon {} is over: there is nothing left to plan",
+            horizon.label()
+        )));
+    }
+    Ok(first)
+}
+
+fn over_note(plan: &sop_plan::Model, over: usize) -> String {
+    match plan.planned_from {
+        Some(p) if p > plan.horizon_start => format!(
+            "; months before {} were over: their closed-won is the demand ({over} lines)",
+            crate::domain::sop::month_label(p)
+        ),
+        _ => String::new(),
+    }
 }

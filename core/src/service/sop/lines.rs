@@ -3,7 +3,7 @@
 //! their inputs (horizon, territories, amounts, list sizes).
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -15,16 +15,19 @@ use entity::{sop_line, sop_plan, territory};
 
 use super::gathering::capacity;
 use super::lifecycle::{bump, bumped, changed_meanwhile, check_version};
-use super::shared::{horizon_of, insert_lines, load, new_line, stage_name};
+use super::shared::{horizon_of, insert_lines, load, new_line, planned_from, stage_name};
 use super::{Adjustment, DemandLine, Key, SupplyLine, MAX_LINES, MAX_NOTE};
 use crate::auth::Principal;
 use crate::clock;
 use crate::db::begin_write;
 use crate::domain::money::{from_cents, round_money, to_cents, to_signed_cents};
+use crate::domain::period::Period;
 use crate::domain::sop::{self as math, month_index, month_label, Capacity, Horizon};
 use crate::error::{AppError, AppResult};
 use crate::service::access::SOP_WRITERS;
 use crate::service::audit::{self, Changes};
+use crate::service::forecast;
+use crate::service::grouping::Dimension;
 use crate::service::{optional_text, required_text};
 
 fn territory_label(t: Option<i64>) -> String {
@@ -82,6 +85,7 @@ async fn open_for_lines(
 /// A line's territory and month, checked against the horizon.
 fn check_key(
     horizon: &Horizon,
+    first: NaiveDate,
     list: &str,
     i: usize,
     territory_id: Option<i64>,
@@ -93,6 +97,14 @@ fn check_key(
         return Err(AppError::bad_input(format!(
             "{field}.month: {month} is not the first day of a month of the plan's horizon {}",
             horizon.label()
+        )));
+    }
+    if month < first {
+        return Err(AppError::bad_input(format!(
+            "{field}.month: {} was over when the plan was made and is not planned (its closed-won is \
+             the demand); the plan plans from {}",
+            month_label(month),
+            month_label(first)
         )));
     }
     let key = (territory_id, month);
@@ -200,50 +212,42 @@ async fn replace_lines(
         .collect())
 }
 
-/// Sets demand per territory-month in DEMAND_PLANNING; a territory-month
-/// that already has a DEMAND line gets the new one instead.
-pub async fn set_demand(
-    db: &DatabaseConnection,
-    actor: &Principal,
+/// The BASELINE amount (cents) of these territory-months of a plan.
+async fn baselines(
+    tx: &DatabaseTransaction,
     plan_id: i64,
-    lines: Vec<DemandLine>,
-    expected_version: Option<i32>,
-) -> AppResult<sop_plan::Model> {
-    actor.require(SOP_WRITERS)?;
-    check_count(lines.len(), "lines")?;
-    let tx = begin_write(db).await?;
-    let (plan, next) = open_for_lines(
-        &tx,
-        plan_id,
-        SopStage::DemandPlanning,
-        "demand",
-        expected_version,
-    )
-    .await?;
-    let horizon = horizon_of(&plan)?;
-    let mut seen = BTreeSet::new();
-    let mut rows = Vec::with_capacity(lines.len());
-    for (i, l) in lines.iter().enumerate() {
-        let key = check_key(
-            &horizon,
-            "lines",
-            i,
-            l.territory_id,
-            l.month,
-            Some(&mut seen),
-        )?;
-        let cents = money(l.amount, format!("lines[{i}].amount"), false)?;
-        let note = optional_text(l.note.as_deref(), &format!("lines[{i}].note"), MAX_NOTE)?;
-        rows.push((key, cents, note));
+    keys: &[Key],
+) -> AppResult<HashMap<Key, i64>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
     }
-    let ids: Vec<_> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (i, l.territory_id))
-        .collect();
-    check_territories(&tx, &ids, "lines").await?;
+    let wanted: BTreeSet<Key> = keys.iter().copied().collect();
+    let months: BTreeSet<NaiveDate> = keys.iter().map(|k| k.1).collect();
+    Ok(sop_line::Entity::find()
+        .filter(sop_line::Column::PlanId.eq(plan_id))
+        .filter(sop_line::Column::Kind.eq(SopLineKind::Baseline))
+        .filter(sop_line::Column::Month.is_in(months))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|l| ((l.territory_id, l.month), l.amount_cents))
+        .filter(|(k, _)| wanted.contains(k))
+        .collect())
+}
+
+/// Writes DEMAND lines (replacing those of the same territory-months) with
+/// their audit entry: the shared tail of setSopDemand and
+/// seedSopDemandFromPipeline.
+async fn write_demand(
+    tx: &DatabaseTransaction,
+    actor: &Principal,
+    plan: &sop_plan::Model,
+    next: &sop_plan::Model,
+    rows: Vec<(Key, i64, Option<String>)>,
+    action: &str,
+) -> AppResult<()> {
     let keys: Vec<Key> = rows.iter().map(|r| r.0).collect();
-    let old = replace_lines(&tx, plan.id, SopLineKind::Demand, &keys).await?;
+    let old = replace_lines(tx, plan.id, SopLineKind::Demand, &keys).await?;
     let now = next.updated_at;
     let mut changes = Changes::new();
     changes.field("version", &plan.version, &next.version);
@@ -265,18 +269,187 @@ pub async fn set_demand(
         line.note = Set(note);
         models.push(line);
     }
-    insert_lines(&tx, models).await?;
-    audit::record(
+    insert_lines(tx, models).await?;
+    audit::record(tx, &actor.subject, action, "SopPlan", plan.id, &changes).await?;
+    Ok(())
+}
+
+/// Sets demand per territory-month in DEMAND_PLANNING, each as an amount or
+/// as a percentage change of the territory-month's baseline (exactly one);
+/// a territory-month that already has a DEMAND line gets the new one
+/// instead. A percentage line's note records its basis.
+pub async fn set_demand(
+    db: &DatabaseConnection,
+    actor: &Principal,
+    plan_id: i64,
+    lines: Vec<DemandLine>,
+    expected_version: Option<i32>,
+) -> AppResult<sop_plan::Model> {
+    actor.require(SOP_WRITERS)?;
+    check_count(lines.len(), "lines")?;
+    let tx = begin_write(db).await?;
+    let (plan, next) = open_for_lines(
         &tx,
-        &actor.subject,
-        "setSopDemand",
-        "SopPlan",
-        plan.id,
-        &changes,
+        plan_id,
+        SopStage::DemandPlanning,
+        "demand",
+        expected_version,
     )
     .await?;
+    let horizon = horizon_of(&plan)?;
+    let first = planned_from(&plan);
+    let mut seen = BTreeSet::new();
+    let mut checked = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let key = check_key(
+            &horizon,
+            first,
+            "lines",
+            i,
+            l.territory_id,
+            l.month,
+            Some(&mut seen),
+        )?;
+        let note = optional_text(l.note.as_deref(), &format!("lines[{i}].note"), MAX_NOTE)?;
+        match (l.amount, l.change_percent) {
+            (Some(a), None) => checked.push((
+                key,
+                Ok(money(a, format!("lines[{i}].amount"), false)?),
+                note,
+            )),
+            (None, Some(p)) => {
+                if p < Decimal::from(-100) {
+                    return Err(AppError::bad_input(format!(
+                        "lines[{i}].changePercent: {p}% is below -100% (demand cannot go below zero)"
+                    )));
+                }
+                checked.push((key, Err(p), note))
+            }
+            _ => {
+                return Err(AppError::bad_input(format!(
+                    "lines[{i}]: give exactly one of amount and changePercent"
+                )))
+            }
+        }
+    }
+    let ids: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.territory_id))
+        .collect();
+    check_territories(&tx, &ids, "lines").await?;
+    let pct_keys: Vec<Key> = checked
+        .iter()
+        .filter(|c| c.1.is_err())
+        .map(|c| c.0)
+        .collect();
+    let base = baselines(&tx, plan.id, &pct_keys).await?;
+    let mut rows = Vec::with_capacity(checked.len());
+    for (i, (key, amount, note)) in checked.into_iter().enumerate() {
+        let cents = match amount {
+            Ok(c) => c,
+            Err(p) => {
+                let Some(b) = base.get(&key) else {
+                    return Err(AppError::bad_input(format!(
+                        "lines[{i}].changePercent: {} has no baseline to change; give an amount",
+                        key_label("demand", &key)
+                    )));
+                };
+                let baseline = from_cents(*b);
+                let amount = math::demand_from_percent(baseline, p).ok_or_else(|| {
+                    AppError::bad_input(format!("lines[{i}].changePercent is out of range"))
+                })?;
+                let sign = if p >= Decimal::ZERO { "+" } else { "" };
+                let basis = format!("{sign}{}% of the baseline {baseline}", p.normalize());
+                let cents = money(amount, format!("lines[{i}].changePercent"), false)?;
+                rows.push((
+                    key,
+                    cents,
+                    Some(match note {
+                        Some(n) => format!("{n} ({basis})"),
+                        None => basis,
+                    }),
+                ));
+                continue;
+            }
+        };
+        rows.push((key, cents, note));
+    }
+    write_demand(&tx, actor, &plan, &next, rows, "setSopDemand").await?;
     tx.commit().await?;
     Ok(next)
+}
+
+/// Sets demand from the open pipeline in DEMAND_PLANNING: for every planned
+/// month, the STAGE_WEIGHTED forecast per territory (service::forecast,
+/// the same answer `forecast(method: STAGE_WEIGHTED, groupBy: TERRITORY)`
+/// gives for that month: closed-won so far plus open deals expected to
+/// close in the month weighted by their stage's probability) becomes the
+/// territory-month's DEMAND line, replacing an earlier one. Territory-months
+/// the forecast has no row for keep their demand. Returns the plan and the
+/// number of lines written.
+pub async fn seed_demand_from_pipeline(
+    db: &DatabaseConnection,
+    actor: &Principal,
+    plan_id: i64,
+    note: &str,
+    expected_version: Option<i32>,
+) -> AppResult<(sop_plan::Model, usize)> {
+    actor.require(SOP_WRITERS)?;
+    let note = required_text(note, "note", MAX_NOTE)?;
+    let tx = begin_write(db).await?;
+    let (plan, next) = open_for_lines(
+        &tx,
+        plan_id,
+        SopStage::DemandPlanning,
+        "demand",
+        expected_version,
+    )
+    .await?;
+    let horizon = horizon_of(&plan)?;
+    let first = planned_from(&plan);
+    let mut rows = Vec::new();
+    for m in horizon.month_starts().into_iter().filter(|m| *m >= first) {
+        let period = Period::month(m.year(), m.month())
+            .ok_or_else(|| AppError::internal(format!("no period for {m}")))?;
+        let answer = forecast::forecast(
+            &tx,
+            actor,
+            forecast::Query {
+                period,
+                method: forecast::Method::StageWeighted,
+                group_by: Dimension::Territory,
+                as_of: None,
+                historical: None,
+                category: None,
+                filter: Default::default(),
+            },
+        )
+        .await?;
+        for r in answer.rows {
+            let territory = match r.key.id.as_deref() {
+                None => None,
+                Some(id) => Some(id.parse::<i64>().map_err(|_| {
+                    AppError::internal(format!("forecast territory key {id} is not an id"))
+                })?),
+            };
+            let amount = round_money(r.amount);
+            let cents = money(amount, "forecast amount".to_owned(), false)?;
+            rows.push((
+                (territory, m),
+                cents,
+                Some(format!(
+                    "{note} (STAGE_WEIGHTED forecast {amount}: closed-won {} + weighted pipeline {})",
+                    round_money(r.closed_won),
+                    round_money(r.projected)
+                )),
+            ));
+        }
+    }
+    let n = rows.len();
+    write_demand(&tx, actor, &plan, &next, rows, "seedSopDemandFromPipeline").await?;
+    tx.commit().await?;
+    Ok((next, n))
 }
 
 /// Sets capacity per territory-month in SUPPLY_PLANNING (overriding the
@@ -303,11 +476,13 @@ pub async fn set_supply(
     )
     .await?;
     let horizon = horizon_of(&plan)?;
+    let first = planned_from(&plan);
     let mut seen = BTreeSet::new();
     let mut checked = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
         let key = check_key(
             &horizon,
+            first,
             "lines",
             i,
             l.territory_id,
@@ -436,12 +611,21 @@ pub async fn add_adjustments(
     )
     .await?;
     let horizon = horizon_of(&plan)?;
+    let first = planned_from(&plan);
     let now = next.updated_at;
     let mut changes = Changes::new();
     changes.field("version", &plan.version, &next.version);
     let mut models = Vec::new();
     for (i, a) in adjustments.iter().enumerate() {
-        let key = check_key(&horizon, "adjustments", i, a.territory_id, a.month, None)?;
+        let key = check_key(
+            &horizon,
+            first,
+            "adjustments",
+            i,
+            a.territory_id,
+            a.month,
+            None,
+        )?;
         let cents = money(a.amount, format!("adjustments[{i}].amount"), true)?;
         let budget = a
             .budget

@@ -7,21 +7,24 @@
 //!   (`territory_id` NULL) is the "unassigned" bucket: closed-won deals that
 //!   carry no territory, and active reps without one. It is planned like any
 //!   territory (demand, supply and adjustment inputs take `territoryId: null`).
-//!   Territories are not rolled up their tree: a deal counts for the
-//!   territory it names.
+//!   A deal counts for the territory it names; a line on a parent territory
+//!   is the parent's own. Reports roll up the tree on request (`rollup`).
+//! - Months of the horizon over when a plan (or revision) is made are not
+//!   planned (`planned_from` is the first planned month): their closed-won
+//!   is written as their DEMAND and line writes for them are refused.
 //! - ACTUAL lines: closed-won (status WON, closed_at in the month, UTC) per
-//!   territory and month over the `lookback_months` before the horizon; only
-//!   territory-months that won something get a line.
+//!   territory and month from `lookback_months` before the horizon up to the
+//!   first planned month; only territory-months that won something get a
+//!   line.
 //! - BASELINE lines: the HISTORICAL forecast (`domain::forecast`) of every
-//!   horizon month for every territory that won something in the
-//!   `baseline_lookback_months` before the horizon or already in the horizon.
-//!   The run rate is taken once, from the months before horizonStart (months
-//!   inside the horizon have not happened yet when the plan is made), so
-//!   each month is R x (1 + growth), never below what the territory has
-//!   already won in that month.
+//!   planned month for every territory that won something in the run-rate
+//!   window or in a planned month. The run rate is taken once, from the
+//!   `baseline_lookback_months` whole months before the current month (never
+//!   the unfinished current month), so each month is R x (1 + growth), never
+//!   below what the territory has already won in that month.
 //! - Capacity (SUPPLY_PLANNING, without a SUPPLY line for the
-//!   territory-month): the sum over active reps of the territory on board in
-//!   the month (hired before it ends) of monthly quota x ramp. The monthly
+//!   territory-month): the sum over active quota-carrying reps of the
+//!   territory on board in the month (hired before it ends) of monthly quota x ramp. The monthly
 //!   quota is the rep's quota row spanning exactly that month or, failing
 //!   that, the rep's latest one-month quota row starting before it (future
 //!   months rarely have quota rows yet); a rep with neither counts in the
@@ -39,20 +42,30 @@
 //! The code is split by concern: `lifecycle` (create, advance, release,
 //! reopen, revise, transitions, version checks), `gathering` (closed-won
 //! actuals, baseline, capacity and the lines generated from them), `lines`
-//! (demand, supply and adjustment writes and their checks), `reporting`
-//! (plan reads, lines, gaps, variances) and `shared` (helpers they all use).
+//! (demand, supply and adjustment writes and their checks, demand seeded
+//! from the pipeline), `approvals` (approvers and sign-off), `reporting`
+//! (plan reads, lines, gaps, variances), `rollup` (territory roll-ups, line
+//! totals, budget totals, comparison of two plans) and `shared` (helpers
+//! they all use).
+mod approvals;
 mod gathering;
 mod lifecycle;
 mod lines;
 mod reporting;
+mod rollup;
 mod shared;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+pub use approvals::{approve, approvers_of, set_approvers};
 pub use lifecycle::{advance, create, record_transition, release, reopen, revise};
-pub use lines::{add_adjustments, set_demand, set_supply};
+pub use lines::{add_adjustments, seed_demand_from_pipeline, set_demand, set_supply};
 pub use reporting::{gaps_for, get, lines_for, list, variances_for};
+pub use rollup::{
+    budget_totals, compare, line_totals_of, roll_up_gaps, roll_up_variances, tree_for,
+    ComparisonRow, Figures, LineTotal, TerritoryTree,
+};
 pub use shared::stage_name;
 
 pub const DEFAULT_LOOKBACK_MONTHS: i32 = 12;
@@ -72,13 +85,19 @@ pub struct NewPlan {
     pub lookback_months: Option<i32>,
     pub baseline_lookback_months: Option<i32>,
     pub growth_rate: Option<f64>,
+    /// Token subjects whose sign-off release needs.
+    pub approvers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct DemandLine {
     pub territory_id: Option<i64>,
     pub month: NaiveDate,
-    pub amount: Decimal,
+    /// Exactly one of amount and change_percent.
+    pub amount: Option<Decimal>,
+    /// A change of the territory-month's baseline in percent (20 is +20%),
+    /// not below -100.
+    pub change_percent: Option<Decimal>,
     pub note: Option<String>,
 }
 

@@ -15,12 +15,14 @@ use entity::enums::{SopLineKind, SopStage};
 use entity::{sop_line, sop_plan, territory};
 
 use super::gathering::{capacity, won_by_month};
-use super::shared::{horizon_of, load};
+use super::shared::{horizon_of, load, planned_from};
 use super::{Gap, Key, Variance};
 use crate::auth::Principal;
 use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::money::{from_cents, round_money};
-use crate::domain::sop::{self as math, headcount_f64, month_start, Capacity, Horizon};
+use crate::domain::sop::{
+    self as math, headcount_f64, month_index, month_start, Capacity, Horizon,
+};
 use crate::error::{AppError, AppResult};
 use crate::service::access::SOP_READERS;
 
@@ -65,7 +67,7 @@ fn kind_rank(k: SopLineKind) -> u8 {
 }
 
 /// Territory names, for ordering by territory.
-async fn territory_names(
+pub(super) async fn territory_names(
     db: &impl ConnectionTrait,
     ids: impl IntoIterator<Item = i64>,
 ) -> AppResult<HashMap<i64, String>> {
@@ -83,7 +85,11 @@ async fn territory_names(
 /// Territory order: by name (case-insensitive, then exact), then id; lines
 /// without a territory last. The same on both databases whatever their
 /// collation.
-fn cmp_territory(names: &HashMap<i64, String>, a: Option<i64>, b: Option<i64>) -> Ordering {
+pub(super) fn cmp_territory(
+    names: &HashMap<i64, String>,
+    a: Option<i64>,
+    b: Option<i64>,
+) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
@@ -139,7 +145,7 @@ struct LineTotalRow {
 }
 
 /// Line amounts summed per plan, territory, month and kind (in SQL).
-async fn line_totals(
+pub(super) async fn line_totals(
     db: &impl ConnectionTrait,
     plan_ids: &[i64],
     kinds: &[SopLineKind],
@@ -172,11 +178,27 @@ async fn line_totals(
         .collect()
 }
 
-/// Gaps of many plans. Demand is the DEMAND line, else the BASELINE line;
-/// supply is the SUPPLY line, else (until the plan leaves SUPPLY_PLANNING)
-/// the live computed capacity; adjustments are summed. Ordered by territory
-/// then month.
+/// Gaps of many plans: their figures (below) for the months they plan.
 pub async fn gaps_for(
+    db: &impl ConnectionTrait,
+    plans: &[sop_plan::Model],
+) -> AppResult<HashMap<i64, Vec<Gap>>> {
+    let mut all = figures_for(db, plans).await?;
+    for plan in plans {
+        let first = planned_from(plan);
+        if let Some(g) = all.get_mut(&plan.id) {
+            g.retain(|g| g.month >= first);
+        }
+    }
+    Ok(all)
+}
+
+/// The figures of many plans per territory-month over the whole horizon
+/// (months over included). Demand is the DEMAND line, else the BASELINE
+/// line; supply is the SUPPLY line, else (for a planned month, until the
+/// plan leaves SUPPLY_PLANNING) the live computed capacity; adjustments are
+/// summed. Ordered by territory then month.
+pub(super) async fn figures_for(
     db: &impl ConnectionTrait,
     plans: &[sop_plan::Model],
 ) -> AppResult<HashMap<i64, Vec<Gap>>> {
@@ -201,7 +223,8 @@ pub async fn gaps_for(
         .collect();
     let mut months = BTreeSet::new();
     for p in &live {
-        months.extend(horizon_of(p)?.month_indexes());
+        let first = month_index(planned_from(p));
+        months.extend(horizon_of(p)?.month_indexes().filter(|m| *m >= first));
     }
     let computed = capacity(db, &months).await?;
 
@@ -233,7 +256,7 @@ pub async fn gaps_for(
         if is_live {
             for ((t, mi), cap) in &computed {
                 let Some(m) = month_start(*mi) else { continue };
-                if horizon.contains_month(m) {
+                if horizon.contains_month(m) && m >= planned_from(plan) {
                     computed_here.insert((*t, m), cap);
                     parts.entry((*t, m)).or_default();
                 }
@@ -273,9 +296,11 @@ pub async fn gaps_for(
 }
 
 /// Plan against actual of many plans: for a released plan, its DEMAND per
-/// territory-month against the closed-won of that territory-month now
-/// (every deal), with territory-months that won without a plan included.
-/// Plans not yet released have none. Ordered by territory then month.
+/// territory-month of the months it planned against the closed-won of that
+/// territory-month now (every deal), with territory-months that won without
+/// a plan included. Months that were over when the plan was made are left
+/// out (their demand was their actual). Plans not yet released have none.
+/// Ordered by territory then month.
 pub async fn variances_for(
     db: &impl ConnectionTrait,
     plans: &[sop_plan::Model],
@@ -308,15 +333,17 @@ pub async fn variances_for(
     }
     let mut territories = BTreeSet::new();
     for (plan, horizon) in released.iter().zip(&horizons) {
+        let first = planned_from(plan);
         let mut rows: BTreeMap<Key, (i128, i128)> = planned
             .remove(&plan.id)
             .unwrap_or_default()
             .into_iter()
+            .filter(|(k, _)| k.1 >= first)
             .map(|(k, c)| (k, (c, 0)))
             .collect();
         for ((t, mi), cents) in &actual {
             let Some(m) = month_start(*mi) else { continue };
-            if horizon.contains_month(m) {
+            if horizon.contains_month(m) && m >= first {
                 rows.entry((*t, m)).or_default().1 += cents;
             }
         }

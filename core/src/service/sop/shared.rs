@@ -20,6 +20,12 @@ pub(super) fn horizon_of(plan: &sop_plan::Model) -> AppResult<Horizon> {
         .map_err(|e| AppError::internal(format!("stored plan {} has a bad horizon: {e}", plan.id)))
 }
 
+/// The first month the plan plans (earlier months were over when it was
+/// made and took their ACTUAL as demand).
+pub(super) fn planned_from(plan: &sop_plan::Model) -> chrono::NaiveDate {
+    plan.planned_from.unwrap_or(plan.horizon_start)
+}
+
 pub(super) fn growth_of(plan: &sop_plan::Model) -> Decimal {
     Decimal::new(plan.growth_rate_ppm, 6).normalize()
 }
@@ -51,6 +57,7 @@ pub(super) fn new_line(
         author: Set(actor.to_owned()),
         generated: Set(false),
         created_at: Set(now),
+        carried_from_plan_id: Set(None),
         ..Default::default()
     }
 }
