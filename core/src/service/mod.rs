@@ -12,6 +12,7 @@ pub mod deal_risk;
 pub mod deal_sets;
 pub mod deal_state;
 pub mod deal_write;
+pub mod export;
 pub mod forecast;
 pub mod grouping;
 pub mod live;
