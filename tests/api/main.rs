@@ -10,6 +10,7 @@ mod client;
 mod conventions;
 mod dataloader;
 mod deals;
+mod export;
 mod demo;
 mod forecast;
 mod fuzz;
