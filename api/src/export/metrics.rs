@@ -5,7 +5,7 @@
 //! API's answer) and flattens its row list into columns: nested objects
 //! join their names with `_` (`key_label`, `rep_id`). `TABLES` holds, per
 //! metric definition, the arguments it takes and the columns it selects.
-//! `GET /export/metric-definitions` publishes service::metrics::definitions.
+//! `GET /export/metric-definitions` publishes service::metric_definitions.
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use async_graphql::{Request, Value as ConstValue, Variables};
@@ -15,7 +15,7 @@ use super::{bad_param, caller, negotiate, not_acceptable, refuse, Params};
 use crate::graphql::AppSchema;
 use crate::http::{execute, AppState};
 use crate::service::export::Cell;
-use crate::service::metrics::definitions::{self, MetricDefinition, DEFINITIONS};
+use crate::service::metric_definitions::{self as definitions, MetricDefinition, DEFINITIONS};
 
 /// A metric's table: its query field's arguments (parameter = argument,
 /// with its GraphQL type), where its rows are, and the columns selected.
@@ -50,7 +50,8 @@ pub const TABLES: &[Table] = &[
         field: "pipelineSummary",
         args: &[PERIOD, GROUP_BY, FILTER],
         rows: None,
-        selection: "key { dimension id label } openDeals pipelineValue weightedPipeline avgDealSize \
+        selection:
+            "key { dimension id label } openDeals pipelineValue weightedPipeline avgDealSize \
                     avgSalesCycleDays medianSalesCycleDays winRate",
     },
     Table {
@@ -440,7 +441,14 @@ mod tests {
     fn selections_become_flat_columns() {
         assert_eq!(
             columns("key { dimension id label } won rep { id } lost"),
-            vec!["key_dimension", "key_id", "key_label", "won", "rep_id", "lost"]
+            vec![
+                "key_dimension",
+                "key_id",
+                "key_label",
+                "won",
+                "rep_id",
+                "lost"
+            ]
         );
     }
 

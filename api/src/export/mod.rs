@@ -122,7 +122,10 @@ impl Params {
     /// A parameter nobody took: 400 naming it.
     pub(crate) fn refuse_leftover(&self, known: &str) -> Result<(), HttpResponse> {
         match self.0.first() {
-            Some((name, _)) => Err(bad_param(name, &format!("is not a parameter here ({known})"))),
+            Some((name, _)) => Err(bad_param(
+                name,
+                &format!("is not a parameter here ({known})"),
+            )),
             None => Ok(()),
         }
     }
@@ -164,7 +167,9 @@ fn negotiate(req: &HttpRequest, asked: Option<&str>) -> Option<Format> {
             .to_ascii_lowercase();
         match media.as_str() {
             "text/csv" => return Some(Format::Csv),
-            "application/x-ndjson" | "application/ndjson" | "application/jsonl"
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
             | "application/x-jsonlines" => return Some(Format::Ndjson),
             "*/*" | "text/*" => fallback = fallback.or(Some(Format::Csv)),
             _ => {}
@@ -208,10 +213,7 @@ const DEAL_PARAMS: &str = "status, stageIds, ownerIds, territoryIds, segments, \
                            closedIn, search";
 
 fn ids(name: &str, raw: &str) -> Result<Vec<i64>, HttpResponse> {
-    let out: Result<Vec<i64>, _> = raw
-        .split(',')
-        .map(|s| s.trim().parse::<i64>())
-        .collect();
+    let out: Result<Vec<i64>, _> = raw.split(',').map(|s| s.trim().parse::<i64>()).collect();
     match out {
         Ok(v) if v.len() <= 5_000 => Ok(v),
         Ok(_) => Err(bad_param(name, "takes at most 5000 ids")),
@@ -238,11 +240,16 @@ where
 
 fn period(name: &str, raw: &str) -> Result<crate::domain::period::Period, HttpResponse> {
     raw.parse()
-        .map_err(|e: crate::domain::period::PeriodError| bad_param(name, &format!("is not a period: {e}")))
+        .map_err(|e: crate::domain::period::PeriodError| {
+            bad_param(name, &format!("is not a period: {e}"))
+        })
 }
 
 /// An RFC 3339 instant, or a date meaning its start (UTC).
-pub(crate) fn instant(name: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, HttpResponse> {
+pub(crate) fn instant(
+    name: &str,
+    raw: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, HttpResponse> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&chrono::Utc));
     }
@@ -251,7 +258,11 @@ pub(crate) fn instant(name: &str, raw: &str) -> Result<chrono::DateTime<chrono::
         .map_err(|_| bad_param(name, "must be an RFC 3339 instant or a date YYYY-MM-DD"))
 }
 
-fn money(name: &str, raw: &str, bound: fn(Decimal) -> Result<i64, AppError>) -> Result<i64, HttpResponse> {
+fn money(
+    name: &str,
+    raw: &str,
+    bound: fn(Decimal) -> Result<i64, AppError>,
+) -> Result<i64, HttpResponse> {
     let d: Decimal = raw
         .trim()
         .parse()
@@ -396,7 +407,9 @@ fn stream(
                         // end of the chunked body.
                         Format::Csv => {
                             if !out.is_empty() {
-                                let _ = tx.send(Ok(web::Bytes::from(std::mem::take(&mut out)))).await;
+                                let _ = tx
+                                    .send(Ok(web::Bytes::from(std::mem::take(&mut out))))
+                                    .await;
                             }
                             Err(std::io::Error::other("export failed"))
                         }
@@ -410,7 +423,12 @@ fn stream(
             for row in &batch.rows {
                 format.row(&mut out, &columns, row);
             }
-            if !out.is_empty() && tx.send(Ok(web::Bytes::from(std::mem::take(&mut out)))).await.is_err() {
+            if !out.is_empty()
+                && tx
+                    .send(Ok(web::Bytes::from(std::mem::take(&mut out))))
+                    .await
+                    .is_err()
+            {
                 // The client went away: stop before the next statement.
                 break false;
             }

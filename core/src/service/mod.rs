@@ -16,6 +16,7 @@ pub mod export;
 pub mod forecast;
 pub mod grouping;
 pub mod live;
+pub mod metric_definitions;
 pub mod metrics;
 pub mod outbox;
 pub mod pagination;

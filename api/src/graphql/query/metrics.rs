@@ -7,8 +7,8 @@ use crate::graphql::enums::Dimension;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::scalars::{Date, Period};
 use crate::graphql::types::metrics::{
-    CommissionRow, DataHealth, FunnelStep, Granularity, Metric, MetricDefinition, PipelineSummaryRow,
-    QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
+    CommissionRow, DataHealth, FunnelStep, Granularity, Metric, MetricDefinition,
+    PipelineSummaryRow, QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
 };
 use crate::graphql::types::pipeline_changes::PipelineChanges;
 use crate::graphql::{opt_id, principal, read_db};
@@ -226,7 +226,7 @@ impl MetricsQuery {
     /// dimensions and its conventions (docs/design.md, BI access).
     async fn metric_definitions(&self, ctx: &Context<'_>) -> Result<Vec<MetricDefinition>> {
         principal(ctx)?.require(REFERENCE_READERS).extend()?;
-        Ok(crate::service::metrics::definitions::DEFINITIONS
+        Ok(crate::service::metric_definitions::DEFINITIONS
             .iter()
             .map(MetricDefinition)
             .collect())
@@ -254,15 +254,15 @@ mod tests {
     use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
 
     use crate::graphql::types::forecast::ForecastMethod;
-    use crate::service::metrics::definitions::{find, DEFINITIONS};
+    use crate::service::metric_definitions::{find, DEFINITIONS};
 
     #[derive(MergedObject, Default)]
     struct MetricFields(super::MetricsQuery, super::super::forecast::ForecastQuery);
 
     /// The Query fields of the metrics and forecast objects, by introspection.
     fn fields() -> Vec<String> {
-        let schema = Schema::build(MetricFields::default(), EmptyMutation, EmptySubscription)
-            .finish();
+        let schema =
+            Schema::build(MetricFields::default(), EmptyMutation, EmptySubscription).finish();
         let resp = futures::executor::block_on(
             schema.execute("{ __schema { queryType { fields { name } } } }"),
         );
@@ -292,11 +292,18 @@ mod tests {
                     );
                 }
             } else {
-                assert!(find(f, None).is_some(), "Query.{f} has no metric definition");
+                assert!(
+                    find(f, None).is_some(),
+                    "Query.{f} has no metric definition"
+                );
             }
         }
         for d in DEFINITIONS {
-            assert!(fields.iter().any(|f| f == d.name), "{} is no Query field", d.name);
+            assert!(
+                fields.iter().any(|f| f == d.name),
+                "{} is no Query field",
+                d.name
+            );
         }
     }
 }

@@ -375,7 +375,7 @@ impl PlaybookEffectiveness {
 
 /// Whether a definition is a metric or a forecast method.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
-#[graphql(remote = "crate::service::metrics::definitions::DefinitionKind")]
+#[graphql(remote = "crate::service::metric_definitions::DefinitionKind")]
 pub enum MetricDefinitionKind {
     Metric,
     Forecast,
@@ -384,7 +384,7 @@ pub enum MetricDefinitionKind {
 /// How a metric or forecast method is computed: the metric layer BI tools read
 /// (also `GET /export/metric-definitions`). The services check `groupBy` against
 /// `dimensions`, so the definition and the behaviour cannot drift apart.
-pub struct MetricDefinition(pub &'static crate::service::metrics::definitions::MetricDefinition);
+pub struct MetricDefinition(pub &'static crate::service::metric_definitions::MetricDefinition);
 
 #[Object]
 impl MetricDefinition {

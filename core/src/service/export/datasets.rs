@@ -204,7 +204,8 @@ pub const QUOTAS: Dataset = Dataset {
 
 pub const FORECAST_SUBMISSIONS: Dataset = Dataset {
     name: "forecast_submissions",
-    description: "Every forecast call and adjustment of the reps in scope; period_end is exclusive.",
+    description:
+        "Every forecast call and adjustment of the reps in scope; period_end is exclusive.",
     roles: METRIC_READERS,
     from: "forecast_submission",
     id: "forecast_submission.id",
@@ -219,7 +220,11 @@ pub const FORECAST_SUBMISSIONS: Dataset = Dataset {
         col("category", "forecast_submission.category", Text),
         col("amount", "forecast_submission.amount_cents", Money),
         col("note", "forecast_submission.note", Text),
-        col("submitted_at", "forecast_submission.submitted_at", Timestamp),
+        col(
+            "submitted_at",
+            "forecast_submission.submitted_at",
+            Timestamp,
+        ),
         col("submitted_by", "forecast_submission.submitted_by", Text),
         col("kind", "forecast_submission.kind", Text),
         col("scope", "forecast_submission.scope", Text),

@@ -288,7 +288,8 @@ mod tests {
         assert!(sql.text().contains("deal.owner_id = ?"), "{}", sql.text());
         assert!(sql.text().contains("deal.id IN (?, ?)"), "{}", sql.text());
         assert!(
-            sql.text().ends_with("AND deal.id > ? ORDER BY deal.id LIMIT ?"),
+            sql.text()
+                .ends_with("AND deal.id > ? ORDER BY deal.id LIMIT ?"),
             "{}",
             sql.text()
         );

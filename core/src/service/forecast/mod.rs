@@ -414,7 +414,7 @@ pub(crate) fn checked_plan(
 ) -> AppResult<Plan> {
     let plan = plan(method, period, historical, category)?;
     // The groupings each method takes are its metric definition's.
-    crate::service::metrics::definitions::check_group_by(
+    crate::service::metric_definitions::check_group_by(
         "forecast",
         Some(plan.method.name()),
         group_by,

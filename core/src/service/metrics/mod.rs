@@ -13,7 +13,6 @@
 //! - Independent statements of one request run concurrently.
 pub mod attainment;
 pub mod commissions;
-pub mod definitions;
 pub mod funnel;
 pub mod health;
 pub mod performance;

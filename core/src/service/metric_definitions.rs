@@ -7,7 +7,7 @@
 //! (`check_group_by`), so a definition cannot promise a grouping the code
 //! refuses or the other way round. docs/design.md (Metrics, Forecasts) holds
 //! the worked examples.
-use super::super::grouping::Dimension;
+use super::grouping::Dimension;
 use crate::error::{AppError, AppResult};
 
 /// Whether a definition is a metric or a forecast method.
@@ -152,7 +152,8 @@ pub const DEFINITIONS: &[MetricDefinition] = &[
         name: "funnel",
         method: None,
         kind: DefinitionKind::Metric,
-        formula: "Per stage in position order: entered = deals with a stage change into it stamped \
+        formula:
+            "Per stage in position order: entered = deals with a stage change into it stamped \
                   in the period; advanced = of those, deals that later reached a further non-LOST \
                   stage; lostHere = those whose next move was to a LOST stage; conversionRate = \
                   advanced / entered (null for WON and LOST stages); avgDaysInStage = mean days \
@@ -318,7 +319,12 @@ pub const DEFINITIONS: &[MetricDefinition] = &[
                   against actual = closed-won in the period as the deals stand now; \
                   absolutePercentageError = |forecast - actual| / actual; accuracy = max(1 - APE, \
                   0).",
-        reads: &["deal_revision.*", "deal.status", "deal.closed_at", "deal.amount_cents"],
+        reads: &[
+            "deal_revision.*",
+            "deal.status",
+            "deal.closed_at",
+            "deal.amount_cents",
+        ],
         dimensions: &[],
         conventions: &[PERIODS, MONEY, RATIOS, AS_OF],
     },
@@ -387,11 +393,7 @@ pub fn check_group_by(name: &str, method: Option<&str>, dim: Dimension) -> AppRe
         None => "nothing".to_owned(),
     };
     let what = method.unwrap_or(name);
-    let noun = if method.is_some() {
-        " forecasts"
-    } else {
-        ""
-    };
+    let noun = if method.is_some() { " forecasts" } else { "" };
     Err(AppError::bad_input(format!(
         "{what}{noun} group by {list} only"
     )))
