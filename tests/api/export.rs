@@ -522,6 +522,17 @@ async fn filters_narrow_the_rows(app: TestApp) {
             .len(),
         4
     );
+    // An offset's `+` left unencoded arrives as a space and still parses.
+    assert_eq!(
+        ids(
+            &app,
+            &admin,
+            "/export/deals?updatedSince=2020-01-01T00:00:00+01:00"
+        )
+        .await
+        .len(),
+        4
+    );
     assert!(ids(
         &app,
         &admin,

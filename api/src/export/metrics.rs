@@ -311,7 +311,9 @@ fn capitalised(s: &str) -> String {
 fn status_of(code: &str) -> StatusCode {
     match code {
         "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
-        "FORBIDDEN" => StatusCode::FORBIDDEN,
+        // Allow-list mode (SALESOPS_PERSISTED_DOCUMENTS) runs registered
+        // documents only, these tables' included.
+        "FORBIDDEN" | "PERSISTED_QUERY_NOT_ALLOWED" => StatusCode::FORBIDDEN,
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "BAD_USER_INPUT" | "QUERY_TOO_COMPLEX" | "GRAPHQL_VALIDATION_FAILED" => {
             StatusCode::BAD_REQUEST

@@ -250,7 +250,8 @@ pub(crate) fn instant(
     name: &str,
     raw: &str,
 ) -> Result<chrono::DateTime<chrono::Utc>, HttpResponse> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+    // An unencoded `+` of an offset arrives as a space.
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&raw.replace(' ', "+")) {
         return Ok(t.with_timezone(&chrono::Utc));
     }
     chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
