@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use async_graphql::{Request, Value as ConstValue, Variables};
 use serde_json::json;
 
-use super::{bad_param, caller, negotiate, not_acceptable, refuse, Params};
+use super::{bad_param, caller, negotiate, not_acceptable, refuse, Params, Refused};
 use crate::graphql::AppSchema;
 use crate::http::{execute, AppState};
 use crate::service::export::Cell;
@@ -232,7 +232,7 @@ fn cell(v: &ConstValue) -> Cell {
 }
 
 /// The variables' JSON values from the parameters, by argument type.
-fn variable(name: &str, ty: &str, raw: &str) -> Result<serde_json::Value, HttpResponse> {
+fn variable(name: &str, ty: &str, raw: &str) -> Result<serde_json::Value, Refused> {
     let base = ty.trim_end_matches('!');
     if base.starts_with('[') {
         return Ok(serde_json::Value::Array(
@@ -259,7 +259,7 @@ fn variable(name: &str, ty: &str, raw: &str) -> Result<serde_json::Value, HttpRe
 }
 
 /// The GraphQL request of a table with the given parameters.
-fn request(t: &Table, params: &mut Params) -> Result<Request, HttpResponse> {
+fn request(t: &Table, params: &mut Params) -> Result<Request, Refused> {
     let mut decls = Vec::new();
     let mut uses = Vec::new();
     let mut vars = serde_json::Map::new();
@@ -322,6 +322,24 @@ fn status_of(code: &str) -> StatusCode {
     }
 }
 
+/// The code of a GraphQL error, as one of the codes it can be.
+fn static_code(code: &str) -> &'static str {
+    const CODES: &[&str] = &[
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "BAD_USER_INPUT",
+        "QUERY_TOO_COMPLEX",
+        "GRAPHQL_VALIDATION_FAILED",
+        "PERSISTED_QUERY_NOT_ALLOWED",
+    ];
+    CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("INTERNAL")
+}
+
 /// `GET /export/metrics/<name>`.
 pub async fn table_export(
     req: HttpRequest,
@@ -331,11 +349,11 @@ pub async fn table_export(
 ) -> HttpResponse {
     let p = match caller(&st, &req).await {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return res.into(),
     };
     let Some(t) = table(&name) else {
         if let Some((_, why)) = NOT_TABULAR.iter().find(|(n, _)| **n == *name) {
-            return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", why);
+            return refuse(StatusCode::NOT_FOUND, "NOT_FOUND", why).into();
         }
         let names: Vec<&str> = TABLES.iter().map(|t| t.field).collect();
         return refuse(
@@ -346,19 +364,20 @@ pub async fn table_export(
                 crate::error::truncate(&name, 100),
                 names.join(", ")
             ),
-        );
+        )
+        .into();
     };
     let mut params = match Params::parse(req.query_string()) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return res.into(),
     };
     let audited = params.as_json();
     let Some(format) = negotiate(&req, params.take("format").as_deref()) else {
-        return not_acceptable();
+        return not_acceptable().into();
     };
     let gql = match request(t, &mut params) {
         Ok(r) => r,
-        Err(res) => return res,
+        Err(res) => return res.into(),
     };
     let mut budget = st.settings.max_complexity as u64;
     let executed = execute(&schema, &st, &p, gql, &mut budget).await;
@@ -374,7 +393,11 @@ pub async fn table_export(
         } else {
             e.message.clone()
         };
-        return refuse(status, &code, &message);
+        return HttpResponse::from(Refused {
+            status,
+            code: static_code(&code),
+            message,
+        });
     }
     let value = match &resp.data {
         ConstValue::Object(o) => o.get(t.field).cloned().unwrap_or(ConstValue::Null),
@@ -412,7 +435,7 @@ pub async fn table_export(
 /// `GET /export/metric-definitions`: the metric layer as JSON.
 pub async fn definitions(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     if let Err(res) = caller(&st, &req).await {
-        return res;
+        return res.into();
     }
     let defs: Vec<_> = DEFINITIONS
         .iter()

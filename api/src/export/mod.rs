@@ -45,20 +45,41 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A refusal: `{"error": {"code": ..., "message": ...}}`.
-pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    let mut res = HttpResponse::build(status)
-        .content_type("application/json; charset=utf-8")
-        .body(json!({ "error": { "code": code, "message": message } }).to_string());
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+/// A refusal, answered as `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl From<Refused> for HttpResponse {
+    fn from(r: Refused) -> Self {
+        let mut res = HttpResponse::build(r.status)
+            .content_type("application/json; charset=utf-8")
+            .body(json!({ "error": { "code": r.code, "message": r.message } }).to_string());
+        if r.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
     }
-    res
+}
+
+pub(crate) fn refuse(status: StatusCode, code: &'static str, message: &str) -> Refused {
+    Refused {
+        status,
+        code,
+        message: message.to_owned(),
+    }
 }
 
 /// The HTTP status of a service error.
-pub(crate) fn refuse_app(e: &AppError) -> HttpResponse {
+pub(crate) fn refuse_app(e: &AppError) -> Refused {
     let status = match e {
         AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -77,22 +98,17 @@ pub(crate) fn refuse_app(e: &AppError) -> HttpResponse {
 }
 
 /// The caller, or the refusal to send.
-pub(crate) async fn caller(st: &AppState, req: &HttpRequest) -> Result<Principal, HttpResponse> {
-    principal_of(st, req).await.map_err(|r| {
-        let mut res = refuse(r.status, r.code, r.message);
-        if r.status == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        res
-    })
+pub(crate) async fn caller(st: &AppState, req: &HttpRequest) -> Result<Principal, Refused> {
+    principal_of(st, req)
+        .await
+        .map_err(|r| refuse(r.status, r.code, r.message))
 }
 
 /// The query string's parameters, each given at most once.
 pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
-    pub(crate) fn parse(query: &str) -> Result<Self, HttpResponse> {
+    pub(crate) fn parse(query: &str) -> Result<Self, Refused> {
         let mut out: Vec<(String, String)> = Vec::new();
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             if out.iter().any(|(n, _)| *n == k) {
@@ -120,7 +136,7 @@ impl Params {
     }
 
     /// A parameter nobody took: 400 naming it.
-    pub(crate) fn refuse_leftover(&self, known: &str) -> Result<(), HttpResponse> {
+    pub(crate) fn refuse_leftover(&self, known: &str) -> Result<(), Refused> {
         match self.0.first() {
             Some((name, _)) => Err(bad_param(
                 name,
@@ -131,7 +147,7 @@ impl Params {
     }
 }
 
-pub(crate) fn bad_param(name: &str, why: &str) -> HttpResponse {
+pub(crate) fn bad_param(name: &str, why: &str) -> Refused {
     refuse(
         StatusCode::BAD_REQUEST,
         "BAD_USER_INPUT",
@@ -178,7 +194,7 @@ fn negotiate(req: &HttpRequest, asked: Option<&str>) -> Option<Format> {
     fallback
 }
 
-fn not_acceptable() -> HttpResponse {
+fn not_acceptable() -> Refused {
     refuse(
         StatusCode::NOT_ACCEPTABLE,
         "NOT_ACCEPTABLE",
@@ -190,7 +206,7 @@ fn not_acceptable() -> HttpResponse {
 async fn list(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     let p = match caller(&st, &req).await {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return res.into(),
     };
     let datasets: Vec<_> = svc::DATASETS
         .iter()
@@ -212,7 +228,7 @@ const DEAL_PARAMS: &str = "status, stageIds, ownerIds, territoryIds, segments, \
                            forecastCategories, minAmount, maxAmount, openedIn, expectedCloseIn, \
                            closedIn, search";
 
-fn ids(name: &str, raw: &str) -> Result<Vec<i64>, HttpResponse> {
+fn ids(name: &str, raw: &str) -> Result<Vec<i64>, Refused> {
     let out: Result<Vec<i64>, _> = raw.split(',').map(|s| s.trim().parse::<i64>()).collect();
     match out {
         Ok(v) if v.len() <= 5_000 => Ok(v),
@@ -221,7 +237,7 @@ fn ids(name: &str, raw: &str) -> Result<Vec<i64>, HttpResponse> {
     }
 }
 
-fn enums<E>(name: &str, raw: &str) -> Result<Vec<E>, HttpResponse>
+fn enums<E>(name: &str, raw: &str) -> Result<Vec<E>, Refused>
 where
     E: ActiveEnum<Value = String> + sea_orm::Iterable,
 {
@@ -238,7 +254,7 @@ where
         .collect()
 }
 
-fn period(name: &str, raw: &str) -> Result<crate::domain::period::Period, HttpResponse> {
+fn period(name: &str, raw: &str) -> Result<crate::domain::period::Period, Refused> {
     raw.parse()
         .map_err(|e: crate::domain::period::PeriodError| {
             bad_param(name, &format!("is not a period: {e}"))
@@ -246,10 +262,7 @@ fn period(name: &str, raw: &str) -> Result<crate::domain::period::Period, HttpRe
 }
 
 /// An RFC 3339 instant, or a date meaning its start (UTC).
-pub(crate) fn instant(
-    name: &str,
-    raw: &str,
-) -> Result<chrono::DateTime<chrono::Utc>, HttpResponse> {
+pub(crate) fn instant(name: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, Refused> {
     // An unencoded `+` of an offset arrives as a space.
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&raw.replace(' ', "+")) {
         return Ok(t.with_timezone(&chrono::Utc));
@@ -263,7 +276,7 @@ fn money(
     name: &str,
     raw: &str,
     bound: fn(Decimal) -> Result<i64, AppError>,
-) -> Result<i64, HttpResponse> {
+) -> Result<i64, Refused> {
     let d: Decimal = raw
         .trim()
         .parse()
@@ -272,7 +285,7 @@ fn money(
 }
 
 /// The dataset's filters from the query parameters.
-fn filter_of(d: &Dataset, params: &mut Params) -> Result<ExportFilter, HttpResponse> {
+fn filter_of(d: &Dataset, params: &mut Params) -> Result<ExportFilter, Refused> {
     let mut f = ExportFilter::default();
     if let Some(v) = params.take("updatedSince") {
         f.updated_since = Some(instant("updatedSince", &v)?);
@@ -334,7 +347,7 @@ async fn dataset(
 ) -> HttpResponse {
     let p = match caller(&st, &req).await {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return res.into(),
     };
     let Some(d) = svc::find(&name) else {
         let names: Vec<&str> = svc::DATASETS.iter().map(|d| d.name).collect();
@@ -346,22 +359,23 @@ async fn dataset(
                 crate::error::truncate(&name, 100),
                 names.join(", ")
             ),
-        );
+        )
+        .into();
     };
     let mut params = match Params::parse(req.query_string()) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return res.into(),
     };
     let audited = params.as_json();
     let Some(format) = negotiate(&req, params.take("format").as_deref()) else {
-        return not_acceptable();
+        return not_acceptable().into();
     };
     if let Err(e) = d.authorize(&p) {
-        return refuse_app(&e);
+        return refuse_app(&e).into();
     }
     let filter = match filter_of(d, &mut params) {
         Ok(f) => f,
-        Err(res) => return res,
+        Err(res) => return res.into(),
     };
     stream(&st, p, d, filter, format, audited)
 }
