@@ -37,6 +37,8 @@ pub struct Settings {
     /// The application's settable clock (`Config::clock`); None: the
     /// system clock.
     pub clock: Option<Arc<crate::clock::ManualClock>>,
+    /// Rows an export reads per statement (SALESOPS_EXPORT_BATCH_ROWS).
+    pub export_batch_rows: u64,
 }
 
 /// Shared by every request.
@@ -217,7 +219,7 @@ fn op_of(
 
 /// Runs one operation. `budget` is the cost the request (a batch shares
 /// one) may still spend; the operation's cost is taken from it.
-async fn execute<Q, M, S>(
+pub(crate) async fn execute<Q, M, S>(
     schema: &async_graphql::Schema<Q, M, S>,
     st: &AppState,
     principal: &crate::auth::Principal,
@@ -372,8 +374,8 @@ fn refused(st: &AppState, label: &str, resp: Response) -> Executed {
 
 /// A response, and whether a resolver panicked (an HTTP 500 for this
 /// request only; the server keeps serving).
-struct Executed {
-    resp: Response,
+pub(crate) struct Executed {
+    pub(crate) resp: Response,
     panicked: bool,
 }
 
@@ -438,19 +440,27 @@ pub(crate) fn response_json(resp: &Response) -> Vec<u8> {
     }
 }
 
-async fn authenticate(
+/// Why a request's bearer token was refused.
+pub(crate) struct Refusal {
+    pub(crate) status: StatusCode,
+    pub(crate) message: &'static str,
+    pub(crate) code: &'static str,
+}
+
+/// The principal of a request's bearer token, checked as for every
+/// endpoint (signature, expiry, issuer, audience, active rep). Exports
+/// (export.rs) use it too.
+pub(crate) async fn principal_of(
     st: &AppState,
     req: &HttpRequest,
-    media: &'static str,
-) -> Result<crate::auth::Principal, Box<HttpResponse>> {
-    let unauthenticated = |message: &str| {
+) -> Result<crate::auth::Principal, Refusal> {
+    let unauthenticated = |message: &'static str| {
         st.metrics.record_error("UNAUTHENTICATED");
-        Box::new(reject(
-            StatusCode::UNAUTHORIZED,
-            media,
+        Refusal {
+            status: StatusCode::UNAUTHORIZED,
             message,
-            "UNAUTHENTICATED",
-        ))
+            code: "UNAUTHENTICATED",
+        }
     };
     let header = req
         .headers()
@@ -477,19 +487,30 @@ async fn authenticate(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not check the token's rep");
-                let mut res = reject(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    media,
-                    "the database is busy, try again",
-                    "INTERNAL",
-                );
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return Err(Box::new(res));
+                return Err(Refusal {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: "the database is busy, try again",
+                    code: "INTERNAL",
+                });
             }
         }
     }
     Ok(principal)
+}
+
+async fn authenticate(
+    st: &AppState,
+    req: &HttpRequest,
+    media: &'static str,
+) -> Result<crate::auth::Principal, Box<HttpResponse>> {
+    principal_of(st, req).await.map_err(|r| {
+        let mut res = reject(r.status, media, r.message, r.code);
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        Box::new(res)
+    })
 }
 
 async fn graphql_post(
@@ -751,6 +772,7 @@ mod tests {
                 metrics_token: None,
                 graphiql_token: None,
                 clock: None,
+                export_batch_rows: 5_000,
             }),
             metrics: Default::default(),
             documents: Default::default(),

@@ -4,6 +4,7 @@
 //! `crate::service::...` reads the same from either side.
 pub mod cli;
 pub mod documents;
+pub mod export;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;

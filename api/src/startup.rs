@@ -100,6 +100,7 @@ impl Application {
             metrics_token: cfg.metrics_token.clone().filter(|t| !t.is_empty()),
             graphiql_token: cfg.graphiql_token.clone(),
             clock: cfg.clock.clone(),
+            export_batch_rows: cfg.export_batch_rows.max(1),
         });
         let state = AppState {
             db,
@@ -170,6 +171,8 @@ impl Application {
                 // WebSocket upgrades of /graphql first (routes match in order).
                 .configure(crate::ws::routes)
                 .configure(http::routes)
+                // BI exports (api/src/export): tables as CSV and NDJSON.
+                .configure(crate::export::routes)
         })
         // A client that closes its connection abandons its request: it is
         // dropped (and its SQL cancelled) instead of running to the end.

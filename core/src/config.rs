@@ -218,6 +218,13 @@ pub struct Config {
     /// clock.
     #[arg(skip)]
     pub clock: Option<std::sync::Arc<crate::clock::ManualClock>>,
+
+    // --- BI exports (issue 16). ---
+    /// Rows an export reads per statement (keyset batches in id order):
+    /// the memory one export holds and the granularity of stopping when
+    /// its client leaves.
+    #[arg(long, env = "SALESOPS_EXPORT_BATCH_ROWS", default_value_t = 5_000)]
+    pub export_batch_rows: u64,
 }
 
 /// Wrapper so a Config can be read from the environment alone.

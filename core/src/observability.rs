@@ -43,6 +43,8 @@ pub struct Metrics {
     statement_errors: AtomicU64,
     statement_seconds_micros: AtomicU64,
     abandoned: AtomicU64,
+    export_batches: AtomicU64,
+    export_rows: AtomicU64,
     requests: Mutex<BTreeMap<String, Histogram>>,
     errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -61,6 +63,12 @@ impl Metrics {
     /// shutdown) and its SQL cancelled.
     pub fn record_abandoned(&self) {
         self.abandoned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An export read one batch of `rows` rows (api/src/export).
+    pub fn record_export_batch(&self, rows: u64) {
+        self.export_batches.fetch_add(1, Ordering::Relaxed);
+        self.export_rows.fetch_add(rows, Ordering::Relaxed);
     }
 
     pub fn statements(&self) -> u64 {
@@ -111,6 +119,26 @@ impl Metrics {
             out,
             "salesops_requests_abandoned_total {}",
             self.abandoned.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP salesops_export_batches_total Batches of rows read by exports."
+        );
+        let _ = writeln!(out, "# TYPE salesops_export_batches_total counter");
+        let _ = writeln!(
+            out,
+            "salesops_export_batches_total {}",
+            self.export_batches.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP salesops_export_rows_total Rows read by exports."
+        );
+        let _ = writeln!(out, "# TYPE salesops_export_rows_total counter");
+        let _ = writeln!(
+            out,
+            "salesops_export_rows_total {}",
+            self.export_rows.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -20,6 +20,7 @@ db_tests!(
     leads_and_activities_follow_the_role_table,
     a_page_of_leads_loads_its_relations_in_constant_statements,
     stage_means_follow_every_new_stage_change,
+    leads_and_activities_export_in_scope,
 );
 
 const LEAD: &str = "id status score version createdAt firstResponseAt responseHours workedAt qualifiedAt convertedAt disqualifiedAt disqualifiedReason deal { id name amount account { id name } } account { id name } statusHistory { from to } owner { id }";
@@ -1144,4 +1145,70 @@ async fn stage_means_follow_every_new_stage_change(app: TestApp) {
     )
     .await;
     assert_eq!(stuck_detail(app.ok(Q, json!({ "id": stuck })).await), None);
+}
+
+/// GET /export/leads, /export/lead_status_changes and /export/activities:
+/// the caller's scope, as in GraphQL.
+async fn leads_and_activities_export_in_scope(app: TestApp) {
+    let ana = app.create_rep("Ana Lima", None, None, json!({})).await;
+    let ben = app.create_rep("Ben Okafor", None, None, json!({})).await;
+    let mine = create_lead(
+        &app,
+        json!({ "name": "Ana's lead", "ownerId": ana, "email": "a@x.com" }),
+    )
+    .await;
+    create_lead(&app, json!({ "name": "Ben's lead", "ownerId": ben })).await;
+    log(
+        &app,
+        json!({ "kind": "CALL", "repId": ana, "leadId": mine["id"], "durationMinutes": 5 }),
+    )
+    .await;
+    let export = |token: String, path: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .get(format!("{}/export/{path}?format=ndjson", app.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            res.text()
+                .await
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<Value>>()
+        }
+    };
+    let admin = app.admin_token();
+    let all = export(admin.clone(), "leads").await;
+    assert_eq!(all.len(), 2);
+    let rep = app.token(Role::Rep, Some(id_num(&ana)));
+    let own = export(rep.clone(), "leads").await;
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0]["name"], "Ana's lead");
+    assert_eq!(own[0]["status"], "WORKING");
+    assert_eq!(own[0]["email"], "a@x.com");
+    let moves = export(rep.clone(), "lead_status_changes").await;
+    let path: Vec<(Value, Value)> = moves
+        .iter()
+        .map(|m| (m["from_status"].clone(), m["to_status"].clone()))
+        .collect();
+    assert_eq!(
+        path,
+        [
+            (Value::Null, json!("NEW")),
+            (json!("NEW"), json!("WORKING"))
+        ]
+    );
+    let acts = export(rep, "activities").await;
+    assert_eq!(acts.len(), 1);
+    assert_eq!(
+        (acts[0]["kind"].clone(), acts[0]["duration_minutes"].clone()),
+        (json!("CALL"), json!(5))
+    );
+    let other = app.token(Role::Rep, Some(id_num(&ben)));
+    assert!(export(other, "activities").await.is_empty());
 }

@@ -7,12 +7,12 @@ use crate::graphql::enums::Dimension;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::scalars::{Date, Period};
 use crate::graphql::types::metrics::{
-    CommissionRow, DataHealth, FunnelStep, Granularity, Metric, PipelineSummaryRow,
-    QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
+    CommissionRow, DataHealth, FunnelStep, Granularity, Metric, MetricDefinition,
+    PipelineSummaryRow, QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
 };
 use crate::graphql::types::pipeline_changes::PipelineChanges;
 use crate::graphql::{opt_id, principal, read_db};
-use crate::service::access::METRIC_READERS;
+use crate::service::access::{METRIC_READERS, REFERENCE_READERS};
 use crate::service::metrics::reps::RepNarrowing;
 use crate::service::metrics::{
     attainment, commissions, funnel, health, performance, pipeline, pipeline_changes, series,
@@ -222,6 +222,16 @@ impl MetricsQuery {
         Ok(rows.into_iter().map(SeriesPoint).collect())
     }
 
+    /// Every metric and forecast method with its formula, the fields it reads, its grouping
+    /// dimensions and its conventions (docs/design.md, BI access).
+    async fn metric_definitions(&self, ctx: &Context<'_>) -> Result<Vec<MetricDefinition>> {
+        principal(ctx)?.require(REFERENCE_READERS).extend()?;
+        Ok(crate::service::metric_definitions::DEFINITIONS
+            .iter()
+            .map(MetricDefinition)
+            .collect())
+    }
+
     /// What decays in the data (staleAfterDays defaults to 30, leadSlaHours to 24).
     async fn data_health(
         &self,
@@ -236,5 +246,65 @@ impl MetricsQuery {
             .await
             .extend()?;
         Ok(DataHealth { counts, criteria })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+    use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+
+    use crate::graphql::types::forecast::ForecastMethod;
+    use crate::service::metric_definitions::{find, DEFINITIONS};
+
+    #[derive(MergedObject, Default)]
+    struct MetricFields(super::MetricsQuery, super::super::forecast::ForecastQuery);
+
+    /// The Query fields of the metrics and forecast objects, by introspection.
+    fn fields() -> Vec<String> {
+        let schema =
+            Schema::build(MetricFields::default(), EmptyMutation, EmptySubscription).finish();
+        let resp = futures::executor::block_on(
+            schema.execute("{ __schema { queryType { fields { name } } } }"),
+        );
+        let data = resp.data.into_json().expect("json");
+        data["__schema"]["queryType"]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_metric_and_forecast_query_field_has_a_definition() {
+        let fields = fields();
+        assert!(fields.len() >= 15, "{fields:?}");
+        for f in &fields {
+            if f == "metricDefinitions" {
+                continue;
+            }
+            if f == "forecast" {
+                for m in ForecastMethod::items() {
+                    assert!(
+                        find("forecast", Some(m.name)).is_some_and(|d| d.method == Some(m.name)),
+                        "forecast method {} has no definition",
+                        m.name
+                    );
+                }
+            } else {
+                assert!(
+                    find(f, None).is_some(),
+                    "Query.{f} has no metric definition"
+                );
+            }
+        }
+        for d in DEFINITIONS {
+            assert!(
+                fields.iter().any(|f| f == d.name),
+                "{} is no Query field",
+                d.name
+            );
+        }
     }
 }

@@ -384,3 +384,47 @@ impl PlaybookEffectiveness {
         self.0.baseline_avg_cycle_days
     }
 }
+
+/// Whether a definition is a metric or a forecast method.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(remote = "crate::service::metric_definitions::DefinitionKind")]
+pub enum MetricDefinitionKind {
+    Metric,
+    Forecast,
+}
+
+/// How a metric or forecast method is computed: the metric layer BI tools read
+/// (also `GET /export/metric-definitions`). The services check `groupBy` against
+/// `dimensions`, so the definition and the behaviour cannot drift apart.
+pub struct MetricDefinition(pub &'static crate::service::metric_definitions::MetricDefinition);
+
+#[Object]
+impl MetricDefinition {
+    /// The Query field computing it.
+    async fn name(&self) -> &str {
+        self.0.name
+    }
+    /// The forecast method (the `method` argument of `forecast`); null for the others.
+    async fn method(&self) -> Option<&str> {
+        self.0.method
+    }
+    async fn kind(&self) -> MetricDefinitionKind {
+        self.0.kind.into()
+    }
+    /// The formula in words.
+    async fn formula(&self) -> &str {
+        self.0.formula
+    }
+    /// The stored fields it reads, as table.column.
+    async fn reads(&self) -> Vec<&str> {
+        self.0.reads.to_vec()
+    }
+    /// The groupBy values it takes (empty: it takes no groupBy).
+    async fn dimensions(&self) -> Vec<crate::graphql::enums::Dimension> {
+        self.0.dimensions.iter().map(|d| (*d).into()).collect()
+    }
+    /// Periods, day counts, rounding and scope.
+    async fn conventions(&self) -> Vec<&str> {
+        self.0.conventions.to_vec()
+    }
+}

@@ -74,6 +74,16 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method's name in the API and in its metric definition.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::StageWeighted => "STAGE_WEIGHTED",
+            Method::SalesCycle => "SALES_CYCLE",
+            Method::Historical => "HISTORICAL",
+            Method::RepSubmitted => "REP_SUBMITTED",
+        }
+    }
+
     /// Whether the method projects open deals.
     fn uses_pipeline(self) -> bool {
         matches!(self, Method::StageWeighted | Method::SalesCycle)
@@ -403,16 +413,12 @@ pub(crate) fn checked_plan(
     filter: &DealFilter,
 ) -> AppResult<Plan> {
     let plan = plan(method, period, historical, category)?;
-    if plan.method == Method::RepSubmitted
-        && !matches!(
-            group_by,
-            Dimension::None | Dimension::Rep | Dimension::Manager
-        )
-    {
-        return Err(AppError::bad_input(
-            "REP_SUBMITTED forecasts group by NONE, REP or MANAGER only",
-        ));
-    }
+    // The groupings each method takes are its metric definition's.
+    crate::service::metric_definitions::check_group_by(
+        "forecast",
+        Some(plan.method.name()),
+        group_by,
+    )?;
     // A call is a rep's number for the whole period: only the reps can be
     // narrowed, not the deals behind a call.
     if plan.method == Method::RepSubmitted

@@ -109,6 +109,7 @@ pub async fn pipeline_summary(
     filter: &DealFilter,
 ) -> AppResult<Vec<PipelineSummaryRow>> {
     p.require(METRIC_READERS)?;
+    crate::service::metric_definitions::check_group_by("pipelineSummary", None, dim)?;
     let scope = p.scope();
     let (open, closed, medians) = futures::try_join!(
         open_by_key(db, scope, filter, period, dim),

@@ -260,6 +260,7 @@ pub async fn pipeline_changes(
     filter: &DealFilter,
 ) -> AppResult<Changes> {
     actor.require(METRIC_READERS)?;
+    crate::service::metric_definitions::check_group_by("pipelineChanges", None, dim)?;
     let (from, to) = days(from, to)?;
     let ask = |as_of| Ask {
         as_of,

@@ -119,6 +119,7 @@ pub async fn metric_series(
     filter: &DealFilter,
 ) -> AppResult<Vec<SeriesPoint>> {
     p.require(METRIC_READERS)?;
+    crate::service::metric_definitions::check_group_by("metricSeries", None, dim)?;
     let buckets: Vec<Period> = period.buckets(granularity);
     if buckets.len() > MAX_POINTS {
         return Err(AppError::bad_input(format!(

@@ -33,6 +33,7 @@ pub async fn win_rates(
     filter: &DealFilter,
 ) -> AppResult<Vec<WinRateRow>> {
     p.require(METRIC_READERS)?;
+    crate::service::metric_definitions::check_group_by("winRates", None, dim)?;
     let rows = closed_by_key(db, p.scope(), filter, period, dim, false).await?;
     let labels = grouping::labels(db, dim, rows.iter().map(|r| r.group_id)).await?;
     let mut out: Vec<WinRateRow> = rows
