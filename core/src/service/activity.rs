@@ -24,13 +24,10 @@ use super::lead::{self as leads, LeadWrite, LEAD_WRITERS};
 use super::outbox::{self, Event, EventKind};
 use super::pagination::decode_time_cursor;
 use super::upsert::{BulkError, BulkSummary, Outcome, MAX_BULK};
-use super::{optional_text, sync, Patch};
+use super::{optional_text, sync, versioned_rows, Patch};
 use crate::auth::Principal;
 use crate::clock;
-use crate::db::{
-    begin_write, insert_models, insert_statement, rows_per_statement, rows_relation, ColType,
-    RowShape, Sql,
-};
+use crate::db::{begin_write, insert_models, Sql};
 use crate::error::{AppError, AppResult};
 
 pub const LIST: &str = "activities";
@@ -496,7 +493,6 @@ async fn apply(
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    let backend = tx.get_database_backend();
     let stamp = sync::stamp(tx).await?;
     let mut touched: BTreeSet<i64> = BTreeSet::new();
 
@@ -511,82 +507,37 @@ async fn apply(
             _ => None,
         })
         .collect();
-    let insert = RowShape::<activity::Entity>::all_but(&[activity::Column::Id]);
-    let mut new_ids = Vec::with_capacity(creates.len());
-    for chunk in creates.chunks(rows_per_statement(backend, insert.columns().len())) {
-        let stmt = insert_statement(
-            backend,
-            "activity",
-            insert.columns(),
-            &insert.rows(chunk),
-            " RETURNING id",
-        );
-        let mut ids: Vec<i64> = IdRow::find_by_statement(stmt)
-            .all(tx)
-            .await
-            .map_err(external_id_taken)?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        if ids.len() != chunk.len() {
-            return Err(AppError::internal(
-                "INSERT returned fewer activities than it wrote",
-            ));
-        }
-        ids.sort_unstable();
-        new_ids.extend(ids);
-    }
+    let new_ids = versioned_rows::insert::<activity::Entity>(
+        tx,
+        activity::Column::Id,
+        &creates,
+        external_id_taken,
+    )
+    .await?;
 
-    let updates: Vec<(&activity::Model, &activity::Model)> = writes
+    let updates: Vec<(i64, i32, activity::Model)> = writes
         .iter()
         .filter_map(|w| match w {
-            ActivityWrite::Update { read, next, .. } => Some((read, next)),
+            ActivityWrite::Update { read, next, .. } => Some((
+                read.id,
+                read.version,
+                activity::Model {
+                    version: read.version + 1,
+                    updated_at: stamp,
+                    ..next.clone()
+                },
+            )),
             _ => None,
         })
         .collect();
-    let update =
-        RowShape::<activity::Entity>::all_but(&[activity::Column::Id, activity::Column::CreatedAt]);
-    let guard = [
-        ("v_id", ColType::of_column(&activity::Column::Id)),
-        ("v_version", ColType::of_column(&activity::Column::Version)),
-    ];
-    let columns: Vec<(&str, ColType)> = guard.iter().chain(update.columns()).copied().collect();
-    for chunk in updates.chunks(rows_per_statement(backend, columns.len())) {
-        let rows: Vec<Vec<sea_orm::Value>> = chunk
-            .iter()
-            .map(|(read, next)| {
-                let mut row = vec![sea_orm::Value::from(read.id), read.version.into()];
-                row.extend(update.values(&activity::Model {
-                    version: read.version + 1,
-                    updated_at: stamp,
-                    ..(*next).clone()
-                }));
-                row
-            })
-            .collect();
-        let set = update
-            .names()
-            .iter()
-            .map(|c| format!("{c} = v.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut sql = Sql::new("WITH ");
-        sql.append(&rows_relation(backend, "v", &columns, &rows)).push(&format!(
-            " UPDATE activity SET {set} FROM v WHERE activity.id = v.v_id AND activity.version = v.v_version RETURNING activity.id AS id"
-        ));
-        let done: HashSet<i64> = IdRow::find_by_statement(sql.statement(backend))
-            .all(tx)
-            .await
-            .map_err(external_id_taken)?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        if chunk.iter().any(|(read, _)| !done.contains(&read.id)) {
-            return Err(AppError::conflict(
-                "the activity changed while this write was applied: reload it and retry",
-            ));
-        }
-    }
+    versioned_rows::update::<activity::Entity>(
+        tx,
+        (activity::Column::Id, activity::Column::Version),
+        &[activity::Column::Id, activity::Column::CreatedAt],
+        &updates,
+        external_id_taken,
+    )
+    .await?;
 
     let subscribers = outbox::Subscribers::load(tx).await?;
     let mut new_ids = new_ids.into_iter();

@@ -11,7 +11,7 @@
 //! Status timestamps are set once and never rewritten, and statuses only
 //! move forward, so the funnel as of a past day reads the lead rows alone;
 //! `lead_status_change` keeps each move with its actor.
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -30,13 +30,10 @@ use super::deal::{self, DealRules, NewDeal, RefIds, Refs};
 use super::outbox::{self, Event, EventKind};
 use super::pagination::{decode_id_cursor, decode_time_cursor};
 use super::upsert::{BulkError, BulkSummary, Outcome, MAX_BULK};
-use super::{lead_scoring, optional_text, required_text, sync, Patch};
+use super::{lead_scoring, optional_text, required_text, sync, versioned_rows, Patch};
 use crate::auth::Principal;
 use crate::clock;
-use crate::db::{
-    begin_write, insert_models, insert_statement, rows_per_statement, rows_relation, ColType,
-    RowShape, Sql,
-};
+use crate::db::{begin_write, insert_models, Sql};
 use crate::error::{AppError, AppResult};
 
 /// Roles that read leads (REP and MANAGER within their scope).
@@ -513,16 +510,6 @@ const UPDATE_SKIP: [lead::Column; 4] = [
     lead::Column::ScoreRuleIds,
 ];
 
-#[derive(FromQueryResult)]
-struct InsertedRow {
-    id: i64,
-}
-
-#[derive(FromQueryResult)]
-struct IdRow {
-    id: i64,
-}
-
 /// Writes the leads in the caller's transaction and returns them as
 /// written (scored), in the order given.
 pub async fn apply(
@@ -533,7 +520,6 @@ pub async fn apply(
     if writes.is_empty() {
         return Ok(Vec::new());
     }
-    let backend = tx.get_database_backend();
     let stamp = sync::stamp(tx).await?;
 
     // New leads: ids come back in row order (sorted), as for deals.
@@ -547,82 +533,34 @@ pub async fn apply(
             _ => None,
         })
         .collect();
-    let insert = RowShape::<lead::Entity>::all_but(&[lead::Column::Id]);
-    let mut new_ids = Vec::with_capacity(creates.len());
-    for chunk in creates.chunks(rows_per_statement(backend, insert.columns().len())) {
-        let stmt = insert_statement(
-            backend,
-            "lead",
-            insert.columns(),
-            &insert.rows(chunk),
-            " RETURNING id",
-        );
-        let mut ids: Vec<i64> = InsertedRow::find_by_statement(stmt)
-            .all(tx)
-            .await
-            .map_err(external_id_taken)?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        if ids.len() != chunk.len() {
-            return Err(AppError::internal(
-                "INSERT returned fewer leads than it wrote",
-            ));
-        }
-        ids.sort_unstable();
-        new_ids.extend(ids);
-    }
+    let new_ids =
+        versioned_rows::insert::<lead::Entity>(tx, lead::Column::Id, &creates, external_id_taken)
+            .await?;
 
     // Changed leads: one UPDATE per chunk, each row guarded by its version.
-    let updates: Vec<(&lead::Model, &lead::Model)> = writes
+    let updates: Vec<(i64, i32, lead::Model)> = writes
         .iter()
         .filter_map(|w| match w {
-            LeadWrite::Update { read, next, .. } => Some((read, next)),
+            LeadWrite::Update { read, next, .. } => Some((
+                read.id,
+                read.version,
+                lead::Model {
+                    version: read.version + 1,
+                    updated_at: stamp,
+                    ..next.clone()
+                },
+            )),
             _ => None,
         })
         .collect();
-    let update = RowShape::<lead::Entity>::all_but(&UPDATE_SKIP);
-    let guard = [
-        ("v_id", ColType::of_column(&lead::Column::Id)),
-        ("v_version", ColType::of_column(&lead::Column::Version)),
-    ];
-    let columns: Vec<(&str, ColType)> = guard.iter().chain(update.columns()).copied().collect();
-    for chunk in updates.chunks(rows_per_statement(backend, columns.len())) {
-        let rows: Vec<Vec<sea_orm::Value>> = chunk
-            .iter()
-            .map(|(read, next)| {
-                let mut row = vec![sea_orm::Value::from(read.id), read.version.into()];
-                row.extend(update.values(&lead::Model {
-                    version: read.version + 1,
-                    updated_at: stamp,
-                    ..(*next).clone()
-                }));
-                row
-            })
-            .collect();
-        let set = update
-            .names()
-            .iter()
-            .map(|c| format!("{c} = v.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut sql = Sql::new("WITH ");
-        sql.append(&rows_relation(backend, "v", &columns, &rows)).push(&format!(
-            " UPDATE lead SET {set} FROM v WHERE lead.id = v.v_id AND lead.version = v.v_version RETURNING lead.id AS id"
-        ));
-        let done: HashSet<i64> = IdRow::find_by_statement(sql.statement(backend))
-            .all(tx)
-            .await
-            .map_err(external_id_taken)?
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        if chunk.iter().any(|(read, _)| !done.contains(&read.id)) {
-            return Err(AppError::conflict(
-                "the lead changed while this write was applied: reload it and retry",
-            ));
-        }
-    }
+    versioned_rows::update::<lead::Entity>(
+        tx,
+        (lead::Column::Id, lead::Column::Version),
+        &UPDATE_SKIP,
+        &updates,
+        external_id_taken,
+    )
+    .await?;
 
     // Status changes, audit entries and events, in the order given.
     let subscribers = outbox::Subscribers::load(tx).await?;

@@ -31,6 +31,7 @@ pub mod stage;
 pub mod sync;
 pub mod territory;
 pub mod upsert;
+pub mod versioned_rows;
 pub mod webhook;
 
 use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
