@@ -23,7 +23,7 @@ use super::deal::{RefIds, Refs};
 use super::lead::{self as leads, LeadWrite, LEAD_WRITERS};
 use super::outbox::{self, Event, EventKind};
 use super::pagination::decode_time_cursor;
-use super::upsert::{BulkError, BulkSummary, Outcome, MAX_BULK};
+use super::upsert::{external_key, plan_bulk, split_bulk, BulkSummary, Outcome, MAX_BULK};
 use super::{optional_text, sync, versioned_rows, Patch};
 use crate::auth::Principal;
 use crate::clock;
@@ -893,76 +893,28 @@ pub async fn bulk_upsert(
             items.len()
         )));
     }
-    let mut summary = BulkSummary::default();
-    let mut inputs = Vec::with_capacity(items.len());
-    let mut positions = Vec::with_capacity(items.len());
-    for (index, (external_id, item)) in items.into_iter().enumerate() {
-        match item {
-            Ok(i) => {
-                inputs.push(i);
-                positions.push(index);
-            }
-            Err(error) => summary.errors.push(BulkError {
-                index,
-                external_id,
-                error,
-            }),
-        }
-    }
+    let (inputs, mut summary) = split_bulk(items);
     let tx = begin_write(db).await?;
     let keys: Vec<String> = inputs
         .iter()
-        .filter_map(|i| {
-            i.external_id
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        })
+        .filter_map(|(_, i)| external_key(i.external_id.as_deref()))
         .collect();
     let existing = by_external_ids(&tx, &keys).await?;
     let refs = load_refs(
         &tx,
         actor,
-        inputs.iter(),
+        inputs.iter().map(|(_, i)| i),
         &existing.values().collect::<Vec<_>>(),
     )
     .await?;
     let now = clock::now();
-    let mut writes = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (&index, input) in positions.iter().zip(inputs.iter()) {
-        let ext = input
-            .external_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        let planned = match &ext {
-            None => Err(AppError::bad_input(
-                "externalId is required to upsert an activity",
-            )),
-            Some(e) if !seen.insert(e.clone()) => Err(AppError::bad_input(format!(
-                "externalId {e:?} appears twice in this call"
-            ))),
-            Some(e) => plan_upsert(&refs, actor, existing.get(e), input, now),
-        };
-        match planned {
-            Ok((Some(w), outcome)) => {
-                match outcome {
-                    Outcome::Created => summary.created += 1,
-                    _ => summary.updated += 1,
-                }
-                writes.push(w);
-            }
-            Ok((None, _)) => summary.unchanged += 1,
-            Err(error) => summary.errors.push(BulkError {
-                index,
-                external_id: ext,
-                error,
-            }),
-        }
-    }
+    let writes = plan_bulk(
+        &inputs,
+        |i: &NewActivity| i.external_id.as_deref(),
+        "an activity",
+        &mut summary,
+        |input, e| plan_upsert(&refs, actor, existing.get(e), input, now),
+    );
     apply(&tx, actor, &refs, writes).await?;
     tx.commit().await?;
     summary.errors.sort_by_key(|e| e.index);

@@ -11,7 +11,7 @@
 //! Status timestamps are set once and never rewritten, and statuses only
 //! move forward, so the funnel as of a past day reads the lead rows alone;
 //! `lead_status_change` keeps each move with its actor.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -29,7 +29,7 @@ use super::audit::Changes;
 use super::deal::{self, DealRules, NewDeal, RefIds, Refs};
 use super::outbox::{self, Event, EventKind};
 use super::pagination::{decode_id_cursor, decode_time_cursor};
-use super::upsert::{BulkError, BulkSummary, Outcome, MAX_BULK};
+use super::upsert::{external_key, plan_bulk, split_bulk, BulkSummary, Outcome, MAX_BULK};
 use super::{lead_scoring, optional_text, required_text, sync, versioned_rows, Patch};
 use crate::auth::Principal;
 use crate::clock;
@@ -1012,32 +1012,11 @@ pub async fn bulk_upsert(
             items.len()
         )));
     }
-    let mut summary = BulkSummary::default();
-    let mut inputs = Vec::with_capacity(items.len());
-    let mut positions = Vec::with_capacity(items.len());
-    for (index, (external_id, item)) in items.into_iter().enumerate() {
-        match item {
-            Ok(i) => {
-                inputs.push(i);
-                positions.push(index);
-            }
-            Err(error) => summary.errors.push(BulkError {
-                index,
-                external_id,
-                error,
-            }),
-        }
-    }
+    let (inputs, mut summary) = split_bulk(items);
     let tx = begin_write(db).await?;
     let keys: Vec<String> = inputs
         .iter()
-        .filter_map(|i| {
-            i.external_id
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        })
+        .filter_map(|(_, i)| external_key(i.external_id.as_deref()))
         .collect();
     let existing = by_external_ids(&tx, &keys).await?;
     let refs = Refs::load(
@@ -1046,47 +1025,20 @@ pub async fn bulk_upsert(
         &ref_ids(
             inputs
                 .iter()
-                .map(|i| i.owner_id)
+                .map(|(_, i)| i.owner_id)
                 .chain(existing.values().map(|l| l.owner_id)),
-            inputs.iter().filter_map(|i| i.territory_id),
+            inputs.iter().filter_map(|(_, i)| i.territory_id),
         ),
     )
     .await?;
     let now = clock::now();
-    let mut writes = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (&index, input) in positions.iter().zip(inputs.iter()) {
-        let ext = input
-            .external_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
-        let planned = match &ext {
-            None => Err(AppError::bad_input(
-                "externalId is required to upsert a lead",
-            )),
-            Some(e) if !seen.insert(e.clone()) => Err(AppError::bad_input(format!(
-                "externalId {e:?} appears twice in this call"
-            ))),
-            Some(e) => plan_upsert(&refs, actor, existing.get(e), input, None, now),
-        };
-        match planned {
-            Ok((Some(w), outcome)) => {
-                match outcome {
-                    Outcome::Created => summary.created += 1,
-                    _ => summary.updated += 1,
-                }
-                writes.push(w);
-            }
-            Ok((None, _)) => summary.unchanged += 1,
-            Err(error) => summary.errors.push(BulkError {
-                index,
-                external_id: ext,
-                error,
-            }),
-        }
-    }
+    let writes = plan_bulk(
+        &inputs,
+        |i: &NewLead| i.external_id.as_deref(),
+        "a lead",
+        &mut summary,
+        |input, e| plan_upsert(&refs, actor, existing.get(e), input, None, now),
+    );
     apply(&tx, actor, writes).await?;
     tx.commit().await?;
     summary.errors.sort_by_key(|e| e.index);

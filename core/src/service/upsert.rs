@@ -336,3 +336,71 @@ fn plan(
         Outcome::Updated,
     ))
 }
+
+/// The trimmed externalId of a bulk input, None when missing or blank.
+pub fn external_key(external_id: Option<&str>) -> Option<String> {
+    external_id
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Bulk inputs as read: each input with its position, and the summary
+/// holding the ones that could not be read.
+pub fn split_bulk<T>(items: Vec<(Option<String>, AppResult<T>)>) -> (Vec<(usize, T)>, BulkSummary) {
+    let mut summary = BulkSummary::default();
+    let mut inputs = Vec::with_capacity(items.len());
+    for (index, (external_id, item)) in items.into_iter().enumerate() {
+        match item {
+            Ok(i) => inputs.push((index, i)),
+            Err(error) => summary.errors.push(BulkError {
+                index,
+                external_id,
+                error,
+            }),
+        }
+    }
+    (inputs, summary)
+}
+
+/// Plans each bulk input on its own (an externalId is required and may
+/// appear once per call), counting outcomes and errors in `summary`;
+/// returns the writes to apply together.
+pub fn plan_bulk<T, W>(
+    inputs: &[(usize, T)],
+    key: impl Fn(&T) -> Option<&str>,
+    what: &str,
+    summary: &mut BulkSummary,
+    mut plan: impl FnMut(&T, &str) -> AppResult<(Option<W>, Outcome)>,
+) -> Vec<W> {
+    let mut writes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, input) in inputs {
+        let ext = external_key(key(input));
+        let planned = match &ext {
+            None => Err(AppError::bad_input(format!(
+                "externalId is required to upsert {what}"
+            ))),
+            Some(e) if !seen.insert(e.clone()) => Err(AppError::bad_input(format!(
+                "externalId {e:?} appears twice in this call"
+            ))),
+            Some(e) => plan(input, e),
+        };
+        match planned {
+            Ok((Some(w), outcome)) => {
+                match outcome {
+                    Outcome::Created => summary.created += 1,
+                    _ => summary.updated += 1,
+                }
+                writes.push(w);
+            }
+            Ok((None, _)) => summary.unchanged += 1,
+            Err(error) => summary.errors.push(BulkError {
+                index: *index,
+                external_id: ext,
+                error,
+            }),
+        }
+    }
+    writes
+}
