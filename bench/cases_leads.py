@@ -129,10 +129,9 @@ CASES = [
             "- (c.changed_at AT TIME ZONE 'UTC')::date) AS days FROM deal_stage_change c "
             "WHERE c.changed_at >= date_trunc('day', now() - interval '365 days')) x JOIN stage st ON st.id = x.stage_id AND st.kind = 'OPEN' GROUP BY x.stage_id) "
             "SELECT p.id, p.name, p.amount_cents, p.expected_close_date, p.updated_at, p.push_count, st.name, "
-            "(SELECT r.amount_cents FROM deal_revision r WHERE r.deal_id = p.id ORDER BY r.valid_from, r.version LIMIT 1), "
-            "(SELECT MIN(r.valid_from) FROM deal_revision r WHERE r.deal_id = p.id AND r.push_count = p.push_count), "
-            "(SELECT MAX(c.changed_at) FROM deal_stage_change c WHERE c.deal_id = p.id AND c.to_stage_id = p.stage_id), "
-            "m.mean_days, p.opened_at, (SELECT MAX(a.at) FROM activity a WHERE a.deal_id = p.id), EXISTS (SELECT 1 FROM activity) "
+            # The risk facts the writers keep on the deal row.
+            "p.first_amount_cents, p.pushed_at, p.stage_entered_at, "
+            "m.mean_days, p.opened_at, p.last_activity_at, EXISTS (SELECT 1 FROM activity) "
             "FROM page p JOIN stage st ON st.id = p.stage_id LEFT JOIN means m ON m.stage_id = p.stage_id"
         ),
     ),

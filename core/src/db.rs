@@ -757,6 +757,10 @@ mod tests {
             version: 7,
             valid_from: at("2026-02-03T04:05:06Z"),
             push_count: 2,
+            first_amount_cents: Some(150_000),
+            pushed_at: Some(at("2026-01-20T00:00:00Z")),
+            stage_entered_at: Some(at("2026-02-03T04:05:06Z")),
+            last_activity_at: Some(at("2026-01-30T10:00:00.5Z")),
             created_at: at("2026-01-01T00:00:00Z"),
             updated_at: at("2026-02-03T04:05:07Z"),
         };

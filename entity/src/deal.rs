@@ -31,6 +31,17 @@ pub struct Model {
     pub valid_from: DateTimeUtc,
     /// Close-date moves to a later date while open (the latest revision's).
     pub push_count: i32,
+    /// The risk facts (docs/design.md, Deal risk), kept by the writers so a
+    /// page of deals reads them with its rows: the amount the deal was
+    /// created with (its first revision's)...
+    pub first_amount_cents: Option<i64>,
+    /// ...when its latest push took effect (none before the first push)...
+    pub pushed_at: Option<DateTimeUtc>,
+    /// ...when it last entered its current stage (its latest stage change
+    /// into that stage)...
+    pub stage_entered_at: Option<DateTimeUtc>,
+    /// ...and its latest activity (kept by the activity writers alone).
+    pub last_activity_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

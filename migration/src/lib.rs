@@ -23,6 +23,7 @@ mod m20261206_000001_deal_revision;
 mod m20261206_000002_forecast_calls;
 mod m20261207_000001_sop_second_pass;
 mod m20261207_000002_leads_activities;
+mod m20261208_000001_deal_risk_facts;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000002_forecast_calls::Migration),
             Box::new(m20261207_000001_sop_second_pass::Migration),
             Box::new(m20261207_000002_leads_activities::Migration),
+            Box::new(m20261208_000001_deal_risk_facts::Migration),
         ]
     }
 }

@@ -9,6 +9,20 @@ db_tests!(demo_data_is_realistic);
 async fn demo_data_is_realistic(app: TestApp) {
     let summary = api::seed::demo(&app.db, "USD").await.expect("seed");
     assert!(summary.deals >= 3_000);
+    // The seed writes each deal's risk facts with its rows: the same as
+    // its revisions, stage changes and activities say.
+    assert_eq!(app.deals_with_stale_risk_facts().await, 0);
+    assert!(
+        app.count_rows("deal WHERE last_activity_at IS NOT NULL")
+            .await
+            > 1_000
+    );
+    assert!(app.count_rows("deal WHERE pushed_at IS NOT NULL").await > 100);
+    assert!(
+        app.count_rows("deal WHERE amount_cents < first_amount_cents")
+            .await
+            > 10
+    );
     let d = app
         .ok(
             "{ territories(first: 500) { segment parent { id } } reps(first: 500) { id manager { id } hiredAt } accounts(first: 500) { id } playbooks { name steps { title } }

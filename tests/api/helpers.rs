@@ -426,7 +426,27 @@ impl TestApp {
         .await;
     }
 
-    /// Rows in a table, straight from the database.
+    /// Deals whose risk facts (kept on the row by the writers) differ from
+    /// what their revisions, stage changes and activities say.
+    pub async fn deals_with_stale_risk_facts(&self) -> i64 {
+        self.count_rows(
+            "deal d WHERE NOT (\
+             d.first_amount_cents IS NOT DISTINCT FROM (SELECT r.amount_cents FROM deal_revision r \
+               WHERE r.deal_id = d.id ORDER BY r.valid_from, r.version LIMIT 1) \
+             AND d.pushed_at IS NOT DISTINCT FROM (CASE WHEN d.push_count > 0 THEN \
+               (SELECT MIN(r.valid_from) FROM deal_revision r \
+                WHERE r.deal_id = d.id AND r.push_count = d.push_count) END) \
+             AND d.push_count = (SELECT r.push_count FROM deal_revision r WHERE r.deal_id = d.id \
+               ORDER BY r.valid_from DESC, r.version DESC LIMIT 1) \
+             AND d.stage_entered_at IS NOT DISTINCT FROM (SELECT MAX(c.changed_at) \
+               FROM deal_stage_change c WHERE c.deal_id = d.id AND c.to_stage_id = d.stage_id) \
+             AND d.last_activity_at IS NOT DISTINCT FROM (SELECT MAX(a.at) FROM activity a \
+               WHERE a.deal_id = d.id))",
+        )
+        .await
+    }
+
+    /// Rows in a table (or `table alias WHERE ...`), straight from the database.
     pub async fn count_rows(&self, table: &str) -> i64 {
         #[derive(sea_orm::FromQueryResult)]
         struct N {

@@ -217,6 +217,8 @@ async fn a_lead_is_answered_worked_qualified_and_converted(app: TestApp) {
         actions,
         ["convertLead", "moveLeadStatus", "logActivity", "createLead"]
     );
+    // The converted deal carries its risk facts like any other.
+    assert_eq!(app.deals_with_stale_risk_facts().await, 0);
 }
 
 async fn bad_input_changes_nothing(app: TestApp) {
@@ -953,12 +955,55 @@ async fn deals_without_recent_activity_are_at_risk(app: TestApp) {
     // Deal.activities lists them, newest first.
     let acts = app
         .ok(
-            "query($id: ID!) { deal(id: $id) { activities { kind at } } }",
+            "query($id: ID!) { deal(id: $id) { activities { id kind at } } }",
             json!({ "id": busy }),
         )
         .await;
     assert_eq!(acts["deal"]["activities"][0]["kind"], "CALL");
-    let _ = silent;
+
+    // The latest activity lives on the deal row: moving busy's call to
+    // silent (and a day earlier) moves the signal with it, and a bulk
+    // upsert marks its deal too.
+    let call = acts["deal"]["activities"][0]["id"].clone();
+    app.ok(
+        "mutation($id: ID!, $p: ActivityPatch!) { updateActivity(id: $id, patch: $p) { id } }",
+        json!({ "id": call, "p": { "dealId": silent, "at": ago(14) } }),
+    )
+    .await;
+    let moved = app.ok(Q, json!({ "f": null })).await;
+    assert_eq!(
+        no_activity(&moved, "busy").as_deref(),
+        Some(
+            format!(
+                "no activity for 60 days (none since it opened on {})",
+                today - Duration::days(60)
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        no_activity(&moved, "silent").as_deref(),
+        Some(
+            format!(
+                "no activity for 14 days (last activity on {})",
+                today - Duration::days(14)
+            )
+            .as_str()
+        )
+    );
+    let bulk = app
+        .ok(
+            "mutation($i: [ActivityInput!]!) { bulkUpsertActivities(inputs: $i) { created errors { message } } }",
+            json!({ "i": [
+                { "externalId": "b-1", "kind": "EMAIL", "repId": ana, "dealId": quiet, "at": ago(2) },
+                { "externalId": "b-2", "kind": "MEETING", "repId": ana, "dealId": quiet, "at": ago(5) },
+            ] }),
+        )
+        .await;
+    assert_eq!(bulk["bulkUpsertActivities"]["created"], 2);
+    let marked = app.ok(Q, json!({ "f": null })).await;
+    assert_eq!(no_activity(&marked, "quiet"), None);
+    assert_eq!(app.deals_with_stale_risk_facts().await, 0);
 }
 
 async fn leads_and_activities_follow_the_role_table(app: TestApp) {

@@ -202,4 +202,7 @@ async fn every_signal_is_shown_and_found_by_the_filter(app: TestApp) {
         .await;
     assert_eq!(p["pipelineSummary"][0]["openDeals"], 1);
     assert_eq!(p["pipelineSummary"][0]["pipelineValue"], "800.00");
+    // The facts behind the signals are kept on the deal rows by every
+    // write above: the same as the revisions and stage changes say.
+    assert_eq!(app.deals_with_stale_risk_facts().await, 0);
 }

@@ -50,8 +50,9 @@ async fn seed(
         deals = org.deals.len(),
         "generated"
     );
-    writer::write(db, &org, currency).await?;
-    let (leads, activities) = writer::write_leads(db, &org, params.seed, params.months).await?;
+    let plan = leads::LeadSeed::new(&org, params.seed, clock::now(), params.months);
+    writer::write(db, &org, currency, &plan).await?;
+    let (leads, activities) = writer::write_leads(db, &org, &plan).await?;
     Ok(Summary {
         leads,
         activities,

@@ -166,7 +166,12 @@ pub async fn is_empty(db: &DatabaseConnection) -> AppResult<bool> {
     Ok(row.map(|r| r.n == 0).unwrap_or(true))
 }
 
-pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppResult<()> {
+pub async fn write(
+    db: &DatabaseConnection,
+    org: &Org,
+    currency: &str,
+    leads: &super::leads::LeadSeed<'_>,
+) -> AppResult<()> {
     if !is_empty(db).await? {
         return Err(AppError::conflict(
             "the database already holds data; seed an empty database",
@@ -276,7 +281,8 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
     let deals = org
         .deals
         .iter()
-        .map(|d| {
+        .enumerate()
+        .map(|(j, d)| {
             Ok(deal::Model {
                 id: d.id,
                 external_id: None,
@@ -306,6 +312,32 @@ pub async fn write(db: &DatabaseConnection, org: &Org, currency: &str) -> AppRes
                     .iter()
                     .filter(|e| matches!(e, Edit::CloseDate { .. }))
                     .count() as i32,
+                // The risk facts the writers keep (see `deal_write`): the
+                // amount before the first amount edit, the last push, the
+                // latest entry into the final stage, the latest activity
+                // of the ones `write_leads` logs on this deal.
+                first_amount_cents: Some(
+                    d.edits
+                        .iter()
+                        .find_map(|e| match e {
+                            Edit::Amount { before_cents, .. } => Some(*before_cents),
+                            _ => None,
+                        })
+                        .unwrap_or(d.amount_cents),
+                ),
+                pushed_at: d
+                    .edits
+                    .iter()
+                    .filter(|e| matches!(e, Edit::CloseDate { .. }))
+                    .map(Edit::at)
+                    .max(),
+                stage_entered_at: d
+                    .history
+                    .iter()
+                    .filter(|(_, to, _)| *to == d.stage)
+                    .map(|(_, _, at)| *at)
+                    .max(),
+                last_activity_at: leads.deal_activities(j).iter().map(|a| a.at).max(),
                 created_at: d.opened_at,
                 updated_at: d.updated_at,
             })
@@ -586,13 +618,11 @@ async fn reset_sequences(db: &impl ConnectionTrait, tables: &[&str]) -> Result<(
 pub async fn write_leads(
     db: &DatabaseConnection,
     org: &Org,
-    seed: u64,
-    months: u32,
+    plan: &super::leads::LeadSeed<'_>,
 ) -> AppResult<(usize, usize)> {
-    use super::leads::{LeadSeed, DEMO_RULES};
+    use super::leads::DEMO_RULES;
     use entity::{activity, lead, lead_scoring_rule, lead_status_change};
     let now = clock::now();
-    let plan = LeadSeed::new(org, seed, now, months);
     let n = plan.leads();
     let deferred = BulkLoad::begin(db, &["lead", "lead_status_change", "activity"]).await?;
     insert_rows::<lead::Entity>(db, &[], (0..n).map(|k| plan.lead(k).lead)).await?;

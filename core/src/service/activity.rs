@@ -27,7 +27,7 @@ use super::upsert::{external_key, plan_bulk, split_bulk, BulkSummary, Outcome, M
 use super::{optional_text, sync, versioned_rows, Patch};
 use crate::auth::Principal;
 use crate::clock;
-use crate::db::{begin_write, insert_models, Sql};
+use crate::db::{begin_write, insert_models, Dialect, Sql};
 use crate::error::{AppError, AppResult};
 
 pub const LIST: &str = "activities";
@@ -495,6 +495,15 @@ async fn apply(
     }
     let stamp = sync::stamp(tx).await?;
     let mut touched: BTreeSet<i64> = BTreeSet::new();
+    let deals: BTreeSet<i64> = writes
+        .iter()
+        .flat_map(|w| match w {
+            ActivityWrite::Create { row, .. } => [row.deal_id, None],
+            ActivityWrite::Update { read, next, .. } => [read.deal_id, next.deal_id],
+        })
+        .flatten()
+        .collect();
+    lock_deals(tx, &deals).await?;
 
     let creates: Vec<activity::Model> = writes
         .iter()
@@ -601,7 +610,41 @@ async fn apply(
     insert_models::<audit_entry::Entity>(tx, &[audit_entry::Column::Id], &rows).await?;
     outbox::enqueue_to(tx, &subscribers, events).await?;
     respond_to_leads(tx, actor, refs, &touched).await?;
+    mark_latest_activity(tx, &deals).await?;
     Ok(saved)
+}
+
+/// Locks the deals whose latest activity this write moves, before the
+/// activities are written (PostgreSQL; SQLite runs one writer at a time):
+/// a concurrent activity write on the same deal waits, and its own count
+/// (a fresh snapshot under READ COMMITTED) then sees this one's activities.
+async fn lock_deals(tx: &DatabaseTransaction, deals: &BTreeSet<i64>) -> AppResult<()> {
+    if deals.is_empty() || Dialect::of(tx) != Dialect::Postgres {
+        return Ok(());
+    }
+    let mut sql = Sql::new("SELECT id FROM deal WHERE id IN ");
+    sql.bind_list(deals.iter().copied())
+        .push(" ORDER BY id FOR UPDATE");
+    tx.execute_raw(sql.statement(tx.get_database_backend()))
+        .await?;
+    Ok(())
+}
+
+/// `deal.last_activity_at` (a deal risk fact, docs/design.md) of the deals
+/// an activity write touched, from their activities as now written: one
+/// statement, however many activities moved.
+async fn mark_latest_activity(tx: &DatabaseTransaction, deals: &BTreeSet<i64>) -> AppResult<()> {
+    if deals.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new(
+        "UPDATE deal SET last_activity_at = \
+         (SELECT MAX(a.at) FROM activity a WHERE a.deal_id = deal.id) WHERE deal.id IN ",
+    );
+    sql.bind_list(deals.iter().copied());
+    tx.execute_raw(sql.statement(tx.get_database_backend()))
+        .await?;
+    Ok(())
 }
 
 /// Leads touched by activities: the first response is the earliest

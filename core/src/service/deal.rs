@@ -545,6 +545,11 @@ pub fn plan_create(
         version: 1,
         valid_from: opened_at,
         push_count: 0,
+        // Set by `deal_write::apply` from the write itself.
+        first_amount_cents: None,
+        pushed_at: None,
+        stage_entered_at: None,
+        last_activity_at: None,
         created_at: now,
         updated_at: now,
     };

@@ -52,13 +52,8 @@ fn days_to(d: Dialect, col: &str) -> String {
     }
 }
 
-const FIRST_AMOUNT: &str =
-    "(SELECT r.amount_cents FROM deal_revision r WHERE r.deal_id = {d}.id ORDER BY r.valid_from, r.version LIMIT 1)";
-/// The latest activity on a deal (through `idx_activity_deal_at`).
-const LAST_ACTIVITY: &str = "(SELECT MAX(a.at) FROM activity a WHERE a.deal_id = {d}.id)";
 /// Whether any activity exists (one index probe).
 const ACTIVITIES_RECORDED: &str = "EXISTS (SELECT 1 FROM activity)";
-const ENTERED: &str = "(SELECT MAX(c.changed_at) FROM deal_stage_change c WHERE c.deal_id = {d}.id AND c.to_stage_id = {d}.stage_id)";
 
 /// Appends ` AND (...)`: deals (alias `deal`) showing at least one of
 /// `kinds` now. NO_RECENT_ACTIVITY matches nothing until the organisation
@@ -81,10 +76,7 @@ pub fn push_filter(sql: &mut Sql, d: Dialect, kinds: &[RiskKind], now: DateTime<
                 sql.push(&format!(" OR deal.push_count >= {REPEATED_PUSHES}"));
             }
             RiskKind::AmountDecreased => {
-                sql.push(&format!(
-                    " OR deal.amount_cents < {}",
-                    FIRST_AMOUNT.replace("{d}", "deal")
-                ));
+                sql.push(" OR deal.amount_cents < deal.first_amount_cents");
             }
             RiskKind::StuckInStage => {
                 sql.push(" OR deal.id IN (SELECT s.id FROM deal s JOIN ")
@@ -92,13 +84,13 @@ pub fn push_filter(sql: &mut Sql, d: Dialect, kinds: &[RiskKind], now: DateTime<
                     .push(&format!(
                         " m ON m.stage_id = s.stage_id WHERE s.status = '{open}' AND "
                     ))
-                    .push_with(&days_to(d, &ENTERED.replace("{d}", "s")), [today.into()])
+                    .push_with(&days_to(d, "s.stage_entered_at"), [today.into()])
                     .push(&format!(" > {STUCK_FACTOR} * m.mean_days)"));
             }
             RiskKind::NoRecentActivity => {
                 // Quiet >= 14 days: the latest activity (or the opening, if
                 // later or without one) on or before today - 14.
-                let last = LAST_ACTIVITY.replace("{d}", "deal");
+                let last = "deal.last_activity_at";
                 sql.push(&format!(
                     " OR ({ACTIVITIES_RECORDED} AND CASE WHEN {last} IS NULL OR {last} < deal.opened_at THEN deal.opened_at ELSE {last} END < "
                 ))
@@ -200,19 +192,17 @@ pub async fn risks(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<
         Dialect::Sqlite => "CAST(NULL AS TEXT)",
         Dialect::Postgres => "current_database() || '/' || current_schema()",
     };
+    // The facts are columns of the deal row (kept by the writers), so the
+    // statement reads the page's rows again and nothing per deal.
     let mut sql = Sql::new(format!(
         "SELECT d.id AS id, d.status AS status, d.updated_at AS updated_at, \
          d.expected_close_date AS expected_close_date, d.push_count AS push_count, \
-         d.amount_cents AS amount_cents, st.name AS stage_name, {first} AS first_cents, \
-         (SELECT MIN(r.valid_from) FROM deal_revision r WHERE r.deal_id = d.id AND r.push_count = d.push_count) AS last_push_at, \
-         {entered} AS entered_at, d.stage_id AS stage_id, \
-         d.opened_at AS opened_at, {last} AS last_activity_at, \
+         d.amount_cents AS amount_cents, st.name AS stage_name, d.first_amount_cents AS first_cents, \
+         d.pushed_at AS last_push_at, d.stage_entered_at AS entered_at, d.stage_id AS stage_id, \
+         d.opened_at AS opened_at, d.last_activity_at AS last_activity_at, \
          CASE WHEN {ACTIVITIES_RECORDED} THEN 1 ELSE 0 END AS activities_recorded, \
          (SELECT MAX(c.id) FROM deal_stage_change c) AS stage_change_mark, {ident} AS ident \
-         FROM deal d JOIN stage st ON st.id = d.stage_id WHERE d.id IN ",
-        first = FIRST_AMOUNT.replace("{d}", "d"),
-        entered = ENTERED.replace("{d}", "d"),
-        last = LAST_ACTIVITY.replace("{d}", "d"),
+         FROM deal d JOIN stage st ON st.id = d.stage_id WHERE d.id IN "
     ));
     sql.bind_list(ids.iter().copied());
     let rows = FactRow::find_by_statement(sql.statement(db.get_database_backend()))

@@ -31,8 +31,18 @@ pub enum Source {
 }
 
 /// Columns taken from the deal row in either branch: identity and when it
-/// opened (neither ever changes), and when it was last written.
-const FIXED: [&str; 4] = ["id", "opened_at", "updated_at", "external_id"];
+/// opened (neither ever changes), when it was last written, and the risk
+/// facts (`DealFilter.riskSignals` is about now, as of any instant).
+const FIXED: [&str; 8] = [
+    "id",
+    "opened_at",
+    "updated_at",
+    "external_id",
+    "first_amount_cents",
+    "pushed_at",
+    "stage_entered_at",
+    "last_activity_at",
+];
 
 /// Columns a revision carries: the deal's values as of the instant.
 const REVISED: [&str; 14] = [

@@ -115,10 +115,13 @@ fn is_external_id_race(e: &DbErr) -> bool {
 const INSERT_SKIP: [deal::Column; 1] = [deal::Column::Id];
 
 /// What an update never rewrites: identity and provenance (id, externalId,
-/// currency, openedAt, createdAt), and the version and updated_at, which
-/// the UPDATE sets itself. Every other column of the entity is rewritten.
-const UPDATE_SKIP: [deal::Column; 7] = [
+/// currency, openedAt, createdAt, the amount it was created with), the
+/// latest activity (the activity writers keep it), and the version and
+/// updated_at, which the UPDATE sets itself. Every other column of the entity is rewritten.
+const UPDATE_SKIP: [deal::Column; 9] = [
     deal::Column::Id,
+    deal::Column::FirstAmountCents,
+    deal::Column::LastActivityAt,
     deal::Column::ExternalId,
     deal::Column::Currency,
     deal::Column::OpenedAt,
@@ -162,14 +165,22 @@ pub async fn apply(
     let revisions_in_sql = backend == sea_orm::DatabaseBackend::Postgres;
     let mut writes = writes;
     for w in &mut writes {
-        if let DealWrite::Update { read, next, .. } = w {
-            if next.valid_from < read.valid_from {
-                return Err(AppError::internal(
-                    "a deal revision was planned before the latest one",
-                )
-                .into());
+        match w {
+            DealWrite::Update {
+                read,
+                next,
+                history,
+                ..
+            } => {
+                if next.valid_from < read.valid_from {
+                    return Err(AppError::internal(
+                        "a deal revision was planned before the latest one",
+                    )
+                    .into());
+                }
+                set_risk_facts_on_update(read, next, history.as_ref());
             }
-            next.push_count = read.push_count + i32::from(is_push(read, next));
+            DealWrite::Create { row, history, .. } => set_risk_facts_on_create(row, history),
         }
     }
 
@@ -452,6 +463,43 @@ fn push_revisions_from_u(sql: &mut Sql, stamp: chrono::DateTime<chrono::Utc>, ac
     .push(" FROM u)");
 }
 
+/// The risk facts of a new deal (docs/design.md, Deal risk): the amount it
+/// is created with, when it entered its stage (its latest stage change into
+/// it), no push and no activity yet.
+fn set_risk_facts_on_create(row: &mut deal::Model, history: &[HistoryRow]) {
+    row.first_amount_cents = Some(row.amount_cents);
+    row.stage_entered_at = history
+        .iter()
+        .filter(|h| h.to == row.stage_id)
+        .map(|h| h.at)
+        .max();
+    row.pushed_at = None;
+    row.push_count = 0;
+    row.last_activity_at = None;
+}
+
+/// The risk facts an update moves: a push counts and is when it took effect
+/// (its revision's valid_from), a stage move is when the deal entered its
+/// stage. The first amount and the latest activity are never rewritten here
+/// (`UPDATE_SKIP`): an activity logged meanwhile keeps its mark.
+fn set_risk_facts_on_update(
+    read: &deal::Model,
+    next: &mut deal::Model,
+    moved: Option<&HistoryRow>,
+) {
+    if is_push(read, next) {
+        next.push_count = read.push_count + 1;
+        next.pushed_at = Some(next.valid_from);
+    } else {
+        next.push_count = read.push_count;
+        next.pushed_at = read.pushed_at;
+    }
+    next.stage_entered_at = match moved {
+        Some(h) if h.to == next.stage_id => Some(h.at),
+        _ => read.stage_entered_at,
+    };
+}
+
 /// A push: the expected close date of an open deal moved to a later date.
 fn is_push(read: &deal::Model, next: &deal::Model) -> bool {
     read.status == DealStatus::Open
@@ -573,12 +621,12 @@ mod tests {
                 c.as_str()
             );
         }
-        assert_eq!(update.names().len(), 15);
+        assert_eq!(update.names().len(), 17);
         for (guard, _) in UPDATE_GUARD {
             assert!(deal::Column::iter().all(|c| c.as_str() != guard), "{guard}");
         }
         let insert = RowShape::<deal::Entity>::all_but(&INSERT_SKIP);
-        assert_eq!(insert.names().len(), 21);
+        assert_eq!(insert.names().len(), 25);
         // The revision an UPDATE writes in SQL names every revision column
         // but its id (recorded_at and actor are bound).
         let mut from_deal: Vec<&str> = REVISION_FROM_DEAL.iter().map(|(c, _)| *c).collect();
