@@ -24,6 +24,7 @@ mod m20261206_000002_forecast_calls;
 mod m20261207_000001_sop_second_pass;
 mod m20261207_000002_leads_activities;
 mod m20261208_000001_deal_risk_facts;
+mod m20261208_000002_deal_owner_page_index;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_sop_second_pass::Migration),
             Box::new(m20261207_000002_leads_activities::Migration),
             Box::new(m20261208_000001_deal_risk_facts::Migration),
+            Box::new(m20261208_000002_deal_owner_page_index::Migration),
         ]
     }
 }

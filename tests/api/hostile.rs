@@ -495,6 +495,9 @@ async fn abandoned_sql_is_cancelled(app: TestApp) {
     let guard = api::work::CancelOnDrop::new(work.clone(), db.clone());
     let run = api::work::scope(work.clone(), async move {
         let _guard = guard;
+        // Heavy work (metrics, forecasts) is what runs this long; its
+        // statements carry the request's tag.
+        let _heavy = api::work::heavy_permit(&limits).await.unwrap();
         db.query_one_raw(slow.statement(backend)).await
     });
     let started = Instant::now();

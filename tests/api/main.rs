@@ -20,6 +20,7 @@ mod http;
 mod input_limits;
 mod integrations;
 mod leads;
+mod lookahead;
 mod metrics;
 mod money_limits;
 mod ops;

@@ -118,6 +118,17 @@ pub async fn heavy(ctx: &Context<'_>) -> async_graphql::Result<crate::work::Heav
         .map_err(|e| e.extend())
 }
 
+/// Whether the current field's selection reaches any of `fields` below
+/// `path` (through fragments, under any alias): services compute the parts
+/// of an answer that some selected field needs, and only those.
+pub fn selects(ctx: &Context<'_>, path: &[&str], fields: &[&str]) -> bool {
+    let mut at = ctx.look_ahead();
+    for p in path {
+        at = at.field(p);
+    }
+    fields.iter().any(|f| at.field(f).exists())
+}
+
 /// The primary database, for writes.
 pub fn write_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnection> {
     Ok(&state(ctx)?.db)

@@ -10,7 +10,7 @@ use crate::graphql::types::forecast::{
     ForecastSubmission, HistoricalParams,
 };
 use crate::graphql::types::metrics::Granularity;
-use crate::graphql::{opt_id, principal, read_db};
+use crate::graphql::{opt_id, principal, read_db, selects};
 use crate::service;
 use crate::service::forecast::{Method, Query};
 
@@ -46,6 +46,7 @@ impl ForecastQuery {
             historical: historical.map(Into::into),
             category: category.map(Into::into),
             filter,
+            bounds: selects(ctx, &[], &["low", "high"]),
         };
         Ok(Forecast(
             service::forecast::forecast(read_db(ctx)?, p, q)

@@ -8,10 +8,11 @@ use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::scalars::{Date, Period};
 use crate::graphql::types::metrics::{
     CommissionRow, DataHealth, FunnelStep, Granularity, Metric, MetricDefinition,
-    PipelineSummaryRow, QuotaAttainmentReport, RepPerformance, SeriesPoint, WinRateRow,
+    PipelineSummaryRow, QuotaAttainmentReport, RepAttainment, RepPerformance, SeriesPoint,
+    WinRateRow,
 };
 use crate::graphql::types::pipeline_changes::PipelineChanges;
-use crate::graphql::{opt_id, principal, read_db};
+use crate::graphql::{opt_id, principal, read_db, selects};
 use crate::service::access::{METRIC_READERS, REFERENCE_READERS};
 use crate::service::metrics::reps::RepNarrowing;
 use crate::service::metrics::{
@@ -88,8 +89,9 @@ impl MetricsQuery {
         let _heavy = crate::graphql::heavy(ctx).await?;
         let db = read_db(ctx)?;
         let narrow = narrowing(db, &territory_id, &manager_id).await?;
+        let with_pipeline = selects(ctx, &["rows"], &RepAttainment::PIPELINE_FIELDS);
         Ok(QuotaAttainmentReport(
-            attainment::quota_attainment(db, p, &period, narrow)
+            attainment::quota_attainment(db, p, &period, narrow, with_pipeline)
                 .await
                 .extend()?,
         ))
@@ -107,9 +109,15 @@ impl MetricsQuery {
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let filter = filter_of(&filter).extend()?;
-        let rows = pipeline::pipeline_summary(read_db(ctx)?, p, &period, dim(group_by), &filter)
-            .await
-            .extend()?;
+        let parts = pipeline::SummaryParts {
+            open: selects(ctx, &[], &PipelineSummaryRow::OPEN_FIELDS),
+            closed: selects(ctx, &[], &PipelineSummaryRow::CLOSED_FIELDS),
+            medians: selects(ctx, &[], &PipelineSummaryRow::MEDIAN_FIELDS),
+        };
+        let rows =
+            pipeline::pipeline_summary(read_db(ctx)?, p, &period, dim(group_by), &filter, parts)
+                .await
+                .extend()?;
         Ok(rows.into_iter().map(PipelineSummaryRow).collect())
     }
 
@@ -242,9 +250,16 @@ impl MetricsQuery {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let criteria = health::criteria(p, stale_after_days, lead_sla_hours).extend()?;
-        let counts = health::data_health(read_db(ctx)?, &criteria)
-            .await
-            .extend()?;
+        // The counts are one statement, the issues another (when selected).
+        let counts = if selects(ctx, &[], &DataHealth::COUNT_FIELDS) {
+            Some(
+                health::data_health(read_db(ctx)?, &criteria)
+                    .await
+                    .extend()?,
+            )
+        } else {
+            None
+        };
         Ok(DataHealth { counts, criteria })
     }
 }

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use super::org::{Rep, Stage};
 use super::GroupKey;
+use crate::error::AppError;
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::service::metrics::{
@@ -78,6 +79,21 @@ impl WinRateRow {
 
 pub struct RepAttainment(pub attainment::RepAttainment);
 
+impl RepAttainment {
+    /// The pipeline part, computed when the query selects one of its
+    /// fields (`RepAttainment::PIPELINE_FIELDS`).
+    fn pipeline(&self) -> Result<&attainment::RepPipeline> {
+        self.0
+            .pipeline
+            .as_ref()
+            .ok_or_else(|| not_computed("pipeline"))
+    }
+
+    /// The fields that need the open pipeline statement.
+    pub const PIPELINE_FIELDS: [&'static str; 3] =
+        ["openPipeline", "weightedPipeline", "pipelineCoverage"];
+}
+
 #[Object]
 impl RepAttainment {
     async fn rep(&self) -> Rep {
@@ -96,19 +112,19 @@ impl RepAttainment {
     async fn attained_quota(&self) -> bool {
         self.0.attained_quota
     }
-    async fn open_pipeline(&self) -> Decimal {
-        self.0.open_pipeline
+    async fn open_pipeline(&self) -> Result<Decimal> {
+        Ok(self.pipeline()?.open_pipeline)
     }
-    async fn weighted_pipeline(&self) -> Decimal {
-        self.0.weighted_pipeline
+    async fn weighted_pipeline(&self) -> Result<Decimal> {
+        Ok(self.pipeline()?.weighted_pipeline)
     }
     /// max(quota - closedWon, 0).
     async fn gap_to_quota(&self) -> Decimal {
         self.0.gap_to_quota
     }
     /// openPipeline / gapToQuota; null when the gap is 0.
-    async fn pipeline_coverage(&self) -> Option<f64> {
-        self.0.pipeline_coverage
+    async fn pipeline_coverage(&self) -> Result<Option<f64>> {
+        Ok(self.pipeline()?.pipeline_coverage)
     }
 }
 
@@ -145,33 +161,60 @@ impl QuotaAttainmentReport {
 
 pub struct PipelineSummaryRow(pub pipeline::PipelineSummaryRow);
 
+impl PipelineSummaryRow {
+    /// The fields of each part (`pipeline::SummaryParts`).
+    pub const OPEN_FIELDS: [&'static str; 3] = ["openDeals", "pipelineValue", "weightedPipeline"];
+    pub const CLOSED_FIELDS: [&'static str; 3] = ["avgDealSize", "avgSalesCycleDays", "winRate"];
+    pub const MEDIAN_FIELDS: [&'static str; 1] = ["medianSalesCycleDays"];
+
+    fn open(&self) -> Result<&pipeline::OpenPart> {
+        self.0
+            .open
+            .as_ref()
+            .ok_or_else(|| not_computed("open pipeline"))
+    }
+    fn closed(&self) -> Result<&pipeline::ClosedPart> {
+        self.0
+            .closed
+            .as_ref()
+            .ok_or_else(|| not_computed("closed deals"))
+    }
+}
+
+/// A part of an answer its selection did not ask for (a bug if reached).
+fn not_computed(part: &str) -> async_graphql::Error {
+    AppError::internal(format!("the {part} part was not computed")).extend()
+}
+
 #[Object]
 impl PipelineSummaryRow {
     async fn key(&self) -> GroupKey {
         GroupKey(self.0.key.clone())
     }
-    async fn open_deals(&self) -> i64 {
-        self.0.open_deals
+    async fn open_deals(&self) -> Result<i64> {
+        Ok(self.open()?.open_deals)
     }
-    async fn pipeline_value(&self) -> Decimal {
-        self.0.pipeline_value
+    async fn pipeline_value(&self) -> Result<Decimal> {
+        Ok(self.open()?.pipeline_value)
     }
-    async fn weighted_pipeline(&self) -> Decimal {
-        self.0.weighted_pipeline
+    async fn weighted_pipeline(&self) -> Result<Decimal> {
+        Ok(self.open()?.weighted_pipeline)
     }
     /// Mean amount of deals won in the period.
-    async fn avg_deal_size(&self) -> Option<Decimal> {
-        self.0.avg_deal_size
+    async fn avg_deal_size(&self) -> Result<Option<Decimal>> {
+        Ok(self.closed()?.avg_deal_size)
     }
     /// Mean days from openedAt to closedAt of deals won in the period.
-    async fn avg_sales_cycle_days(&self) -> Option<f64> {
-        self.0.avg_sales_cycle_days
+    async fn avg_sales_cycle_days(&self) -> Result<Option<f64>> {
+        Ok(self.closed()?.avg_sales_cycle_days)
     }
-    async fn median_sales_cycle_days(&self) -> Option<f64> {
-        self.0.median_sales_cycle_days
+    async fn median_sales_cycle_days(&self) -> Result<Option<f64>> {
+        self.0
+            .median_sales_cycle_days
+            .ok_or_else(|| not_computed("median"))
     }
-    async fn win_rate(&self) -> Option<f64> {
-        self.0.win_rate
+    async fn win_rate(&self) -> Result<Option<f64>> {
+        Ok(self.closed()?.win_rate)
     }
 }
 
@@ -309,38 +352,56 @@ impl DataIssue {
 }
 
 pub struct DataHealth {
-    pub counts: health::DataHealth,
+    /// The counts, when a count field is selected.
+    pub counts: Option<health::DataHealth>,
     pub criteria: health::HealthCriteria,
+}
+
+impl DataHealth {
+    pub const COUNT_FIELDS: [&'static str; 8] = [
+        "openDealsPastExpectedClose",
+        "openDealsWithoutExpectedClose",
+        "openDealsNotUpdated",
+        "repsWithoutTerritory",
+        "inactiveRepsOwningOpenDeals",
+        "leadsNotAnswered",
+        "staleLeads",
+        "leadsSharingEmail",
+    ];
+
+    fn counts(&self) -> Result<&health::DataHealth> {
+        self.counts.as_ref().ok_or_else(|| not_computed("counts"))
+    }
 }
 
 #[Object]
 impl DataHealth {
-    async fn open_deals_past_expected_close(&self) -> i64 {
-        self.counts.past_expected_close
+    async fn open_deals_past_expected_close(&self) -> Result<i64> {
+        Ok(self.counts()?.past_expected_close)
     }
-    async fn open_deals_without_expected_close(&self) -> i64 {
-        self.counts.without_expected_close
+    async fn open_deals_without_expected_close(&self) -> Result<i64> {
+        Ok(self.counts()?.without_expected_close)
     }
-    async fn open_deals_not_updated(&self) -> i64 {
-        self.counts.not_updated
+    async fn open_deals_not_updated(&self) -> Result<i64> {
+        Ok(self.counts()?.not_updated)
     }
-    async fn reps_without_territory(&self) -> i64 {
-        self.counts.reps_without_territory
+    async fn reps_without_territory(&self) -> Result<i64> {
+        Ok(self.counts()?.reps_without_territory)
     }
-    async fn inactive_reps_owning_open_deals(&self) -> i64 {
-        self.counts.inactive_reps_owning_open_deals
+    async fn inactive_reps_owning_open_deals(&self) -> Result<i64> {
+        Ok(self.counts()?.inactive_reps_owning_open_deals)
     }
     /// Open leads (NEW, WORKING, QUALIFIED) without a first response, created more than leadSlaHours ago.
-    async fn leads_not_answered(&self) -> i64 {
-        self.counts.leads_not_answered
+    async fn leads_not_answered(&self) -> Result<i64> {
+        Ok(self.counts()?.leads_not_answered)
     }
     /// Open leads neither updated nor touched by an activity for staleAfterDays.
-    async fn stale_leads(&self) -> i64 {
-        self.counts.stale_leads
+    async fn stale_leads(&self) -> Result<i64> {
+        Ok(self.counts()?.stale_leads)
     }
     /// Open leads whose email another lead also has.
-    async fn leads_sharing_email(&self) -> i64 {
-        self.counts.leads_sharing_email
+    async fn leads_sharing_email(&self) -> Result<i64> {
+        Ok(self.counts()?.leads_sharing_email)
     }
     /// Concrete rows behind the counts, in the order of the counts and by id (first defaults to 100).
     #[graphql(complexity = "crate::graphql::list_complexity(first, 100, child_complexity)")]

@@ -115,6 +115,10 @@ pub struct Query {
     pub category: Option<ForecastCategory>,
     /// Narrows every method to these deals, like the metrics.
     pub filter: DealFilter,
+    /// Whether to compute `low` and `high` (STAGE_WEIGHTED: with few open
+    /// deals, one more statement for their exact P10/P90); without them
+    /// both are None.
+    pub bounds: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -468,6 +472,7 @@ pub async fn forecast(
         &q.filter,
         &[as_of],
         source,
+        q.bounds,
     )
     .await?;
     answers
@@ -490,8 +495,10 @@ pub(crate) async fn forecasts_as_of(
     filter: &DealFilter,
     days: &[NaiveDate],
     source: Source,
+    bounds: bool,
 ) -> AppResult<Vec<Forecast>> {
     let scope = actor.scope();
+    let bounds = bounds && plan.method == Method::StageWeighted;
     let mut asks = days
         .iter()
         .map(|d| ask_for(plan, period, *d))
@@ -553,7 +560,7 @@ pub(crate) async fn forecasts_as_of(
     }
 
     // Exact P10/P90 where few deals are open: their pairs in one statement.
-    let exact: Vec<usize> = if plan.method == Method::StageWeighted {
+    let exact: Vec<usize> = if bounds {
         per_ask
             .iter()
             .enumerate()
@@ -586,7 +593,7 @@ pub(crate) async fn forecasts_as_of(
             from_cents(submitted_total),
             true,
         );
-        let (low, high) = if plan.method == Method::StageWeighted {
+        let (low, high) = if bounds {
             let (lo, hi) = if total.open_deals == 0 {
                 (closed_won, closed_won)
             } else if let Some(pos) = exact.iter().position(|e| *e == i) {

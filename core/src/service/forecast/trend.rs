@@ -76,6 +76,7 @@ pub async fn trend(
         &filter,
         &days,
         Source::History,
+        true,
     )
     .await
 }

@@ -23,9 +23,17 @@ pub struct RepAttainment {
     pub closed_won: Decimal,
     pub attainment: Option<f64>,
     pub attained_quota: bool,
+    pub gap_to_quota: Decimal,
+    /// The rep's open pipeline, when it was asked for.
+    pub pipeline: Option<RepPipeline>,
+}
+
+/// A rep's open pipeline for the period (one statement over every open
+/// deal, so it is computed only when a caller selects it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepPipeline {
     pub open_pipeline: Decimal,
     pub weighted_pipeline: Decimal,
-    pub gap_to_quota: Decimal,
     pub pipeline_coverage: Option<f64>,
 }
 
@@ -41,26 +49,32 @@ pub struct AttainmentReport {
     pub quota_achievement_rate: Option<f64>,
 }
 
-/// Two concurrent statements: the per-rep totals and the open pipeline per
-/// rep (then the reps through their loader). Rows are ordered by rep id.
+/// One statement for the per-rep totals, and with `with_pipeline` a second,
+/// concurrent one for the open pipeline per rep. Rows are ordered by rep id.
 pub async fn quota_attainment(
     db: &impl ConnectionTrait,
     p: &Principal,
     period: &Period,
     narrow: RepNarrowing,
+    with_pipeline: bool,
 ) -> AppResult<AttainmentReport> {
     p.require(METRIC_READERS)?;
     let scope = p.scope();
     let filter = DealFilter::default();
-    let (reps, open) = futures::try_join!(
-        rep_totals(db, scope, period, None, narrow),
-        open_by_key(db, scope, &filter, period, Dimension::Rep),
-    )?;
+    let open = async {
+        if with_pipeline {
+            open_by_key(db, scope, &filter, period, Dimension::Rep)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (reps, open) = futures::try_join!(rep_totals(db, scope, period, None, narrow), open)?;
     let (mut total_quota, mut total_won, mut with_quota, mut at_quota) = (0i128, 0i128, 0, 0);
     let rows = reps
         .into_iter()
         .map(|r| {
-            let pipe = open.get(&Some(r.rep.id)).cloned().unwrap_or_default();
             let gap = gap_to_quota(r.quota_cents, r.won_cents);
             let attained = attained_quota(r.won_cents, r.quota_cents);
             total_quota += r.quota_cents;
@@ -75,10 +89,15 @@ pub async fn quota_attainment(
                 closed_won: from_cents(r.won_cents),
                 attainment: attainment(r.won_cents, r.quota_cents),
                 attained_quota: attained,
-                open_pipeline: from_cents(pipe.cents),
-                weighted_pipeline: round_money(pipe.weighted),
                 gap_to_quota: from_cents(gap),
-                pipeline_coverage: coverage(pipe.cents, gap),
+                pipeline: open.as_ref().map(|open| {
+                    let pipe = open.get(&Some(r.rep.id)).cloned().unwrap_or_default();
+                    RepPipeline {
+                        open_pipeline: from_cents(pipe.cents),
+                        weighted_pipeline: round_money(pipe.weighted),
+                        pipeline_coverage: coverage(pipe.cents, gap),
+                    }
+                }),
             }
         })
         .collect();

@@ -18,16 +18,50 @@ use crate::service::access::{DealScope, METRIC_READERS};
 use crate::service::deal_filter::DealFilter;
 use crate::service::grouping::{self, Dimension, GroupKey};
 
+/// A group's row; each part is there when the caller asked for it
+/// ([`SummaryParts`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineSummaryRow {
     pub key: GroupKey,
+    pub open: Option<OpenPart>,
+    pub closed: Option<ClosedPart>,
+    /// The median sales cycle (itself null when nothing was won).
+    pub median_sales_cycle_days: Option<Option<f64>>,
+}
+
+/// The open pipeline of the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenPart {
     pub open_deals: i64,
     pub pipeline_value: Decimal,
     pub weighted_pipeline: Decimal,
+}
+
+/// What closed in the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedPart {
     pub avg_deal_size: Option<Decimal>,
     pub avg_sales_cycle_days: Option<f64>,
-    pub median_sales_cycle_days: Option<f64>,
     pub win_rate: Option<f64>,
+}
+
+/// The statements a pipeline summary runs: the open pipeline, the closed
+/// aggregates, the medians. Grouped by a dimension, a group appears when it
+/// has open pipeline or closed deals, so both of those run whatever is
+/// selected; the single NONE row needs only the parts asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SummaryParts {
+    pub open: bool,
+    pub closed: bool,
+    pub medians: bool,
+}
+
+impl SummaryParts {
+    pub const ALL: SummaryParts = SummaryParts {
+        open: true,
+        closed: true,
+        medians: true,
+    };
 }
 
 #[derive(FromQueryResult)]
@@ -99,45 +133,80 @@ async fn median_cycles(
     }
 }
 
-/// Four statements: open pipeline, closed aggregates and medians
-/// (concurrently), then the labels. A group appears when it has open pipeline or closed deals.
+/// Up to four statements: open pipeline, closed aggregates and medians
+/// (concurrently, each when `parts` needs it), then the labels. A group
+/// appears when it has open pipeline or closed deals.
 pub async fn pipeline_summary(
     db: &impl ConnectionTrait,
     p: &Principal,
     period: &Period,
     dim: Dimension,
     filter: &DealFilter,
+    parts: SummaryParts,
 ) -> AppResult<Vec<PipelineSummaryRow>> {
     p.require(METRIC_READERS)?;
     crate::service::metric_definitions::check_group_by("pipelineSummary", None, dim)?;
     let scope = p.scope();
-    let (open, closed, medians) = futures::try_join!(
-        open_by_key(db, scope, filter, period, dim),
-        closed_by_key(db, scope, filter, period, dim, true),
-        median_cycles(db, scope, filter, period, dim),
-    )?;
-    let closed: HashMap<Option<i64>, _> = closed.into_iter().map(|r| (r.group_id, r)).collect();
-    let keys: BTreeSet<Option<i64>> = if dim == Dimension::None {
-        BTreeSet::from([None])
+    let grouped = dim != Dimension::None;
+    let open = async {
+        if parts.open || grouped {
+            open_by_key(db, scope, filter, period, dim).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let closed = async {
+        if parts.closed || grouped {
+            closed_by_key(db, scope, filter, period, dim, true)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let medians = async {
+        if parts.medians {
+            median_cycles(db, scope, filter, period, dim)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (open, closed, medians) = futures::try_join!(open, closed, medians)?;
+    let closed: Option<HashMap<Option<i64>, _>> =
+        closed.map(|c| c.into_iter().map(|r| (r.group_id, r)).collect());
+    let keys: BTreeSet<Option<i64>> = if grouped {
+        open.iter()
+            .flat_map(|o| o.keys())
+            .chain(closed.iter().flat_map(|c| c.keys()))
+            .copied()
+            .collect()
     } else {
-        open.keys().chain(closed.keys()).copied().collect()
+        BTreeSet::from([None])
     };
     let labels = grouping::labels(db, dim, keys.iter().copied()).await?;
     let mut rows: Vec<PipelineSummaryRow> = keys
         .into_iter()
-        .map(|k| {
-            let o = open.get(&k).cloned().unwrap_or_default();
-            let c = closed.get(&k).cloned().unwrap_or_default();
-            PipelineSummaryRow {
-                key: labels[&k].clone(),
-                open_deals: o.deals,
-                pipeline_value: from_cents(o.cents),
-                weighted_pipeline: round_money(o.weighted),
-                avg_deal_size: mean_money(c.won_cents, c.won),
-                avg_sales_cycle_days: mean(c.won_days, c.won),
-                median_sales_cycle_days: medians.get(&k).copied(),
-                win_rate: win_rate(c.won, c.lost),
-            }
+        .map(|k| PipelineSummaryRow {
+            key: labels[&k].clone(),
+            open: open.as_ref().filter(|_| parts.open).map(|open| {
+                let o = open.get(&k).cloned().unwrap_or_default();
+                OpenPart {
+                    open_deals: o.deals,
+                    pipeline_value: from_cents(o.cents),
+                    weighted_pipeline: round_money(o.weighted),
+                }
+            }),
+            closed: closed.as_ref().filter(|_| parts.closed).map(|closed| {
+                let c = closed.get(&k).cloned().unwrap_or_default();
+                ClosedPart {
+                    avg_deal_size: mean_money(c.won_cents, c.won),
+                    avg_sales_cycle_days: mean(c.won_days, c.won),
+                    win_rate: win_rate(c.won, c.lost),
+                }
+            }),
+            median_sales_cycle_days: medians.as_ref().map(|m| m.get(&k).copied()),
         })
         .collect();
     grouping::sort_by_key(&mut rows, |r| &r.key);

@@ -423,6 +423,7 @@ pub async fn seed_demand_from_pipeline(
                 historical: None,
                 category: None,
                 filter: Default::default(),
+                bounds: false,
             },
         )
         .await?;

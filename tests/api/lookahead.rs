@@ -1,0 +1,122 @@
+//! Each metric runs only the statements its selected fields need (the
+//! query's look-ahead), and answers the same whatever else is selected.
+use serde_json::{json, Value};
+
+use crate::db_tests;
+use crate::helpers::TestApp;
+
+db_tests!(metrics_run_only_the_statements_their_selection_needs);
+
+/// Statements one request runs, and its data.
+async fn run(app: &TestApp, query: &str) -> (u64, Value) {
+    let before = app.statements().await;
+    let data = app.ok(query, json!({})).await;
+    (app.statements().await - before, data)
+}
+
+async fn metrics_run_only_the_statements_their_selection_needs(app: TestApp) {
+    let ana = app.create_rep("Ana Lima", None, None, json!({})).await;
+    app.set_quota(&ana, "2026-Q4", "10000").await;
+    let won = app.stage("Won").await;
+    let demo = app.stage("Demo").await;
+    app.create_deal(
+        json!({ "name": "won", "amount": "4000", "ownerId": ana, "stageId": won,
+        "openedAt": "2026-09-01T00:00:00Z", "closedAt": "2026-10-15T00:00:00Z" }),
+    )
+    .await;
+    app.create_deal(
+        json!({ "name": "open", "amount": "3000", "ownerId": ana, "stageId": demo,
+        "expectedCloseDate": "2026-12-20" }),
+    )
+    .await;
+    // A request that reads nothing: what every request costs (none here).
+    let (base, _) = run(&app, "{ me { role } }").await;
+
+    // quotaAttainment: the totals (and the reps through their loader); the
+    // open pipeline statement only for openPipeline, weightedPipeline or
+    // pipelineCoverage.
+    let (lean, a) = run(
+        &app,
+        "{ quotaAttainment(period: \"2026-Q4\") { rows { rep { id name } quota closedWon attainment } } }",
+    )
+    .await;
+    let (full, b) = run(
+        &app,
+        "{ quotaAttainment(period: \"2026-Q4\") { rows { rep { id name } quota closedWon attainment pipelineCoverage openPipeline } } }",
+    )
+    .await;
+    assert_eq!(full, lean + 1);
+    let row = &b["quotaAttainment"]["rows"][0];
+    assert_eq!(
+        a["quotaAttainment"]["rows"][0]["closedWon"],
+        row["closedWon"]
+    );
+    assert_eq!(row["closedWon"], "4000.00");
+    assert_eq!(row["openPipeline"], "3000.00");
+    // The gap is 6000: 3000 / 6000.
+    assert_eq!(row["pipelineCoverage"], 0.5);
+    // Through a fragment too.
+    let (frag, _) = run(
+        &app,
+        "{ quotaAttainment(period: \"2026-Q4\") { rows { ...P } } } fragment P on RepAttainment { quota weightedPipeline }",
+    )
+    .await;
+    assert_eq!(frag, full, "the totals and the pipeline");
+    assert_eq!(lean - base, 1, "the totals carry the reps");
+
+    // pipelineSummary without a grouping: each part its own statement.
+    const PS: &str = "{ pipelineSummary(period: \"2026-Q4\") { SEL } }";
+    let ps = |sel: &str| PS.replace("SEL", sel);
+    let (open, o) = run(&app, &ps("openDeals pipelineValue")).await;
+    let (closed, c) = run(&app, &ps("winRate avgDealSize")).await;
+    let (median, m) = run(&app, &ps("medianSalesCycleDays")).await;
+    let (all, everything) = run(
+        &app,
+        &ps("openDeals pipelineValue winRate avgDealSize medianSalesCycleDays"),
+    )
+    .await;
+    assert_eq!((open - base, closed - base, median - base), (1, 1, 1));
+    assert_eq!(all - base, 3);
+    let e = &everything["pipelineSummary"][0];
+    assert_eq!(o["pipelineSummary"][0]["pipelineValue"], e["pipelineValue"]);
+    assert_eq!(e["pipelineValue"], "3000.00");
+    assert_eq!(c["pipelineSummary"][0]["winRate"], e["winRate"]);
+    assert_eq!(e["winRate"], 1.0);
+    assert_eq!(
+        m["pipelineSummary"][0]["medianSalesCycleDays"],
+        e["medianSalesCycleDays"]
+    );
+    assert_eq!(e["medianSalesCycleDays"], 44.0);
+    // Grouped, a row exists for open pipeline or closed deals, so both run;
+    // the medians still only when asked.
+    let (grouped, _) = run(
+        &app,
+        "{ pipelineSummary(period: \"2026-Q4\", groupBy: REP) { key { id } openDeals } }",
+    )
+    .await;
+    let (grouped_median, _) = run(
+        &app,
+        "{ pipelineSummary(period: \"2026-Q4\", groupBy: REP) { key { id } openDeals medianSalesCycleDays } }",
+    )
+    .await;
+    assert_eq!(grouped_median, grouped + 1);
+
+    // A STAGE_WEIGHTED forecast over few open deals: their exact P10/P90
+    // take one more statement, only for low or high.
+    const F: &str = "{ forecast(period: \"2026-Q4\", method: STAGE_WEIGHTED) { SEL } }";
+    let (amount, fa) = run(&app, &F.replace("SEL", "amount")).await;
+    let (bounds, fb) = run(&app, &F.replace("SEL", "amount low high")).await;
+    assert_eq!(bounds, amount + 1);
+    assert_eq!(fa["forecast"]["amount"], fb["forecast"]["amount"]);
+    assert_eq!(fb["forecast"]["low"], "4000.00");
+
+    // dataHealth: the counts are one statement, the issues another.
+    let (issues, _) = run(&app, "{ dataHealth { issues { kind } } }").await;
+    let (both, h) = run(
+        &app,
+        "{ dataHealth { openDealsWithoutExpectedClose issues { kind } } }",
+    )
+    .await;
+    assert_eq!((issues - base, both - base), (1, 2));
+    assert_eq!(h["dataHealth"]["openDealsWithoutExpectedClose"], 0);
+}
