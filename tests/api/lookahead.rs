@@ -5,7 +5,10 @@ use serde_json::{json, Value};
 use crate::db_tests;
 use crate::helpers::TestApp;
 
-db_tests!(metrics_run_only_the_statements_their_selection_needs);
+db_tests!(
+    metrics_run_only_the_statements_their_selection_needs,
+    groupings_asked_together_share_one_scan
+);
 
 /// Statements one request runs, and its data.
 async fn run(app: &TestApp, query: &str) -> (u64, Value) {
@@ -119,4 +122,74 @@ async fn metrics_run_only_the_statements_their_selection_needs(app: TestApp) {
     .await;
     assert_eq!((issues - base, both - base), (1, 2));
     assert_eq!(h["dataHealth"]["openDealsWithoutExpectedClose"], 0);
+}
+
+/// Win rates by rep, by territory and overall, and the pipeline summary's
+/// closed part, asked in one document: on PostgreSQL one scan of the closed
+/// deals (GROUPING SETS) answers them all, with the same numbers as asked
+/// one by one.
+async fn groupings_asked_together_share_one_scan(app: TestApp) {
+    let east = app.create_territory("East", None, None).await;
+    let west = app.create_territory("West", None, None).await;
+    let ana = app
+        .create_rep("Ana Lima", None, Some(&east), json!({}))
+        .await;
+    let bo = app
+        .create_rep("Bo Chen", None, Some(&west), json!({}))
+        .await;
+    let (won, lost) = (app.stage("Won").await, app.stage("Lost").await);
+    for (owner, stage, amount) in [
+        (&ana, &won, "1000"),
+        (&ana, &lost, "500"),
+        (&ana, &won, "250"),
+        (&bo, &lost, "800"),
+    ] {
+        app.create_deal(
+            json!({ "name": "d", "amount": amount, "ownerId": owner, "stageId": stage,
+            "openedAt": "2026-09-01T00:00:00Z", "closedAt": "2026-10-11T00:00:00Z" }),
+        )
+        .await;
+    }
+    const REP: &str =
+        "winRates(period: \"2026-Q4\", groupBy: REP) { key { id } won lost wonAmount lostAmount }";
+    const TERRITORY: &str =
+        "winRates(period: \"2026-Q4\", groupBy: TERRITORY) { key { id } won lost wonAmount }";
+    const ALL: &str = "winRates(period: \"2026-Q4\") { won lost winRate }";
+    const SUMMARY: &str =
+        "pipelineSummary(period: \"2026-Q4\") { winRate avgDealSize avgSalesCycleDays }";
+    let (rep, r) = run(&app, &format!("{{ {REP} }}")).await;
+    let (territory, t) = run(&app, &format!("{{ {TERRITORY} }}")).await;
+    let (all, a) = run(&app, &format!("{{ {ALL} }}")).await;
+    let (summary, s) = run(&app, &format!("{{ {SUMMARY} }}")).await;
+    let (together, both) = run(&app, &format!("{{ r: {REP} t: {TERRITORY} }}")).await;
+    assert_eq!(both["r"], r["winRates"]);
+    assert_eq!(both["t"], t["winRates"]);
+    assert_eq!(
+        r["winRates"],
+        json!([
+            { "key": { "id": ana }, "won": 2, "lost": 1, "wonAmount": "1250.00", "lostAmount": "500.00" },
+            { "key": { "id": bo }, "won": 0, "lost": 1, "wonAmount": "0.00", "lostAmount": "800.00" },
+        ])
+    );
+    assert_eq!(
+        a["winRates"],
+        json!([{ "won": 2, "lost": 2, "winRate": 0.5 }])
+    );
+    // Overall and the summary's closed part (with the won cycle days).
+    let (pair, p) = run(&app, &format!("{{ a: {ALL} s: {SUMMARY} }}")).await;
+    assert_eq!(p["a"], a["winRates"]);
+    assert_eq!(p["s"], s["pipelineSummary"]);
+    assert_eq!(
+        s["pipelineSummary"],
+        json!([{ "winRate": 0.5, "avgDealSize": "625.00", "avgSalesCycleDays": 40.0 }])
+    );
+    // The same grouping asked by two fields: one statement on both.
+    assert_eq!(pair, all + summary - 1);
+    match app.backend {
+        // One closed-deals statement for both groupings; each keeps its
+        // labels statement.
+        crate::helpers::Backend::Postgres => assert_eq!(together, rep + territory - 1),
+        // SQLite has no grouping sets: one statement per grouping.
+        crate::helpers::Backend::Sqlite => assert_eq!(together, rep + territory),
+    }
 }

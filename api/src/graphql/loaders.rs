@@ -649,14 +649,101 @@ impl Loader<i64> for DealRisks {
 /// and yield between them, so under load a batch could fire before the last
 /// chunk has added its keys. Yielding first lets the request's executor poll
 /// every chunk (the server's executors are single-threaded), so a page costs
-/// one query per relation whatever its size.
+/// one query per relation whatever its size. The batch runs as the work of
+/// the request that started it (it is spawned from the request's task): its
+/// statements are tagged while heavy work runs and stop when the request is
+/// abandoned, like the resolvers' own.
 fn spawn_batch(fut: futures::future::BoxFuture<'static, ()>) {
+    let work = crate::work::current();
     tokio::spawn(async move {
         for _ in 0..BATCH_YIELDS {
             tokio::task::yield_now().await;
         }
-        fut.await
+        match work {
+            Some(w) => crate::work::scope(w, fut).await,
+            None => fut.await,
+        }
     });
+}
+
+/// One grouping of won/lost aggregates a field asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClosedKey {
+    pub scope: DealScope,
+    pub filter: DealFilter,
+    pub period: crate::domain::period::Period,
+    pub dim: crate::service::grouping::Dimension,
+    pub with_days: bool,
+}
+
+/// The won/lost aggregates the fields of one request ask at the same time:
+/// the groupings over the same scope, filter and period are one statement
+/// (`metrics::closed::closed_by_keys`).
+pub struct ClosedBatches(DatabaseConnection);
+
+impl Loader<ClosedKey> for ClosedBatches {
+    type Value = Vec<crate::service::metrics::ClosedAgg>;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[ClosedKey],
+    ) -> Result<HashMap<ClosedKey, Self::Value>, Self::Error> {
+        type Question = (DealScope, DealFilter, crate::domain::period::Period);
+        let mut questions: HashMap<Question, Vec<&ClosedKey>> = HashMap::new();
+        for k in keys {
+            questions
+                .entry((k.scope, k.filter.clone(), k.period))
+                .or_default()
+                .push(k);
+        }
+        let mut out = HashMap::new();
+        for ((scope, filter, period), asked) in questions {
+            let dims: Vec<_> = asked.iter().map(|k| k.dim).collect();
+            let with_days = asked.iter().any(|k| k.with_days);
+            let answers = crate::service::metrics::closed::closed_by_keys(
+                &self.0, scope, &filter, &period, &dims, with_days,
+            )
+            .await
+            .map_err(Arc::new)?;
+            for (k, rows) in asked.into_iter().zip(answers) {
+                out.insert(k.clone(), rows);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A metric's won/lost aggregates through the request's [`ClosedBatches`].
+pub struct BatchedClosed<'a>(pub &'a DataLoader<ClosedBatches>);
+
+impl crate::service::metrics::closed::ClosedSource for BatchedClosed<'_> {
+    fn closed_by_key<'a>(
+        &'a self,
+        scope: DealScope,
+        filter: &'a DealFilter,
+        period: &'a crate::domain::period::Period,
+        dim: crate::service::grouping::Dimension,
+        with_days: bool,
+    ) -> futures::future::BoxFuture<
+        'a,
+        crate::error::AppResult<Vec<crate::service::metrics::ClosedAgg>>,
+    > {
+        Box::pin(async move {
+            let key = ClosedKey {
+                scope,
+                filter: filter.clone(),
+                period: *period,
+                dim,
+                with_days,
+            };
+            self.0
+                .load_one(key)
+                .await
+                .map_err(|e| (*e).clone())?
+                .ok_or_else(|| AppError::internal("a grouping of closed deals is missing"))
+        })
+    }
 }
 
 /// Enough yields for pages of 1,000 items polled 32 at a time.
@@ -711,6 +798,7 @@ pub fn attach(
         .data(batched(RevisionPages(db.clone())))
         .data(batched(RevisionCounts(db.clone())))
         .data(batched(DealRisks(db.clone())))
+        .data(batched(ClosedBatches(db.clone())))
         .data(batched(RepsInScope {
             db: db.clone(),
             scope,

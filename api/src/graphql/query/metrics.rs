@@ -50,6 +50,14 @@ async fn narrowing(
     })
 }
 
+/// The request's shared won/lost aggregates (see `loaders::ClosedBatches`).
+fn closed_source<'a>(ctx: &'a Context<'_>) -> Result<crate::graphql::loaders::BatchedClosed<'a>> {
+    Ok(crate::graphql::loaders::BatchedClosed(
+        ctx.data::<async_graphql::dataloader::DataLoader<crate::graphql::loaders::ClosedBatches>>(
+        )?,
+    ))
+}
+
 fn dim(d: Option<Dimension>) -> grouping::Dimension {
     d.map(Into::into).unwrap_or_default()
 }
@@ -68,7 +76,8 @@ impl MetricsQuery {
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let filter = filter_of(&filter).extend()?;
-        let rows = win_rates::win_rates(read_db(ctx)?, p, &period, dim(group_by), &filter)
+        let closed = closed_source(ctx)?;
+        let rows = win_rates::win_rates(read_db(ctx)?, &closed, p, &period, dim(group_by), &filter)
             .await
             .extend()?;
         Ok(rows.into_iter().map(WinRateRow).collect())
@@ -114,10 +123,18 @@ impl MetricsQuery {
             closed: selects(ctx, &[], &PipelineSummaryRow::CLOSED_FIELDS),
             medians: selects(ctx, &[], &PipelineSummaryRow::MEDIAN_FIELDS),
         };
-        let rows =
-            pipeline::pipeline_summary(read_db(ctx)?, p, &period, dim(group_by), &filter, parts)
-                .await
-                .extend()?;
+        let closed = closed_source(ctx)?;
+        let rows = pipeline::pipeline_summary(
+            read_db(ctx)?,
+            &closed,
+            p,
+            &period,
+            dim(group_by),
+            &filter,
+            parts,
+        )
+        .await
+        .extend()?;
         Ok(rows.into_iter().map(PipelineSummaryRow).collect())
     }
 

@@ -13,6 +13,7 @@
 //! - Independent statements of one request run concurrently.
 pub mod activities;
 pub mod attainment;
+pub mod closed;
 pub mod commissions;
 pub mod funnel;
 pub mod health;
@@ -69,7 +70,7 @@ pub(crate) fn push_closed_in(sql: &mut Sql, p: &Period) {
 
 /// The SELECT list of won/lost aggregates (aliases of `ClosedAgg`); the
 /// won cycle days only when asked for (0 otherwise).
-fn closed_columns(d: Dialect, with_days: bool) -> String {
+pub(crate) fn closed_columns(d: Dialect, with_days: bool) -> String {
     let days = if with_days {
         d.sum_i64(&format!(
             "CASE WHEN deal.status = 'WON' THEN {} ELSE 0 END",

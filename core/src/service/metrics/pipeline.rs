@@ -7,7 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::{closed_by_key, group_key_sql, open_by_key, push_closed_in};
+use super::closed::ClosedSource;
+use super::{group_key_sql, open_by_key, push_closed_in};
 use crate::auth::Principal;
 use crate::db::{Dialect, Sql};
 use crate::domain::metrics::{mean, mean_money, median_of_histogram, win_rate};
@@ -138,6 +139,7 @@ async fn median_cycles(
 /// appears when it has open pipeline or closed deals.
 pub async fn pipeline_summary(
     db: &impl ConnectionTrait,
+    closed_source: &impl ClosedSource,
     p: &Principal,
     period: &Period,
     dim: Dimension,
@@ -157,7 +159,8 @@ pub async fn pipeline_summary(
     };
     let closed = async {
         if parts.closed || grouped {
-            closed_by_key(db, scope, filter, period, dim, true)
+            closed_source
+                .closed_by_key(scope, filter, period, dim, true)
                 .await
                 .map(Some)
         } else {

@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
-use super::closed_by_key;
+use super::closed::ClosedSource;
 use crate::auth::Principal;
 use crate::domain::metrics::win_rate;
 use crate::domain::money::from_cents;
@@ -24,9 +24,11 @@ pub struct WinRateRow {
     pub amount_win_rate: Option<f64>,
 }
 
-/// Two statements: the grouped aggregate and the labels of its keys.
+/// Two statements: the grouped aggregate (from `closed`, which may share
+/// it with other fields of the request) and the labels of its keys.
 pub async fn win_rates(
     db: &impl ConnectionTrait,
+    closed: &impl ClosedSource,
     p: &Principal,
     period: &Period,
     dim: Dimension,
@@ -34,7 +36,9 @@ pub async fn win_rates(
 ) -> AppResult<Vec<WinRateRow>> {
     p.require(METRIC_READERS)?;
     crate::service::metric_definitions::check_group_by("winRates", None, dim)?;
-    let rows = closed_by_key(db, p.scope(), filter, period, dim, false).await?;
+    let rows = closed
+        .closed_by_key(p.scope(), filter, period, dim, false)
+        .await?;
     let labels = grouping::labels(db, dim, rows.iter().map(|r| r.group_id)).await?;
     let mut out: Vec<WinRateRow> = rows
         .into_iter()
