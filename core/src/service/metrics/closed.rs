@@ -140,8 +140,8 @@ pub async fn closed_by_keys(
                     group_id: r.group_id,
                     won: r.won,
                     lost: r.lost,
-                    won_cents: r.won_cents.clone(),
-                    lost_cents: r.lost_cents.clone(),
+                    won_cents: r.won_cents,
+                    lost_cents: r.lost_cents,
                     won_days: r.won_days,
                 })
                 .collect()
