@@ -28,6 +28,7 @@ mod persisted;
 mod readme;
 mod risk;
 mod roles;
+mod scale_out;
 mod schema;
 mod scope_walk;
 mod sop;
