@@ -213,6 +213,9 @@ def main():
     ap.add_argument("--pause-seconds", type=float, default=6, help="how long replay stays paused")
     ap.add_argument("--primary-port", type=int, default=5441)
     ap.add_argument("--replica-port", type=int, default=5442)
+    ap.add_argument("--no-hot-standby-feedback", action="store_true",
+                    help="leave hot_standby_feedback off: replay then waits for the standby's long queries "
+                         "(cleanup conflicts, up to max_standby_streaming_delay) and the lag grows")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs) at exit")
     args = ap.parse_args()
@@ -285,7 +288,11 @@ def run(args, tmp, primary, replica, servers, failures):
     primary.sql("CREATE ROLE replicator WITH REPLICATION LOGIN")
     replica.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(args.primary_port), "-U", "replicator",
                 "-D", replica.datadir, "-R", "-X", "stream", "-c", "fast")
+    if not args.no_hot_standby_feedback:
+        with open(os.path.join(replica.datadir, "postgresql.auto.conf"), "a") as f:
+            f.write("hot_standby_feedback = on\n")
     replica.start()
+    print(f"   hot_standby_feedback = {replica.sql('SHOW hot_standby_feedback')}", flush=True)
     check(replica.sql("SELECT pg_is_in_recovery()") == "t", "the standby is in recovery")
     primary.sql(f"CREATE DATABASE {DB}")
     primary_url, replica_url = primary.url(DB), replica.url(DB)
@@ -389,6 +396,12 @@ def run(args, tmp, primary, replica, servers, failures):
 
     t0 = time.time()
     errors = []
+    lags = []
+
+    def lag_sampler():
+        while time.time() < stop_at:
+            lags.append(metrics(ports[0])[1])
+            time.sleep(0.1)
 
     def guarded(f):
         def g(*a):
@@ -398,6 +411,7 @@ def run(args, tmp, primary, replica, servers, failures):
                 errors.append(repr(e))
         return g
     threads = [threading.Thread(target=guarded(client), args=(i,)) for i in range(args.clients)]
+    threads.append(threading.Thread(target=guarded(lag_sampler)))
     for t in threads:
         t.start()
     for t in threads:
@@ -415,6 +429,12 @@ def run(args, tmp, primary, replica, servers, failures):
           f"({writes[0] / elapsed:.1f}/s), each read back 3 times")
     check(not violations, f"read-your-writes: {len(violations)} violations in {2 * writes[0]} read-backs "
           f"(other API with header, same API without){': ' + str(violations[:3]) if violations else ''}")
+    known = sorted(x for x in lags if x is not None and x >= 0)
+    if known:
+        print(f"   replica lag during the mix (API 1's gauge every 100 ms, {len(known)} samples): "
+              f"p50 {known[len(known) // 2] * 1000:.0f} ms, p99 {known[int(len(known) * 0.99)] * 1000:.0f} ms, "
+              f"max {known[-1] * 1000:.0f} ms; {sum(x > args.max_lag_ms / 1000 for x in known) / len(known):.0%} "
+              f"of samples past the max")
     print(f"   other API without header: {stale_other[0]} of {writes[0]} read-backs stale "
           f"(allowed: bounded by the lag, not a violation)")
 
@@ -424,6 +444,9 @@ def run(args, tmp, primary, replica, servers, failures):
     probe = deal_ids[-1]
     wtok, rtok = token("lag-writer"), token("lag-reader")
     writer = Client(ports[0], wtok)
+    # The writer's own read-backs go through the other API (a connection of
+    # its own: http.client connections are not shared between threads).
+    writer_other = Client(ports[1], wtok)
     readers = [Client(ports[0], rtok), Client(ports[1], rtok)]
     written = []  # (time written, version)
     reads = []    # (time started, version seen, api)
@@ -436,7 +459,7 @@ def run(args, tmp, primary, replica, servers, failures):
             v += 1
             _, hdr = writer.post(UPDATE, {"id": str(probe), "n": f"probe {v}"})
             written.append((time.time(), v))
-            got, _ = readers[1].post(DEAL_NAME, {"id": str(probe)}, read_after=hdr)
+            got, _ = writer_other.post(DEAL_NAME, {"id": str(probe)}, read_after=hdr)
             if got["deal"]["name"] != f"probe {v}":
                 ryw.append((v, got["deal"]["name"]))
             time.sleep(0.05)
@@ -518,10 +541,10 @@ def run(args, tmp, primary, replica, servers, failures):
     time.sleep(1.0)
     rows = int(primary.sql("SELECT COUNT(*) FROM webhook_delivery", DB))
     delivered = int(primary.sql("SELECT COUNT(*) FROM webhook_delivery WHERE status = 'DELIVERED'", DB))
-    by_worker = primary.sql("SELECT COUNT(DISTINCT event_id) FROM webhook_delivery", DB)
+    distinct = primary.sql("SELECT COUNT(DISTINCT event_id) FROM webhook_delivery", DB)
     counts = receiver.counts()
     dup = sum(1 for n in counts.values() if n > 1)
-    print(f"   {rows} outbox rows ({by_worker} distinct events), {delivered} DELIVERED; receiver got "
+    print(f"   {rows} outbox rows ({distinct} distinct events), {delivered} DELIVERED; receiver got "
           f"{sum(counts.values())} requests for {len(counts)} distinct events")
     check(rows == delivered == len(counts) == sum(counts.values()) and dup == 0,
           f"each event delivered exactly once ({dup} duplicates)")
