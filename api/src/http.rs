@@ -45,7 +45,9 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
-    pub read_db: DatabaseConnection,
+    /// Where queries read: the replica within its lag, else the primary
+    /// (core/src/replica.rs).
+    pub reads: Arc<crate::replica::ReadRouter>,
     pub jwt: Arc<JwtKeys>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
@@ -219,12 +221,15 @@ fn op_of(
 
 /// Runs one operation. `budget` is the cost the request (a batch shares
 /// one) may still spend; the operation's cost is taken from it.
+/// `read_after`: the WAL position a query must see (the client's
+/// `Salesops-Read-After` header).
 pub(crate) async fn execute<Q, M, S>(
     schema: &async_graphql::Schema<Q, M, S>,
     st: &AppState,
     principal: &crate::auth::Principal,
     mut req: Request,
     budget: &mut u64,
+    read_after: Option<crate::replica::Lsn>,
 ) -> Executed
 where
     Q: async_graphql::ObjectType + 'static,
@@ -264,11 +269,13 @@ where
         order,
     } = prepared;
     let is_mutation = kind == Some(OperationType::Mutation);
-    // A mutation reads through the primary so it sees its own writes.
+    // A mutation reads through the primary so it sees its own writes; a
+    // query reads the replica when it is fresh enough and holds the
+    // principal's last write.
     let read_db = if is_mutation {
         st.db.clone()
     } else {
-        st.read_db.clone()
+        st.reads.route(&principal.subject, read_after).await.0
     };
     // One span per request: operation, role (never the token), and on
     // close its duration and error count.
@@ -353,7 +360,18 @@ where
     }
     span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
     span.record("errors", resp.errors.len());
-    Executed { resp, panicked }
+    // After a mutation (even a failed one: an earlier field may have
+    // committed), the position the principal's next reads must see.
+    let wrote = if is_mutation {
+        st.reads.after_write(&principal.subject).await
+    } else {
+        None
+    };
+    Executed {
+        resp,
+        panicked,
+        wrote,
+    }
 }
 
 /// A request answered without running (refused before execution).
@@ -369,6 +387,7 @@ fn refused(st: &AppState, label: &str, resp: Response) -> Executed {
     Executed {
         resp,
         panicked: false,
+        wrote: None,
     }
 }
 
@@ -377,6 +396,8 @@ fn refused(st: &AppState, label: &str, resp: Response) -> Executed {
 pub(crate) struct Executed {
     pub(crate) resp: Response,
     panicked: bool,
+    /// A mutation's WAL position, for the `Salesops-Read-After` header.
+    wrote: Option<crate::replica::Lsn>,
 }
 
 /// A request error (parse, validation, limits): no execution took place.
@@ -388,6 +409,7 @@ fn is_request_error(resp: &Response) -> bool {
 
 fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpResponse {
     let panicked = executed.iter().any(|e| e.panicked);
+    let wrote = executed.iter().filter_map(|e| e.wrote).max();
     let mut responses: Vec<Response> = executed.into_iter().map(|e| e.resp).collect();
     let batch = if batched {
         BatchResponse::Batch(responses)
@@ -417,7 +439,40 @@ fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpR
             out
         }
     };
-    reply(status, media, body)
+    let mut res = reply(status, media, body);
+    if let Some(lsn) = wrote {
+        if let Ok(v) = HeaderValue::from_str(&crate::replica::format_lsn(lsn)) {
+            res.headers_mut()
+                .insert(header::HeaderName::from_static(READ_AFTER), v);
+        }
+    }
+    res
+}
+
+/// Read-your-writes across processes: a mutation's answer carries its WAL
+/// position; a query sent with it reads a replica only once it holds it.
+const READ_AFTER: &str = crate::replica::READ_AFTER_HEADER;
+
+/// The request's `Salesops-Read-After` position; Err: malformed.
+fn read_after(req: &HttpRequest) -> Result<Option<crate::replica::Lsn>, ()> {
+    match req.headers().get(READ_AFTER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(crate::replica::parse_lsn)
+            .map(Some)
+            .ok_or(()),
+    }
+}
+
+fn bad_read_after(media: &'static str) -> HttpResponse {
+    reject(
+        StatusCode::BAD_REQUEST,
+        media,
+        "the Salesops-Read-After header must be a WAL position as a mutation returned it (e.g. 16/B374D848)",
+        "BAD_USER_INPUT",
+    )
 }
 
 /// One response as JSON. A request error (nothing executed) has no `data`
@@ -544,6 +599,9 @@ async fn graphql_post(
         Ok(p) => p,
         Err(res) => return *res,
     };
+    let Ok(after) = read_after(&req) else {
+        return bad_read_after(media);
+    };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -557,7 +615,9 @@ async fn graphql_post(
     };
     let mut budget = st.settings.max_complexity as u64;
     let executed = match batch {
-        BatchRequest::Single(r) => vec![execute(&schema, &st, &principal, r, &mut budget).await],
+        BatchRequest::Single(r) => {
+            vec![execute(&schema, &st, &principal, r, &mut budget, after).await]
+        }
         BatchRequest::Batch(rs) => {
             if rs.len() > 20 {
                 return reject(
@@ -569,7 +629,7 @@ async fn graphql_post(
             }
             let mut out = Vec::with_capacity(rs.len());
             for r in rs {
-                out.push(execute(&schema, &st, &principal, r, &mut budget).await);
+                out.push(execute(&schema, &st, &principal, r, &mut budget, after).await);
             }
             return respond(media, out, true);
         }
@@ -602,6 +662,9 @@ async fn graphql_get(
     let principal = match authenticate(&st, &req, media).await {
         Ok(p) => p,
         Err(res) => return *res,
+    };
+    let Ok(after) = read_after(&req) else {
+        return bad_read_after(media);
     };
     let request = match parse_get(query_string) {
         Ok(r) => r,
@@ -638,7 +701,7 @@ async fn graphql_get(
         return res;
     }
     let mut budget = st.settings.max_complexity as u64;
-    let executed = execute(&schema, &st, &principal, request, &mut budget).await;
+    let executed = execute(&schema, &st, &principal, request, &mut budget, after).await;
     respond(media, vec![executed], false)
 }
 
@@ -726,9 +789,11 @@ async fn metrics(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
         }
         _ => None,
     };
+    let mut body = st.metrics.render(pool);
+    body.push_str(&st.reads.render());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(st.metrics.render(pool))
+        .body(body)
 }
 
 #[cfg(test)]
@@ -758,7 +823,7 @@ mod tests {
         cfg.jwt_public_key = None;
         AppState {
             db: db.clone(),
-            read_db: db,
+            reads: crate::replica::ReadRouter::primary_only(db),
             jwt: std::sync::Arc::new(crate::auth::JwtKeys::from_config(&cfg).unwrap()),
             settings: std::sync::Arc::new(Settings {
                 deal_rules: crate::service::deal::DealRules {
@@ -795,7 +860,7 @@ mod tests {
             role: crate::auth::Role::Admin,
             rep_id: None,
         };
-        let bad = execute(&schema, &st, &who, Request::new("{ boom }"), &mut 100).await;
+        let bad = execute(&schema, &st, &who, Request::new("{ boom }"), &mut 100, None).await;
         assert!(bad.panicked);
         let code = bad.resp.errors[0]
             .extensions
@@ -808,7 +873,7 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
         // The next request on the same schema and state is served normally.
-        let good = execute(&schema, &st, &who, Request::new("{ fine }"), &mut 100).await;
+        let good = execute(&schema, &st, &who, Request::new("{ fine }"), &mut 100, None).await;
         assert!(!good.panicked && good.resp.errors.is_empty());
         assert_eq!(
             respond(GRAPHQL_RESPONSE, vec![good], false).status(),

@@ -16,6 +16,6 @@ pub mod telemetry;
 pub mod ws;
 
 pub use salesops_core::{
-    auth, clock, config, db, domain, error, live, observability, seed, service, webhook_worker,
-    work, Config,
+    auth, clock, config, db, domain, error, live, observability, replica, seed, service,
+    webhook_worker, work, Config,
 };

@@ -47,6 +47,10 @@ pub async fn connect(
     Ok((primary, read))
 }
 
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres")
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -102,9 +106,32 @@ impl Application {
             clock: cfg.clock.clone(),
             export_batch_rows: cfg.export_batch_rows.max(1),
         });
+        let reads = match &cfg.read_database_url {
+            None => crate::replica::ReadRouter::primary_only(db.clone()),
+            Some(url) => {
+                let source: Option<Arc<dyn crate::replica::LagSource>> = match &cfg.read_lag_source
+                {
+                    Some(s) => Some(s.clone()),
+                    None if is_postgres(url) && is_postgres(&cfg.database_url) => Some(Arc::new(
+                        crate::replica::PgLagSource::connect(&cfg.database_url, url).await?,
+                    )),
+                    // SQLite has no WAL positions: the replica is read.
+                    None => None,
+                };
+                crate::replica::ReadRouter::new(
+                    db.clone(),
+                    read_db,
+                    source,
+                    crate::replica::LagSettings {
+                        max_lag: std::time::Duration::from_millis(cfg.read_max_lag_ms),
+                        poll: std::time::Duration::from_millis(cfg.read_lag_poll_ms),
+                    },
+                )
+            }
+        };
         let state = AppState {
             db,
-            read_db,
+            reads,
             jwt,
             settings,
             metrics,

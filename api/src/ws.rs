@@ -393,7 +393,7 @@ impl Connection {
             let read_db = if kind == Some(OperationType::Mutation) {
                 st.db.clone()
             } else {
-                st.read_db.clone()
+                st.reads.route(&principal.subject, None).await.0
             };
             let req = loaders::attach(
                 req,

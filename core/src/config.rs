@@ -225,6 +225,22 @@ pub struct Config {
     /// its client leaves.
     #[arg(long, env = "SALESOPS_EXPORT_BATCH_ROWS", default_value_t = 5_000)]
     pub export_batch_rows: u64,
+
+    // --- Scale-out: reads on a streaming replica (issue 19). ---
+    /// Milliseconds of replica staleness past which queries read the
+    /// primary (measured from WAL positions, see core/src/replica.rs).
+    #[arg(long, env = "SALESOPS_READ_MAX_LAG_MS", default_value_t = 5_000)]
+    pub read_max_lag_ms: u64,
+
+    /// How often the replica's lag is measured, in milliseconds.
+    #[arg(long, env = "SALESOPS_READ_LAG_POLL_MS", default_value_t = 250)]
+    pub read_lag_poll_ms: u64,
+
+    /// Where replica positions come from (tests; never from the
+    /// environment). None: asked of PostgreSQL when both databases are
+    /// PostgreSQL, otherwise not measured.
+    #[arg(skip)]
+    pub read_lag_source: Option<std::sync::Arc<dyn crate::replica::LagSource>>,
 }
 
 /// Wrapper so a Config can be read from the environment alone.

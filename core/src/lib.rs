@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod live;
 pub mod observability;
+pub mod replica;
 pub mod seed;
 pub mod service;
 pub mod webhook_worker;

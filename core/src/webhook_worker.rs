@@ -8,7 +8,9 @@
 //!
 //! - Claiming: a claim sets a lease (`locked_until`, `locked_by`) in a short
 //!   write transaction. On PostgreSQL the candidate rows are selected `FOR
-//!   UPDATE SKIP LOCKED`, so two workers never claim the same row; on
+//!   UPDATE SKIP LOCKED` and the lease is checked again on the locked row
+//!   (a claim committed after the statement began is seen), so two workers
+//!   never claim the same row (tests/api/scale_out.rs runs four); on
 //!   SQLite the write lock taken at BEGIN serializes claims. A worker that
 //!   dies leaves its lease to expire (twice the HTTP timeout plus a second),
 //!   after which the delivery is claimed again: delivery is at-least-once,
@@ -351,6 +353,15 @@ async fn claim(
              WHERE c.rn + COALESCE(busy.n, 0) <= ",
         )
         .bind(settings.per_receiver as i64)
+        // Checked again on the row itself: under FOR UPDATE, PostgreSQL
+        // re-evaluates these on the latest version of a row another worker
+        // claimed and committed after this statement's snapshot was taken
+        // (the candidates above come from that snapshot and are not
+        // re-evaluated), so two workers never lease the same delivery.
+        .push(") AND x.status = 'PENDING' AND x.next_attempt_at <= ")
+        .bind(now)
+        .push(" AND (x.locked_until IS NULL OR x.locked_until < ")
+        .bind(now)
         .push(") ORDER BY x.id LIMIT ")
         .bind(limit as i64)
         .push(skip_locked)

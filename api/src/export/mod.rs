@@ -391,11 +391,13 @@ fn stream(
 ) -> HttpResponse {
     // Two encoded batches ahead of the socket at most.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(2);
-    let read_db = st.read_db.clone();
+    let reads = st.reads.clone();
     let db = st.db.clone();
     let metrics = st.metrics.clone();
     let limit = st.settings.export_batch_rows;
     actix_web::rt::spawn(async move {
+        // One choice for the whole export: its batches read one database.
+        let read_db = reads.route(&p.subject, None).await.0;
         let columns = d.column_names();
         let mut out = Vec::new();
         format.header(&mut out, &columns);
