@@ -112,9 +112,19 @@ impl Application {
                 let source: Option<Arc<dyn crate::replica::LagSource>> = match &cfg.read_lag_source
                 {
                     Some(s) => Some(s.clone()),
-                    None if is_postgres(url) && is_postgres(&cfg.database_url) => Some(Arc::new(
-                        crate::replica::PgLagSource::connect(&cfg.database_url, url).await?,
-                    )),
+                    None if is_postgres(url) && is_postgres(&cfg.database_url) => {
+                        let (max, acquire, statement) = crate::replica::LAG_POOL;
+                        let small = crate::db::PoolSettings {
+                            max_connections: max,
+                            min_connections: 1,
+                            acquire_timeout: acquire,
+                            statement_timeout: Some(statement),
+                        };
+                        Some(Arc::new(crate::replica::PgLagSource::new(
+                            crate::db::connect(&cfg.database_url, &small, None).await?,
+                            crate::db::connect(url, &small, None).await?,
+                        )))
+                    }
                     // SQLite has no WAL positions: the replica is read.
                     None => None,
                 };

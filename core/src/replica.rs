@@ -81,19 +81,16 @@ pub struct PgLagSource {
 }
 
 impl PgLagSource {
-    pub async fn connect(primary_url: &str, replica_url: &str) -> Result<Self, sea_orm::DbErr> {
-        let small = crate::db::PoolSettings {
-            max_connections: 4,
-            min_connections: 1,
-            acquire_timeout: Duration::from_secs(2),
-            statement_timeout: Some(Duration::from_secs(2)),
-        };
-        Ok(Self {
-            primary: crate::db::connect(primary_url, &small, None).await?,
-            replica: crate::db::connect(replica_url, &small, None).await?,
-        })
+    /// Over the two small pools (`db::connect` with [`LAG_POOL`] on each
+    /// side; connected by the caller, so this module stays below `db`).
+    pub fn new(primary: DatabaseConnection, replica: DatabaseConnection) -> Self {
+        Self { primary, replica }
     }
 }
+
+/// The pool of each side of a [`PgLagSource`]: (max connections,
+/// acquire timeout, statement timeout).
+pub const LAG_POOL: (u32, Duration, Duration) = (4, Duration::from_secs(2), Duration::from_secs(2));
 
 /// `pg_lsn` minus `0/0` is the position as a number of bytes.
 async fn query_lsn(
