@@ -221,15 +221,14 @@ fn op_of(
 
 /// Runs one operation. `budget` is the cost the request (a batch shares
 /// one) may still spend; the operation's cost is taken from it.
-/// `read_after`: the WAL position a query must see (the client's
-/// `Salesops-Read-After` header).
+/// `hints`: what the client's headers ask of its execution.
 pub(crate) async fn execute<Q, M, S>(
     schema: &async_graphql::Schema<Q, M, S>,
     st: &AppState,
     principal: &crate::auth::Principal,
     mut req: Request,
     budget: &mut u64,
-    read_after: Option<crate::replica::Lsn>,
+    hints: Hints,
 ) -> Executed
 where
     Q: async_graphql::ObjectType + 'static,
@@ -275,7 +274,7 @@ where
     let read_db = if is_mutation {
         st.db.clone()
     } else {
-        st.reads.route(&principal.subject, read_after).await.0
+        st.reads.route(&principal.subject, hints.read_after).await.0
     };
     // One span per request: operation, role (never the token), and on
     // close its duration and error count.
@@ -288,6 +287,9 @@ where
     );
     let started = Instant::now();
     let work = crate::work::RequestWork::new(&st.work);
+    if hints.skip_rollups {
+        work.skip_rollups();
+    }
     // Dropped unfinished (deadline, client gone, shutdown): the request's
     // SQL is cancelled.
     let mut cancel =
@@ -453,26 +455,54 @@ fn respond(media: &'static str, executed: Vec<Executed>, batched: bool) -> HttpR
 /// position; a query sent with it reads a replica only once it holds it.
 const READ_AFTER: &str = crate::replica::READ_AFTER_HEADER;
 
-/// The request's `Salesops-Read-After` position; Err: malformed.
-fn read_after(req: &HttpRequest) -> Result<Option<crate::replica::Lsn>, ()> {
-    match req.headers().get(READ_AFTER) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(crate::replica::parse_lsn)
-            .map(Some)
-            .ok_or(()),
-    }
+/// What a request's headers ask of its execution.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Hints {
+    /// The WAL position a query must see (`Salesops-Read-After`).
+    pub read_after: Option<crate::replica::Lsn>,
+    /// Scan the deals where rollups would answer (`Salesops-Rollups: off`),
+    /// to compare both paths.
+    pub skip_rollups: bool,
 }
 
-fn bad_read_after(media: &'static str) -> HttpResponse {
-    reject(
-        StatusCode::BAD_REQUEST,
-        media,
-        "the Salesops-Read-After header must be a WAL position as a mutation returned it (e.g. 16/B374D848)",
-        "BAD_USER_INPUT",
-    )
+/// Whether a request's metrics may read the rollups.
+const ROLLUPS: &str = "salesops-rollups";
+
+/// The request's hints; Err: a malformed header, answered as is.
+fn hints(req: &HttpRequest, media: &'static str) -> Result<Hints, HttpResponse> {
+    let read_after = match req.headers().get(READ_AFTER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(crate::replica::parse_lsn)
+                .ok_or_else(|| {
+                    bad_header(
+                        media,
+                        "the Salesops-Read-After header must be a WAL position as a mutation returned it (e.g. 16/B374D848)",
+                    )
+                })?,
+        ),
+    };
+    let skip_rollups = match req.headers().get(ROLLUPS).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("off") => true,
+        Some(Ok(v)) if v.eq_ignore_ascii_case("on") => false,
+        Some(_) => {
+            return Err(bad_header(
+                media,
+                "the Salesops-Rollups header must be on or off",
+            ))
+        }
+    };
+    Ok(Hints {
+        read_after,
+        skip_rollups,
+    })
+}
+
+fn bad_header(media: &'static str, message: &str) -> HttpResponse {
+    reject(StatusCode::BAD_REQUEST, media, message, "BAD_USER_INPUT")
 }
 
 /// One response as JSON. A request error (nothing executed) has no `data`
@@ -599,8 +629,9 @@ async fn graphql_post(
         Ok(p) => p,
         Err(res) => return *res,
     };
-    let Ok(after) = read_after(&req) else {
-        return bad_read_after(media);
+    let after = match hints(&req, media) {
+        Ok(h) => h,
+        Err(resp) => return resp,
     };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -663,8 +694,9 @@ async fn graphql_get(
         Ok(p) => p,
         Err(res) => return *res,
     };
-    let Ok(after) = read_after(&req) else {
-        return bad_read_after(media);
+    let after = match hints(&req, media) {
+        Ok(h) => h,
+        Err(resp) => return resp,
     };
     let request = match parse_get(query_string) {
         Ok(r) => r,
@@ -860,7 +892,15 @@ mod tests {
             role: crate::auth::Role::Admin,
             rep_id: None,
         };
-        let bad = execute(&schema, &st, &who, Request::new("{ boom }"), &mut 100, None).await;
+        let bad = execute(
+            &schema,
+            &st,
+            &who,
+            Request::new("{ boom }"),
+            &mut 100,
+            Hints::default(),
+        )
+        .await;
         assert!(bad.panicked);
         let code = bad.resp.errors[0]
             .extensions
@@ -873,7 +913,15 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
         // The next request on the same schema and state is served normally.
-        let good = execute(&schema, &st, &who, Request::new("{ fine }"), &mut 100, None).await;
+        let good = execute(
+            &schema,
+            &st,
+            &who,
+            Request::new("{ fine }"),
+            &mut 100,
+            Hints::default(),
+        )
+        .await;
         assert!(!good.panicked && good.resp.errors.is_empty());
         assert_eq!(
             respond(GRAPHQL_RESPONSE, vec![good], false).status(),

@@ -56,6 +56,8 @@ pub struct Application {
     server: Server,
     state: AppState,
     worker: Option<Worker>,
+    /// Folds rollup deltas into their cells (service/rollup.rs).
+    compactor: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Stops a running application from elsewhere (tests, restarts).
@@ -152,11 +154,15 @@ impl Application {
                 &graphql::sdl(),
                 cfg.max_page_size,
             )),
-            work: Arc::new(crate::work::WorkLimits::new(
-                crate::db::pool_size(&cfg.database_url, cfg.db_max_connections),
-                cfg.max_heavy_per_request,
-                cfg.request_timeout(),
-            )),
+            work: Arc::new({
+                let mut limits = crate::work::WorkLimits::new(
+                    crate::db::pool_size(&cfg.database_url, cfg.db_max_connections),
+                    cfg.max_heavy_per_request,
+                    cfg.request_timeout(),
+                );
+                limits.rollups = cfg.rollups;
+                limits
+            }),
             active_reps: Default::default(),
             persisted: Arc::new(crate::persisted::Persisted::new(
                 cfg.apq_cache_bytes,
@@ -229,11 +235,18 @@ impl Application {
         } else {
             None
         };
+        let compactor = (cfg.rollup_compact_ms > 0).then(|| {
+            crate::service::rollup::spawn_compactor(
+                state.db.clone(),
+                std::time::Duration::from_millis(cfg.rollup_compact_ms),
+            )
+        });
         Ok(Self {
             port,
             server,
             state,
             worker,
+            compactor,
         })
     }
 
@@ -263,6 +276,9 @@ impl Application {
     /// then the webhook worker finishes its round and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(c) = self.compactor {
+            c.abort();
+        }
         if let Some(worker) = self.worker {
             worker.shutdown().await;
         }

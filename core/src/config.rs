@@ -77,6 +77,16 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_MAX_ROWS_PER_REQUEST", default_value_t = 50_000)]
     pub max_rows_per_request: usize,
 
+    /// Whether metrics read the exact deal rollups where they cover the
+    /// question (docs/design.md, Rollups); off: every metric scans the deals.
+    #[arg(long, env = "SALESOPS_ROLLUPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rollups: bool,
+
+    /// Milliseconds between compactions of the rollup deltas into their
+    /// cells (0: never; reads stay exact either way, deltas only cost reads).
+    #[arg(long, env = "SALESOPS_ROLLUP_COMPACT_MS", default_value_t = 2_000)]
+    pub rollup_compact_ms: u64,
+
     /// Metric and forecast fields one request computes at once.
     #[arg(long, env = "SALESOPS_MAX_HEAVY_PER_REQUEST", default_value_t = 2)]
     pub max_heavy_per_request: usize,

@@ -36,6 +36,9 @@ pub struct WorkLimits {
     pub per_request: usize,
     /// How long a request may run.
     pub request_timeout: Duration,
+    /// Whether metrics read the deal rollups where they cover the question
+    /// (service/rollup.rs); a request may still opt out.
+    pub rollups: bool,
 }
 
 impl WorkLimits {
@@ -48,6 +51,7 @@ impl WorkLimits {
             global: Arc::new(Semaphore::new(global)),
             per_request: per_request.max(1),
             request_timeout,
+            rollups: true,
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct RequestWork {
     heavy: Arc<Semaphore>,
     /// Heavy fields of this request running now (permits held).
     heavy_running: AtomicUsize,
+    /// Whether this request's metrics may read the rollups.
+    rollups: AtomicBool,
 }
 
 impl RequestWork {
@@ -75,7 +81,14 @@ impl RequestWork {
             cancelled: AtomicBool::new(false),
             heavy: Arc::new(Semaphore::new(limits.per_request)),
             heavy_running: AtomicUsize::new(0),
+            rollups: AtomicBool::new(limits.rollups),
         })
+    }
+
+    /// This request scans the deals even where rollups would answer (the
+    /// `Salesops-Rollups: off` header: to compare both paths).
+    pub fn skip_rollups(&self) {
+        self.rollups.store(false, Ordering::Relaxed);
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -92,6 +105,14 @@ pub async fn scope<F: Future>(work: Arc<RequestWork>, fut: F) -> F::Output {
 /// The request being served by this task, if any.
 pub fn current() -> Option<Arc<RequestWork>> {
     CURRENT.try_with(Arc::clone).ok()
+}
+
+/// Whether the current request's metrics may read the rollups (outside a
+/// request, e.g. the CLI: yes).
+pub fn rollups_enabled() -> bool {
+    CURRENT
+        .try_with(|w| w.rollups.load(Ordering::Relaxed))
+        .unwrap_or(true)
 }
 
 /// The comment that prefixes the statements of the current request while

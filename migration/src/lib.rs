@@ -25,6 +25,8 @@ mod m20261207_000001_sop_second_pass;
 mod m20261207_000002_leads_activities;
 mod m20261208_000001_deal_risk_facts;
 mod m20261208_000002_deal_owner_page_index;
+mod m20261209_000001_deal_rollup;
+pub mod rollup_sql;
 
 pub struct Migrator;
 
@@ -55,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_leads_activities::Migration),
             Box::new(m20261208_000001_deal_risk_facts::Migration),
             Box::new(m20261208_000002_deal_owner_page_index::Migration),
+            Box::new(m20261209_000001_deal_rollup::Migration),
         ]
     }
 }

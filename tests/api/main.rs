@@ -29,6 +29,7 @@ mod persisted;
 mod readme;
 mod risk;
 mod roles;
+mod rollups;
 mod scale_out;
 mod schema;
 mod scope_walk;

@@ -380,7 +380,7 @@ pub async fn table_export(
         Err(res) => return res.into(),
     };
     let mut budget = st.settings.max_complexity as u64;
-    let executed = execute(&schema, &st, &p, gql, &mut budget, None).await;
+    let executed = execute(&schema, &st, &p, gql, &mut budget, Default::default()).await;
     let resp = executed.resp;
     if let Some(e) = resp.errors.first() {
         let code = match e.extensions.as_ref().and_then(|x| x.get("code")) {

@@ -26,6 +26,7 @@ pub mod pagination;
 pub mod playbook;
 pub mod quota;
 pub mod rep;
+pub mod rollup;
 pub mod sop;
 pub mod stage;
 pub mod sync;

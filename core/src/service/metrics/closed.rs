@@ -5,7 +5,7 @@
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::{closed_by_key, closed_columns, push_closed_in, ClosedAgg};
+use super::{closed_by_key, closed_from, ClosedAgg};
 use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::period::Period;
 use crate::error::AppResult;
@@ -109,12 +109,15 @@ pub async fn closed_by_keys(
     }
     group_id.push_str(" END AS BIGINT)");
     let joins: String = keyed.iter().map(|d| d.join_sql()).collect();
+    let src = closed_from(d, filter, &distinct, period, with_days);
     let mut sql = Sql::new(format!(
-        "SELECT {grouping} AS grouping_set, {group_id} AS group_id, {} FROM deal{joins} \
-         WHERE deal.status IN ('WON', 'LOST')",
-        closed_columns(d, with_days),
+        "SELECT {grouping} AS grouping_set, {group_id} AS group_id, {} FROM ",
+        src.columns,
     ));
-    push_closed_in(&mut sql, period);
+    sql.append(&src.from)
+        .push(&joins)
+        .push(" WHERE ")
+        .append(&src.cond);
     filter.push_sql(&mut sql, scope, d);
     let mut sets: Vec<String> = keys.iter().map(|k| format!("({k})")).collect();
     if distinct.contains(&Dimension::None) {

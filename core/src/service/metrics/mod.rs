@@ -28,7 +28,7 @@ pub mod win_rates;
 
 use std::collections::HashMap;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -36,6 +36,7 @@ use super::access::DealScope;
 use super::deal_filter::DealFilter;
 use super::deal_sets::CYCLE_WINDOW_DAYS;
 use super::grouping::Dimension;
+use super::rollup;
 use crate::clock::{self, start_of};
 use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::metrics::weighted;
@@ -88,6 +89,55 @@ pub(crate) fn closed_columns(d: Dialect, with_days: bool) -> String {
     )
 }
 
+/// Where won/lost aggregates are read: the deals closed in the period, or
+/// (when they cover the question) the rollups' measure rows of it.
+pub(crate) struct ClosedFrom {
+    /// `deal` or a derived table aliased `deal`.
+    pub from: Sql,
+    /// The aggregate columns of `ClosedAgg` (without group_id).
+    pub columns: String,
+    /// The WHERE condition before the filter's.
+    pub cond: Sql,
+}
+
+pub(crate) fn closed_from(
+    d: Dialect,
+    filter: &DealFilter,
+    dims: &[Dimension],
+    period: &Period,
+    with_days: bool,
+) -> ClosedFrom {
+    if rollup::usable(filter, dims) {
+        let mut parts = rollup::Parts::new(d);
+        parts.closed(0, period.start(), period.end());
+        if let Some(from) = parts.relation() {
+            let days = if with_days {
+                d.sum_i64("deal.won_days")
+            } else {
+                "CAST(0 AS BIGINT)".to_owned()
+            };
+            return ClosedFrom {
+                from,
+                columns: format!(
+                    "{} AS won, {} AS lost, {} AS won_cents, {} AS lost_cents, {days} AS won_days",
+                    d.sum_i64("deal.won"),
+                    d.sum_i64("deal.lost"),
+                    d.sum_cents("deal.won_cents"),
+                    d.sum_cents("deal.lost_cents"),
+                ),
+                cond: Sql::new("1 = 1"),
+            };
+        }
+    }
+    let mut cond = Sql::new("deal.status IN ('WON', 'LOST')");
+    push_closed_in(&mut cond, period);
+    ClosedFrom {
+        from: Sql::new("deal"),
+        columns: closed_columns(d, with_days),
+        cond,
+    }
+}
+
 /// Won/lost aggregates per group key in one statement (`won_days` only
 /// `with_days`).
 pub async fn closed_by_key(
@@ -99,13 +149,16 @@ pub async fn closed_by_key(
     with_days: bool,
 ) -> AppResult<Vec<ClosedAgg>> {
     let d = Dialect::of(db);
+    let src = closed_from(d, filter, &[dim], period, with_days);
     let mut sql = Sql::new(format!(
-        "SELECT {} AS group_id, {} FROM deal{} WHERE deal.status IN ('WON', 'LOST')",
+        "SELECT {} AS group_id, {} FROM ",
         group_key_sql(dim),
-        closed_columns(d, with_days),
-        dim.join_sql()
+        src.columns
     ));
-    push_closed_in(&mut sql, period);
+    sql.append(&src.from)
+        .push(&dim.join_sql())
+        .push(" WHERE ")
+        .append(&src.cond);
     filter.push_sql(&mut sql, scope, d);
     dim.push_group_by(&mut sql);
     let rows = ClosedAgg::find_by_statement(sql.statement(db.get_database_backend()))
@@ -152,36 +205,41 @@ pub async fn open_by_key(
     let d = Dialect::of(db);
     let today = clock::today();
     let from = today - Duration::days(CYCLE_WINDOW_DAYS - 1);
-    let mut sql = Sql::new(format!(
-        "WITH cyc AS (SELECT (2 * SUM({days}) + COUNT(*)) / NULLIF(2 * COUNT(*), 0) AS days \
-         FROM deal WHERE deal.status = 'WON' AND deal.closed_at >= ",
-        days = d.day_diff("deal.opened_at", "deal.closed_at")
-    ));
-    sql.bind(start_of(from))
-        .push(" AND deal.closed_at < ")
-        .bind(start_of(today + Duration::days(1)));
-    filter.push_sql(&mut sql, scope, d);
-    let close = match d {
-        Dialect::Postgres => "COALESCE(deal.expected_close_date, \
-             ((deal.opened_at) AT TIME ZONE 'UTC')::date + CAST(cyc.days AS INTEGER))"
-            .to_owned(),
-        Dialect::Sqlite => "COALESCE(deal.expected_close_date, \
-             date(deal.opened_at, '+' || cyc.days || ' days'))"
-            .to_owned(),
-    };
     let key = group_key_sql(dim);
-    sql.push(&format!(
-        ") SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, COUNT(*) AS deals, \
-         {} AS cents FROM deal JOIN stage ON stage.id = deal.stage_id CROSS JOIN cyc{} \
-         WHERE deal.status = 'OPEN' AND {close} >= ",
-        d.sum_cents("deal.amount_cents"),
-        dim.join_sql()
-    ));
-    sql.bind(period.start())
-        .push(&format!(" AND {close} < "))
-        .bind(period.end());
-    filter.push_sql(&mut sql, scope, d);
-    sql.push(&format!(" GROUP BY {key}, stage.probability_ppm"));
+    let sql = if rollup::usable(filter, &[dim]) {
+        open_by_key_from_rollups(d, scope, filter, period, dim, from, today)
+    } else {
+        let mut sql = Sql::new(format!(
+            "WITH cyc AS (SELECT (2 * SUM({days}) + COUNT(*)) / NULLIF(2 * COUNT(*), 0) AS days \
+             FROM deal WHERE deal.status = 'WON' AND deal.closed_at >= ",
+            days = d.day_diff("deal.opened_at", "deal.closed_at")
+        ));
+        sql.bind(start_of(from))
+            .push(" AND deal.closed_at < ")
+            .bind(start_of(today + Duration::days(1)));
+        filter.push_sql(&mut sql, scope, d);
+        let close = match d {
+            Dialect::Postgres => "COALESCE(deal.expected_close_date, \
+                 ((deal.opened_at) AT TIME ZONE 'UTC')::date + CAST(cyc.days AS INTEGER))"
+                .to_owned(),
+            Dialect::Sqlite => "COALESCE(deal.expected_close_date, \
+                 date(deal.opened_at, '+' || cyc.days || ' days'))"
+                .to_owned(),
+        };
+        sql.push(&format!(
+            ") SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, COUNT(*) AS deals, \
+             {} AS cents FROM deal JOIN stage ON stage.id = deal.stage_id CROSS JOIN cyc{} \
+             WHERE deal.status = 'OPEN' AND {close} >= ",
+            d.sum_cents("deal.amount_cents"),
+            dim.join_sql()
+        ));
+        sql.bind(period.start())
+            .push(&format!(" AND {close} < "))
+            .bind(period.end());
+        filter.push_sql(&mut sql, scope, d);
+        sql.push(&format!(" GROUP BY {key}, stage.probability_ppm"));
+        sql
+    };
     let rows = OpenRow::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)
         .await?;
@@ -193,4 +251,52 @@ pub async fn open_by_key(
         agg.weighted += weighted(r.cents, r.probability_ppm);
     }
     Ok(out)
+}
+
+/// `open_by_key`'s statement over the rollups: the won cycle from the
+/// closed measures of the 365 days, the pipeline from the open measures of
+/// the period plus the undated open deals (dated by the cycle). Groups of
+/// cells whose deals all moved away sum to zero deals and are left out, as
+/// the scan never sees them.
+fn open_by_key_from_rollups(
+    d: Dialect,
+    scope: DealScope,
+    filter: &DealFilter,
+    period: &Period,
+    dim: Dimension,
+    from: NaiveDate,
+    today: NaiveDate,
+) -> Sql {
+    let mut won = rollup::Parts::new(d);
+    won.closed(0, from, today + Duration::days(1));
+    let (n, days) = (d.sum_i64("deal.won"), d.sum_i64("deal.won_days"));
+    let mut sql = Sql::new(format!(
+        "WITH cyc AS (SELECT (2 * {days} + {n}) / NULLIF(2 * {n}, 0) AS days FROM "
+    ));
+    sql.append(&won.relation().expect("a year of days"))
+        .push(" WHERE 1 = 1");
+    filter.push_sql(&mut sql, scope, d);
+    let mut open = rollup::Parts::new(d);
+    open.open(
+        0,
+        period.start(),
+        period.end(),
+        Some(("cyc.days", " CROSS JOIN cyc")),
+    );
+    let key = group_key_sql(dim);
+    sql.push(&format!(
+        ") SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, {} AS deals, {} AS cents FROM ",
+        d.sum_i64("deal.open_deals"),
+        d.sum_cents("deal.open_cents"),
+    ))
+    .append(&open.relation().expect("the undated part"))
+    .push(&format!(
+        " JOIN stage ON stage.id = deal.stage_id{} WHERE 1 = 1",
+        dim.join_sql()
+    ));
+    filter.push_sql(&mut sql, scope, d);
+    sql.push(&format!(
+        " GROUP BY {key}, stage.probability_ppm HAVING SUM(deal.open_deals) <> 0"
+    ));
+    sql
 }

@@ -16,6 +16,9 @@ use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::period::Period;
 use crate::error::AppResult;
 use crate::service::access::{team_subquery_sql, DealScope};
+use crate::service::deal_filter::DealFilter;
+use crate::service::grouping::Dimension;
+use crate::service::rollup;
 
 /// A rep's row (read in the same statement, so its `rep` field needs no
 /// further query) with its sums.
@@ -147,6 +150,43 @@ fn period_sums(d: Dialect, src: Source, cur: &Period, prev: Option<&Period>) -> 
     }
 }
 
+/// Closed-won per owner in the current (`cur`) and previous (`prev`)
+/// period, one row per owner who won something in either: from the
+/// rollups (tag 0 the current period's measure rows, 1 the previous
+/// one's), else from the deals.
+fn won_by_owner(d: Dialect, current: &Period, previous: Option<&Period>) -> Sql {
+    if rollup::usable(&DealFilter::default(), &[Dimension::Rep]) {
+        let mut parts = rollup::Parts::new(d);
+        parts.closed(0, current.start(), current.end());
+        if let Some(p) = previous {
+            parts.closed(1, p.start(), p.end());
+        }
+        if let Some(rel) = parts.relation() {
+            let prev = if previous.is_some() {
+                d.sum_cents("CASE WHEN deal.tag = 1 THEN deal.won_cents ELSE 0 END")
+            } else {
+                d.zero_cents().to_owned()
+            };
+            let mut sql = Sql::new(format!(
+                "SELECT deal.owner_id AS owner_id, {} AS cur, {prev} AS prev FROM ",
+                d.sum_cents("CASE WHEN deal.tag = 0 THEN deal.won_cents ELSE 0 END"),
+            ));
+            sql.append(&rel)
+                .push(" GROUP BY deal.owner_id HAVING SUM(deal.won) <> 0");
+            return sql;
+        }
+    }
+    let (w_cur, w_prev, w_where) = period_sums(d, Source::Won, current, previous);
+    let mut sql = Sql::new("SELECT deal.owner_id AS owner_id, ");
+    sql.append(&w_cur)
+        .push(" AS cur, ")
+        .append(&w_prev)
+        .push(" AS prev FROM deal WHERE deal.status = 'WON' AND ")
+        .append(&w_where)
+        .push(" GROUP BY deal.owner_id");
+    sql
+}
+
 /// One statement; rows ordered by rep id.
 pub async fn rep_totals(
     db: &impl ConnectionTrait,
@@ -157,7 +197,7 @@ pub async fn rep_totals(
 ) -> AppResult<Vec<RepTotals>> {
     let d = Dialect::of(db);
     let (q_cur, q_prev, q_where) = period_sums(d, Source::Quota, current, previous);
-    let (w_cur, w_prev, w_where) = period_sums(d, Source::Won, current, previous);
+    let won = won_by_owner(d, current, previous);
     let mut sql = Sql::new(
         "SELECT rep.*, COALESCE(q.cur, '0') AS quota_cents, COALESCE(q.prev, '0') AS prev_quota_cents, \
          COALESCE(w.cur, '0') AS won_cents, COALESCE(w.prev, '0') AS prev_won_cents \
@@ -168,13 +208,9 @@ pub async fn rep_totals(
         .append(&q_prev)
         .push(" AS prev FROM quota WHERE ")
         .append(&q_where)
-        .push(" GROUP BY quota.rep_id) q ON q.rep_id = rep.id LEFT JOIN (SELECT deal.owner_id AS owner_id, ")
-        .append(&w_cur)
-        .push(" AS cur, ")
-        .append(&w_prev)
-        .push(" AS prev FROM deal WHERE deal.status = 'WON' AND ")
-        .append(&w_where)
-        .push(" GROUP BY deal.owner_id) w ON w.owner_id = rep.id WHERE ");
+        .push(" GROUP BY quota.rep_id) q ON q.rep_id = rep.id LEFT JOIN (")
+        .append(&won)
+        .push(") w ON w.owner_id = rep.id WHERE ");
     let (scope_sql, scope_values) = scope.rep_sql("rep.id");
     sql.push_with(&scope_sql, scope_values)
         .push(" AND (rep.active = ")
