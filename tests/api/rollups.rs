@@ -22,7 +22,8 @@ use crate::helpers::TestApp;
 db_tests!(
     rollups_answer_what_the_deals_answer_on_random_histories,
     a_rebuild_restores_rollups_that_drifted,
-    the_rollup_header_takes_on_or_off
+    the_rollup_header_takes_on_or_off,
+    many_open_deals_bound_a_forecast_the_same
 );
 
 const STAGES: [&str; 7] = [
@@ -508,4 +509,42 @@ async fn the_rollup_header_takes_on_or_off(app: TestApp) {
         .as_str()
         .unwrap()
         .contains("Salesops-Rollups"));
+}
+
+/// More open deals than the exact P10/P90 takes: the approximation reads
+/// the amounts' moments from the deals and answers as the scan does.
+async fn many_open_deals_bound_a_forecast_the_same(app: TestApp) {
+    let org = org(&app).await;
+    app.set_clock("2026-05-10T09:00:00Z");
+    let inputs: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({
+                "externalId": format!("open-{i}"),
+                "name": format!("open {i}"),
+                "amount": money(100_000 + 7_919 * i),
+                "ownerId": org.reps[1 + (i as usize % 3)],
+                "stageId": org.stages[i as usize % 5],
+                "openedAt": "2026-03-01T00:00:00Z",
+                "expectedCloseDate": format!("2026-06-{:02}", 1 + i % 28),
+            })
+        })
+        .collect();
+    let d = app
+        .ok(
+            "mutation($i: [DealInput!]!) { bulkUpsertDeals(inputs: $i) { created } }",
+            json!({ "i": inputs }),
+        )
+        .await;
+    assert_eq!(d["bulkUpsertDeals"]["created"], 40);
+    let q = "query($g: Dimension) { forecast(period: \"2026-06\", method: STAGE_WEIGHTED, groupBy: $g) { \
+             amount closedWon projected low high rows { key { id } amount dealCount } } }";
+    for g in ["NONE", "TERRITORY", "REP"] {
+        let vars = json!({ "g": g });
+        let with = ask(&app, &app.admin_token(), true, q, &vars).await;
+        let without = ask(&app, &app.admin_token(), false, q, &vars).await;
+        assert_eq!(with, without, "grouped by {g}");
+        let f = &with["forecast"];
+        let bound = |k: &str| f[k].as_str().unwrap().parse::<f64>().unwrap();
+        assert!(bound("low") < bound("high"), "{f}");
+    }
 }

@@ -24,6 +24,7 @@ use crate::service::deal_filter::DealFilter;
 use crate::service::deal_sets::{WonCycle, CYCLE_WINDOW_DAYS};
 use crate::service::deal_state::deals_as_of;
 use crate::service::grouping::Dimension;
+use crate::service::rollup;
 
 /// One forecast question: the state at the end of `as_of` over `period`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,6 +175,8 @@ fn state_sql(d: Dialect, source: Source, open: bool, filter: &DealFilter, scope:
 enum Head {
     Aggregate,
     OpenPairs,
+    /// Per group and probability, the squares and cubes of open amounts.
+    Moments,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -274,6 +277,21 @@ fn statement(
             .append(&state)
             .push(&inner_tail)
             .push(&format!(") x GROUP BY x.idx, x.group_id{ppm_group}"));
+        }
+        Head::Moments => {
+            let float = match d {
+                Dialect::Sqlite => "REAL",
+                Dialect::Postgres => "DOUBLE PRECISION",
+            };
+            sql.push(&format!(
+                " SELECT x.group_id AS group_id, x.ppm AS ppm, \
+                 CAST(COALESCE(SUM(CAST(x.a AS {float}) * x.a), 0) AS {float}) AS open_sq, \
+                 CAST(COALESCE(SUM(CAST(x.a AS {float}) * x.a * x.a), 0) AS {float}) AS open_cube FROM ("
+            ))
+            .push(&inner_head)
+            .append(&state)
+            .push(&inner_tail)
+            .push(") x WHERE x.is_open = 1 GROUP BY x.group_id, x.ppm");
         }
         Head::OpenPairs => {
             sql.push(" SELECT x.idx AS idx, x.a AS amount_cents, x.ppm AS ppm FROM (")
@@ -437,4 +455,179 @@ pub async fn won_now(
         }
     }
     Ok(out)
+}
+
+/// Whether one ask over the current deals is answered from the rollups:
+/// STAGE_WEIGHTED and HISTORICAL need only won and open measures of months
+/// (SALES_CYCLE ages each open deal, an as-of day reads the history).
+pub(crate) fn rollups_answer(
+    asks: &[Ask],
+    source: Source,
+    needs: Needs,
+    sales_cycle: bool,
+    dim: Dimension,
+    filter: &DealFilter,
+) -> bool {
+    asks.len() == 1
+        && source == Source::Current
+        && !sales_cycle
+        && (needs.by_probability || !needs.open)
+        && rollup::usable(filter, &[dim])
+}
+
+/// `won_cycles` of one ask from the rollups: the won measures of the 365
+/// days ending with its as-of day (organisation-wide in the filter).
+pub async fn won_cycle_from_rollups(
+    db: &impl ConnectionTrait,
+    ask: &Ask,
+    filter: &DealFilter,
+) -> AppResult<WonCycle> {
+    let d = Dialect::of(db);
+    let mut parts = rollup::Parts::new(d);
+    parts.closed(
+        0,
+        ask.as_of - Duration::days(CYCLE_WINDOW_DAYS - 1),
+        ask.as_of + Duration::days(1),
+    );
+    let Some(rel) = parts.relation() else {
+        return Ok(WonCycle::default());
+    };
+    let mut sql = Sql::new(format!(
+        "SELECT CAST(0 AS BIGINT) AS idx, {} AS days, {} AS deals FROM ",
+        d.sum_i64("deal.won_days"),
+        d.sum_i64("deal.won")
+    ));
+    sql.append(&rel).push(" WHERE 1 = 1");
+    filter.push_sql(&mut sql, DealScope::All, d);
+    let row = IdxCycle::find_by_statement(sql.statement(db.get_database_backend()))
+        .one(db)
+        .await?;
+    Ok(row
+        .map(|r| WonCycle {
+            total_days: r.days.unwrap_or(0),
+            deals: r.deals,
+        })
+        .unwrap_or_default())
+}
+
+/// `aggregate` of one ask from the rollups (see `rollups_answer`): won in
+/// the period up to the as-of day (tag 0), in the lookback (tag 1), and the
+/// open deals expected in the period (tag 2; undated ones by the ask's won
+/// cycle). The open amounts' squares and cubes (for approximate P10/P90)
+/// are not in the cells: 0 here, see `open_moments`.
+pub async fn aggregate_from_rollups(
+    db: &impl ConnectionTrait,
+    ask: &Ask,
+    needs: Needs,
+    dim: Dimension,
+    filter: &DealFilter,
+    scope: DealScope,
+) -> AppResult<Vec<AggRow>> {
+    let d = Dialect::of(db);
+    let as_of_end = ask.as_of + Duration::days(1);
+    let mut parts = rollup::Parts::new(d);
+    parts.closed(0, ask.period.start(), ask.period.end().min(as_of_end));
+    parts.closed(1, ask.lookback_start, ask.lookback_end.min(as_of_end));
+    let days = ask.cycle.whole_days().map(|n| n.to_string());
+    if needs.open {
+        parts.open(
+            2,
+            ask.period.start(),
+            ask.period.end(),
+            days.as_deref().map(|n| (n, "")),
+        );
+    }
+    let Some(rel) = parts.relation() else {
+        return Ok(Vec::new());
+    };
+    let (ppm, stage_join, ppm_group) = if needs.by_probability {
+        (
+            "s.probability_ppm",
+            " JOIN stage s ON s.id = deal.stage_id",
+            ", s.probability_ppm",
+        )
+    } else {
+        ("CAST(0 AS BIGINT)", "", "")
+    };
+    let float = match d {
+        Dialect::Sqlite => "REAL",
+        Dialect::Postgres => "DOUBLE PRECISION",
+    };
+    let key = dim.key_sql();
+    let mut sql = Sql::new(format!(
+        "SELECT CAST(0 AS BIGINT) AS idx, {key} AS group_id, {ppm} AS ppm, \
+         {won_n} AS won_deals, {won_c} AS won_cents, {lb_n} AS lookback_deals, {lb_c} AS lookback_cents, \
+         {open_n} AS open_deals, {open_c} AS open_cents, CAST(0 AS {float}) AS open_sq, \
+         CAST(0 AS {float}) AS open_cube, {zero} AS full_cents, {zero} AS aged_cents_days FROM ",
+        won_n = d.sum_i64("CASE WHEN deal.tag = 0 THEN deal.won ELSE 0 END"),
+        won_c = d.sum_cents("CASE WHEN deal.tag = 0 THEN deal.won_cents ELSE 0 END"),
+        lb_n = d.sum_i64("CASE WHEN deal.tag = 1 THEN deal.won ELSE 0 END"),
+        lb_c = d.sum_cents("CASE WHEN deal.tag = 1 THEN deal.won_cents ELSE 0 END"),
+        open_n = d.sum_i64("deal.open_deals"),
+        open_c = d.sum_cents("deal.open_cents"),
+        zero = d.zero_cents(),
+    ));
+    sql.append(&rel)
+        .push(&format!("{stage_join}{} WHERE 1 = 1", dim.join_sql()));
+    filter.push_sql(&mut sql, scope, d);
+    // A group of cells whose deals all left sums to nothing: the scan
+    // never sees it.
+    sql.push(&format!(
+        " GROUP BY {key}{ppm_group} HAVING SUM(deal.won) <> 0 OR SUM(deal.open_deals) <> 0"
+    ));
+    Ok(
+        AggRow::find_by_statement(sql.statement(db.get_database_backend()))
+            .all(db)
+            .await?,
+    )
+}
+
+#[derive(FromQueryResult)]
+struct Moments {
+    group_id: Option<i64>,
+    ppm: i64,
+    open_sq: f64,
+    open_cube: f64,
+}
+
+/// The squares and cubes of the open amounts of one ask per group and stage
+/// probability, from the deals (the approximate P10/P90 of many open deals
+/// needs them; the cells keep exact sums only), set into `rows` from
+/// `aggregate_from_rollups`.
+pub async fn open_moments(
+    db: &impl ConnectionTrait,
+    ask: &Ask,
+    dim: Dimension,
+    filter: &DealFilter,
+    scope: DealScope,
+    rows: &mut [AggRow],
+) -> AppResult<()> {
+    let d = Dialect::of(db);
+    let needs = Needs {
+        open: true,
+        by_probability: true,
+    };
+    let sql = statement(
+        d,
+        &[*ask],
+        Source::Current,
+        needs,
+        dim,
+        filter,
+        scope,
+        Head::Moments,
+    );
+    let found = Moments::find_by_statement(sql.statement(db.get_database_backend()))
+        .all(db)
+        .await?;
+    for m in found {
+        if let Some(r) = rows
+            .iter_mut()
+            .find(|r| r.group_id == m.group_id && r.ppm == m.ppm)
+        {
+            r.open_sq = m.open_sq;
+            r.open_cube = m.open_cube;
+        }
+    }
+    Ok(())
 }

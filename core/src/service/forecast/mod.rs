@@ -503,16 +503,28 @@ pub(crate) async fn forecasts_as_of(
         .iter()
         .map(|d| ask_for(plan, period, *d))
         .collect::<AppResult<Vec<_>>>()?;
-    if plan.method.uses_pipeline() {
-        let cycles = asof::won_cycles(db, &asks, source, filter).await?;
-        for (a, c) in asks.iter_mut().zip(cycles) {
-            a.cycle = c;
-        }
-    }
     let needs = asof::Needs {
         open: plan.method.uses_pipeline(),
         by_probability: plan.method == Method::StageWeighted,
     };
+    let rollups = asof::rollups_answer(
+        &asks,
+        source,
+        needs,
+        plan.method == Method::SalesCycle,
+        group_by,
+        filter,
+    );
+    if plan.method.uses_pipeline() {
+        if rollups {
+            asks[0].cycle = asof::won_cycle_from_rollups(db, &asks[0], filter).await?;
+        } else {
+            let cycles = asof::won_cycles(db, &asks, source, filter).await?;
+            for (a, c) in asks.iter_mut().zip(cycles) {
+                a.cycle = c;
+            }
+        }
+    }
     // The deals and (for REP_SUBMITTED) the calls are independent: ask both
     // at once on two pooled connections.
     let calls = async {
@@ -532,10 +544,22 @@ pub(crate) async fn forecasts_as_of(
             Ok(None)
         }
     };
-    let (rows, calls) = futures::try_join!(
-        asof::aggregate(db, &asks, source, needs, group_by, filter, scope),
-        calls
-    )?;
+    let deals = async {
+        if rollups {
+            let mut rows =
+                asof::aggregate_from_rollups(db, &asks[0], needs, group_by, filter, scope).await?;
+            // Approximate P10/P90 (many open deals) need the amounts'
+            // moments, which the cells do not keep.
+            let open: i64 = rows.iter().map(|r| r.open_deals).sum();
+            if bounds && open as usize > EXACT_MAX_DEALS {
+                asof::open_moments(db, &asks[0], group_by, filter, scope, &mut rows).await?;
+            }
+            Ok(rows)
+        } else {
+            asof::aggregate(db, &asks, source, needs, group_by, filter, scope).await
+        }
+    };
+    let (rows, calls) = futures::try_join!(deals, calls)?;
 
     // Per ask: its groups, total and calls (REP_SUBMITTED: personal numbers
     // per group, the roll-up as the total; docs/design.md, Forecast calls).
