@@ -7,6 +7,7 @@ use crate::auth::{self, JwtKeys, Role};
 use crate::config::{Config, DEFAULT_DATABASE_URL};
 use crate::db::{self, PoolSettings};
 use crate::observability::Metrics;
+use crate::service::rollup;
 use crate::startup::{self, Application};
 use crate::{graphql, preflight, seed, telemetry};
 
@@ -80,6 +81,25 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// The exact deal rollups metrics read (docs/design.md, Rollups).
+    Rollups {
+        /// check, rebuild or compact.
+        #[arg(value_enum)]
+        action: RollupAction,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RollupAction {
+    /// Count the cells that differ from the deal table (exit 1 if any).
+    Check,
+    /// Rebuild every cell from the deal table in one transaction (deal
+    /// writes wait for it on PostgreSQL; reads do not).
+    Rebuild,
+    /// Fold the pending deltas into their cells now.
+    Compact,
 }
 
 /// The database a command other than `serve` works on. Every other setting
@@ -233,6 +253,42 @@ pub async fn run() {
     let cli = Cli::parse();
     match cli.command {
         Command::Schema => print!("{}", graphql::sdl()),
+        Command::Rollups { action, db } => {
+            let config = db.config();
+            telemetry::init(&config.log_format);
+            let metrics = Arc::new(Metrics::default());
+            let (db, _) = open(&config, &metrics, true).await;
+            let started = std::time::Instant::now();
+            match action {
+                RollupAction::Check => {
+                    let drift = rollup::drift(&db).await.unwrap_or_else(|e| fail(e));
+                    println!(
+                        "{drift} rollup cells differ from the deals ({:.1}s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    if drift > 0 {
+                        eprintln!("run `salesops rollups rebuild` to rebuild them");
+                        std::process::exit(1);
+                    }
+                }
+                RollupAction::Rebuild => {
+                    let r = rollup::rebuild(&db).await.unwrap_or_else(|e| fail(e));
+                    println!(
+                        "rebuilt {} rollup cells ({} differed from the deals before) in {:.1}s",
+                        r.cells,
+                        r.drifted,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                RollupAction::Compact => {
+                    let n = rollup::compact(&db).await.unwrap_or_else(|e| fail(e));
+                    println!(
+                        "folded {n} rollup deltas into their cells in {:.1}s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
         Command::Migrate { db } => {
             let config = db.config();
             telemetry::init(&config.log_format);
@@ -259,6 +315,8 @@ pub async fn run() {
                 (false, None) => fail("choose --demo or --deals N"),
             }
             .unwrap_or_else(|e| fail(e));
+            // The deal triggers left the seed's rollup deltas: fold them.
+            rollup::compact(&db).await.unwrap_or_else(|e| fail(e));
             println!(
                 "seeded {} territories, {} reps, {} accounts, {} deals ({} stage changes), {} leads, {} activities in {:.1}s",
                 summary.territories,

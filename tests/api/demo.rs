@@ -12,6 +12,7 @@ async fn demo_data_is_realistic(app: TestApp) {
     // The seed writes each deal's risk facts with its rows: the same as
     // its revisions, stage changes and activities say.
     assert_eq!(app.deals_with_stale_risk_facts().await, 0);
+    assert_eq!(app.rollup_drift().await, 0);
     assert!(
         app.count_rows("deal WHERE last_activity_at IS NOT NULL")
             .await

@@ -446,6 +446,12 @@ impl TestApp {
         .await
     }
 
+    /// Rollup cells (cells plus pending deltas) that differ from what the
+    /// deal table says now.
+    pub async fn rollup_drift(&self) -> i64 {
+        api::service::rollup::drift(&self.db).await.unwrap()
+    }
+
     /// Rows in a table (or `table alias WHERE ...`), straight from the database.
     pub async fn count_rows(&self, table: &str) -> i64 {
         #[derive(sea_orm::FromQueryResult)]

@@ -318,6 +318,7 @@ async fn bulk_reports_bad_items_and_applies_the_rest(app: TestApp) {
     assert_eq!(app.count_rows("deal").await, 6);
     // Bulk creates and updates keep the deals' risk facts.
     assert_eq!(app.deals_with_stale_risk_facts().await, 0);
+    assert_eq!(app.rollup_drift().await, 0);
 }
 
 async fn bulk_of_a_thousand_is_batched(app: TestApp) {
@@ -415,6 +416,7 @@ async fn concurrent_upserts_make_one_deal(app: TestApp) {
     assert_eq!(app.count_rows("deal").await, 51);
     // Racing writers keep the risk facts of what won.
     assert_eq!(app.deals_with_stale_risk_facts().await, 0);
+    assert_eq!(app.rollup_drift().await, 0);
 }
 
 const FEED: &str = "query($since: DateTime, $after: String) { deals(filter: {updatedSince: $since}, \

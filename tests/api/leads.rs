@@ -219,6 +219,7 @@ async fn a_lead_is_answered_worked_qualified_and_converted(app: TestApp) {
     );
     // The converted deal carries its risk facts like any other.
     assert_eq!(app.deals_with_stale_risk_facts().await, 0);
+    assert_eq!(app.rollup_drift().await, 0);
 }
 
 async fn bad_input_changes_nothing(app: TestApp) {
@@ -1004,6 +1005,7 @@ async fn deals_without_recent_activity_are_at_risk(app: TestApp) {
     let marked = app.ok(Q, json!({ "f": null })).await;
     assert_eq!(no_activity(&marked, "quiet"), None);
     assert_eq!(app.deals_with_stale_risk_facts().await, 0);
+    assert_eq!(app.rollup_drift().await, 0);
 }
 
 async fn leads_and_activities_follow_the_role_table(app: TestApp) {

@@ -205,4 +205,5 @@ async fn every_signal_is_shown_and_found_by_the_filter(app: TestApp) {
     // The facts behind the signals are kept on the deal rows by every
     // write above: the same as the revisions and stage changes say.
     assert_eq!(app.deals_with_stale_risk_facts().await, 0);
+    assert_eq!(app.rollup_drift().await, 0);
 }

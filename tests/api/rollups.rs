@@ -23,7 +23,8 @@ db_tests!(
     rollups_answer_what_the_deals_answer_on_random_histories,
     a_rebuild_restores_rollups_that_drifted,
     the_rollup_header_takes_on_or_off,
-    many_open_deals_bound_a_forecast_the_same
+    many_open_deals_bound_a_forecast_the_same,
+    concurrent_writes_and_compactions_stay_exact
 );
 
 const STAGES: [&str; 7] = [
@@ -547,4 +548,74 @@ async fn many_open_deals_bound_a_forecast_the_same(app: TestApp) {
         let bound = |k: &str| f[k].as_str().unwrap().parse::<f64>().unwrap();
         assert!(bound("low") < bound("high"), "{f}");
     }
+}
+
+/// Writers on the same cells while compactions run: every change lands in
+/// a cell exactly once (a compaction moves the deltas it sees, writers
+/// commit theirs in their own transactions).
+async fn concurrent_writes_and_compactions_stay_exact(app: TestApp) {
+    let org = org(&app).await;
+    app.set_clock("2026-05-10T09:00:00Z");
+    let inputs: Vec<Value> = (0..16)
+        .map(|i| {
+            json!({
+                "externalId": format!("hot-{i}"),
+                "name": format!("hot {i}"),
+                "amount": money(100_000 + i),
+                "ownerId": org.reps[1],
+                "territoryId": org.territories[1],
+                "stageId": org.stages[1],
+                "openedAt": "2026-04-01T00:00:00Z",
+                "expectedCloseDate": "2026-06-15",
+            })
+        })
+        .collect();
+    app.ok(
+        "mutation($i: [DealInput!]!) { bulkUpsertDeals(inputs: $i) { created } }",
+        json!({ "i": inputs.clone() }),
+    )
+    .await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let compactions = {
+        let (db, done) = (app.db.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                rollup::compact(&db).await.expect("compact");
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            n
+        })
+    };
+    let writers = (0..4).map(|w| {
+        let (app, org, inputs) = (&app, &org, inputs.clone());
+        async move {
+            for round in 0..6 {
+                let batch: Vec<Value> = inputs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 4 == w)
+                    .map(|(i, v)| {
+                        let mut v = v.clone();
+                        v["amount"] = json!(money(200_000 + 1_000 * round + i as i64));
+                        v["stageId"] = json!(org.stages[(round as usize + i) % 7]);
+                        v["expectedCloseDate"] = json!(format!("2026-{:02}-10", 5 + round % 3));
+                        v
+                    })
+                    .collect();
+                app.ok(
+                    "mutation($i: [DealInput!]!) { bulkUpsertDeals(inputs: $i) { updated } }",
+                    json!({ "i": batch }),
+                )
+                .await;
+            }
+        }
+    });
+    futures::future::join_all(writers).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = compactions.await.unwrap();
+    assert!(n > 1, "{n} compactions ran");
+    assert_eq!(app.rollup_drift().await, 0);
+    compare(&app, &org, "after concurrent writes and compactions").await;
 }
