@@ -10,7 +10,7 @@ One command (from the repository root):
 On a PostgreSQL database seeded by `salesops seed --deals 1000000`
 (default salesops_bench; read only: the one write is the schema peers_fn of
 hand-written SQL functions for PostGraphile, dropped at the end), every
-question below is answered by four systems, side by side in one run:
+question below is answered by five systems, side by side in one run:
 
   raw   the hand-written SQL through pgbench (-M prepared, -c N -j N): the floor;
   pg    PostGraphile v4's generic schema (tables and relations only), where it
@@ -18,7 +18,10 @@ question below is answered by four systems, side by side in one run:
   pgf   PostGraphile calling one hand-written SQL function for the question
         (the raw SQL wrapped, period inlined as in the raw SQL), for the
         aggregates and the dashboard;
-  ours  the release binary `salesops serve`, default settings.
+  scan  ours asked with `Salesops-Rollups: off`: every metric scans the
+        deals (the aggregates Q2-Q4 and VP only);
+  ours  the release binary `salesops serve`, default settings (metrics read
+        the exact rollups where they cover the question).
 
 Questions: Q1 a deal page of 50 with owner and account; Q2 win rate per rep
 (quarter); Q3 stage-weighted forecast per territory (this month); Q4 quota
@@ -71,7 +74,10 @@ from cases_metrics import OCT, OCT_END, OCT_START, Q3  # noqa: E402
 ROOT = os.path.dirname(HERE)
 BIN = load.BIN
 PEERS_DIR = os.path.join(HERE, "peers")
-SYSTEMS = ["raw", "pg", "pgf", "ours"]
+SYSTEMS = ["raw", "pg", "pgf", "scan", "ours"]
+# "scan": ours asked with `Salesops-Rollups: off`, so every metric scans the
+# deals (docs/design.md, Rollups); only for the questions rollups answer.
+SCAN_HEADER = "Salesops-Rollups: off"
 FN_SCHEMA = "peers_fn"
 
 
@@ -200,7 +206,9 @@ FUNCTIONS = {
 
 
 def question(qid, label, ours, variables, raw, pg=None, pgf=None):
-    return dict(id=qid, label=label, ours=ours, vars=variables, raw=raw, pg=pg, pgf=pgf)
+    # The aggregates (Q2-Q4, VP) read rollups; Q1 and Q5 read deals either way.
+    return dict(id=qid, label=label, ours=ours, vars=variables, raw=raw, pg=pg, pgf=pgf,
+                scan=qid in ("Q2", "Q3", "Q4", "VP"))
 
 
 QUESTIONS = [
@@ -431,11 +439,14 @@ def psql_json(url, sql, cols):
     return json.loads(out, parse_float=Decimal)
 
 
-def post(url, query, variables=None, token=None, timeout=600):
+def post(url, query, variables=None, token=None, timeout=600, scan=False):
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    if scan:
+        name, value = SCAN_HEADER.split(": ")
+        headers[name] = value
     req = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as res:
@@ -547,13 +558,15 @@ async def _load(port, request, clients, seconds):
     return lat, errors, time.monotonic() - start
 
 
-def http_load(port, path, query, variables, token, clients, seconds):
+def http_load(port, path, query, variables, token, clients, seconds, scan=False):
     """(requests/s, p50 ms, load generator CPU share of one core)."""
     body = json.dumps({"query": query, "variables": variables}).encode()
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n")
     if token:
         head += f"Authorization: Bearer {token}\r\n"
+    if scan:
+        head += f"{SCAN_HEADER}\r\n"
     request = head.encode() + b"\r\n" + body
     cpu0 = time.process_time()
     lat, errors, elapsed = asyncio.run(_load(port, request, clients, seconds))
@@ -698,6 +711,8 @@ def main():
             ours = c["ours"](post(ours_url, q["ours"], q["vars"], token))
             stmts[q["id"]] = load.statements(f"http://127.0.0.1:{ours_port}") - before
             answers = {"raw": c["raw"]([psql_json(args.db, s, cols) for s, cols in q["raw"]])}
+            if q["scan"]:
+                answers["scan"] = c["ours"](post(ours_url, q["ours"], q["vars"], token, scan=True))
             for sys_name in ("pg", "pgf"):
                 if q[sys_name]:
                     answers[sys_name] = c[sys_name](post(pg_url, q[sys_name]))
@@ -737,13 +752,14 @@ def main():
                             rps, p50 = pgbench(args.db, [sql for sql, _ in q["raw"]], n, secs)
                             note = ""
                         else:
-                            port = ours_port if s == "ours" else pg_port
-                            query = q["ours"] if s == "ours" else q[s]
+                            mine = s in ("ours", "scan")
+                            port = ours_port if mine else pg_port
+                            query = q["ours"] if mine else q[s]
                             sampler.take()
-                            rps, p50, cpu = http_load(port, "/graphql", query, q["vars"] if s == "ours" else {},
-                                                      token if s == "ours" else None, n, secs)
+                            rps, p50, cpu = http_load(port, "/graphql", query, q["vars"] if mine else {},
+                                                      token if mine else None, n, secs, scan=s == "scan")
                             note = f" (load generator {cpu * 100:.0f}% of a core)"
-                            if s == "ours":
+                            if mine:
                                 rss[(rep, n)] = max(rss.get((rep, n), 0.0), sampler.take())
                         results[(rep, n, q["id"], s)] = (rps, p50, secs)
                         print(f"   rep {rep} {q['id']} {s:4} @{n:<2} {secs:>3}s: {rps:9.2f}/s p50 {p50:9.2f} ms{note}", flush=True)
@@ -800,17 +816,19 @@ def render(args, questions, clients, results, rss, stmts, hwm, deals, pool, pg_v
     out = [f"# bench/peers.py: {deals:,} deals, {args.reps} repetition(s), {args.seconds} s per cell ({head})", ""]
     for n in clients:
         out += [f"## {n} client{'s' if n > 1 else ''}: requests/s (repetitions separated by /)", "",
-                "| question | raw | pg | pgf | ours | ours/raw | ours/best PostGraphile |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                "| question | raw | pg | pgf | ours, scan | ours | ours/raw | ours, scan/raw | ours/best PostGraphile |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for q in questions:
             qid = q["id"]
             row = [q["label"]]
             row += [cell(lambda r, s=s: None if rps(r, n, qid, s) is None else fmt_rate(rps(r, n, qid, s))) for s in SYSTEMS]
             row.append(cell(lambda r: r2(rps(r, n, qid, "ours") / rps(r, n, qid, "raw"))))
+            row.append(cell(lambda r: None if rps(r, n, qid, "scan") is None
+                            else r2(rps(r, n, qid, "scan") / rps(r, n, qid, "raw"))))
             row.append(cell(lambda r: None if best_pg(r, n, qid) is None else r2(rps(r, n, qid, "ours") / best_pg(r, n, qid))))
             out.append("| " + " | ".join(row) + " |")
         out += ["", f"p50 latency in ms at {n} client{'s' if n > 1 else ''} (and seconds per cell):", "",
-                "| question | raw | pg | pgf | ours | seconds |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                "| question | raw | pg | pgf | ours, scan | ours | seconds |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for q in questions:
             qid = q["id"]
             row = [qid]
@@ -826,7 +844,8 @@ def render(args, questions, clients, results, rss, stmts, hwm, deals, pool, pg_v
         f"SQL statements per request of ours: " + ", ".join(f"{q['id']} {stmts[q['id']]}" for q in questions) + ".",
         f"raw = the hand-written SQL through pgbench -M prepared -c N -j N; pg = PostGraphile {pg_version} generic "
         f"schema (\"-\": it cannot express the aggregate); pgf = PostGraphile calling one SQL function per question "
-        f"(schema {FN_SCHEMA}); ours = salesops serve, default settings (pool {pool}), release build. PostGraphile: "
+        f"(schema {FN_SCHEMA}); ours = salesops serve, default settings (pool {pool}), release build, reading its "
+        f"rollups; ours, scan = the same server asked with `{SCAN_HEADER}` (every metric scans the deals). PostGraphile: "
         f"default pool (10), --cluster-workers {args.pg_workers if args.pg_workers > 1 else 'off'}.",
         f"Whole measurement {total_min:.0f} min on {os.cpu_count()} cores; rows written to the database's public tables "
         f"during the run (pg_stat_user_tables, any client): {writes}.",
