@@ -126,6 +126,8 @@ fn split(from: NaiveDate, to: NaiveDate) -> Split {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Closed,
+    /// Closed, but only the won deals are needed (a won cycle).
+    Won,
     Open,
 }
 
@@ -134,6 +136,7 @@ impl Kind {
     fn cell_filter(self) -> String {
         let (lo, hi) = match self {
             Kind::Closed => (0, 5),
+            Kind::Won => (0, 3),
             Kind::Open => (5, 7),
         };
         let any: Vec<String> = rollup_sql::MEASURES[lo..hi]
@@ -151,6 +154,7 @@ impl Kind {
             .map(|(i, m)| {
                 let mine = match self {
                     Kind::Closed => i < 5,
+                    Kind::Won => i < 3,
                     Kind::Open => i >= 5,
                 };
                 if mine {
@@ -214,7 +218,7 @@ impl Parts {
             format!("CASE WHEN deal.status = '{status}' THEN {v} ELSE 0 END")
         };
         let measures = match kind {
-            Kind::Closed => format!(
+            Kind::Closed | Kind::Won => format!(
                 "{} AS won, {} AS won_cents, {} AS won_days, {} AS lost, {} AS lost_cents, \
                  0 AS open_deals, 0 AS open_cents",
                 when("WON", "1"),
@@ -236,13 +240,26 @@ impl Parts {
 
     /// The won and lost deals closed on the days [from, to).
     pub fn closed(&mut self, tag: i64, from: NaiveDate, to: NaiveDate) -> &mut Self {
+        self.closed_kind(tag, Kind::Closed, from, to)
+    }
+
+    /// The won deals closed on the days [from, to) (lost measures are 0).
+    pub fn won(&mut self, tag: i64, from: NaiveDate, to: NaiveDate) -> &mut Self {
+        self.closed_kind(tag, Kind::Won, from, to)
+    }
+
+    fn closed_kind(&mut self, tag: i64, kind: Kind, from: NaiveDate, to: NaiveDate) -> &mut Self {
         let s = split(from, to);
         if let Some((a, b)) = s.months {
-            self.cells(tag, Kind::Closed, a, b);
+            self.cells(tag, kind, a, b);
         }
+        let status = match kind {
+            Kind::Won => "deal.status = 'WON'",
+            _ => "deal.status IN ('WON', 'LOST')",
+        };
         for (x, y) in s.days {
-            self.deal_rows(tag, Kind::Closed, "deal")
-                .push("deal.status IN ('WON', 'LOST') AND deal.closed_at >= ")
+            self.deal_rows(tag, kind, "deal")
+                .push(&format!("{status} AND deal.closed_at >= "))
                 .bind(start_of(x))
                 .push(" AND deal.closed_at < ")
                 .bind(start_of(y));

@@ -175,8 +175,6 @@ fn state_sql(d: Dialect, source: Source, open: bool, filter: &DealFilter, scope:
 enum Head {
     Aggregate,
     OpenPairs,
-    /// Per group and probability, the squares and cubes of open amounts.
-    Moments,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -277,21 +275,6 @@ fn statement(
             .append(&state)
             .push(&inner_tail)
             .push(&format!(") x GROUP BY x.idx, x.group_id{ppm_group}"));
-        }
-        Head::Moments => {
-            let float = match d {
-                Dialect::Sqlite => "REAL",
-                Dialect::Postgres => "DOUBLE PRECISION",
-            };
-            sql.push(&format!(
-                " SELECT x.group_id AS group_id, x.ppm AS ppm, \
-                 CAST(COALESCE(SUM(CAST(x.a AS {float}) * x.a), 0) AS {float}) AS open_sq, \
-                 CAST(COALESCE(SUM(CAST(x.a AS {float}) * x.a * x.a), 0) AS {float}) AS open_cube FROM ("
-            ))
-            .push(&inner_head)
-            .append(&state)
-            .push(&inner_tail)
-            .push(") x WHERE x.is_open = 1 GROUP BY x.group_id, x.ppm");
         }
         Head::OpenPairs => {
             sql.push(" SELECT x.idx AS idx, x.a AS amount_cents, x.ppm AS ppm FROM (")
@@ -484,7 +467,7 @@ pub async fn won_cycle_from_rollups(
 ) -> AppResult<WonCycle> {
     let d = Dialect::of(db);
     let mut parts = rollup::Parts::new(d);
-    parts.closed(
+    parts.won(
         0,
         ask.as_of - Duration::days(CYCLE_WINDOW_DAYS - 1),
         ask.as_of + Duration::days(1),
@@ -526,8 +509,8 @@ pub async fn aggregate_from_rollups(
     let d = Dialect::of(db);
     let as_of_end = ask.as_of + Duration::days(1);
     let mut parts = rollup::Parts::new(d);
-    parts.closed(0, ask.period.start(), ask.period.end().min(as_of_end));
-    parts.closed(1, ask.lookback_start, ask.lookback_end.min(as_of_end));
+    parts.won(0, ask.period.start(), ask.period.end().min(as_of_end));
+    parts.won(1, ask.lookback_start, ask.lookback_end.min(as_of_end));
     let days = ask.cycle.whole_days().map(|n| n.to_string());
     if needs.open {
         parts.open(
@@ -593,7 +576,8 @@ struct Moments {
 /// The squares and cubes of the open amounts of one ask per group and stage
 /// probability, from the deals (the approximate P10/P90 of many open deals
 /// needs them; the cells keep exact sums only), set into `rows` from
-/// `aggregate_from_rollups`.
+/// `aggregate_from_rollups`. Only the open deals expected in the period are
+/// read: by their own date, or undated and dated by the ask's won cycle.
 pub async fn open_moments(
     db: &impl ConnectionTrait,
     ask: &Ask,
@@ -603,20 +587,41 @@ pub async fn open_moments(
     rows: &mut [AggRow],
 ) -> AppResult<()> {
     let d = Dialect::of(db);
-    let needs = Needs {
-        open: true,
-        by_probability: true,
+    let float = match d {
+        Dialect::Sqlite => "REAL",
+        Dialect::Postgres => "DOUBLE PRECISION",
     };
-    let sql = statement(
-        d,
-        &[*ask],
-        Source::Current,
-        needs,
-        dim,
-        filter,
-        scope,
-        Head::Moments,
-    );
+    let key = dim.key_sql();
+    let mut sql = Sql::new(format!(
+        "SELECT {key} AS group_id, s.probability_ppm AS ppm, \
+         CAST(COALESCE(SUM(CAST(deal.amount_cents AS {float}) * deal.amount_cents), 0) AS {float}) AS open_sq, \
+         CAST(COALESCE(SUM(CAST(deal.amount_cents AS {float}) * deal.amount_cents * deal.amount_cents), 0) AS {float}) AS open_cube \
+         FROM deal JOIN stage s ON s.id = deal.stage_id{} \
+         WHERE deal.status = 'OPEN' AND ((deal.expected_close_date >= ",
+        dim.join_sql()
+    ));
+    sql.bind(ask.period.start())
+        .push(" AND deal.expected_close_date < ")
+        .bind(ask.period.end())
+        .push(")");
+    if let Some(days) = ask.cycle.whole_days() {
+        let dated = match d {
+            Dialect::Postgres => "((deal.opened_at) AT TIME ZONE 'UTC')::date + CAST(? AS INTEGER)",
+            Dialect::Sqlite => "date(deal.opened_at, '+' || ? || ' days')",
+        };
+        sql.push(" OR (deal.expected_close_date IS NULL AND ")
+            .push_with(dated, [days.into()])
+            .push(" >= ")
+            .bind(ask.period.start())
+            .push(" AND ")
+            .push_with(dated, [days.into()])
+            .push(" < ")
+            .bind(ask.period.end())
+            .push(")");
+    }
+    sql.push(")");
+    filter.push_sql(&mut sql, scope, d);
+    sql.push(&format!(" GROUP BY {key}, s.probability_ppm"));
     let found = Moments::find_by_statement(sql.statement(db.get_database_backend()))
         .all(db)
         .await?;

@@ -268,7 +268,7 @@ fn open_by_key_from_rollups(
     today: NaiveDate,
 ) -> Sql {
     let mut won = rollup::Parts::new(d);
-    won.closed(0, from, today + Duration::days(1));
+    won.won(0, from, today + Duration::days(1));
     let (n, days) = (d.sum_i64("deal.won"), d.sum_i64("deal.won_days"));
     let mut sql = Sql::new(format!(
         "WITH cyc AS (SELECT (2 * {days} + {n}) / NULLIF(2 * {n}, 0) AS days FROM "
