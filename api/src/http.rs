@@ -162,6 +162,8 @@ pub(crate) fn prepare(st: &AppState, req: &mut Request) -> Result<Prepared, Box<
             order: None,
         });
     };
+    crate::graphql::input_guard::check(&doc, &req.variables)
+        .map_err(|e| Box::new(Response::from_errors(vec![e])))?;
     // Checked here rather than left to async-graphql, whose refusal names
     // neither the limit nor the setting that raises it.
     let depth = crate::graphql::cost::depth(&doc);
@@ -469,7 +471,7 @@ pub(crate) struct Hints {
 const ROLLUPS: &str = "salesops-rollups";
 
 /// The request's hints; Err: a malformed header, answered as is.
-fn hints(req: &HttpRequest, media: &'static str) -> Result<Hints, HttpResponse> {
+fn hints(req: &HttpRequest, media: &'static str) -> Result<Hints, Box<HttpResponse>> {
     let read_after = match req.headers().get(READ_AFTER) {
         None => None,
         Some(v) => Some(
@@ -501,8 +503,13 @@ fn hints(req: &HttpRequest, media: &'static str) -> Result<Hints, HttpResponse> 
     })
 }
 
-fn bad_header(media: &'static str, message: &str) -> HttpResponse {
-    reject(StatusCode::BAD_REQUEST, media, message, "BAD_USER_INPUT")
+fn bad_header(media: &'static str, message: &str) -> Box<HttpResponse> {
+    Box::new(reject(
+        StatusCode::BAD_REQUEST,
+        media,
+        message,
+        "BAD_USER_INPUT",
+    ))
 }
 
 /// One response as JSON. A request error (nothing executed) has no `data`
@@ -631,7 +638,7 @@ async fn graphql_post(
     };
     let after = match hints(&req, media) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -696,7 +703,7 @@ async fn graphql_get(
     };
     let after = match hints(&req, media) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let request = match parse_get(query_string) {
         Ok(r) => r,

@@ -16,16 +16,28 @@
 //! into the cells now and then; no writer waits on another's cell.
 use sea_orm_migration::sea_orm::DatabaseBackend;
 
-/// The measures of a cell, in column order.
-pub const MEASURES: [&str; 7] = [
+/// The measures of a cell, in column order. Amounts are kept as their
+/// high and low 32-bit halves (`cents >> 32`, `cents & 0xFFFFFFFF`), each
+/// summed apart, so no cell overflows 64 bits whatever the amounts (each
+/// half is below 2^32 per deal); readers recombine the sums exactly, as
+/// `Dialect::sum_cents` does.
+pub const MEASURES: [&str; 10] = [
     "won",
-    "won_cents",
+    "won_cents_hi",
+    "won_cents_lo",
     "won_days",
     "lost",
-    "lost_cents",
+    "lost_cents_hi",
+    "lost_cents_lo",
     "open_deals",
-    "open_cents",
+    "open_cents_hi",
+    "open_cents_lo",
 ];
+
+/// Measures 0..CLOSED are the closed ones (won and lost), 0..WON the won
+/// ones, CLOSED.. the open ones.
+pub const WON: usize = 4;
+pub const CLOSED: usize = 7;
 
 /// The key of a cell, in column order.
 pub const KEY: [&str; 4] = ["month", "owner_id", "territory_id", "stage_id"];
@@ -77,17 +89,36 @@ pub fn contribution(b: DatabaseBackend, t: &str, sign: i64) -> String {
     };
     format!(
         "{month} AS month, {t}.owner_id AS owner_id, COALESCE({t}.territory_id, 0) AS territory_id, \
-         {t}.stage_id AS stage_id, {won} AS won, {won_cents} AS won_cents, {won_days} AS won_days, \
-         {lost} AS lost, {lost_cents} AS lost_cents, {open} AS open_deals, {open_cents} AS open_cents",
+         {t}.stage_id AS stage_id, {m}",
         month = month_sql(b, t),
-        won = when("WON", "1"),
-        won_cents = when("WON", &format!("{t}.amount_cents")),
-        won_days = when("WON", &cycle_days_sql(b, t)),
-        lost = when("LOST", "1"),
-        lost_cents = when("LOST", &format!("{t}.amount_cents")),
-        open = when("OPEN", "1"),
-        open_cents = when("OPEN", &format!("{t}.amount_cents")),
+        m = measures(t, &when, &cycle_days_sql(b, t)),
     )
+}
+
+/// The measure columns of one deal row `t` (aliased as in `MEASURES`),
+/// each value through `when(status, value)`.
+pub fn measures(t: &str, when: &dyn Fn(&str, &str) -> String, cycle_days: &str) -> String {
+    let (hi, lo) = (
+        format!("({t}.amount_cents >> 32)"),
+        format!("({t}.amount_cents & 4294967295)"),
+    );
+    [
+        ("WON", "1"),
+        ("WON", hi.as_str()),
+        ("WON", lo.as_str()),
+        ("WON", cycle_days),
+        ("LOST", "1"),
+        ("LOST", hi.as_str()),
+        ("LOST", lo.as_str()),
+        ("OPEN", "1"),
+        ("OPEN", hi.as_str()),
+        ("OPEN", lo.as_str()),
+    ]
+    .iter()
+    .zip(MEASURES)
+    .map(|((status, v), m)| format!("{} AS {m}", when(status, v)))
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// Whether a row `t` belongs to a cell.

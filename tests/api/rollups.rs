@@ -481,6 +481,20 @@ async fn a_rebuild_restores_rollups_that_drifted(app: TestApp) {
         before
     );
     assert!(rollup::drift(&app.db).await.unwrap() > 0);
+    // An as-of forecast reads the history, never the rollups: the lost
+    // cells do not show there.
+    let as_of = "{ forecast(period: \"2026-Q1\", method: STAGE_WEIGHTED, asOf: \"2026-04-01\") { closedWon } }";
+    let history = ask(&app, &app.admin_token(), true, as_of, &json!({})).await;
+    assert_eq!(history["forecast"]["closedWon"], "20000.00");
+    assert_eq!(
+        ask(&app, &app.admin_token(), false, as_of, &json!({})).await,
+        history
+    );
+    let today = "{ forecast(period: \"2026-Q1\", method: STAGE_WEIGHTED) { closedWon } }";
+    assert_eq!(
+        ask(&app, &app.admin_token(), true, today, &json!({})).await["forecast"]["closedWon"],
+        "0.00"
+    );
 
     let rebuilt = rollup::rebuild(&app.db).await.unwrap();
     assert!(rebuilt.drifted > 0, "{rebuilt:?}");

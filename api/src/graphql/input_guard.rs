@@ -12,9 +12,7 @@
 //!
 //! The walks are iterative: values nest as deep as the parser allows.
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 use async_graphql_value::{ConstValue, Value};
@@ -29,35 +27,20 @@ pub fn has_nul(s: &str) -> bool {
     s.contains('\0')
 }
 
-/// The extension to register on the schema.
-pub struct InputGuard;
-
-impl ExtensionFactory for InputGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputGuardExtension)
-    }
-}
-
-struct InputGuardExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for InputGuardExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let exempt = check_document(&doc)?;
-        for (name, value) in variables.iter() {
-            if !exempt.contains(name.as_str()) && const_has_nul(value) {
-                return Err(nul_error());
-            }
+/// Refuses a parsed document whose literals, or whose variables (but those
+/// of per-item inputs), hold a NUL character. Run by `http::prepare` on
+/// every operation (HTTP, WebSocket, exports) before it executes; not a
+/// schema extension, since any extension puts every field of every answer
+/// through async-graphql's extension chain (a type lookup and a boxed
+/// future per field).
+pub fn check(doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    let exempt = check_document(doc)?;
+    for (name, value) in variables.iter() {
+        if !exempt.contains(name.as_str()) && const_has_nul(value) {
+            return Err(nul_error());
         }
-        Ok(doc)
     }
+    Ok(())
 }
 
 fn nul_error() -> ServerError {

@@ -61,7 +61,6 @@ pub fn schema_builder(limits: &Limits) -> SchemaBuilder<QueryRoot, MutationRoot,
     .override_output_type_description::<rust_decimal::Decimal>(DECIMAL_DESCRIPTION)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
-    .extension(input_guard::InputGuard)
 }
 
 /// The SDL as committed in schema.graphql.

@@ -25,6 +25,25 @@ use crate::error::AppResult;
 use crate::service::deal_filter::DealFilter;
 use crate::service::grouping::Dimension;
 
+/// The exact sum of a cents measure of a `Parts` relation (its two halves
+/// summed apart, recombined as `Dialect::sum_cents` does, read with
+/// `SumCents`); with `when`, of the rows where it holds.
+pub(crate) fn sum_cents(d: Dialect, measure: &str, when: Option<&str>) -> String {
+    let half = |h: &str| match when {
+        Some(c) => format!("CASE WHEN {c} THEN deal.{measure}_{h} ELSE 0 END"),
+        None => format!("deal.{measure}_{h}"),
+    };
+    let (hi, lo) = (half("hi"), half("lo"));
+    match d {
+        Dialect::Sqlite => {
+            format!("(COALESCE(SUM({hi}), 0) || ':' || COALESCE(SUM({lo}), 0))")
+        }
+        Dialect::Postgres => {
+            format!("CAST(COALESCE(SUM({hi}), 0) * 4294967296 + COALESCE(SUM({lo}), 0) AS TEXT)")
+        }
+    }
+}
+
 /// Whether the current request reads rollups at all (the server's setting,
 /// and a request may opt out with `Salesops-Rollups: off`).
 fn enabled() -> bool {
@@ -135,9 +154,9 @@ impl Kind {
     /// The cells (or deltas) with a measure of this kind.
     fn cell_filter(self) -> String {
         let (lo, hi) = match self {
-            Kind::Closed => (0, 5),
-            Kind::Won => (0, 3),
-            Kind::Open => (5, 7),
+            Kind::Closed => (0, rollup_sql::CLOSED),
+            Kind::Won => (0, rollup_sql::WON),
+            Kind::Open => (rollup_sql::CLOSED, rollup_sql::MEASURES.len()),
         };
         let any: Vec<String> = rollup_sql::MEASURES[lo..hi]
             .iter()
@@ -153,9 +172,9 @@ impl Kind {
             .enumerate()
             .map(|(i, m)| {
                 let mine = match self {
-                    Kind::Closed => i < 5,
-                    Kind::Won => i < 3,
-                    Kind::Open => i >= 5,
+                    Kind::Closed => i < rollup_sql::CLOSED,
+                    Kind::Won => i < rollup_sql::WON,
+                    Kind::Open => i >= rollup_sql::CLOSED,
                 };
                 if mine {
                     format!("{m} AS {m}")
@@ -214,23 +233,26 @@ impl Parts {
 
     /// One measure row per deal of `WHERE cond`.
     fn deal_rows(&mut self, tag: i64, kind: Kind, from_sql: &str) -> &mut Sql {
+        let keep = |status: &str| match kind {
+            Kind::Closed => status != "OPEN",
+            Kind::Won => status == "WON",
+            Kind::Open => status == "OPEN",
+        };
         let when = |status: &str, v: &str| {
-            format!("CASE WHEN deal.status = '{status}' THEN {v} ELSE 0 END")
+            if !keep(status) {
+                "0".to_owned()
+            } else if kind == Kind::Open {
+                // Every row of an open part is an open deal.
+                v.to_owned()
+            } else {
+                format!("CASE WHEN deal.status = '{status}' THEN {v} ELSE 0 END")
+            }
         };
-        let measures = match kind {
-            Kind::Closed | Kind::Won => format!(
-                "{} AS won, {} AS won_cents, {} AS won_days, {} AS lost, {} AS lost_cents, \
-                 0 AS open_deals, 0 AS open_cents",
-                when("WON", "1"),
-                when("WON", "deal.amount_cents"),
-                when("WON", &self.d.day_diff("deal.opened_at", "deal.closed_at")),
-                when("LOST", "1"),
-                when("LOST", "deal.amount_cents"),
-            ),
-            Kind::Open => "0 AS won, 0 AS won_cents, 0 AS won_days, 0 AS lost, 0 AS lost_cents, \
-                 1 AS open_deals, deal.amount_cents AS open_cents"
-                .to_owned(),
-        };
+        let measures = rollup_sql::measures(
+            "deal",
+            &when,
+            &self.d.day_diff("deal.opened_at", "deal.closed_at"),
+        );
         let text = format!(
             "SELECT {tag} AS tag, deal.owner_id AS owner_id, deal.territory_id AS territory_id, \
              deal.stage_id AS stage_id, {measures} FROM {from_sql} WHERE "

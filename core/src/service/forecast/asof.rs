@@ -543,11 +543,11 @@ pub async fn aggregate_from_rollups(
          {open_n} AS open_deals, {open_c} AS open_cents, CAST(0 AS {float}) AS open_sq, \
          CAST(0 AS {float}) AS open_cube, {zero} AS full_cents, {zero} AS aged_cents_days FROM ",
         won_n = d.sum_i64("CASE WHEN deal.tag = 0 THEN deal.won ELSE 0 END"),
-        won_c = d.sum_cents("CASE WHEN deal.tag = 0 THEN deal.won_cents ELSE 0 END"),
+        won_c = rollup::sum_cents(d, "won_cents", Some("deal.tag = 0")),
         lb_n = d.sum_i64("CASE WHEN deal.tag = 1 THEN deal.won ELSE 0 END"),
-        lb_c = d.sum_cents("CASE WHEN deal.tag = 1 THEN deal.won_cents ELSE 0 END"),
+        lb_c = rollup::sum_cents(d, "won_cents", Some("deal.tag = 1")),
         open_n = d.sum_i64("deal.open_deals"),
-        open_c = d.sum_cents("deal.open_cents"),
+        open_c = rollup::sum_cents(d, "open_cents", None),
         zero = d.zero_cents(),
     ));
     sql.append(&rel)

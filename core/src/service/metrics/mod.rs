@@ -122,8 +122,8 @@ pub(crate) fn closed_from(
                     "{} AS won, {} AS lost, {} AS won_cents, {} AS lost_cents, {days} AS won_days",
                     d.sum_i64("deal.won"),
                     d.sum_i64("deal.lost"),
-                    d.sum_cents("deal.won_cents"),
-                    d.sum_cents("deal.lost_cents"),
+                    rollup::sum_cents(d, "won_cents", None),
+                    rollup::sum_cents(d, "lost_cents", None),
                 ),
                 cond: Sql::new("1 = 1"),
             };
@@ -287,7 +287,7 @@ fn open_by_key_from_rollups(
     sql.push(&format!(
         ") SELECT {key} AS group_id, stage.probability_ppm AS probability_ppm, {} AS deals, {} AS cents FROM ",
         d.sum_i64("deal.open_deals"),
-        d.sum_cents("deal.open_cents"),
+        rollup::sum_cents(d, "open_cents", None),
     ))
     .append(&open.relation().expect("the undated part"))
     .push(&format!(

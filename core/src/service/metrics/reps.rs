@@ -163,13 +163,13 @@ fn won_by_owner(d: Dialect, current: &Period, previous: Option<&Period>) -> Sql 
         }
         if let Some(rel) = parts.relation() {
             let prev = if previous.is_some() {
-                d.sum_cents("CASE WHEN deal.tag = 1 THEN deal.won_cents ELSE 0 END")
+                rollup::sum_cents(d, "won_cents", Some("deal.tag = 1"))
             } else {
                 d.zero_cents().to_owned()
             };
             let mut sql = Sql::new(format!(
                 "SELECT deal.owner_id AS owner_id, {} AS cur, {prev} AS prev FROM ",
-                d.sum_cents("CASE WHEN deal.tag = 0 THEN deal.won_cents ELSE 0 END"),
+                rollup::sum_cents(d, "won_cents", Some("deal.tag = 0")),
             ));
             sql.append(&rel)
                 .push(" GROUP BY deal.owner_id HAVING SUM(deal.won) <> 0");
