@@ -1,26 +1,12 @@
-//! Deal sets several metrics and forecasts share: the average won cycle, and
-//! the expected close date of an open deal (its own, or opened_at plus the
-//! average won cycle when it has none; docs/design.md, Metrics).
-use chrono::{Duration, NaiveDate};
-use sea_orm::{ConnectionTrait, FromQueryResult};
-
-use entity::enums::DealStatus;
-use sea_orm::ActiveEnum;
-
-use super::access::DealScope;
-use super::deal_filter::DealFilter;
-use crate::clock::start_of;
-use crate::db::{Dialect, Sql};
-use crate::error::AppResult;
+//! Deal sets several metrics and forecasts share: the average won cycle (its
+//! statements are the metrics' and forecasts' own, over the deals or the
+//! rollups), and the expected close date of an open deal (its own, or
+//! opened_at plus the average won cycle when it has none; docs/design.md,
+//! Metrics).
+use crate::db::Dialect;
 
 /// Days of won deals that set the average won cycle (docs/design.md, Forecasts: SALES_CYCLE).
 pub const CYCLE_WINDOW_DAYS: i64 = 365;
-
-#[derive(FromQueryResult)]
-struct CycleRow {
-    days: Option<i64>,
-    deals: i64,
-}
 
 /// The won cycle of the deals in a scope and filter: the total of whole UTC
 /// days from opened_at to closed_at and the number of deals, for deals won
@@ -41,36 +27,6 @@ impl WonCycle {
     pub fn whole_days(&self) -> Option<i64> {
         (self.deals > 0).then(|| (self.total_days * 2 + self.deals).div_euclid(self.deals * 2))
     }
-}
-
-/// One aggregate statement: SUM and COUNT of won cycles in the window.
-pub async fn won_cycle(
-    db: &impl ConnectionTrait,
-    scope: DealScope,
-    filter: &DealFilter,
-    as_of: NaiveDate,
-) -> AppResult<WonCycle> {
-    let d = Dialect::of(db);
-    let from = as_of - Duration::days(CYCLE_WINDOW_DAYS - 1);
-    let mut sql = Sql::new(format!(
-        "SELECT SUM({}) AS days, COUNT(*) AS deals FROM deal WHERE deal.status = ",
-        d.day_diff("deal.opened_at", "deal.closed_at")
-    ));
-    sql.bind(DealStatus::Won.to_value())
-        .push(" AND deal.closed_at >= ")
-        .bind(start_of(from))
-        .push(" AND deal.closed_at < ")
-        .bind(start_of(as_of + Duration::days(1)));
-    filter.push_sql(&mut sql, scope, d);
-    let row = CycleRow::find_by_statement(sql.statement(db.get_database_backend()))
-        .one(db)
-        .await?;
-    Ok(row
-        .map(|r| WonCycle {
-            total_days: r.days.unwrap_or(0),
-            deals: r.deals,
-        })
-        .unwrap_or_default())
 }
 
 /// The expected close date of a deal as an SQL date expression: its own
