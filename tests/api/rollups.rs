@@ -109,6 +109,18 @@ struct World {
     moves: usize,
 }
 
+impl World {
+    /// A world without deals whose clock (and the app's) starts at `at`.
+    fn starting(app: &TestApp, at: &str) -> Self {
+        app.set_clock(at);
+        World {
+            now: at.parse().unwrap(),
+            deals: Vec::new(),
+            moves: 0,
+        }
+    }
+}
+
 fn money(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
@@ -408,12 +420,7 @@ fn histories(seed: u64, cases: usize, len: usize) -> Vec<Vec<Op>> {
 
 async fn rollups_answer_what_the_deals_answer_on_random_histories(app: TestApp) {
     let org = org(&app).await;
-    let mut w = World {
-        now: "2026-03-01T09:00:00Z".parse().unwrap(),
-        deals: Vec::new(),
-        moves: 0,
-    };
-    app.set_clock(&rfc(w.now));
+    let mut w = World::starting(&app, "2026-03-01T09:00:00Z");
     // One long history cut into checkpoints (each case continues the last).
     for (case, ops) in histories(19, 6, 16).into_iter().enumerate() {
         for op in &ops {
@@ -442,12 +449,7 @@ async fn rollups_answer_what_the_deals_answer_on_random_histories(app: TestApp) 
 
 async fn a_rebuild_restores_rollups_that_drifted(app: TestApp) {
     let org = org(&app).await;
-    let mut w = World {
-        now: "2026-04-01T09:00:00Z".parse().unwrap(),
-        deals: Vec::new(),
-        moves: 0,
-    };
-    app.set_clock(&rfc(w.now));
+    let mut w = World::starting(&app, "2026-04-01T09:00:00Z");
     for stage in [5, 5, 6, 2] {
         apply(
             &app,
