@@ -107,7 +107,23 @@ impl Drop for TestApp {
 
 /// The settings every test starts from, independent of the caller's
 /// environment.
+/// Server logs for a failing test: with RUST_LOG set (e.g. `RUST_LOG=warn`)
+/// every app the harness starts writes its tracing events to the test's
+/// captured output, so an INTERNAL answer shows the error behind it.
+fn init_test_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 pub fn test_config() -> Config {
+    init_test_logs();
     #[derive(clap::Parser)]
     struct P {
         #[command(flatten)]
@@ -218,14 +234,18 @@ impl TestApp {
     pub async fn restart(&mut self, graceful: bool, configure: impl FnOnce(&mut Config)) {
         self.stop(graceful).await;
         configure(&mut self.config);
-        let app = Application::build(
-            &self.config,
-            self.db.clone(),
-            self.db.clone(),
-            Arc::new(Metrics::default()),
-        )
-        .await
-        .expect("rebuild app");
+        // A fresh pool: connections opened by the old server's actix workers
+        // are bound to their Tokio runtimes, which are gone now ("a Tokio
+        // context ... is being shutdown" on the next query through them).
+        let metrics = Arc::new(Metrics::default());
+        let pool = PoolSettings::from_config(&self.config);
+        let (primary, read) = startup::connect(&self.config, &pool, &metrics)
+            .await
+            .expect("reconnect");
+        self.db = primary.clone();
+        let app = Application::build(&self.config, primary, read, metrics)
+            .await
+            .expect("rebuild app");
         let port = app.port();
         self.url = format!("http://127.0.0.1:{port}/graphql");
         self.base = format!("http://127.0.0.1:{port}");

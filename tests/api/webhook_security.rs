@@ -322,12 +322,12 @@ async fn last_error_is_a_class_of_failure(backend: Backend) {
         false,
     )
     .await;
-    let closed = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", l.local_addr().unwrap());
-        drop(l);
-        url
-    };
+    // A socket bound but never listening: connections are refused, and the
+    // port stays ours (a dropped listener's port can be taken by another
+    // test's receiver running in parallel, which then answers 200).
+    let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+    refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = format!("http://{}/hook", refusing.local_addr().unwrap());
     let (hang_url, _) = canned("", true).await;
     // Plain HTTP where TLS is expected: the handshake fails.
     let (plain_url, _) = canned("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false).await;
