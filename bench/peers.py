@@ -37,8 +37,11 @@ cent, counts exactly, ratios to 1e-9; a mismatch exits non-zero). Then for
 each repetition, for each question, for 1 and 16 clients, each system runs
 for --seconds (longer at 16 clients for slow questions, the same length for
 every system of that cell): requests/s and p50 latency. HTTP load comes from
-a small asyncio client (closed loop, keep-alive, one connection per client;
-like pgbench, requests in flight at the deadline finish and count). The
+wrk (Debian package wrk; C like pgbench, one thread, closed loop, one
+keep-alive connection per client, every answer checked for errors) or,
+without wrk or with --load-generator python, a small asyncio client (same
+loop; it takes up to a core at a thousand requests/s, which the server then
+lacks). The
 tables print ours/raw and ours/best PostGraphile within each repetition,
 and our server's peak RSS.
 
@@ -53,6 +56,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -78,6 +82,8 @@ SYSTEMS = ["raw", "pg", "pgf", "scan", "ours"]
 # "scan": ours asked with `Salesops-Rollups: off`, so every metric scans the
 # deals (docs/design.md, Rollups); only for the questions rollups answer.
 SCAN_HEADER = "Salesops-Rollups: off"
+# wrk when installed (Debian package wrk), else the asyncio client; see --load-generator.
+LOAD_GENERATOR = "wrk" if shutil.which("wrk") else "python"
 FN_SCHEMA = "peers_fn"
 
 
@@ -558,9 +564,72 @@ async def _load(port, request, clients, seconds):
     return lat, errors, time.monotonic() - start
 
 
+WRK_SCRIPT = r"""
+wrk.method = "POST"
+wrk.body = os.getenv("PEERS_BODY")
+for k, v in string.gmatch(os.getenv("PEERS_HEADERS"), "([^\n:]+): ([^\n]*)") do wrk.headers[k] = v end
+bad = 0
+first_bad = ""
+response = function(status, headers, body)
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+    if bad == 0 then first_bad = string.sub(body, 1, 300) end
+    bad = bad + 1
+  end
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function done(summary, latency, requests)
+  local n_bad, sample = 0, ""
+  for _, t in ipairs(threads) do
+    n_bad = n_bad + t:get("bad")
+    if sample == "" then sample = t:get("first_bad") end
+  end
+  local e = summary.errors
+  io.write(string.format("PEERS %d %d %.3f %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50) / 1000, n_bad, e.connect + e.read + e.write + e.status + e.timeout))
+  io.write("PEERS_SAMPLE " .. sample .. "\n")
+end
+"""
+
+
+def wrk_load(port, path, body, headers, clients, seconds):
+    """The same closed loop as the asyncio client, from wrk (C): one thread,
+    one keep-alive connection per client, so the load generator takes little
+    of the 2 cores it shares with the server and the database (pgbench is C
+    too). (requests/s, p50 ms, load generator CPU share of one core)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+        script = f.name
+    env = dict(os.environ, PEERS_BODY=body.decode(), PEERS_HEADERS="\n".join(f"{k}: {v}" for k, v in headers))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    res = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "300s", "-s", script,
+                          f"http://127.0.0.1:{port}{path}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=env)
+    elapsed = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    os.unlink(script)
+    m = re.search(r"^PEERS (\d+) (\d+) ([\d.]+) (\d+) (\d+)$", res.stdout, re.M)
+    if res.returncode != 0 or m is None:
+        sys.exit(f"wrk failed:\n{res.stdout[-3000:]}")
+    requests, micros, p50, bad, errors = int(m[1]), int(m[2]), float(m[3]), int(m[4]), int(m[5])
+    if bad or errors:
+        sample = re.search(r"^PEERS_SAMPLE (.*)$", res.stdout, re.M)
+        sys.exit(f"{bad + errors} failed requests on port {port}, e.g. {sample[1] if sample else ''!r}")
+    cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / elapsed
+    return requests / (micros / 1e6), p50, cpu
+
+
 def http_load(port, path, query, variables, token, clients, seconds, scan=False):
     """(requests/s, p50 ms, load generator CPU share of one core)."""
     body = json.dumps({"query": query, "variables": variables}).encode()
+    if LOAD_GENERATOR == "wrk":
+        headers = [("Content-Type", "application/json")]
+        if token:
+            headers.append(("Authorization", f"Bearer {token}"))
+        if scan:
+            headers.append(tuple(SCAN_HEADER.split(": ", 1)))
+        return wrk_load(port, path, body, headers, clients, seconds)
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n")
     if token:
@@ -611,6 +680,8 @@ def arguments():
     ap.add_argument("--seconds", type=int, default=10, help="per cell (longer at 16 clients for slow questions)")
     ap.add_argument("--clients", default="1,16")
     ap.add_argument("--only", help="question ids, e.g. Q1,Q4,VP")
+    ap.add_argument("--load-generator", choices=["wrk", "python"], default=LOAD_GENERATOR,
+                    help="HTTP load from wrk (default when installed) or the asyncio client")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 repetition, 3 s per cell")
     ap.add_argument("--out", help="also write the tables (markdown) to this file")
     ap.add_argument("--max-seconds", type=int, default=60, help="cap of a stretched cell")
@@ -652,7 +723,9 @@ def fmt_rate(v):
 
 
 def main():
+    global LOAD_GENERATOR
     args = arguments()
+    LOAD_GENERATOR = args.load_generator
     clients = [int(c) for c in args.clients.split(",")]
     questions = QUESTIONS
     if args.only:
@@ -846,7 +919,8 @@ def render(args, questions, clients, results, rss, stmts, hwm, deals, pool, pg_v
         f"schema (\"-\": it cannot express the aggregate); pgf = PostGraphile calling one SQL function per question "
         f"(schema {FN_SCHEMA}); ours = salesops serve, default settings (pool {pool}), release build, reading its "
         f"rollups; ours, scan = the same server asked with `{SCAN_HEADER}` (every metric scans the deals). PostGraphile: "
-        f"default pool (10), --cluster-workers {args.pg_workers if args.pg_workers > 1 else 'off'}.",
+        f"default pool (10), --cluster-workers {args.pg_workers if args.pg_workers > 1 else 'off'}. HTTP load from "
+        f"{'wrk (one thread, keep-alive)' if args.load_generator == 'wrk' else 'the asyncio client'}.",
         f"Whole measurement {total_min:.0f} min on {os.cpu_count()} cores; rows written to the database's public tables "
         f"during the run (pg_stat_user_tables, any client): {writes}.",
     ]

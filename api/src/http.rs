@@ -61,6 +61,8 @@ pub struct AppState {
     pub active_reps: Arc<crate::auth::ActiveReps>,
     /// Automatic persisted queries and the allow-list (persisted.rs).
     pub persisted: Arc<crate::persisted::Persisted>,
+    /// The cost of the operations executing at once (admission.rs).
+    pub admission: Arc<crate::admission::CostAdmission>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -304,16 +306,23 @@ where
         &read_db,
         principal.scope(),
         st.settings.max_rows_per_request,
+        kind == Some(OperationType::Query),
     )
     .data(RequestCtx {
         principal: principal.clone(),
         read_db,
     });
-    // A panic in a resolver fails this request only.
+    // Waits for its cost to fit beside the operations running (within the
+    // deadline below); a panic in a resolver fails this request only.
+    let admission = st.admission.clone();
+    let admitted = async move {
+        let _admitted = admission.admit(cost).await;
+        schema.execute(req).await
+    };
     let run = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(
         crate::clock::scope(
             st.settings.clock.clone(),
-            crate::work::scope(work, schema.execute(req)),
+            crate::work::scope(work, admitted),
         ),
         span.clone(),
     ))
@@ -830,6 +839,7 @@ async fn metrics(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     };
     let mut body = st.metrics.render(pool);
     body.push_str(&st.reads.render());
+    body.push_str(&st.admission.render());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
@@ -887,6 +897,7 @@ mod tests {
             work: Default::default(),
             active_reps: Default::default(),
             persisted: Default::default(),
+            admission: std::sync::Arc::new(crate::admission::CostAdmission::new(0)),
         }
     }
 

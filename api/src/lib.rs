@@ -2,6 +2,7 @@
 //! GraphQL (schema, resolvers, loaders), HTTP and the command line. The
 //! services, rules and storage are in `salesops_core`, re-exported here so
 //! `crate::service::...` reads the same from either side.
+pub mod admission;
 pub mod cli;
 pub mod documents;
 pub mod export;

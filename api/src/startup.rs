@@ -164,6 +164,7 @@ impl Application {
                 limits
             }),
             active_reps: Default::default(),
+            admission: Arc::new(crate::admission::CostAdmission::new(cfg.max_cost_in_flight)),
             persisted: Arc::new(crate::persisted::Persisted::new(
                 cfg.apq_cache_bytes,
                 match &cfg.persisted_documents {

@@ -400,12 +400,21 @@ impl Connection {
                 &read_db,
                 principal.scope(),
                 st.settings.max_rows_per_request,
+                kind == Some(OperationType::Query),
             )
             .data(RequestCtx { principal, read_db });
             let work = crate::work::RequestWork::new(&st.work);
             let timeout = st.work.request_timeout;
             let order = prepared.order;
+            let cost = prepared.cost;
+            let admission = st.admission.clone();
             let run = crate::work::scope(work, async {
+                // Queries and mutations wait for their cost to fit
+                // (admission.rs); a subscription's events are small.
+                let _admitted = match kind {
+                    Some(OperationType::Subscription) => None,
+                    _ => Some(admission.admit(cost).await),
+                };
                 let mut stream = schema.execute_stream(req);
                 loop {
                     // Queries and mutations have the request deadline; a

@@ -87,6 +87,13 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_ROLLUP_COMPACT_MS", default_value_t = 2_000)]
     pub rollup_compact_ms: u64,
 
+    /// Cost (the price SALESOPS_MAX_QUERY_COMPLEXITY limits) of the GraphQL
+    /// operations executing at once; others wait their turn within their
+    /// deadline. Bounds peak memory: an answer takes about 500-700 bytes per
+    /// unit of cost while it is built (0: no bound).
+    #[arg(long, env = "SALESOPS_MAX_COST_IN_FLIGHT", default_value_t = 60_000)]
+    pub max_cost_in_flight: usize,
+
     /// Metric and forecast fields one request computes at once.
     #[arg(long, env = "SALESOPS_MAX_HEAVY_PER_REQUEST", default_value_t = 2)]
     pub max_heavy_per_request: usize,

@@ -194,8 +194,94 @@ async fn reads_go_to_the_replica(backend: Backend) {
     }
 }
 
+/// A gauge or counter from GET /metrics.
+async fn metric(app: &crate::helpers::TestApp, name: &str) -> u64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
+}
+
+/// Operations whose cost does not fit beside those running wait for them
+/// (SALESOPS_MAX_COST_IN_FLIGHT), then run: none is refused or lost.
+async fn operations_wait_for_the_cost_in_flight(backend: Backend) {
+    const Q: &str = "{ stages { name } }";
+    let probe = {
+        let Some(app) = spawn_app_with(backend, |_| {}).await else {
+            return;
+        };
+        app.gql(&app.admin_token(), Q, json!({})).await["extensions"]["cost"]["requested"]
+            .as_u64()
+            .unwrap()
+    };
+    // Room for exactly one of them; one pooled connection, held below.
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.max_cost_in_flight = probe as usize;
+        c.db_max_connections = 1;
+        c.db_min_connections = 1;
+        c.db_acquire_timeout_ms = 20_000;
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(metric(&app, "salesops_cost_in_flight_limit").await, probe);
+    let tx = app.db.begin().await.unwrap();
+    let send = || {
+        let (http, url, token) = (app.http.clone(), app.url.clone(), app.admin_token());
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": Q }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    // The first is admitted and waits for the connection...
+    let first = send();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&app, "salesops_cost_in_flight").await != probe {
+        assert!(Instant::now() < deadline, "the first was never admitted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...the second does not fit beside it and waits for admission.
+    let second = send();
+    while metric(&app, "salesops_admission_waits_total").await != 1 {
+        assert!(Instant::now() < deadline, "the second did not wait");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(metric(&app, "salesops_cost_in_flight").await, probe);
+    drop(tx);
+    for r in [first.await.unwrap(), second.await.unwrap()] {
+        assert!(r.get("errors").is_none(), "{r}");
+        assert_eq!(r["data"]["stages"][0]["name"], "Discovery");
+    }
+    assert_eq!(metric(&app, "salesops_cost_in_flight").await, 0);
+}
+
 mod pool {
     use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admission_sqlite() {
+        operations_wait_for_the_cost_in_flight(Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admission_postgres() {
+        operations_wait_for_the_cost_in_flight(Backend::Postgres).await;
+    }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn exhaustion_sqlite() {
         pool_exhaustion_is_a_clear_error(Backend::Sqlite).await;

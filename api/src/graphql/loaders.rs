@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, Iterable,
     PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect,
@@ -45,6 +45,12 @@ has_id!(
 
 /// Loads rows of `E` by primary key.
 pub struct ById<E>(DatabaseConnection, PhantomData<E>);
+
+/// The request's by-id loader of `E`. Its cache (on for queries only: a
+/// mutation may change a row between two of its fields, a subscription
+/// lives across changes) answers repeated ids without a batch, and holds the
+/// rows a page read in its own statement (see [`feed_by_id`]).
+pub type ByIdLoader<E> = DataLoader<ById<E>, HashMapCache>;
 
 impl<E> Loader<i64> for ById<E>
 where
@@ -460,8 +466,8 @@ impl Loader<PageKey> for DealPages {
             }
             match d {
                 Dialect::Postgres => {
-                    sql.push(&format!(" ORDER BY {order} LIMIT "))
-                        .bind(args.first as i64 + 1)
+                    sql.push(&format!(" ORDER BY {order}"))
+                        .push_limit(args.first + 1)
                         .push(&format!(") deal ORDER BY deal.{col}, {order}"));
                 }
                 Dialect::Sqlite => {
@@ -756,19 +762,26 @@ fn batched<T>(loader: T) -> DataLoader<T> {
 }
 
 /// Attaches every loader to a request.
+/// `query`: the operation is a query, so by-id rows may be cached for the
+/// request (see [`ByIdLoader`]).
 pub fn attach(
     req: async_graphql::Request,
     db: &DatabaseConnection,
     scope: DealScope,
     max_rows: usize,
+    query: bool,
 ) -> async_graphql::Request {
     let budget = RowBudget::new(max_rows);
-    fn by_id<E>(db: &DatabaseConnection) -> DataLoader<ById<E>>
+    fn cached<E>(db: &DatabaseConnection, query: bool) -> ByIdLoader<E>
     where
         E: EntityTrait + Send + Sync + 'static,
         E::Model: HasId + Clone + Send + Sync + 'static,
     {
-        batched(ById::<E>(db.clone(), PhantomData))
+        let loader = ById::<E>(db.clone(), PhantomData);
+        let l = DataLoader::with_cache(loader, spawn_batch, HashMapCache::default())
+            .delay(std::time::Duration::ZERO);
+        l.enable_all_cache(query);
+        l
     }
     fn children<R>(db: &DatabaseConnection, budget: &Arc<RowBudget>) -> DataLoader<Children<R>>
     where
@@ -777,12 +790,12 @@ pub fn attach(
     {
         batched(Children::<R>(db.clone(), budget.clone(), PhantomData))
     }
-    req.data(by_id::<territory::Entity>(db))
-        .data(by_id::<rep::Entity>(db))
-        .data(by_id::<account::Entity>(db))
-        .data(by_id::<stage::Entity>(db))
-        .data(by_id::<playbook::Entity>(db))
-        .data(by_id::<sop_plan::Entity>(db))
+    req.data(cached::<territory::Entity>(db, query))
+        .data(cached::<rep::Entity>(db, query))
+        .data(cached::<account::Entity>(db, query))
+        .data(cached::<stage::Entity>(db, query))
+        .data(cached::<playbook::Entity>(db, query))
+        .data(cached::<sop_plan::Entity>(db, query))
         .data(children::<SopPlanTransitions>(db, &budget))
         .data(batched(SopPlanLines(db.clone())))
         .data(batched(SopPlanGaps(db.clone())))
@@ -816,7 +829,7 @@ pub fn attach(
             scope,
         }))
         .data(batched(TeamQuotaLoader { db: db.clone() }))
-        .data(by_id::<entity::lead_scoring_rule::Entity>(db))
+        .data(cached::<entity::lead_scoring_rule::Entity>(db, query))
         .data(children::<LeadStatusHistory>(db, &budget))
         .data(batched(crate::graphql::lead_loaders::LeadsInScope {
             db: db.clone(),
@@ -841,10 +854,26 @@ where
     E: EntityTrait + Send + Sync + 'static,
     E::Model: HasId + Clone + Send + Sync + 'static,
 {
-    ctx.data::<DataLoader<ById<E>>>()?
+    ctx.data::<ByIdLoader<E>>()?
         .load_one(id)
         .await
         .map_err(|e| AppError::from(e).extend())
+}
+
+/// Puts rows read by another statement (a page's joined relations) into
+/// the request's by-id cache, so their fields resolve without a batch.
+pub async fn feed_by_id<E>(
+    ctx: &async_graphql::Context<'_>,
+    rows: impl IntoIterator<Item = E::Model>,
+) -> async_graphql::Result<()>
+where
+    E: EntityTrait + Send + Sync + 'static,
+    E::Model: HasId + Clone + Send + Sync + 'static,
+{
+    ctx.data::<ByIdLoader<E>>()?
+        .feed_many(rows.into_iter().map(|m| (m.id(), m)))
+        .await;
+    Ok(())
 }
 
 /// Loads the children of one parent through the request's loader.

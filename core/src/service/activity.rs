@@ -200,7 +200,7 @@ pub async fn page(
             sql.push(" ORDER BY activity.updated_at, activity.id");
         }
     }
-    sql.push(" LIMIT ").bind(limit as i64);
+    sql.push_limit(limit);
     Ok(
         activity::Model::find_by_statement(sql.statement(db.get_database_backend()))
             .all(db)

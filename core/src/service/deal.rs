@@ -154,23 +154,77 @@ pub async fn page(
     order: DealOrder,
     first: u64,
     after: Option<&Cursor>,
-) -> AppResult<(Vec<deal::Model>, bool)> {
-    let mut sql = Sql::new("SELECT deal.* FROM deal WHERE 1 = 1");
+    joins: ToOne,
+) -> AppResult<(Vec<PageRow>, bool)> {
+    let mut sql = Sql::new("SELECT deal.*");
+    if joins.owner {
+        push_prefixed::<rep::Entity>(&mut sql, "rep_of_deal", OWNER_PREFIX);
+    }
+    if joins.account {
+        push_prefixed::<account::Entity>(&mut sql, "account_of_deal", ACCOUNT_PREFIX);
+    }
+    sql.push(" FROM deal");
+    if joins.owner {
+        sql.push(" JOIN rep rep_of_deal ON rep_of_deal.id = deal.owner_id");
+    }
+    if joins.account {
+        sql.push(" LEFT JOIN account account_of_deal ON account_of_deal.id = deal.account_id");
+    }
+    sql.push(" WHERE 1 = 1");
     filter.push_sql(&mut sql, scope, Dialect::of(db));
     if let Some(c) = after {
         sql.push(" AND ").append(&c.condition()?);
     }
     sql.push(" ORDER BY ")
         .push(order.order_by())
-        .push(" LIMIT ")
-        .bind(first as i64 + 1);
-    let mut rows = deal::Entity::find()
-        .from_raw_sql(sql.statement(db.get_database_backend()))
-        .all(db)
+        .push_limit(first + 1);
+    let results = db
+        .query_all_raw(sql.statement(db.get_database_backend()))
         .await?;
-    let more = rows.len() as u64 > first;
-    rows.truncate(first as usize);
+    let more = results.len() as u64 > first;
+    let mut rows = Vec::with_capacity(results.len().min(first as usize));
+    for r in results.iter().take(first as usize) {
+        rows.push(PageRow {
+            deal: deal::Model::from_query_result(r, "")?,
+            owner: match joins.owner {
+                true => Some(rep::Model::from_query_result(r, OWNER_PREFIX)?),
+                false => None,
+            },
+            account: match joins.account {
+                true => account::Model::from_query_result_optional(r, ACCOUNT_PREFIX)?,
+                false => None,
+            },
+        });
+    }
     Ok((rows, more))
+}
+
+/// The to-one relations a page reads in its own statement (joined) rather
+/// than through their loaders: the ones the query selects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ToOne {
+    pub owner: bool,
+    pub account: bool,
+}
+
+/// A deal of a page with the relations [`ToOne`] asked for.
+pub struct PageRow {
+    pub deal: deal::Model,
+    pub owner: Option<rep::Model>,
+    pub account: Option<account::Model>,
+}
+
+const OWNER_PREFIX: &str = "owner__";
+const ACCOUNT_PREFIX: &str = "account__";
+
+/// `, t.col AS "prefixcol"` for every column of `E`, read back with
+/// `from_query_result(row, prefix)`.
+fn push_prefixed<E: EntityTrait>(sql: &mut Sql, table: &str, prefix: &str) {
+    use sea_orm::{IdenStatic, Iterable};
+    for c in E::Column::iter() {
+        let name = c.as_str();
+        sql.push(&format!(", {table}.{name} AS \"{prefix}{name}\""));
+    }
 }
 
 #[derive(FromQueryResult)]

@@ -238,7 +238,7 @@ pub async fn page(
             sql.push(" ORDER BY lead.updated_at, lead.id");
         }
     }
-    sql.push(" LIMIT ").bind(limit as i64);
+    sql.push_limit(limit);
     Ok(
         lead::Model::find_by_statement(sql.statement(db.get_database_backend()))
             .all(db)

@@ -153,7 +153,7 @@ impl Lead {
     /// The rules that gave the score (retired ones included when the lead was scored before they were replaced).
     async fn score_rules(&self, ctx: &Context<'_>) -> Result<Vec<LeadScoringRule>> {
         let loader =
-            ctx.data::<DataLoader<crate::graphql::loaders::ById<lead_scoring_rule::Entity>>>()?;
+            ctx.data::<crate::graphql::loaders::ByIdLoader<lead_scoring_rule::Entity>>()?;
         let ids = lead_scoring::rule_ids(&self.0.score_rule_ids);
         let found = loader
             .load_many(ids.iter().copied())
