@@ -1148,7 +1148,17 @@ async fn a_page_of_leads_loads_its_relations_in_constant_statements(app: TestApp
             app.statements().await - before
         }
     };
-    assert_eq!(cost(4).await, cost(40).await);
+    // One statement per relation, whatever the page size. The activities'
+    // rep is the leads' owner: it joins the owners' batch or is found in the
+    // request's by-id cache (one statement fewer), unless the owners' batch
+    // was already under way when it was asked (one more): timing decides
+    // between the two, the page size never does.
+    let (small, large) = (cost(4).await, cost(40).await);
+    let fewest = small.min(large);
+    assert!(
+        small.max(large) - fewest <= 1 && (6..=7).contains(&fewest),
+        "{small} statements for 4 leads, {large} for 40"
+    );
 }
 
 /// Deal risk keeps the stage means between pages while no stage change
