@@ -327,6 +327,11 @@ impl TestApp {
 
     /// SQL statements the server has executed so far (from GET /metrics).
     pub async fn statements(&self) -> u64 {
+        self.metric("salesops_db_statements_total").await
+    }
+
+    /// An unlabelled counter or gauge from GET /metrics.
+    pub async fn metric(&self, name: &str) -> u64 {
         let text = self
             .http
             .get(format!("{}/metrics", self.base))
@@ -337,9 +342,9 @@ impl TestApp {
             .await
             .unwrap();
         text.lines()
-            .find_map(|l| l.strip_prefix("salesops_db_statements_total "))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|v| v.trim().parse().ok())
-            .expect("statement counter")
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
     }
 
     /// Stage ids by name.

@@ -194,23 +194,6 @@ async fn reads_go_to_the_replica(backend: Backend) {
     }
 }
 
-/// A gauge or counter from GET /metrics.
-async fn metric(app: &crate::helpers::TestApp, name: &str) -> u64 {
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} in /metrics"))
-}
-
 /// Operations whose cost does not fit beside those running wait for them
 /// (SALESOPS_MAX_COST_IN_FLIGHT), then run: none is refused or lost.
 async fn operations_wait_for_the_cost_in_flight(backend: Backend) {
@@ -234,7 +217,7 @@ async fn operations_wait_for_the_cost_in_flight(backend: Backend) {
     else {
         return;
     };
-    assert_eq!(metric(&app, "salesops_cost_in_flight_limit").await, probe);
+    assert_eq!(app.metric("salesops_cost_in_flight_limit").await, probe);
     let tx = app.db.begin().await.unwrap();
     let send = || {
         let (http, url, token) = (app.http.clone(), app.url.clone(), app.admin_token());
@@ -253,23 +236,23 @@ async fn operations_wait_for_the_cost_in_flight(backend: Backend) {
     // The first is admitted and waits for the connection...
     let first = send();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&app, "salesops_cost_in_flight").await != probe {
+    while app.metric("salesops_cost_in_flight").await != probe {
         assert!(Instant::now() < deadline, "the first was never admitted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // ...the second does not fit beside it and waits for admission.
     let second = send();
-    while metric(&app, "salesops_admission_waits_total").await != 1 {
+    while app.metric("salesops_admission_waits_total").await != 1 {
         assert!(Instant::now() < deadline, "the second did not wait");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(metric(&app, "salesops_cost_in_flight").await, probe);
+    assert_eq!(app.metric("salesops_cost_in_flight").await, probe);
     drop(tx);
     for r in [first.await.unwrap(), second.await.unwrap()] {
         assert!(r.get("errors").is_none(), "{r}");
         assert_eq!(r["data"]["stages"][0]["name"], "Discovery");
     }
-    assert_eq!(metric(&app, "salesops_cost_in_flight").await, 0);
+    assert_eq!(app.metric("salesops_cost_in_flight").await, 0);
 }
 
 mod pool {
