@@ -594,7 +594,10 @@ impl BulkLoad {
             seconds = started.elapsed().as_secs_f64(),
             "indexes and foreign keys rebuilt"
         );
-        db.execute_unprepared("ANALYZE").await?;
+        // PostgreSQL only (SQLite never dropped its indexes): statistics
+        // for the planner, and the visibility map and dead rows the seed's
+        // own updates (leads, stages) left, as autovacuum would leave them.
+        db.execute_unprepared("VACUUM (ANALYZE)").await?;
         Ok(())
     }
 }

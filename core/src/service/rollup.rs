@@ -394,6 +394,9 @@ pub async fn compact(db: &DatabaseConnection) -> AppResult<u64> {
                 .await?
                 .rows_affected();
             tx.commit().await?;
+            if moved > 0 {
+                reclaim(db).await?;
+            }
             Ok(moved)
         }
         Dialect::Sqlite => {
@@ -412,6 +415,20 @@ pub async fn compact(db: &DatabaseConnection) -> AppResult<u64> {
             Ok(moved)
         }
     }
+}
+
+/// PostgreSQL: vacuums the two tables a compaction churns. Every delta row
+/// is deleted within seconds of its insert and every folded cell is
+/// rewritten, so without a vacuum each read scans the dead rows too: on the
+/// bench data set (autovacuum off) 1,627 dead pages of an empty delta table
+/// made the quota attainment statement 22 ms instead of 10, and planned it
+/// parallel. Autovacuum would get there within its naptime; this does not
+/// wait for it. SKIP_LOCKED: a vacuum already running (or a rebuild) is
+/// left alone.
+async fn reclaim(db: &DatabaseConnection) -> AppResult<()> {
+    db.execute_unprepared("VACUUM (SKIP_LOCKED) deal_rollup_delta, deal_rollup")
+        .await?;
+    Ok(())
 }
 
 /// Compacts every `every` while the process runs (a failure is logged and
