@@ -6,6 +6,7 @@
 #   bench/question.sh Q5 10                                   # 16 clients, 10 s
 #   SALESOPS_MAX_COST_IN_FLIGHT=0 bench/question.sh VP 15     # any server setting
 #   BIN=/tmp/old-salesops CLIENTS=1 bench/question.sh Q2 10   # another binary
+#   QUERY='query($p: Period!) { ... }' bench/question.sh Q4 10  # another document, Q4's variables
 #
 # Needs wrk, the database bench/peers.py uses (DB=...) and a release build.
 set -euo pipefail
@@ -22,7 +23,9 @@ import json, sys
 sys.path.insert(0, "bench")
 import peers
 q = sys.argv[1]
-print(json.dumps({"query": getattr(peers, f"{q}_OURS"), "variables": getattr(peers, f"{q}_VARS", {})}))
+import os
+query = os.environ.get("QUERY") or getattr(peers, f"{q}_OURS")
+print(json.dumps({"query": query, "variables": getattr(peers, f"{q}_VARS", {})}))
 PY
 "$BIN" serve >"$TMP/server.log" 2>&1 &
 PID=$!

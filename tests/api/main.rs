@@ -11,6 +11,7 @@ mod conventions;
 mod dataloader;
 mod deals;
 mod demo;
+mod eager;
 mod export;
 mod forecast;
 mod fuzz;

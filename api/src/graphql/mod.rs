@@ -2,6 +2,7 @@
 //! root, with depth and complexity limits. Resolvers stay thin: they parse
 //! arguments, then call a service.
 pub mod cost;
+pub mod eager;
 pub mod enums;
 pub mod errors;
 pub mod guard;
@@ -61,6 +62,8 @@ pub fn schema_builder(limits: &Limits) -> SchemaBuilder<QueryRoot, MutationRoot,
     .override_output_type_description::<rust_decimal::Decimal>(DECIMAL_DESCRIPTION)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
+    // No `.extension(..)`: eager.rs resolves plain selections without the
+    // per-field extension hooks.
 }
 
 /// The SDL as committed in schema.graphql.

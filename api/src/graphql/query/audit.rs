@@ -1,3 +1,4 @@
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
@@ -18,7 +19,7 @@ impl AuditQuery {
         entity_type: Option<String>,
         entity_id: Option<ID>,
         first: Option<i32>,
-    ) -> Result<Vec<AuditEntry>> {
+    ) -> Result<EagerList<AuditEntry>> {
         principal(ctx)?.require(AUDIT_READERS).extend()?;
         let limit = page_size(ctx, first, 100)?;
         let rows = service::audit::list(

@@ -1,3 +1,4 @@
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
@@ -68,7 +69,7 @@ impl ForecastQuery {
         to: Option<Date>,
         granularity: Granularity,
         category: Option<ForecastCategory>,
-    ) -> Result<Vec<ForecastPoint>> {
+    ) -> Result<EagerList<ForecastPoint>> {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let points = service::forecast::trend::trend(
@@ -95,7 +96,7 @@ impl ForecastQuery {
         periods: Vec<Period>,
         methods: Option<Vec<ForecastMethod>>,
         as_of_offset_days: Option<i32>,
-    ) -> Result<Vec<ForecastAccuracyRow>> {
+    ) -> Result<EagerList<ForecastAccuracyRow>> {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let methods: Option<Vec<Method>> = methods.map(|m| m.into_iter().map(Into::into).collect());
@@ -117,7 +118,7 @@ impl ForecastQuery {
         ctx: &Context<'_>,
         period: Period,
         rep_id: Option<ID>,
-    ) -> Result<Vec<ForecastSubmission>> {
+    ) -> Result<EagerList<ForecastSubmission>> {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let rep_id = opt_id(&rep_id, "repId").extend()?;

@@ -1,3 +1,4 @@
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
@@ -12,7 +13,7 @@ pub struct IntegrationQuery;
 #[Object]
 impl IntegrationQuery {
     /// Every webhook (ADMIN); secrets are never shown.
-    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<Webhook>> {
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<EagerList<Webhook>> {
         let p = principal(ctx)?;
         Ok(service::webhook::list(write_db(ctx)?, p)
             .await
@@ -30,7 +31,7 @@ impl IntegrationQuery {
         event_id: Option<String>,
         status: Option<Vec<DeliveryStatus>>,
         first: Option<i32>,
-    ) -> Result<Vec<WebhookDelivery>> {
+    ) -> Result<EagerList<WebhookDelivery>> {
         let p = principal(ctx)?;
         let limit = page_size(ctx, first, 100)?;
         let filter = DeliveryFilter {

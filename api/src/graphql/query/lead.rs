@@ -1,5 +1,6 @@
 //! Lead, activity and lead-scoring reads and their metrics: parse,
 //! authorise, call the service.
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
@@ -152,7 +153,7 @@ impl LeadQuery {
     }
 
     /// The lead-scoring rules in force, in order.
-    async fn lead_scoring_rules(&self, ctx: &Context<'_>) -> Result<Vec<LeadScoringRule>> {
+    async fn lead_scoring_rules(&self, ctx: &Context<'_>) -> Result<EagerList<LeadScoringRule>> {
         let p = principal(ctx)?;
         p.require(LEAD_READERS).extend()?;
         Ok(service::lead_scoring::rules_in_force(read_db(ctx)?)
@@ -171,7 +172,7 @@ impl LeadQuery {
         sla_hours: Option<f64>,
         group_by: Option<Dimension>,
         filter: Option<LeadFilterInput>,
-    ) -> Result<Vec<LeadResponseTimeRow>> {
+    ) -> Result<EagerList<LeadResponseTimeRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -198,7 +199,7 @@ impl LeadQuery {
         as_of: Option<DateTime<Utc>>,
         group_by: Option<Dimension>,
         filter: Option<LeadFilterInput>,
-    ) -> Result<Vec<LeadFunnelRow>> {
+    ) -> Result<EagerList<LeadFunnelRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -218,7 +219,7 @@ impl LeadQuery {
         ctx: &Context<'_>,
         period: Period,
         band_width: Option<i32>,
-    ) -> Result<Vec<LeadScoreBand>> {
+    ) -> Result<EagerList<LeadScoreBand>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -236,7 +237,7 @@ impl LeadQuery {
         period: Period,
         bucket: Granularity,
         group_by: Option<Dimension>,
-    ) -> Result<Vec<ActivityCountRow>> {
+    ) -> Result<EagerList<ActivityCountRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -256,7 +257,7 @@ impl LeadQuery {
         period: Period,
         group_by: Option<Dimension>,
         filter: Option<DealFilterInput>,
-    ) -> Result<Vec<ActivitiesPerWonDealRow>> {
+    ) -> Result<EagerList<ActivitiesPerWonDealRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;

@@ -1,5 +1,6 @@
 //! The sales metrics queries (docs/design.md, Metrics): parse, authorise in the
 //! service, wrap the rows.
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
@@ -71,7 +72,7 @@ impl MetricsQuery {
         period: Period,
         group_by: Option<Dimension>,
         filter: Option<DealFilterInput>,
-    ) -> Result<Vec<WinRateRow>> {
+    ) -> Result<EagerList<WinRateRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -113,7 +114,7 @@ impl MetricsQuery {
         period: Period,
         group_by: Option<Dimension>,
         filter: Option<DealFilterInput>,
-    ) -> Result<Vec<PipelineSummaryRow>> {
+    ) -> Result<EagerList<PipelineSummaryRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -174,7 +175,7 @@ impl MetricsQuery {
         ctx: &Context<'_>,
         period: Period,
         filter: Option<DealFilterInput>,
-    ) -> Result<Vec<FunnelStep>> {
+    ) -> Result<EagerList<FunnelStep>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -197,7 +198,7 @@ impl MetricsQuery {
         compare_to: Option<Period>,
         territory_id: Option<ID>,
         manager_id: Option<ID>,
-    ) -> Result<Vec<RepPerformance>> {
+    ) -> Result<EagerList<RepPerformance>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -210,7 +211,11 @@ impl MetricsQuery {
     }
 
     /// Commission earned per rep in the period (rate and threshold from the rep).
-    async fn commissions(&self, ctx: &Context<'_>, period: Period) -> Result<Vec<CommissionRow>> {
+    async fn commissions(
+        &self,
+        ctx: &Context<'_>,
+        period: Period,
+    ) -> Result<EagerList<CommissionRow>> {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let rows = commissions::commissions(read_db(ctx)?, p, &period)
@@ -228,7 +233,7 @@ impl MetricsQuery {
         granularity: Granularity,
         group_by: Option<Dimension>,
         filter: Option<DealFilterInput>,
-    ) -> Result<Vec<SeriesPoint>> {
+    ) -> Result<EagerList<SeriesPoint>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let _heavy = crate::graphql::heavy(ctx).await?;
@@ -249,7 +254,7 @@ impl MetricsQuery {
 
     /// Every metric and forecast method with its formula, the fields it reads, its grouping
     /// dimensions and its conventions (docs/design.md, BI access).
-    async fn metric_definitions(&self, ctx: &Context<'_>) -> Result<Vec<MetricDefinition>> {
+    async fn metric_definitions(&self, ctx: &Context<'_>) -> Result<EagerList<MetricDefinition>> {
         principal(ctx)?.require(REFERENCE_READERS).extend()?;
         Ok(crate::service::metric_definitions::DEFINITIONS
             .iter()

@@ -1,3 +1,4 @@
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
@@ -41,7 +42,7 @@ impl OrgQuery {
         ctx: &Context<'_>,
         parent_id: Option<ID>,
         first: Option<i32>,
-    ) -> Result<Vec<Territory>> {
+    ) -> Result<EagerList<Territory>> {
         principal(ctx)?.require(REFERENCE_READERS).extend()?;
         let limit = page_size(ctx, first, 500)?;
         let parent = opt_id(&parent_id, "parentId").extend()?;
@@ -99,7 +100,7 @@ impl OrgQuery {
         territory_id: Option<ID>,
         manager_id: Option<ID>,
         first: Option<i32>,
-    ) -> Result<Vec<Rep>> {
+    ) -> Result<EagerList<Rep>> {
         let p = principal(ctx)?;
         p.require(DEAL_READERS).extend()?;
         let limit = page_size(ctx, first, 500)?;
@@ -167,7 +168,7 @@ impl OrgQuery {
         search: Option<String>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Vec<Account>> {
+    ) -> Result<EagerList<Account>> {
         principal(ctx)?.require(DEAL_READERS).extend()?;
         if let Some(s) = &search {
             service::deal_filter::check_search(s, "search").extend()?;
@@ -184,7 +185,7 @@ impl OrgQuery {
     }
 
     /// All stages in pipeline order.
-    async fn stages(&self, ctx: &Context<'_>) -> Result<Vec<Stage>> {
+    async fn stages(&self, ctx: &Context<'_>) -> Result<EagerList<Stage>> {
         principal(ctx)?.require(REFERENCE_READERS).extend()?;
         let rows = service::stage::list(read_db(ctx)?).await.extend()?;
         Ok(rows.into_iter().map(Stage).collect())
@@ -198,7 +199,11 @@ impl OrgQuery {
         )))
     }
 
-    async fn playbooks(&self, ctx: &Context<'_>, active: Option<bool>) -> Result<Vec<Playbook>> {
+    async fn playbooks(
+        &self,
+        ctx: &Context<'_>,
+        active: Option<bool>,
+    ) -> Result<EagerList<Playbook>> {
         principal(ctx)?.require(REFERENCE_READERS).extend()?;
         let rows = service::playbook::list(read_db(ctx)?, active)
             .await
@@ -212,7 +217,7 @@ impl OrgQuery {
         ctx: &Context<'_>,
         period: Period,
         rep_id: Option<ID>,
-    ) -> Result<Vec<Quota>> {
+    ) -> Result<EagerList<Quota>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
         let rep_id = opt_id(&rep_id, "repId").extend()?;

@@ -1,3 +1,4 @@
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
@@ -29,7 +30,7 @@ impl SopQuery {
         ctx: &Context<'_>,
         stage: Option<SopStage>,
         first: Option<i32>,
-    ) -> Result<Vec<SopPlan>> {
+    ) -> Result<EagerList<SopPlan>> {
         let p = principal(ctx)?;
         p.require(SOP_READERS).extend()?;
         let limit = page_size(ctx, first, 100)?;

@@ -1,3 +1,4 @@
+use crate::graphql::eager::{Eager, EagerList};
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
@@ -46,10 +47,10 @@ impl Deal {
     async fn status(&self) -> DealStatus {
         self.0.status.into()
     }
-    async fn stage(&self, ctx: &Context<'_>) -> Result<Stage> {
+    async fn stage(&self, ctx: &Context<'_>) -> Result<Eager<Stage>> {
         load_by_id::<stage::Entity>(ctx, self.0.stage_id)
             .await?
-            .map(Stage)
+            .map(|s| Eager(Stage(s)))
             .ok_or_else(|| AppError::internal("deal without a stage").extend())
     }
     async fn forecast_category(&self) -> ForecastCategory {
@@ -58,16 +59,18 @@ impl Deal {
     async fn source(&self) -> Option<DealSource> {
         self.0.source.map(Into::into)
     }
-    async fn owner(&self, ctx: &Context<'_>) -> Result<Rep> {
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Eager<Rep>> {
         load_by_id::<rep::Entity>(ctx, self.0.owner_id)
             .await?
-            .map(Rep)
+            .map(|r| Eager(Rep(r)))
             .ok_or_else(|| AppError::internal("deal without an owner").extend())
     }
-    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Eager<Account>>> {
         match self.0.account_id {
             None => Ok(None),
-            Some(id) => Ok(load_by_id::<account::Entity>(ctx, id).await?.map(Account)),
+            Some(id) => Ok(load_by_id::<account::Entity>(ctx, id)
+                .await?
+                .map(|a| Eager(Account(a)))),
         }
     }
     async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
@@ -105,7 +108,7 @@ impl Deal {
         ) as i32
     }
     /// Every stage change, oldest first.
-    async fn stage_history(&self, ctx: &Context<'_>) -> Result<Vec<StageChange>> {
+    async fn stage_history(&self, ctx: &Context<'_>) -> Result<EagerList<StageChange>> {
         Ok(load_children::<StageHistory>(ctx, self.0.id)
             .await?
             .into_iter()
@@ -143,7 +146,7 @@ impl Deal {
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
-    ) -> Result<Vec<super::lead::Activity>> {
+    ) -> Result<EagerList<super::lead::Activity>> {
         super::lead::recent_activities(
             ctx,
             crate::graphql::lead_loaders::ActivityParent::Deal(self.0.id),
@@ -172,7 +175,7 @@ impl DealRisk {
     async fn score(&self) -> f64 {
         self.0.score
     }
-    async fn signals(&self) -> Vec<RiskSignal> {
+    async fn signals(&self) -> EagerList<RiskSignal> {
         self.0
             .signals
             .iter()
@@ -231,8 +234,8 @@ pub struct DealEdge {
 
 #[Object]
 impl DealEdge {
-    async fn node(&self) -> Deal {
-        Deal(self.node.clone())
+    async fn node(&self) -> Eager<Deal> {
+        Eager(Deal(self.node.clone()))
     }
     async fn cursor(&self) -> String {
         Cursor::for_deal(self.order, &self.node).encode()
@@ -301,7 +304,7 @@ impl DealConnection {
 
 #[Object]
 impl DealConnection {
-    async fn edges(&self) -> Vec<DealEdge> {
+    async fn edges(&self) -> EagerList<DealEdge> {
         self.rows
             .iter()
             .map(|d| DealEdge {
@@ -310,7 +313,7 @@ impl DealConnection {
             })
             .collect()
     }
-    async fn nodes(&self) -> Vec<Deal> {
+    async fn nodes(&self) -> EagerList<Deal> {
         self.rows.iter().cloned().map(Deal).collect()
     }
     async fn page_info(&self) -> PageInfo {

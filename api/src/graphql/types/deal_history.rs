@@ -1,4 +1,5 @@
 //! A deal's revisions (docs/design.md, Deal history).
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject};
@@ -96,7 +97,7 @@ impl DealRevision {
         self.row.closed_at
     }
     /// Fields that differ from the previous revision (every set field on the first).
-    async fn changes(&self) -> Vec<FieldChange> {
+    async fn changes(&self) -> EagerList<FieldChange> {
         deal_history::changes(&self.row, self.previous.as_ref())
             .into_iter()
             .map(|c| FieldChange {

@@ -1,4 +1,5 @@
 //! Forecast outputs and inputs.
+use crate::graphql::eager::{Eager, EagerList};
 use crate::graphql::errors::Extend as _;
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
@@ -29,8 +30,8 @@ pub struct ForecastRow(pub svc::ForecastRow);
 
 #[Object]
 impl ForecastRow {
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     /// closedWon + projected.
     async fn amount(&self) -> Decimal {
@@ -69,7 +70,7 @@ impl Forecast {
     async fn projected(&self) -> Decimal {
         self.0.projected
     }
-    async fn rows(&self) -> Vec<ForecastRow> {
+    async fn rows(&self) -> EagerList<ForecastRow> {
         self.0.rows.iter().cloned().map(ForecastRow).collect()
     }
     /// A low and high bound where the method has one (e.g. P10 and P90 of simulated outcomes).
@@ -281,7 +282,7 @@ impl ForecastCallNode {
     async fn attainment(&self) -> Option<f64> {
         self.node().attainment
     }
-    async fn children(&self) -> Vec<ForecastCallNode> {
+    async fn children(&self) -> EagerList<ForecastCallNode> {
         self.node()
             .children
             .iter()

@@ -1,4 +1,5 @@
 //! Results of idempotent writes and the webhook types.
+use crate::graphql::eager::EagerList;
 use async_graphql::{Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
@@ -191,7 +192,7 @@ impl WebhookDelivery {
         self.0.created_at
     }
     /// Every attempt, oldest first.
-    async fn attempts(&self) -> Vec<WebhookAttempt> {
+    async fn attempts(&self) -> EagerList<WebhookAttempt> {
         self.1.iter().cloned().map(WebhookAttempt).collect()
     }
 }

@@ -1,5 +1,6 @@
 //! Leads, activities, lead scoring and their metrics (docs/design.md, Leads
 //! and activities). Relations load through DataLoaders.
+use crate::graphql::eager::{Eager, EagerList};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -45,7 +46,7 @@ pub async fn recent_activities(
     ctx: &Context<'_>,
     parent: ActivityParent,
     first: Option<i32>,
-) -> Result<Vec<Activity>> {
+) -> Result<EagerList<Activity>> {
     let limit = crate::graphql::page_size(ctx, first, 10)?;
     Ok(ctx
         .data::<DataLoader<RecentActivities>>()?
@@ -151,7 +152,7 @@ impl Lead {
         self.0.score
     }
     /// The rules that gave the score (retired ones included when the lead was scored before they were replaced).
-    async fn score_rules(&self, ctx: &Context<'_>) -> Result<Vec<LeadScoringRule>> {
+    async fn score_rules(&self, ctx: &Context<'_>) -> Result<EagerList<LeadScoringRule>> {
         let loader =
             ctx.data::<crate::graphql::loaders::ByIdLoader<lead_scoring_rule::Entity>>()?;
         let ids = lead_scoring::rule_ids(&self.0.score_rule_ids);
@@ -166,7 +167,7 @@ impl Lead {
             .collect())
     }
     /// Every status change, oldest first.
-    async fn status_history(&self, ctx: &Context<'_>) -> Result<Vec<LeadStatusChange>> {
+    async fn status_history(&self, ctx: &Context<'_>) -> Result<EagerList<LeadStatusChange>> {
         Ok(load_children::<LeadStatusHistory>(ctx, self.0.id)
             .await?
             .into_iter()
@@ -175,7 +176,11 @@ impl Lead {
     }
     /// The latest activities on the lead, newest first (first defaults to 10).
     #[graphql(complexity = "crate::graphql::list_complexity(first, 10, child_complexity)")]
-    async fn activities(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<Activity>> {
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> Result<EagerList<Activity>> {
         recent_activities(ctx, ActivityParent::Lead(self.0.id), first).await
     }
     /// Incremented on every change; pass it back as expectedVersion.
@@ -277,7 +282,7 @@ impl LeadConnection {
 
 #[Object]
 impl LeadConnection {
-    async fn edges(&self) -> Vec<LeadEdge> {
+    async fn edges(&self) -> EagerList<LeadEdge> {
         self.edges
             .iter()
             .map(|e| LeadEdge {
@@ -286,7 +291,7 @@ impl LeadConnection {
             })
             .collect()
     }
-    async fn nodes(&self) -> Vec<Lead> {
+    async fn nodes(&self) -> EagerList<Lead> {
         self.edges.iter().map(|e| Lead(e.node.clone())).collect()
     }
     async fn page_info(&self) -> PageInfo {
@@ -387,7 +392,7 @@ pub struct ActivityConnection {
 
 #[Object]
 impl ActivityConnection {
-    async fn edges(&self) -> Vec<ActivityEdge> {
+    async fn edges(&self) -> EagerList<ActivityEdge> {
         self.edges
             .iter()
             .map(|e| ActivityEdge {
@@ -396,7 +401,7 @@ impl ActivityConnection {
             })
             .collect()
     }
-    async fn nodes(&self) -> Vec<Activity> {
+    async fn nodes(&self) -> EagerList<Activity> {
         self.edges
             .iter()
             .map(|e| Activity(e.node.clone()))
@@ -455,8 +460,8 @@ pub struct LeadResponseTimeRow(pub leads::ResponseTimeRow);
 
 #[Object]
 impl LeadResponseTimeRow {
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     /// Leads created in the period.
     async fn leads(&self) -> i64 {
@@ -492,8 +497,8 @@ pub struct LeadFunnelRow(pub leads::LeadFunnelRow);
 
 #[Object]
 impl LeadFunnelRow {
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     /// Leads created in the period (up to asOf).
     async fn created(&self) -> i64 {
@@ -570,8 +575,8 @@ pub struct ActivityCountRow(pub activities::ActivityCountRow);
 
 #[Object]
 impl ActivityCountRow {
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     async fn kind(&self) -> ActivityKind {
         self.0.kind.into()
@@ -589,8 +594,8 @@ pub struct ActivitiesPerWonDealRow(pub activities::ActivitiesPerWonDealRow);
 
 #[Object]
 impl ActivitiesPerWonDealRow {
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     /// Deals won in the period.
     async fn won_deals(&self) -> i64 {

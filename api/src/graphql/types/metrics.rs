@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use super::org::{Rep, Stage};
 use super::GroupKey;
 use crate::error::AppError;
+use crate::graphql::eager::{Eager, EagerList};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::service::metrics::{
@@ -52,8 +53,8 @@ pub struct WinRateRow(pub win_rates::WinRateRow);
 
 #[Object]
 impl WinRateRow {
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     async fn won(&self) -> i64 {
         self.0.won
@@ -96,8 +97,8 @@ impl RepAttainment {
 
 #[Object]
 impl RepAttainment {
-    async fn rep(&self) -> Rep {
-        Rep(self.0.rep.clone())
+    async fn rep(&self) -> Eager<Rep> {
+        Eager(Rep(self.0.rep.clone()))
     }
     async fn quota(&self) -> Decimal {
         self.0.quota
@@ -135,8 +136,8 @@ impl QuotaAttainmentReport {
     async fn period(&self) -> Period {
         self.0.period.into()
     }
-    async fn rows(&self) -> Vec<RepAttainment> {
-        self.0.rows.iter().cloned().map(RepAttainment).collect()
+    async fn rows(&self) -> EagerList<RepAttainment> {
+        EagerList(self.0.rows.iter().cloned().map(RepAttainment).collect())
     }
     async fn total_quota(&self) -> Decimal {
         self.0.total_quota
@@ -188,8 +189,8 @@ fn not_computed(part: &str) -> async_graphql::Error {
 
 #[Object]
 impl PipelineSummaryRow {
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     async fn open_deals(&self) -> Result<i64> {
         Ok(self.open()?.open_deals)
@@ -279,8 +280,8 @@ pub struct CommissionRow(pub commissions::CommissionRow);
 
 #[Object]
 impl CommissionRow {
-    async fn rep(&self) -> Rep {
-        Rep(self.0.rep.clone())
+    async fn rep(&self) -> Eager<Rep> {
+        Eager(Rep(self.0.rep.clone()))
     }
     async fn quota(&self) -> Decimal {
         self.0.quota
@@ -313,8 +314,8 @@ impl SeriesPoint {
     async fn start(&self) -> Date {
         Date(self.0.bucket.start())
     }
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     async fn value(&self) -> Option<f64> {
         self.0.value
@@ -405,7 +406,7 @@ impl DataHealth {
     }
     /// Concrete rows behind the counts, in the order of the counts and by id (first defaults to 100).
     #[graphql(complexity = "crate::graphql::list_complexity(first, 100, child_complexity)")]
-    async fn issues(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<DataIssue>> {
+    async fn issues(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<EagerList<DataIssue>> {
         let limit = crate::graphql::page_size(ctx, first, 100)?;
         let db = crate::graphql::read_db(ctx)?;
         Ok(health::data_issues(db, &self.criteria, limit)

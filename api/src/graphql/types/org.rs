@@ -1,4 +1,5 @@
 //! The organisation: territories, reps, accounts, stages and the caller.
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -45,7 +46,7 @@ impl Territory {
         }
     }
     /// Direct children, ordered by name.
-    async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Territory>> {
+    async fn children(&self, ctx: &Context<'_>) -> Result<EagerList<Territory>> {
         Ok(load_children::<TerritoryChildren>(ctx, self.0.id)
             .await?
             .into_iter()
@@ -53,7 +54,7 @@ impl Territory {
             .collect())
     }
     /// The territory's direct members, ordered by name.
-    async fn reps(&self, ctx: &Context<'_>) -> Result<Vec<Rep>> {
+    async fn reps(&self, ctx: &Context<'_>) -> Result<EagerList<Rep>> {
         Ok(load_children::<TerritoryMembers>(ctx, self.0.id)
             .await?
             .into_iter()
@@ -130,7 +131,7 @@ impl Rep {
         }
     }
     /// Reps whose manager this rep is, ordered by name.
-    async fn direct_reports(&self, ctx: &Context<'_>) -> Result<Vec<Rep>> {
+    async fn direct_reports(&self, ctx: &Context<'_>) -> Result<EagerList<Rep>> {
         Ok(load_children::<DirectReports>(ctx, self.0.id)
             .await?
             .into_iter()
@@ -198,7 +199,7 @@ impl Rep {
         .map_err(|e| (*e).clone().extend())
     }
     /// The rep's quotas, oldest first.
-    async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {
+    async fn quotas(&self, ctx: &Context<'_>) -> Result<EagerList<Quota>> {
         self.check(ctx, RepData::Compensation).await?;
         Ok(load_children::<RepQuotas>(ctx, self.0.id)
             .await?

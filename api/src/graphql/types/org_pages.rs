@@ -1,6 +1,7 @@
 //! Cursor-paged lists of reps and territories, beside the contract's plain
 //! `reps`/`territories` lists (capped at one page) so a whole organisation
 //! can be listed. Ordered by id with keyset cursors (no OFFSET).
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result};
 
@@ -41,10 +42,10 @@ pub struct RepConnection {
 
 #[Object]
 impl RepConnection {
-    async fn edges(&self) -> Vec<RepEdge> {
+    async fn edges(&self) -> EagerList<RepEdge> {
         self.rows.iter().cloned().map(RepEdge).collect()
     }
-    async fn nodes(&self) -> Vec<Rep> {
+    async fn nodes(&self) -> EagerList<Rep> {
         self.rows.iter().cloned().map(Rep).collect()
     }
     async fn page_info(&self) -> PageInfo {
@@ -87,10 +88,10 @@ pub struct TerritoryConnection {
 
 #[Object]
 impl TerritoryConnection {
-    async fn edges(&self) -> Vec<TerritoryEdge> {
+    async fn edges(&self) -> EagerList<TerritoryEdge> {
         self.rows.iter().cloned().map(TerritoryEdge).collect()
     }
-    async fn nodes(&self) -> Vec<Territory> {
+    async fn nodes(&self) -> EagerList<Territory> {
         self.rows.iter().cloned().map(Territory).collect()
     }
     async fn page_info(&self) -> PageInfo {

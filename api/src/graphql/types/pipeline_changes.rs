@@ -1,4 +1,5 @@
 //! pipelineChanges: what moved the open pipeline between two days.
+use crate::graphql::eager::{Eager, EagerList};
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Enum, Object, Result};
 use rust_decimal::Decimal;
@@ -56,8 +57,8 @@ pub struct PipelineChangeRow(svc::ChangeRow);
 #[Object]
 impl PipelineChangeRow {
     /// The group of the deals as of to.
-    async fn key(&self) -> GroupKey {
-        GroupKey(self.0.key.clone())
+    async fn key(&self) -> Eager<GroupKey> {
+        Eager(GroupKey(self.0.key.clone()))
     }
     async fn starting(&self) -> Decimal {
         self.0.walk.starting
@@ -135,7 +136,7 @@ impl PipelineChanges {
         self.0.total.ending
     }
     /// Per group (by the deals' attributes as of to), adding up to the totals.
-    async fn rows(&self) -> Vec<PipelineChangeRow> {
+    async fn rows(&self) -> EagerList<PipelineChangeRow> {
         self.0.rows.iter().cloned().map(PipelineChangeRow).collect()
     }
     /// The deals in one bucket, largest change first (default 20).
@@ -144,7 +145,7 @@ impl PipelineChanges {
         ctx: &Context<'_>,
         bucket: ChangeBucket,
         first: Option<i32>,
-    ) -> Result<Vec<PipelineChangeDeal>> {
+    ) -> Result<EagerList<PipelineChangeDeal>> {
         let first = page_size(ctx, first, 20)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         Ok(svc::deals_in(read_db(ctx)?, &self.0, bucket.into(), first)

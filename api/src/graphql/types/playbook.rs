@@ -1,3 +1,4 @@
+use crate::graphql::eager::EagerList;
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, ID};
@@ -47,7 +48,7 @@ impl Playbook {
         Ok(PlaybookEffectiveness(found.unwrap_or_default()))
     }
     /// The steps in order.
-    async fn steps(&self, ctx: &Context<'_>) -> Result<Vec<PlaybookStep>> {
+    async fn steps(&self, ctx: &Context<'_>) -> Result<EagerList<PlaybookStep>> {
         Ok(load_children::<PlaybookSteps>(ctx, self.0.id)
             .await?
             .into_iter()

@@ -1,5 +1,6 @@
 //! S&OP plans: the plan, its lines, transitions, gaps and variances, and the
 //! inputs of the planning mutations.
+use crate::graphql::eager::EagerList;
 use async_graphql::{Context, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -80,7 +81,11 @@ impl SopPlan {
         &self.0.owner
     }
     /// Ordered by kind (ACTUAL, BASELINE, DEMAND, SUPPLY, ADJUSTMENT), territory name (no territory last), month.
-    async fn lines(&self, ctx: &Context<'_>, kind: Option<SopLineKind>) -> Result<Vec<SopLine>> {
+    async fn lines(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<SopLineKind>,
+    ) -> Result<EagerList<SopLine>> {
         let kind: Option<entity::enums::SopLineKind> = kind.map(Into::into);
         Ok(load_list::<SopPlanLines, _>(ctx, self.0.id)
             .await?
@@ -90,7 +95,7 @@ impl SopPlan {
             .collect())
     }
     /// Every stage change, oldest first.
-    async fn transitions(&self, ctx: &Context<'_>) -> Result<Vec<SopTransition>> {
+    async fn transitions(&self, ctx: &Context<'_>) -> Result<EagerList<SopTransition>> {
         Ok(load_children::<SopPlanTransitions>(ctx, self.0.id)
             .await?
             .into_iter()
@@ -103,7 +108,7 @@ impl SopPlan {
     /// Only the months the plan plans (from plannedFrom). rollUpTo: add every territory's numbers to its ancestor
     /// at that level of the territory tree (0 is the top; a territory above the level stays itself); a level the tree
     /// does not have is BAD_USER_INPUT.
-    async fn gaps(&self, ctx: &Context<'_>, roll_up_to: Option<i32>) -> Result<Vec<SopGap>> {
+    async fn gaps(&self, ctx: &Context<'_>, roll_up_to: Option<i32>) -> Result<EagerList<SopGap>> {
         let gaps = load_list::<SopPlanGaps, _>(ctx, self.0.id).await?;
         let gaps = match (
             crate::service::sop::tree_for(read_db(ctx)?, roll_up_to)
@@ -123,7 +128,7 @@ impl SopPlan {
         &self,
         ctx: &Context<'_>,
         roll_up_to: Option<i32>,
-    ) -> Result<Vec<SopVariance>> {
+    ) -> Result<EagerList<SopVariance>> {
         let rows = load_list::<SopPlanVariances, _>(ctx, self.0.id).await?;
         let rows = match (
             crate::service::sop::tree_for(read_db(ctx)?, roll_up_to)
@@ -142,7 +147,7 @@ impl SopPlan {
         ctx: &Context<'_>,
         kind: Option<SopLineKind>,
         roll_up_to: Option<i32>,
-    ) -> Result<Vec<SopLineTotal>> {
+    ) -> Result<EagerList<SopLineTotal>> {
         let p = crate::graphql::principal(ctx)?;
         Ok(crate::service::sop::line_totals_of(
             read_db(ctx)?,
@@ -164,7 +169,7 @@ impl SopPlan {
     }
     /// The approvers named on the plan (by name) and their sign-off. Release needs every one's approval of the
     /// current version.
-    async fn approvers(&self, ctx: &Context<'_>) -> Result<Vec<SopApprover>> {
+    async fn approvers(&self, ctx: &Context<'_>) -> Result<EagerList<SopApprover>> {
         let version = self.0.version;
         Ok(load_children::<SopPlanApprovers>(ctx, self.0.id)
             .await?
@@ -183,7 +188,7 @@ impl SopPlan {
     }
     /// Time spent in each stage the plan has been in, in cycle order (a stage reopened adds its visits up); the
     /// current stage counts until now.
-    async fn stage_durations(&self, ctx: &Context<'_>) -> Result<Vec<SopStageDuration>> {
+    async fn stage_durations(&self, ctx: &Context<'_>) -> Result<EagerList<SopStageDuration>> {
         let transitions = load_children::<SopPlanTransitions>(ctx, self.0.id).await?;
         let now = crate::clock::now();
         let mut out: Vec<SopStageDuration> = Vec::new();
@@ -206,7 +211,7 @@ impl SopPlan {
             }
         }
         out.sort_by_key(|d| d.stage);
-        Ok(out)
+        Ok(out.into())
     }
     async fn released_at(&self) -> Option<DateTime<Utc>> {
         self.0.released_at
@@ -574,7 +579,7 @@ impl SopPlanComparison {
     }
     /// The territory-months (or ancestors at rollUpTo) where demand, supply, adjustments or gap changed, ordered
     /// by territory name (no territory last) then month.
-    async fn changes(&self) -> Vec<SopComparisonRow> {
+    async fn changes(&self) -> EagerList<SopComparisonRow> {
         self.rows.iter().cloned().map(SopComparisonRow).collect()
     }
 }
