@@ -547,13 +547,7 @@ async fn many_open_deals_bound_a_forecast_the_same(app: TestApp) {
             })
         })
         .collect();
-    let d = app
-        .ok(
-            "mutation($i: [DealInput!]!) { bulkUpsertDeals(inputs: $i) { created } }",
-            json!({ "i": inputs }),
-        )
-        .await;
-    assert_eq!(d["bulkUpsertDeals"]["created"], 40);
+    create_deals(&app, &inputs).await;
     let q = "query($g: Dimension) { forecast(period: \"2026-06\", method: STAGE_WEIGHTED, groupBy: $g) { \
              amount closedWon projected low high rows { key { id } amount dealCount } } }";
     for g in ["NONE", "TERRITORY", "REP"] {
@@ -567,31 +561,54 @@ async fn many_open_deals_bound_a_forecast_the_same(app: TestApp) {
     }
 }
 
+/// `n` open deals `{prefix}-{i}` of 1,000.00 + i cents, opened 2026-04-01
+/// and expected 2026-06-15; `place(i)` gives the owner, territory (none: the
+/// owner's) and stage of the i-th.
+fn open_deal_inputs<'a>(
+    prefix: &str,
+    n: usize,
+    place: impl Fn(usize) -> (&'a String, Option<&'a String>, &'a String),
+) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let (owner, territory, stage) = place(i);
+            let mut input = json!({
+                "externalId": format!("{prefix}-{i}"),
+                "name": format!("{prefix} {i}"),
+                "amount": money(100_000 + i as i64),
+                "ownerId": owner,
+                "stageId": stage,
+                "openedAt": "2026-04-01T00:00:00Z",
+                "expectedCloseDate": "2026-06-15",
+            });
+            if let Some(t) = territory {
+                input["territoryId"] = json!(t);
+            }
+            input
+        })
+        .collect()
+}
+
+async fn create_deals(app: &TestApp, inputs: &[Value]) {
+    let created = app
+        .ok(
+            "mutation($i: [DealInput!]!) { bulkUpsertDeals(inputs: $i) { created } }",
+            json!({ "i": inputs }),
+        )
+        .await;
+    assert_eq!(created["bulkUpsertDeals"]["created"], inputs.len());
+}
+
 /// Writers on the same cells while compactions run: every change lands in
 /// a cell exactly once (a compaction moves the deltas it sees, writers
 /// commit theirs in their own transactions).
 async fn concurrent_writes_and_compactions_stay_exact(app: TestApp) {
     let org = org(&app).await;
     app.set_clock("2026-05-10T09:00:00Z");
-    let inputs: Vec<Value> = (0..16)
-        .map(|i| {
-            json!({
-                "externalId": format!("hot-{i}"),
-                "name": format!("hot {i}"),
-                "amount": money(100_000 + i),
-                "ownerId": org.reps[1],
-                "territoryId": org.territories[1],
-                "stageId": org.stages[1],
-                "openedAt": "2026-04-01T00:00:00Z",
-                "expectedCloseDate": "2026-06-15",
-            })
-        })
-        .collect();
-    app.ok(
-        "mutation($i: [DealInput!]!) { bulkUpsertDeals(inputs: $i) { created } }",
-        json!({ "i": inputs.clone() }),
-    )
-    .await;
+    let inputs = open_deal_inputs("hot", 16, |_| {
+        (&org.reps[1], Some(&org.territories[1]), &org.stages[1])
+    });
+    create_deals(&app, &inputs).await;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let compactions = {
         let (db, done) = (app.db.clone(), done.clone());
@@ -645,24 +662,10 @@ async fn concurrent_writes_and_compactions_stay_exact(app: TestApp) {
 async fn a_compaction_leaves_no_dead_delta_rows_behind(app: TestApp) {
     let org = org(&app).await;
     app.set_clock("2026-05-10T09:00:00Z");
-    let inputs: Vec<Value> = (0..200)
-        .map(|i| {
-            json!({
-                "externalId": format!("churn-{i}"),
-                "name": format!("churn {i}"),
-                "amount": money(100_000 + i),
-                "ownerId": org.reps[i as usize % 2],
-                "stageId": org.stages[i as usize % 7],
-                "openedAt": "2026-04-01T00:00:00Z",
-                "expectedCloseDate": "2026-06-15",
-            })
-        })
-        .collect();
-    app.ok(
-        "mutation($i: [DealInput!]!) { bulkUpsertDeals(inputs: $i) { created } }",
-        json!({ "i": inputs }),
-    )
-    .await;
+    let inputs = open_deal_inputs("churn", 200, |i| {
+        (&org.reps[i % 2], None, &org.stages[i % 7])
+    });
+    create_deals(&app, &inputs).await;
     // (PostgreSQL's trigger appends one delta per statement and cell.)
     let pending = app.count_rows("deal_rollup_delta").await;
     assert!(pending > 0);
