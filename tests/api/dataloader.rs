@@ -83,6 +83,28 @@ async fn statements_do_not_grow_with_the_page(app: TestApp) {
     let a = statements_for(&app, nested, 2).await;
     let b = statements_for(&app, nested, 10).await;
     assert_eq!((a, b), (4, 4));
+    // The nested deals' stages: fetched once per request (the connections
+    // ask the stage loader for their rows' stages together, so each deal's
+    // stage is then a cache hit), answering as a single deal does.
+    let staged = "query($n: Int) { reps(first: $n) { deals(first: 3) { nodes { id stage { id name } } edges { node { stage { position } } } } } }";
+    let a = statements_for(&app, staged, 2).await;
+    let b = statements_for(&app, staged, 10).await;
+    assert_eq!((a, b), (3, 3));
+    let d = app.ok(staged, json!({ "n": 10 })).await;
+    let mut seen = 0;
+    for rep in d["reps"].as_array().unwrap() {
+        for n in rep["deals"]["nodes"].as_array().unwrap() {
+            let one = app
+                .ok(
+                    "query($id: ID!) { deal(id: $id) { stage { id name } } }",
+                    json!({ "id": n["id"] }),
+                )
+                .await;
+            assert_eq!(one["deal"]["stage"], n["stage"]);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 30);
 }
 
 /// A page's owner and account come joined in its statement (and fill the

@@ -7,7 +7,8 @@ use crate::helpers::TestApp;
 
 db_tests!(
     metrics_run_only_the_statements_their_selection_needs,
-    groupings_asked_together_share_one_scan
+    groupings_asked_together_share_one_scan,
+    attainment_reads_more_rep_columns_only_when_asked
 );
 
 /// Statements one request runs, and its data.
@@ -191,5 +192,51 @@ async fn groupings_asked_together_share_one_scan(app: TestApp) {
         crate::helpers::Backend::Postgres => assert_eq!(together, rep + territory - 1),
         // SQLite has no grouping sets: one statement per grouping.
         crate::helpers::Backend::Sqlite => assert_eq!(together, rep + territory),
+    }
+}
+
+/// quotaAttainment reads a rep's id and name alone when the selection asks
+/// nothing else of the rep; any other rep field, however it is reached
+/// (fragment spread, inline fragment, alias, a second `rep` under another
+/// alias), gets the whole row and its true values.
+async fn attainment_reads_more_rep_columns_only_when_asked(app: TestApp) {
+    let east = app.create_territory("East", None, None).await;
+    let ana = app
+        .create_rep("Ana Lima", None, Some(&east), json!({ "title": "AE" }))
+        .await;
+    app.set_quota(&ana, "2026-Q4", "10000").await;
+    let rows = |d: &Value| d["quotaAttainment"]["rows"].clone();
+    let q = |sel: &str| {
+        let fragment = match sel.contains("...R") {
+            true => " fragment R on Rep { email title }",
+            false => "",
+        };
+        format!("{{ quotaAttainment(period: \"2026-Q4\") {{ rows {{ quota {sel} }} }} }}{fragment}")
+    };
+    let lean = app.ok(&q("rep { id name __typename }"), json!({})).await;
+    assert_eq!(
+        rows(&lean),
+        json!([{ "quota": "10000.00", "rep": { "id": ana, "name": "Ana Lima", "__typename": "Rep" } }])
+    );
+    let whole = json!({ "id": ana, "name": "Ana Lima", "email": "ana.lima@example.com", "title": "AE",
+        "active": true, "territory": { "id": east } });
+    for sel in [
+        "rep { id name email title active territory { id } }",
+        "rep { id name ...R active territory { id } }",
+        "rep { id name ... on Rep { email title active } territory { id } }",
+        "rep { id name e: email title active territory { id } }",
+        "rep { id name } r2: rep { email title active territory { id } }",
+    ] {
+        let d = app.ok(&q(sel), json!({})).await;
+        let row = &rows(&d)[0];
+        let mut got = row["rep"].as_object().cloned().unwrap_or_default();
+        if let Some(r2) = row.get("r2").and_then(Value::as_object) {
+            got.extend(r2.clone());
+        }
+        if let Some(e) = got.remove("e") {
+            got.insert("email".into(), e);
+        }
+        assert_eq!(Value::Object(got), whole, "{sel}");
+        assert_eq!(row["quota"], "10000.00", "{sel}");
     }
 }

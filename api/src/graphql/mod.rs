@@ -131,6 +131,24 @@ pub fn selects(ctx: &Context<'_>, path: &[&str], fields: &[&str]) -> bool {
     fields.iter().any(|f| at.field(f).exists())
 }
 
+/// Whether every field selected below `path` (through fragments, under any
+/// alias, wherever the path's fields occur) is one of `fields`: a service
+/// may then read only the columns those fields need. Directives are not
+/// evaluated, so a field under `@include(if: false)` still counts (reading
+/// more, never less).
+pub fn selects_only(ctx: &Context<'_>, path: &[&str], fields: &[&str]) -> bool {
+    fn only(at: async_graphql::SelectionField<'_>, path: &[&str], fields: &[&str]) -> bool {
+        match path.split_first() {
+            None => at.selection_set().all(|f| fields.contains(&f.name())),
+            Some((head, rest)) => at
+                .selection_set()
+                .filter(|f| f.name() == *head)
+                .all(|f| only(f, rest, fields)),
+        }
+    }
+    only(ctx.field(), path, fields)
+}
+
 /// The primary database, for writes.
 pub fn write_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnection> {
     Ok(&state(ctx)?.db)

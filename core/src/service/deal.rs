@@ -24,6 +24,7 @@ use crate::clock;
 use crate::db::{begin_write, Dialect, Sql};
 use crate::domain::money::{from_cents, to_cents};
 use crate::error::{AppError, AppResult};
+use crate::rows::Positional;
 
 /// How far in the future a client clock may be when it stamps a change.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -156,12 +157,15 @@ pub async fn page(
     after: Option<&Cursor>,
     joins: ToOne,
 ) -> AppResult<(Vec<PageRow>, bool)> {
-    let mut sql = Sql::new("SELECT deal.*");
+    // Read by position: the deal's columns, then the owner's, then the
+    // account's (crate::rows).
+    let mut sql = Sql::new(format!("SELECT {}", deal::Model::select_list("deal")));
     if joins.owner {
-        push_prefixed::<rep::Entity>(&mut sql, "rep_of_deal", OWNER_PREFIX);
+        sql.push(", ").push(&rep::Model::select_list("rep_of_deal"));
     }
     if joins.account {
-        push_prefixed::<account::Entity>(&mut sql, "account_of_deal", ACCOUNT_PREFIX);
+        sql.push(", ")
+            .push(&account::Model::select_list("account_of_deal"));
     }
     sql.push(" FROM deal");
     if joins.owner {
@@ -183,15 +187,22 @@ pub async fn page(
         .await?;
     let more = results.len() as u64 > first;
     let mut rows = Vec::with_capacity(results.len().min(first as usize));
+    let owner_at = deal::Model::COLUMNS.len();
+    let account_at = owner_at
+        + if joins.owner {
+            rep::Model::COLUMNS.len()
+        } else {
+            0
+        };
     for r in results.iter().take(first as usize) {
         rows.push(PageRow {
-            deal: deal::Model::from_query_result(r, "")?,
+            deal: deal::Model::decode(r, 0)?,
             owner: match joins.owner {
-                true => Some(rep::Model::from_query_result(r, OWNER_PREFIX)?),
+                true => Some(rep::Model::decode(r, owner_at)?),
                 false => None,
             },
             account: match joins.account {
-                true => account::Model::from_query_result_optional(r, ACCOUNT_PREFIX)?,
+                true => account::Model::decode_optional(r, account_at)?,
                 false => None,
             },
         });
@@ -212,19 +223,6 @@ pub struct PageRow {
     pub deal: deal::Model,
     pub owner: Option<rep::Model>,
     pub account: Option<account::Model>,
-}
-
-const OWNER_PREFIX: &str = "owner__";
-const ACCOUNT_PREFIX: &str = "account__";
-
-/// `, t.col AS "prefixcol"` for every column of `E`, read back with
-/// `from_query_result(row, prefix)`.
-fn push_prefixed<E: EntityTrait>(sql: &mut Sql, table: &str, prefix: &str) {
-    use sea_orm::{IdenStatic, Iterable};
-    for c in E::Column::iter() {
-        let name = c.as_str();
-        sql.push(&format!(", {table}.{name} AS \"{prefix}{name}\""));
-    }
 }
 
 #[derive(FromQueryResult)]

@@ -4,13 +4,13 @@ use async_graphql::{Context, Object, Result, ID};
 use crate::error::AppError;
 use crate::graphql::enums::DealOrder;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
-use crate::graphql::loaders::feed_by_id;
+use crate::graphql::loaders::{feed_by_id, prefetch};
 use crate::graphql::types::{Deal, DealConnection};
-use crate::graphql::{list_complexity, lookup_id, page_size, principal, read_db, selects};
+use crate::graphql::{list_complexity, lookup_id, page_size, principal, read_db};
 use crate::service;
 use crate::service::access::DEAL_READERS;
 use crate::service::pagination::Cursor;
-use entity::{account, rep};
+use entity::{account, rep, stage};
 
 #[derive(Default)]
 pub struct DealQuery;
@@ -61,10 +61,8 @@ impl DealQuery {
         // The owner and account a page shows come in the page's statement
         // (joined) and fill the by-id loaders' cache: one statement, not three.
         let joins = service::deal::ToOne {
-            owner: selects(ctx, &["nodes"], &["owner"])
-                || selects(ctx, &["edges", "node"], &["owner"]),
-            account: selects(ctx, &["nodes"], &["account"])
-                || selects(ctx, &["edges", "node"], &["account"]),
+            owner: DealConnection::selects_node(ctx, "owner"),
+            account: DealConnection::selects_node(ctx, "account"),
         };
         let (page, more) = service::deal::page(
             read_db(ctx)?,
@@ -86,6 +84,9 @@ impl DealQuery {
         }
         feed_by_id::<rep::Entity>(ctx, owners).await?;
         feed_by_id::<account::Entity>(ctx, accounts).await?;
+        if DealConnection::selects_node(ctx, "stage") {
+            prefetch::<stage::Entity>(ctx, rows.iter().map(|d| d.stage_id)).await?;
+        }
         Ok(DealConnection::top(
             rows,
             more,

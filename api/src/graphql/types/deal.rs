@@ -15,11 +15,11 @@ use crate::domain::money::from_cents;
 use crate::error::AppError;
 use crate::graphql::enums::{DealSource, DealStatus, ForecastCategory};
 use crate::graphql::loaders::{
-    load_by_id, load_children, CountKey, DealCounts, DealPages, DealParent, PageArgs, PageKey,
-    StageHistory,
+    load_by_id, load_children, prefetch, CountKey, DealCounts, DealPages, DealParent, PageArgs,
+    PageKey, StageHistory,
 };
 use crate::graphql::scalars::Date;
-use crate::graphql::{read_db, request};
+use crate::graphql::{read_db, request, selects};
 use crate::service;
 use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
@@ -278,6 +278,12 @@ impl DealConnection {
         }
     }
 
+    /// Whether the page's nodes (as `nodes` or `edges { node }`) select
+    /// `field`.
+    pub fn selects_node(ctx: &Context<'_>, field: &str) -> bool {
+        selects(ctx, &["nodes"], &[field]) || selects(ctx, &["edges", "node"], &[field])
+    }
+
     /// A connection under a rep or account, loaded for all parents at once.
     pub async fn nested(ctx: &Context<'_>, parent: DealParent, args: PageArgs) -> Result<Self> {
         let has_previous = args.after.is_some();
@@ -296,6 +302,13 @@ impl DealConnection {
         .await
         .map_err(|e| (*e).clone().extend())?
         .unwrap_or_default();
+        if Self::selects_node(ctx, "stage") {
+            Box::pin(prefetch::<stage::Entity>(
+                ctx,
+                rows.iter().map(|d| d.stage_id),
+            ))
+            .await?;
+        }
         Ok(Self {
             rows,
             has_next,

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
 use super::open_by_key;
-use super::reps::{rep_totals, RepNarrowing};
+use super::reps::{rep_totals, RepColumns, RepNarrowing};
 use crate::auth::Principal;
 use crate::domain::metrics::{attained_quota, attainment, coverage, gap_to_quota, ratio};
 use crate::domain::money::{from_cents, round_money};
@@ -57,6 +57,7 @@ pub async fn quota_attainment(
     period: &Period,
     narrow: RepNarrowing,
     with_pipeline: bool,
+    rep_columns: RepColumns,
 ) -> AppResult<AttainmentReport> {
     p.require(METRIC_READERS)?;
     let scope = p.scope();
@@ -70,13 +71,17 @@ pub async fn quota_attainment(
             Ok(None)
         }
     };
-    let (reps, open) = futures::try_join!(rep_totals(db, scope, period, None, narrow), open)?;
+    let (reps, open) = futures::try_join!(
+        rep_totals(db, scope, period, None, narrow, rep_columns),
+        open
+    )?;
     let (mut total_quota, mut total_won, mut with_quota, mut at_quota) = (0i128, 0i128, 0, 0);
     let rows = reps
         .into_iter()
         .map(|r| {
             let gap = gap_to_quota(r.quota_cents, r.won_cents);
             let attained = attained_quota(r.won_cents, r.quota_cents);
+            let rep_id = r.rep.id;
             total_quota += r.quota_cents;
             total_won += r.won_cents;
             if r.quota_cents > 0 {
@@ -84,14 +89,14 @@ pub async fn quota_attainment(
                 at_quota += i64::from(attained);
             }
             RepAttainment {
-                rep: r.rep.clone(),
+                rep: r.rep,
                 quota: from_cents(r.quota_cents),
                 closed_won: from_cents(r.won_cents),
                 attainment: attainment(r.won_cents, r.quota_cents),
                 attained_quota: attained,
                 gap_to_quota: from_cents(gap),
                 pipeline: open.as_ref().map(|open| {
-                    let pipe = open.get(&Some(r.rep.id)).cloned().unwrap_or_default();
+                    let pipe = open.get(&Some(rep_id)).cloned().unwrap_or_default();
                     RepPipeline {
                         open_pipeline: from_cents(pipe.cents),
                         weighted_pipeline: round_money(pipe.weighted),

@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
-use super::reps::{rep_totals, RepNarrowing};
+use super::reps::{rep_totals, RepColumns, RepNarrowing};
 use crate::auth::Principal;
 use crate::domain::metrics::{attainment, commission};
 use crate::domain::money::{from_cents, ppm_to_decimal};
@@ -30,7 +30,15 @@ pub async fn commissions(
     period: &Period,
 ) -> AppResult<Vec<CommissionRow>> {
     p.require(METRIC_READERS)?;
-    let reps = rep_totals(db, p.scope(), period, None, RepNarrowing::default()).await?;
+    let reps = rep_totals(
+        db,
+        p.scope(),
+        period,
+        None,
+        RepNarrowing::default(),
+        RepColumns::All,
+    )
+    .await?;
     Ok(reps
         .into_iter()
         .map(|r| {

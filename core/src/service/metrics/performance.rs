@@ -11,8 +11,8 @@
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
-use super::reps::rep_totals;
 pub use super::reps::RepNarrowing;
+use super::reps::{rep_totals, RepColumns};
 use crate::auth::Principal;
 use crate::clock;
 use crate::domain::metrics::{
@@ -49,7 +49,15 @@ pub async fn rep_performance(
             .default_comparison(clock::today())
             .ok_or_else(|| AppError::bad_input("the period has no previous period"))?,
     };
-    let reps = rep_totals(db, p.scope(), period, Some(&previous), narrow).await?;
+    let reps = rep_totals(
+        db,
+        p.scope(),
+        period,
+        Some(&previous),
+        narrow,
+        RepColumns::All,
+    )
+    .await?;
     let active = |r: &super::reps::RepTotals| {
         has_activity(
             [r.quota_cents, r.prev_quota_cents],
