@@ -79,11 +79,13 @@ pub fn entity_columns<E: EntityTrait>() -> Vec<&'static str> {
     E::Column::iter().map(|c| c.as_str()).collect()
 }
 
-fn decode<T>(row: &QueryResult, i: usize) -> Result<Option<T>, DbErr>
+/// The value at `i` of a PostgreSQL or SQLite row (`None` for NULL),
+/// borrowed from the row where `T` borrows (`&str`).
+fn decode<'r, T>(row: &'r QueryResult, i: usize) -> Result<Option<T>, DbErr>
 where
-    T: for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    T: sqlx::Decode<'r, sqlx::Postgres>
         + sqlx::Type<sqlx::Postgres>
-        + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+        + sqlx::Decode<'r, sqlx::Sqlite>
         + sqlx::Type<sqlx::Sqlite>,
 {
     let got = if let Some(r) = row.try_as_pg_row() {
@@ -126,20 +128,6 @@ sqlx_values!(
     chrono::DateTime<chrono::Utc>,
 );
 
-/// A text column borrowed from the row (no allocation).
-fn text(row: &QueryResult, i: usize) -> Result<Option<&str>, DbErr> {
-    let got = if let Some(r) = row.try_as_pg_row() {
-        r.try_get::<Option<&str>, _>(i)
-    } else if let Some(r) = row.try_as_sqlite_row() {
-        r.try_get::<Option<&str>, _>(i)
-    } else {
-        return Err(DbErr::Custom(
-            "rows: a result from a backend other than PostgreSQL or SQLite".into(),
-        ));
-    };
-    got.map_err(|e| DbErr::Type(format!("column {i}: {e}")))
-}
-
 /// String-backed enums: the stored name, checked against the enum.
 macro_rules! enum_values {
     ($($t:ty),* $(,)?) => {$(
@@ -155,7 +143,8 @@ macro_rules! enum_values {
                 let names = NAMES.get_or_init(|| {
                     <$t as sea_orm::Iterable>::iter().map(|v| (v.to_value(), v)).collect()
                 });
-                text(row, i)?
+                // The stored text, borrowed from the row (no allocation).
+                decode::<&str>(row, i)?
                     .map(|s| {
                         names.iter().find(|(n, _)| n == s).map(|(_, v)| *v).ok_or_else(|| {
                             DbErr::Type(format!("column {i}: {s:?} is not a {}", stringify!($t)))
