@@ -6,9 +6,7 @@
 //! position instead, from one field list that is also the SELECT's column
 //! list, so the two cannot drift apart.
 use sea_orm::sqlx::{self, Row as _};
-use sea_orm::{
-    ActiveEnum, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, QueryResult, QueryTrait,
-};
+use sea_orm::{ActiveEnum, ConnectionTrait, DbErr, EntityTrait, QueryResult, QueryTrait};
 
 use entity::enums::{
     ActivityKind, DealSource, DealStatus, ForecastCategory, LeadStatus, Segment, SopStage,
@@ -72,11 +70,6 @@ where
         .query_all_raw(select.build(db.get_database_backend()))
         .await?;
     decode_all(&rows)
-}
-
-/// The entity's column names in its column order.
-pub fn entity_columns<E: EntityTrait>() -> Vec<&'static str> {
-    E::Column::iter().map(|c| c.as_str()).collect()
 }
 
 /// The value at `i` of a PostgreSQL or SQLite row (`None` for NULL),
@@ -232,6 +225,12 @@ positional! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::{IdenStatic, Iterable};
+
+    /// The entity's column names in its column order.
+    fn entity_columns<E: EntityTrait>() -> Vec<&'static str> {
+        E::Column::iter().map(|c| c.as_str()).collect()
+    }
 
     /// A model's field list is the entity's column list, in its order: a
     /// statement sea-orm builds for the entity (`E::find()`) decodes by
