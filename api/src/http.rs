@@ -296,8 +296,7 @@ where
     }
     // Dropped unfinished (deadline, client gone, shutdown): the request's
     // SQL is cancelled.
-    let mut cancel =
-        crate::work::CancelOnDrop::new(work.clone(), read_db.clone()).counted(st.metrics.clone());
+    let mut cancel = crate::work::CancelOnDrop::new(work.clone()).counted(st.metrics.clone());
     if is_mutation {
         cancel = cancel.keep_sql();
     }
@@ -310,7 +309,7 @@ where
     )
     .data(RequestCtx {
         principal: principal.clone(),
-        read_db,
+        read_db: crate::request_db::RequestDb::new(read_db, Some(statement_observer(st))),
     });
     // Waits for its cost to fit beside the operations running (within the
     // deadline below); a panic in a resolver fails this request only.
@@ -385,6 +384,13 @@ where
         panicked,
         wrote,
     }
+}
+
+/// Counts a statement run outside sea-orm's pool path (request_db.rs) as
+/// the pool's own are counted.
+pub(crate) fn statement_observer(st: &AppState) -> crate::db::StatementObserver {
+    let m = st.metrics.clone();
+    Arc::new(move |elapsed, failed| m.record_statement(elapsed, failed))
 }
 
 /// A request answered without running (refused before execution).

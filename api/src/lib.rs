@@ -17,6 +17,6 @@ pub mod telemetry;
 pub mod ws;
 
 pub use salesops_core::{
-    auth, clock, config, db, domain, error, live, observability, replica, rows, seed, service,
-    webhook_worker, work, Config,
+    auth, clock, config, db, domain, error, live, observability, replica, request_db, rows, seed,
+    service, webhook_worker, work, Config,
 };

@@ -402,7 +402,13 @@ impl Connection {
                 st.settings.max_rows_per_request,
                 kind == Some(OperationType::Query),
             )
-            .data(RequestCtx { principal, read_db });
+            .data(RequestCtx {
+                principal,
+                read_db: crate::request_db::RequestDb::new(
+                    read_db,
+                    Some(crate::http::statement_observer(&st)),
+                ),
+            });
             let work = crate::work::RequestWork::new(&st.work);
             let timeout = st.work.request_timeout;
             let order = prepared.order;

@@ -70,6 +70,11 @@ pub async fn connect(
             opt.statement_timeout(t);
         }
     }
+    // PostgreSQL checks the client every 250 ms while a statement runs, so
+    // the statement of a connection closed under it (an abandoned request's,
+    // request_db.rs) stops within that. The setting exists from PostgreSQL
+    // 14 on (13 went out of support in November 2025).
+    opt.map_sqlx_postgres_opts(|o| o.options([("client_connection_check_interval", "250")]));
     // SQLite: write-ahead log so reads never wait for a writer, and a busy
     // timeout so writers queue instead of failing.
     opt.map_sqlx_sqlite_opts(|o| {
@@ -371,15 +376,13 @@ impl Sql {
         &self.text
     }
 
-    /// The statement for `backend`. Inside a GraphQL request on PostgreSQL
-    /// it starts with the request's tag (a comment), so an abandoned
-    /// request's statements can be found and cancelled (see work.rs).
+    /// The statement for `backend` (PostgreSQL numbers its placeholders).
+    /// The text is the same for every request, so a connection reuses its
+    /// prepared statement.
     pub fn statement(&self, backend: DatabaseBackend) -> sea_orm::Statement {
         let text = match backend {
             DatabaseBackend::Postgres => {
-                let tag = crate::work::current_tag().unwrap_or_default();
-                let mut out = String::with_capacity(tag.len() + self.text.len() + 16);
-                out.push_str(&tag);
+                let mut out = String::with_capacity(self.text.len() + 16);
                 let mut n = 0;
                 for c in self.text.chars() {
                     if c == '?' {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod live;
 pub mod observability;
 pub mod replica;
+pub mod request_db;
 pub mod rows;
 pub mod seed;
 pub mod service;

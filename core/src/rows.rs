@@ -160,6 +160,16 @@ enum_values!(
     ActivityKind,
 );
 
+/// A money sum as the statements spell it (`Dialect::sum_cents`: PostgreSQL's
+/// numeric as text, SQLite's "hi:lo"), read from the row's borrowed text.
+impl Value for crate::db::SumCents {
+    fn at(row: &QueryResult, i: usize) -> Result<Self, DbErr> {
+        let text = decode::<&str>(row, i)?.ok_or_else(|| null(i))?;
+        crate::db::SumCents::parse(text)
+            .ok_or_else(|| DbErr::Type(format!("column {i}: not a money sum: {text:?}")))
+    }
+}
+
 macro_rules! positional {
     ($($model:path { $($field:ident),* $(,)? })*) => {$(
         impl Positional for $model {

@@ -9,16 +9,15 @@
 //!   the pool, which leaves connections for cheap reads whatever the load;
 //! - a request runs inside a deadline;
 //! - when a request's future is dropped (deadline, client gone, shutdown)
-//!   before it finished, its SQL is stopped: on PostgreSQL the backends
-//!   running statements tagged with the request's id are cancelled
-//!   (`pg_cancel_backend`), on SQLite the connection's progress handler
-//!   interrupts the statement.
+//!   before it finished, its SQL is stopped: on PostgreSQL heavy work's
+//!   statements run on connections that are closed when dropped unfinished,
+//!   and the server stops a closed client's statement (request_db.rs); on
+//!   SQLite the connection's progress handler interrupts the statement.
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{AppError, AppResult};
@@ -62,10 +61,9 @@ impl Default for WorkLimits {
     }
 }
 
-/// One request's work: its tag in SQL text and whether it was abandoned.
+/// One request's work: whether it was abandoned, its heavy-work budget.
 #[derive(Debug)]
 pub struct RequestWork {
-    tag: String,
     cancelled: AtomicBool,
     heavy: Arc<Semaphore>,
     /// Heavy fields of this request running now (permits held).
@@ -77,7 +75,6 @@ pub struct RequestWork {
 impl RequestWork {
     pub fn new(limits: &WorkLimits) -> Arc<Self> {
         Arc::new(Self {
-            tag: format!("/*rq:{}*/ ", uuid::Uuid::new_v4().simple()),
             cancelled: AtomicBool::new(false),
             heavy: Arc::new(Semaphore::new(limits.per_request)),
             heavy_running: AtomicUsize::new(0),
@@ -96,7 +93,8 @@ impl RequestWork {
     }
 }
 
-/// Runs `fut` as the work of `work`: statements it builds carry the tag, and
+/// Runs `fut` as the work of `work`: its heavy statements close their
+/// connection if dropped (request_db.rs), and
 /// its SQLite connections watch the cancel flag.
 pub async fn scope<F: Future>(work: Arc<RequestWork>, fut: F) -> F::Output {
     CURRENT.scope(work, fut).await
@@ -115,19 +113,13 @@ pub fn rollups_enabled() -> bool {
         .unwrap_or(true)
 }
 
-/// The comment that prefixes the statements of the current request while
-/// one of its heavy fields runs, so they can be found in `pg_stat_activity`
-/// and cancelled. Only statements that ran for 500 ms are ever cancelled,
-/// and those are heavy work's; the rest stay untagged because a tag makes
-/// each request's SQL text new to PostgreSQL: parsed and planned again
-/// instead of reusing the connection's prepared statement (measured on a
-/// forecast: 14 ms of parse and plan per request; on a page of deals, most
-/// of the database's time).
-pub fn current_tag() -> Option<String> {
+/// Whether the current request has heavy work running: its PostgreSQL
+/// statements then run on connections closed if the request drops them
+/// (request_db.rs). Outside a request: no.
+pub fn in_heavy_work() -> bool {
     CURRENT
-        .try_with(|w| (w.heavy_running.load(Ordering::Relaxed) > 0).then(|| w.tag.clone()))
-        .ok()
-        .flatten()
+        .try_with(|w| w.heavy_running.load(Ordering::Relaxed) > 0)
+        .unwrap_or(false)
 }
 
 /// Held while a heavy field runs.
@@ -171,31 +163,27 @@ pub async fn heavy_permit(limits: &WorkLimits) -> AppResult<HeavyPermit> {
     })
 }
 
-/// Cancels the request's SQL when dropped before `finish` was called.
+/// Marks the request abandoned when dropped before `finish` was called.
 pub struct CancelOnDrop {
     work: Arc<RequestWork>,
-    db: DatabaseConnection,
     finished: bool,
     metrics: Option<Arc<crate::observability::Metrics>>,
     cancel_sql: bool,
 }
 
 impl CancelOnDrop {
-    pub fn new(work: Arc<RequestWork>, db: DatabaseConnection) -> Self {
+    pub fn new(work: Arc<RequestWork>) -> Self {
         Self {
             work,
-            db,
             finished: false,
             metrics: None,
             cancel_sql: true,
         }
     }
 
-    /// Leaves the SQL of a dropped write alone: its transaction rolls back
-    /// when its connection is released, and `pg_cancel_backend` signals a
-    /// backend, not a statement, so a write's connection reused at once by
-    /// another request could take the signal (writes are short; reads are
-    /// the ones that run long).
+    /// Leaves the SQL of a dropped write alone (SQLite's progress handler is
+    /// not armed for it): its transaction rolls back when its connection is
+    /// released; writes are short, reads are the ones that run long.
     pub fn keep_sql(mut self) -> Self {
         self.cancel_sql = false;
         self
@@ -223,61 +211,12 @@ impl Drop for CancelOnDrop {
         if !self.cancel_sql {
             return;
         }
+        // SQLite: the progress handler sees the flag within ~1,000 virtual
+        // machine steps. PostgreSQL: the heavy statements' connections were
+        // closed as the request's futures were dropped (request_db.rs).
         self.work.cancelled.store(true, Ordering::Relaxed);
-        if self.db.get_database_backend() != DatabaseBackend::Postgres {
-            // SQLite: the progress handler sees the flag within ~1,000
-            // virtual machine steps.
-            return;
-        }
-        let db = self.db.clone();
-        let pattern = format!("{}%", self.work.tag.replace('_', "\\_"));
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
-            // `pg_cancel_backend` signals a backend, not a statement: a
-            // statement that ends between our look and the signal would let
-            // the signal hit whatever that connection runs next (another
-            // request's). So only statements that have already run for a
-            // while are cancelled (they are the ones worth stopping, and
-            // unlikely to end in that instant), looking again every 200 ms
-            // until none of the request's statements is left.
-            let stmt = sea_orm::Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT count(*) AS running, \
-                 count(*) FILTER (WHERE CASE WHEN query_start < now() - interval '500 milliseconds' \
-                 THEN pg_cancel_backend(pid) ELSE false END) AS cancelled \
-                 FROM pg_stat_activity \
-                 WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE $1",
-                [pattern.into()],
-            );
-            for _ in 0..CANCEL_ROUNDS {
-                match db.query_one_raw(stmt.clone()).await {
-                    Ok(Some(row)) => {
-                        let running: i64 = row.try_get("", "running").unwrap_or(0);
-                        let cancelled: i64 = row.try_get("", "cancelled").unwrap_or(0);
-                        if cancelled > 0 {
-                            tracing::info!(cancelled, "cancelled an abandoned request's SQL");
-                        }
-                        if running == 0 {
-                            return;
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not cancel an abandoned request's SQL");
-                        return;
-                    }
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        });
     }
 }
-
-/// How many times an abandoned request's statements are looked for (200 ms
-/// apart): past the statement timeout a statement has ended anyway.
-const CANCEL_ROUNDS: usize = 200;
 
 /// Installed on every SQLite connection as it leaves the pool: inside a
 /// request, a progress handler that interrupts the running statement once
@@ -300,34 +239,25 @@ pub fn sqlite_before_acquire<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Sql;
 
-    fn text() -> String {
-        Sql::new("SELECT 1")
-            .statement(DatabaseBackend::Postgres)
-            .sql
-            .clone()
-    }
-
-    /// Statements carry the request's tag only while a heavy field of the
-    /// request runs: cheap reads keep one text, so PostgreSQL reuses their
-    /// prepared statements.
+    /// A request is in heavy work while one of its heavy fields runs (its
+    /// PostgreSQL statements then close their connection when dropped);
+    /// cheap reads outside it keep the pool's path.
     #[tokio::test]
-    async fn only_heavy_work_is_tagged() {
+    async fn heavy_work_lasts_while_a_permit_is_held() {
         let limits = WorkLimits::default();
         let work = RequestWork::new(&limits);
-        let tag = work.tag.clone();
         scope(work, async {
-            assert_eq!(text(), "SELECT 1");
+            assert!(!in_heavy_work());
             let permit = heavy_permit(&limits).await.unwrap();
-            assert_eq!(text(), format!("{tag}SELECT 1"));
+            assert!(in_heavy_work());
             let second = heavy_permit(&limits).await.unwrap();
             drop(permit);
-            assert_eq!(text(), format!("{tag}SELECT 1"), "one still runs");
+            assert!(in_heavy_work(), "one still runs");
             drop(second);
-            assert_eq!(text(), "SELECT 1");
+            assert!(!in_heavy_work());
         })
         .await;
-        assert_eq!(text(), "SELECT 1", "outside a request");
+        assert!(!in_heavy_work(), "outside a request");
     }
 }

@@ -82,7 +82,7 @@ pub fn sdl() -> String {
 /// if configured, for queries).
 pub struct RequestCtx {
     pub principal: Principal,
-    pub read_db: DatabaseConnection,
+    pub read_db: crate::request_db::RequestDb,
 }
 
 pub fn request<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a RequestCtx> {
@@ -94,7 +94,9 @@ pub fn principal<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principa
     Ok(&request(ctx)?.principal)
 }
 
-pub fn read_db<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a DatabaseConnection> {
+pub fn read_db<'a>(
+    ctx: &'a Context<'_>,
+) -> async_graphql::Result<&'a crate::request_db::RequestDb> {
     Ok(&request(ctx)?.read_db)
 }
 

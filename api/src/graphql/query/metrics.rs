@@ -29,7 +29,7 @@ pub struct MetricsQuery;
 /// The territory or manager a rep report is narrowed to, each checked to
 /// exist (BAD_USER_INPUT naming the argument otherwise).
 async fn narrowing(
-    db: &sea_orm::DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     territory_id: &Option<ID>,
     manager_id: &Option<ID>,
 ) -> Result<RepNarrowing> {

@@ -9,7 +9,7 @@
 //! period (docs/design.md, Forecast calls). Quotas count when their range
 //! lies inside the period (docs/design.md, Quota attainment).
 use entity::rep;
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::ConnectionTrait;
 
 use crate::clock::start_of;
 use crate::db::{Dialect, Sql, SumCents};
@@ -32,14 +32,6 @@ pub struct RepTotals {
     pub won_cents: i128,
     pub prev_quota_cents: i128,
     pub prev_won_cents: i128,
-}
-
-#[derive(FromQueryResult)]
-struct SumsRow {
-    quota_cents: SumCents,
-    won_cents: SumCents,
-    prev_quota_cents: SumCents,
-    prev_won_cents: SumCents,
 }
 
 /// The rep columns a caller reads. A report whose selection asks for a
@@ -65,6 +57,14 @@ impl RepColumns {
     }
 
     /// The rep from the first columns of `row`.
+    /// How many columns `select_list` names.
+    fn len(self) -> usize {
+        match self {
+            RepColumns::All => rep::Model::COLUMNS.len(),
+            RepColumns::IdAndName => 2,
+        }
+    }
+
     fn decode(self, row: &sea_orm::QueryResult) -> Result<rep::Model, sea_orm::DbErr> {
         match self {
             RepColumns::All => rep::Model::decode(row, 0),
@@ -302,15 +302,17 @@ pub async fn rep_totals(
     rows.iter()
         .map(|row| {
             let rep = columns.decode(row)?;
-            let sums = SumsRow::from_query_result(row, "")?;
+            // The four sums follow the rep's columns, in the SELECT's order.
+            let at = columns.len();
+            let sum = |i: usize| SumCents::at(row, at + i).map(|s| s.0);
             Ok(RepTotals {
                 rate_ppm: rep.commission_rate_ppm,
                 threshold_ppm: rep.commission_threshold_ppm,
                 rep,
-                quota_cents: sums.quota_cents.0,
-                won_cents: sums.won_cents.0,
-                prev_quota_cents: sums.prev_quota_cents.0,
-                prev_won_cents: sums.prev_won_cents.0,
+                quota_cents: sum(0)?,
+                prev_quota_cents: sum(1)?,
+                won_cents: sum(2)?,
+                prev_won_cents: sum(3)?,
             })
         })
         .collect()
