@@ -160,6 +160,46 @@ enum_values!(
     ActivityKind,
 );
 
+/// A rep read by its id and name alone, for an answer that shows no other
+/// field of it (an attainment table, a deal page's owner column): every
+/// other field is its type's zero value (`""`, `None`, false, 0, the epoch)
+/// and must not be read.
+pub fn named_rep(id: i64, name: String) -> entity::rep::Model {
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    entity::rep::Model {
+        id,
+        name,
+        external_id: None,
+        email: String::new(),
+        title: None,
+        territory_id: None,
+        manager_id: None,
+        hired_at: epoch.date_naive(),
+        active: false,
+        ramp_months: 0,
+        commission_rate_ppm: 0,
+        commission_threshold_ppm: 0,
+        created_at: epoch,
+        updated_at: epoch,
+        quota_carrying: false,
+    }
+}
+
+/// An account read by its id and name alone (see [`named_rep`]).
+pub fn named_account(id: i64, name: String) -> entity::account::Model {
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    entity::account::Model {
+        id,
+        name,
+        external_id: None,
+        industry: None,
+        segment: None,
+        territory_id: None,
+        created_at: epoch,
+        updated_at: epoch,
+    }
+}
+
 /// A money sum as the statements spell it (`Dialect::sum_cents`: PostgreSQL's
 /// numeric as text, SQLite's "hi:lo"), read from the row's borrowed text.
 impl Value for crate::db::SumCents {

@@ -8,7 +8,8 @@ use crate::helpers::TestApp;
 db_tests!(
     metrics_run_only_the_statements_their_selection_needs,
     groupings_asked_together_share_one_scan,
-    attainment_reads_more_rep_columns_only_when_asked
+    attainment_reads_more_rep_columns_only_when_asked,
+    deal_pages_read_names_alone_only_when_that_is_all_they_show
 );
 
 /// Statements one request runs, and its data.
@@ -238,5 +239,125 @@ async fn attainment_reads_more_rep_columns_only_when_asked(app: TestApp) {
         }
         assert_eq!(Value::Object(got), whole, "{sel}");
         assert_eq!(row["quota"], "10000.00", "{sel}");
+    }
+}
+
+/// A deal page that shows its owners' and accounts' names reads those two
+/// columns of each in its one statement; any other field of them asked
+/// anywhere in the document (beside it, in a fragment, under `edges`, in a
+/// second page) gets the whole row with its true values.
+async fn deal_pages_read_names_alone_only_when_that_is_all_they_show(app: TestApp) {
+    let east = app.create_territory("East", None, None).await;
+    let ana = app
+        .create_rep("Ana Lima", None, Some(&east), json!({ "title": "AE" }))
+        .await;
+    let acme = app.create_account("Acme", Some(&east)).await;
+    let stage = app.stage("Discovery").await;
+    let deal = |name: &str, account: Option<&str>| {
+        json!({ "name": name, "amount": "100", "ownerId": ana, "stageId": stage,
+                "accountId": account, "openedAt": "2026-01-05T00:00:00Z" })
+    };
+    let with_account = app.create_deal(deal("with account", Some(&acme))).await;
+    let without = app.create_deal(deal("without account", None)).await;
+    let by_id = |nodes: &Value| -> std::collections::BTreeMap<String, Value> {
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["id"].as_str().unwrap().to_owned(), n.clone()))
+            .collect()
+    };
+    // Names alone: one statement, the names right, no account where none.
+    let (statements, lean) = run(
+        &app,
+        "{ deals(first: 10) { nodes { id owner { id name __typename } account { id name } } } }",
+    )
+    .await;
+    assert_eq!(statements, 1, "{lean:#}");
+    let owner = json!({ "id": ana, "name": "Ana Lima", "__typename": "Rep" });
+    assert_eq!(
+        by_id(&lean["deals"]["nodes"]),
+        [
+            (
+                with_account.clone(),
+                json!({ "id": with_account, "owner": owner,
+                "account": { "id": acme, "name": "Acme" } })
+            ),
+            (
+                without.clone(),
+                json!({ "id": without, "owner": owner, "account": null })
+            ),
+        ]
+        .into_iter()
+        .collect()
+    );
+    // More than names, asked in other ways: the whole rows' true values.
+    let account_created = app
+        .ok(
+            "query($id: ID!) { deal(id: $id) { account { createdAt } } }",
+            json!({ "id": with_account }),
+        )
+        .await["deal"]["account"]["createdAt"]
+        .clone();
+    assert!(
+        account_created
+            .as_str()
+            .is_some_and(|t| t.starts_with("20")),
+        "{account_created}"
+    );
+    let whole_owner = json!({ "email": "ana.lima@example.com", "title": "AE" });
+    let fragment = " fragment R on Rep { email title }";
+    for (doc, path) in [
+        (
+            "{ deals(first: 10) { nodes { id owner { id name } } edges { node { id owner { email title } account { createdAt } } } } }".to_owned(),
+            "edges",
+        ),
+        (
+            format!("{{ deals(first: 10) {{ nodes {{ id owner {{ id name ...R }} account {{ name createdAt }} }} }} }}{fragment}"),
+            "nodes",
+        ),
+        (
+            "{ deals(first: 10) { nodes { id owner { id name ... on Rep { email title } } account { name ... on Account { createdAt } } } } }".to_owned(),
+            "nodes",
+        ),
+        (
+            "{ a: deals(first: 10) { nodes { id owner { id name } account { id name } } } b: deals(first: 10) { nodes { id owner { email title } account { createdAt } } } }".to_owned(),
+            "b",
+        ),
+    ] {
+        let d = app.ok(&doc, json!({})).await;
+        let nodes: Vec<Value> = match path {
+            "edges" => d["deals"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .collect(),
+            "b" => d["b"]["nodes"].as_array().unwrap().clone(),
+            _ => d["deals"]["nodes"].as_array().unwrap().clone(),
+        };
+        let nodes = by_id(&Value::Array(nodes));
+        assert_eq!(nodes.len(), 2, "{doc}");
+        for (id, node) in nodes {
+            assert_eq!(node["owner"]["email"], whole_owner["email"], "{doc}");
+            assert_eq!(node["owner"]["title"], whole_owner["title"], "{doc}");
+            let expected = if id == with_account {
+                account_created.clone()
+            } else {
+                Value::Null
+            };
+            let got = match &node["account"] {
+                Value::Null => Value::Null,
+                a => a["createdAt"].clone(),
+            };
+            assert_eq!(got, expected, "{doc}");
+        }
+        if path == "b" {
+            // The names-alone page beside it answers as before.
+            assert_eq!(by_id(&d["a"]["nodes"]).len(), 2, "{doc}");
+            for n in d["a"]["nodes"].as_array().unwrap() {
+                assert_eq!(n["owner"]["name"], "Ana Lima", "{doc}");
+            }
+        }
     }
 }

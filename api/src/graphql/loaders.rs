@@ -792,6 +792,8 @@ pub fn attach(
         batched(Children::<R>(db.clone(), budget.clone(), PhantomData))
     }
     req.data(RowsCached(query))
+        .data(Named::<rep::Model>::default())
+        .data(Named::<account::Model>::default())
         .data(cached::<territory::Entity>(db, query))
         .data(cached::<rep::Entity>(db, query))
         .data(cached::<account::Entity>(db, query))
@@ -876,6 +878,43 @@ where
         .feed_many(rows.into_iter().map(|m| (m.id(), m)))
         .await;
     Ok(())
+}
+
+/// The fields a row known by its id and name answers (see [`Named`]).
+pub const NAME_FIELDS: &[&str] = &["id", "name", "__typename"];
+
+/// Rows a deal page read by id and name alone (`service::deal::Join::
+/// IdAndName`), by id. Kept apart from the by-id loaders' cache, whose rows
+/// are whole: a field reads one of these only when its own selection asks
+/// for nothing but [`NAME_FIELDS`] (checked at each field, so another part
+/// of the document asking more of the same row reads the whole row).
+pub struct Named<M>(std::sync::Mutex<HashMap<i64, M>>);
+
+impl<M> Default for Named<M> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(HashMap::new()))
+    }
+}
+
+impl<M: HasId + Clone + Send + Sync + 'static> Named<M> {
+    /// Keeps `rows` for the fields that show only their names.
+    pub fn keep(ctx: &async_graphql::Context<'_>, rows: impl IntoIterator<Item = M>) {
+        if let Some(named) = ctx.data_opt::<Self>() {
+            let mut map = named.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.extend(rows.into_iter().map(|m| (m.id(), m)));
+        }
+    }
+
+    /// The row of `id` for the field of `ctx`, when a page read it and the
+    /// field shows nothing but its names.
+    pub fn for_field(ctx: &async_graphql::Context<'_>, id: i64) -> Option<M> {
+        let named = ctx.data_opt::<Self>()?;
+        let row = {
+            let map = named.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(&id)?.clone()
+        };
+        crate::graphql::selects_only(ctx, &[], NAME_FIELDS).then_some(row)
+    }
 }
 
 /// Whether the request's by-id loaders cache rows (queries: see

@@ -4,11 +4,12 @@ use async_graphql::{Context, Object, Result, ID};
 use crate::error::AppError;
 use crate::graphql::enums::DealOrder;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
-use crate::graphql::loaders::{feed_by_id, prefetch};
+use crate::graphql::loaders::{feed_by_id, prefetch, Named, NAME_FIELDS};
 use crate::graphql::types::{Deal, DealConnection};
 use crate::graphql::{list_complexity, lookup_id, page_size, principal, read_db};
 use crate::service;
 use crate::service::access::DEAL_READERS;
+use crate::service::deal::Join;
 use crate::service::pagination::Cursor;
 use entity::{account, rep, stage};
 
@@ -59,10 +60,21 @@ impl DealQuery {
             .transpose()
             .extend()?;
         // The owner and account a page shows come in the page's statement
-        // (joined) and fill the by-id loaders' cache: one statement, not three.
+        // (joined): one statement, not three. Whole rows fill the by-id
+        // loaders' cache; when the page shows only their names, only those
+        // are read (loaders::Named).
+        let join = |field: &str| {
+            if !DealConnection::selects_node(ctx, field) {
+                Join::No
+            } else if DealConnection::selects_node_only(ctx, field, NAME_FIELDS) {
+                Join::IdAndName
+            } else {
+                Join::All
+            }
+        };
         let joins = service::deal::ToOne {
-            owner: DealConnection::selects_node(ctx, "owner"),
-            account: DealConnection::selects_node(ctx, "account"),
+            owner: join("owner"),
+            account: join("account"),
         };
         let (page, more) = service::deal::page(
             read_db(ctx)?,
@@ -82,8 +94,14 @@ impl DealQuery {
             accounts.extend(r.account);
             rows.push(r.deal);
         }
-        feed_by_id::<rep::Entity>(ctx, owners).await?;
-        feed_by_id::<account::Entity>(ctx, accounts).await?;
+        match joins.owner {
+            Join::IdAndName => Named::keep(ctx, owners),
+            _ => feed_by_id::<rep::Entity>(ctx, owners).await?,
+        }
+        match joins.account {
+            Join::IdAndName => Named::keep(ctx, accounts),
+            _ => feed_by_id::<account::Entity>(ctx, accounts).await?,
+        }
         if DealConnection::selects_node(ctx, "stage") {
             prefetch::<stage::Entity>(ctx, rows.iter().map(|d| d.stage_id)).await?;
         }

@@ -15,11 +15,11 @@ use crate::domain::money::from_cents;
 use crate::error::AppError;
 use crate::graphql::enums::{DealSource, DealStatus, ForecastCategory};
 use crate::graphql::loaders::{
-    load_by_id, load_children, prefetch, CountKey, DealCounts, DealPages, DealParent, PageArgs,
-    PageKey, StageHistory,
+    load_by_id, load_children, prefetch, CountKey, DealCounts, DealPages, DealParent, Named,
+    PageArgs, PageKey, StageHistory,
 };
 use crate::graphql::scalars::Date;
-use crate::graphql::{read_db, request, selects};
+use crate::graphql::{read_db, request, selects, selects_only};
 use crate::service;
 use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
@@ -60,6 +60,9 @@ impl Deal {
         self.0.source.map(Into::into)
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Eager<Rep>> {
+        if let Some(r) = Named::<rep::Model>::for_field(ctx, self.0.owner_id) {
+            return Ok(Eager(Rep(r)));
+        }
         load_by_id::<rep::Entity>(ctx, self.0.owner_id)
             .await?
             .map(|r| Eager(Rep(r)))
@@ -68,9 +71,14 @@ impl Deal {
     async fn account(&self, ctx: &Context<'_>) -> Result<Option<Eager<Account>>> {
         match self.0.account_id {
             None => Ok(None),
-            Some(id) => Ok(load_by_id::<account::Entity>(ctx, id)
-                .await?
-                .map(|a| Eager(Account(a)))),
+            Some(id) => {
+                if let Some(a) = Named::<account::Model>::for_field(ctx, id) {
+                    return Ok(Some(Eager(Account(a))));
+                }
+                Ok(load_by_id::<account::Entity>(ctx, id)
+                    .await?
+                    .map(|a| Eager(Account(a))))
+            }
         }
     }
     async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
@@ -282,6 +290,13 @@ impl DealConnection {
     /// `field`.
     pub fn selects_node(ctx: &Context<'_>, field: &str) -> bool {
         selects(ctx, &["nodes"], &[field]) || selects(ctx, &["edges", "node"], &[field])
+    }
+
+    /// Whether every field the page's nodes select under `field` (as
+    /// `nodes` or `edges { node }`) is one of `fields`.
+    pub fn selects_node_only(ctx: &Context<'_>, field: &str, fields: &[&str]) -> bool {
+        selects_only(ctx, &["nodes", field], fields)
+            && selects_only(ctx, &["edges", "node", field], fields)
     }
 
     /// A connection under a rep or account, loaded for all parents at once.

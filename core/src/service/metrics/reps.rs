@@ -68,26 +68,10 @@ impl RepColumns {
     fn decode(self, row: &sea_orm::QueryResult) -> Result<rep::Model, sea_orm::DbErr> {
         match self {
             RepColumns::All => rep::Model::decode(row, 0),
-            RepColumns::IdAndName => {
-                let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-                Ok(rep::Model {
-                    id: Value::at(row, 0)?,
-                    name: Value::at(row, 1)?,
-                    external_id: None,
-                    email: String::new(),
-                    title: None,
-                    territory_id: None,
-                    manager_id: None,
-                    hired_at: epoch.date_naive(),
-                    active: false,
-                    ramp_months: 0,
-                    commission_rate_ppm: 0,
-                    commission_threshold_ppm: 0,
-                    created_at: epoch,
-                    updated_at: epoch,
-                    quota_carrying: false,
-                })
-            }
+            RepColumns::IdAndName => Ok(crate::rows::named_rep(
+                Value::at(row, 0)?,
+                Value::at(row, 1)?,
+            )),
         }
     }
 }
