@@ -37,11 +37,6 @@ impl RequestDb {
         Self { db, observer }
     }
 
-    /// The pool itself (loaders, which run cheap statements only).
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// Whether this statement runs on a connection of its own: heavy work
     /// on PostgreSQL (cheap reads keep sea-orm's path: a dropped cheap
     /// statement is let finish, its connection reused).
