@@ -36,11 +36,38 @@ pub trait Positional: Sized {
         }
     }
 
+    /// The model from the columns of `columns` alone, starting at `at` (in
+    /// the order of [`Self::COLUMNS`], as [`Self::select_columns`] lists
+    /// them); every other field holds its type's [`Unread`] value.
+    fn decode_columns(row: &QueryResult, at: usize, columns: Columns) -> Result<Self, DbErr>;
+
+    /// [`Self::decode_columns`] of an outer join: `None` when its first
+    /// column (the id, which `columns` must hold) is NULL.
+    fn decode_columns_optional(
+        row: &QueryResult,
+        at: usize,
+        columns: Columns,
+    ) -> Result<Option<Self>, DbErr> {
+        debug_assert!(columns.has(0), "the id is read");
+        match Option::<i64>::at(row, at)? {
+            Some(_) => Self::decode_columns(row, at, columns).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// `table.c1, table.c2, ...` for a SELECT list.
     fn select_list(table: &str) -> String {
+        Self::select_columns(table, Columns::all::<Self>())
+    }
+
+    /// `table.c1, ...` of the columns in `columns`, in their model order.
+    fn select_columns(table: &str, columns: Columns) -> String {
         let mut s = String::new();
         for (i, c) in Self::COLUMNS.iter().enumerate() {
-            if i > 0 {
+            if !columns.has(i) {
+                continue;
+            }
+            if !s.is_empty() {
                 s.push_str(", ");
             }
             s.push_str(table);
@@ -48,6 +75,86 @@ pub trait Positional: Sized {
             s.push_str(c);
         }
         s
+    }
+}
+
+/// Some of a model's columns (bit `i` is `COLUMNS[i]`), for a read whose
+/// answer shows only some fields: a page of deals that shows names and
+/// amounts need not read (nor PostgreSQL send, nor the server decode) the
+/// other 20 columns. The fields of unread columns hold their type's
+/// [`Unread`] value and must not be read: whoever picks the set derives it
+/// from the fields the answer shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Columns(u64);
+
+impl Columns {
+    pub const NONE: Self = Self(0);
+
+    /// Every column of `M`.
+    pub fn all<M: Positional>() -> Self {
+        debug_assert!(M::COLUMNS.len() <= 64);
+        Self(u64::MAX >> (64 - M::COLUMNS.len()))
+    }
+
+    /// The columns of `M` named in `names`. A name `M` does not have is a
+    /// programming error (a unit test builds every set the server uses).
+    pub fn of<M: Positional>(names: &[&str]) -> Self {
+        names.iter().fold(Self::NONE, |set, name| {
+            let i = M::COLUMNS
+                .iter()
+                .position(|c| c == name)
+                .unwrap_or_else(|| panic!("{} has no column {name}", std::any::type_name::<M>()));
+            Self(set.0 | 1 << i)
+        })
+    }
+
+    /// `id` and `name`, for an answer that shows nothing else of a row (a
+    /// deal page's owner column, an attainment table's reps).
+    pub fn id_and_name<M: Positional>() -> Self {
+        Self::of::<M>(&["id", "name"])
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub fn has(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+
+    /// How many columns the set's SELECT list names.
+    pub fn count(self) -> usize {
+        self.0.count_ones() as usize
+    }
+}
+
+/// The value a field of a column the statement did not read holds.
+pub trait Unread {
+    fn unread() -> Self;
+}
+
+macro_rules! unread_values {
+    ($($t:ty => $v:expr),* $(,)?) => {$(
+        impl Unread for $t {
+            fn unread() -> Self {
+                $v
+            }
+        }
+    )*};
+}
+
+unread_values!(
+    i64 => 0,
+    i32 => 0,
+    bool => false,
+    String => String::new(),
+    chrono::NaiveDate => chrono::DateTime::<chrono::Utc>::UNIX_EPOCH.date_naive(),
+    chrono::DateTime<chrono::Utc> => chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+);
+
+impl<T> Unread for Option<T> {
+    fn unread() -> Self {
+        None
     }
 }
 
@@ -149,7 +256,20 @@ macro_rules! enum_values {
     )*};
 }
 
-enum_values!(
+/// An unread enum column holds the enum's first variant.
+macro_rules! unread_enums {
+    ($($t:ty),* $(,)?) => {$(
+        impl Unread for $t {
+            fn unread() -> Self {
+                <$t as sea_orm::Iterable>::iter()
+                    .next()
+                    .expect("an enum has a variant")
+            }
+        }
+    )*};
+}
+
+unread_enums!(
     Segment,
     StageKind,
     DealStatus,
@@ -160,45 +280,16 @@ enum_values!(
     ActivityKind,
 );
 
-/// A rep read by its id and name alone, for an answer that shows no other
-/// field of it (an attainment table, a deal page's owner column): every
-/// other field is its type's zero value (`""`, `None`, false, 0, the epoch)
-/// and must not be read.
-pub fn named_rep(id: i64, name: String) -> entity::rep::Model {
-    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-    entity::rep::Model {
-        id,
-        name,
-        external_id: None,
-        email: String::new(),
-        title: None,
-        territory_id: None,
-        manager_id: None,
-        hired_at: epoch.date_naive(),
-        active: false,
-        ramp_months: 0,
-        commission_rate_ppm: 0,
-        commission_threshold_ppm: 0,
-        created_at: epoch,
-        updated_at: epoch,
-        quota_carrying: false,
-    }
-}
-
-/// An account read by its id and name alone (see [`named_rep`]).
-pub fn named_account(id: i64, name: String) -> entity::account::Model {
-    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-    entity::account::Model {
-        id,
-        name,
-        external_id: None,
-        industry: None,
-        segment: None,
-        territory_id: None,
-        created_at: epoch,
-        updated_at: epoch,
-    }
-}
+enum_values!(
+    Segment,
+    StageKind,
+    DealStatus,
+    DealSource,
+    ForecastCategory,
+    SopStage,
+    LeadStatus,
+    ActivityKind,
+);
 
 /// A money sum as the statements spell it (`Dialect::sum_cents`: PostgreSQL's
 /// numeric as text, SQLite's "hi:lo"), read from the row's borrowed text.
@@ -224,6 +315,24 @@ macro_rules! positional {
                     $($field: {
                         let v = Value::at(row, i)?;
                         i += 1;
+                        v
+                    }),*
+                })
+            }
+
+            // `c` walks COLUMNS, `i` the row's columns (the read ones).
+            #[allow(unused_assignments)]
+            fn decode_columns(row: &QueryResult, at: usize, columns: Columns) -> Result<Self, DbErr> {
+                let (mut i, mut c) = (at, 0);
+                Ok(Self {
+                    $($field: {
+                        let v = if columns.has(c) {
+                            i += 1;
+                            Value::at(row, i - 1)?
+                        } else {
+                            Unread::unread()
+                        };
+                        c += 1;
                         v
                     }),*
                 })
@@ -338,6 +447,61 @@ mod tests {
             let err = DealSource::at(&row, 2).unwrap_err().to_string();
             assert!(err.contains("column 2") && err.contains("NOPE"), "{err}");
         }
+    }
+
+    /// A set of columns reads those, in model order, from consecutive
+    /// columns of the row; every other field is its unread value.
+    #[tokio::test]
+    async fn some_columns_decode_from_consecutive_positions() {
+        use sea_orm::{ConnectionTrait, Database, Statement};
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        let columns = Columns::of::<rep::Model>(&["title", "id", "active"]);
+        assert_eq!(columns.count(), 3);
+        assert_eq!(
+            rep::Model::select_columns("r", columns),
+            "r.id, r.title, r.active"
+        );
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT 'skipped', 7, 'AE', 1, NULL".to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let rep = rep::Model::decode_columns(&row, 1, columns).unwrap();
+        assert_eq!(
+            (rep.id, rep.title.as_deref(), rep.active),
+            (7, Some("AE"), true)
+        );
+        assert_eq!(
+            (rep.name.as_str(), rep.manager_id, rep.ramp_months),
+            ("", None, 0)
+        );
+        assert_eq!(
+            rep.hired_at,
+            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+        );
+        // An outer join's missing row: the id is NULL.
+        let missing = Columns::id_and_name::<account::Model>();
+        assert_eq!(
+            account::Model::decode_columns_optional(&row, 4, missing).unwrap(),
+            None
+        );
+        assert_eq!(
+            Columns::all::<rep::Model>().count(),
+            rep::Model::COLUMNS.len()
+        );
+        assert_eq!(
+            Columns::all::<rep::Model>().union(columns),
+            Columns::all::<rep::Model>()
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "has no column nope")]
+    fn a_column_the_model_lacks_is_a_programming_error() {
+        Columns::of::<deal::Model>(&["id", "nope"]);
     }
 
     #[test]

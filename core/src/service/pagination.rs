@@ -10,6 +10,7 @@ use entity::deal;
 
 use crate::db::Sql;
 use crate::error::{AppError, AppResult};
+use crate::rows::Columns;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum DealOrder {
@@ -148,6 +149,18 @@ impl DealOrder {
             DealOrder::OpenedDesc => "deal.opened_at DESC, deal.id DESC",
         }
     }
+
+    /// The deal columns a cursor of this order reads (`Cursor::for_deal`):
+    /// the id and the sort key.
+    pub fn key_columns(self) -> Columns {
+        let key = match self {
+            DealOrder::UpdatedDesc | DealOrder::UpdatedAsc => "updated_at",
+            DealOrder::AmountDesc | DealOrder::AmountAsc => "amount_cents",
+            DealOrder::ExpectedCloseAsc => "expected_close_date",
+            DealOrder::OpenedDesc => "opened_at",
+        };
+        Columns::of::<deal::Model>(&["id", key])
+    }
 }
 
 /// Cursors for lists ordered by id (reps, territories): the last row's id,
@@ -231,5 +244,84 @@ mod time_cursor_tests {
         assert_eq!(decode_time_cursor(&c, "leads").unwrap(), (t, 7));
         assert!(decode_time_cursor(&c, "activities").is_err());
         assert!(decode_time_cursor(&encode_id_cursor("leads", 7), "leads").is_err());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page of deals that reads only the id and the key keeps its cursors
+    /// and order: every order's cursor is the same from that partial row as
+    /// from the whole one.
+    #[test]
+    fn an_order_key_holds_what_its_cursor_reads() {
+        use crate::rows::Positional;
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let whole = deal::Model {
+            id: 42,
+            external_id: Some("x".into()),
+            name: "n".into(),
+            amount_cents: 1234,
+            currency: "USD".into(),
+            owner_id: 1,
+            account_id: None,
+            territory_id: None,
+            stage_id: 2,
+            status: entity::enums::DealStatus::Won,
+            forecast_category: entity::enums::ForecastCategory::Closed,
+            source: None,
+            playbook_id: None,
+            opened_at: at("2026-01-02T03:04:05Z"),
+            expected_close_date: NaiveDate::from_ymd_opt(2026, 3, 1),
+            closed_at: None,
+            lost_reason: None,
+            version: 3,
+            valid_from: at("2026-01-02T03:04:05Z"),
+            push_count: 0,
+            first_amount_cents: None,
+            pushed_at: None,
+            stage_entered_at: None,
+            last_activity_at: None,
+            created_at: at("2026-01-02T03:04:05Z"),
+            updated_at: at("2026-02-03T04:05:06Z"),
+        };
+        for order in [
+            DealOrder::UpdatedDesc,
+            DealOrder::UpdatedAsc,
+            DealOrder::AmountDesc,
+            DealOrder::AmountAsc,
+            DealOrder::ExpectedCloseAsc,
+            DealOrder::OpenedDesc,
+        ] {
+            let key = order.key_columns();
+            assert_eq!(key.count(), 2, "{order:?}");
+            // The whole row with every column outside the key unread.
+            let mut partial = whole.clone();
+            for (i, c) in deal::Model::COLUMNS.iter().enumerate() {
+                if key.has(i) {
+                    continue;
+                }
+                match *c {
+                    "updated_at" | "opened_at" => {
+                        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+                        if *c == "updated_at" {
+                            partial.updated_at = epoch
+                        } else {
+                            partial.opened_at = epoch
+                        }
+                    }
+                    "amount_cents" => partial.amount_cents = 0,
+                    "expected_close_date" => partial.expected_close_date = None,
+                    "id" => partial.id = 0,
+                    _ => {}
+                }
+            }
+            assert_eq!(
+                Cursor::for_deal(order, &partial),
+                Cursor::for_deal(order, &whole),
+                "{order:?}"
+            );
+        }
     }
 }

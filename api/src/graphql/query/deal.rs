@@ -83,6 +83,7 @@ impl DealQuery {
             order,
             first,
             cursor.as_ref(),
+            DealConnection::node_columns(ctx),
             joins,
         )
         .await

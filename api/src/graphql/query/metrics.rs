@@ -14,8 +14,9 @@ use crate::graphql::types::metrics::{
 };
 use crate::graphql::types::pipeline_changes::PipelineChanges;
 use crate::graphql::{opt_id, principal, read_db, selects, selects_only};
+use crate::rows::Columns;
 use crate::service::access::{METRIC_READERS, REFERENCE_READERS};
-use crate::service::metrics::reps::{RepColumns, RepNarrowing};
+use crate::service::metrics::reps::RepNarrowing;
 use crate::service::metrics::{
     attainment, commissions, funnel, health, performance, pipeline, pipeline_changes, series,
     win_rates,
@@ -101,8 +102,8 @@ impl MetricsQuery {
         let narrow = narrowing(db, &territory_id, &manager_id).await?;
         let with_pipeline = selects(ctx, &["rows"], &RepAttainment::PIPELINE_FIELDS);
         let rep_columns = match selects_only(ctx, &["rows", "rep"], &["id", "name", "__typename"]) {
-            true => RepColumns::IdAndName,
-            false => RepColumns::All,
+            true => Columns::id_and_name::<entity::rep::Model>(),
+            false => Columns::all::<entity::rep::Model>(),
         };
         Ok(QuotaAttainmentReport(
             attainment::quota_attainment(db, p, &period, narrow, with_pipeline, rep_columns)

@@ -20,12 +20,61 @@ use crate::graphql::loaders::{
 };
 use crate::graphql::scalars::Date;
 use crate::graphql::{read_db, request, selects, selects_only};
+use crate::rows::Columns;
 use crate::service;
 use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
 use crate::service::pagination::{Cursor, DealOrder};
 
 pub struct Deal(pub deal::Model);
+
+/// The deal columns each field of [`Deal`] reads (its resolver below): a
+/// page reads the union over the fields it shows
+/// ([`DealConnection::node_columns`]), and any field not listed here reads
+/// every column. Fields that load by the deal's id read just the id.
+/// tests/api/lookahead.rs checks every field of Deal against a whole row.
+const FIELD_COLUMNS: &[(&str, &[&str])] = &[
+    ("__typename", &[]),
+    ("id", &["id"]),
+    ("externalId", &["external_id"]),
+    ("name", &["name"]),
+    ("amount", &["amount_cents"]),
+    ("currency", &["currency"]),
+    ("status", &["status"]),
+    ("stage", &["stage_id"]),
+    ("forecastCategory", &["forecast_category"]),
+    ("source", &["source"]),
+    ("owner", &["owner_id"]),
+    ("account", &["account_id"]),
+    ("territory", &["territory_id"]),
+    ("playbook", &["playbook_id"]),
+    ("openedAt", &["opened_at"]),
+    ("expectedCloseDate", &["expected_close_date"]),
+    ("closedAt", &["closed_at"]),
+    ("lostReason", &["lost_reason"]),
+    ("ageDays", &["opened_at", "closed_at"]),
+    ("stageHistory", &["id"]),
+    ("history", &["id"]),
+    ("pushCount", &["push_count"]),
+    ("risk", &["id"]),
+    ("activities", &["id"]),
+    ("version", &["version"]),
+    ("createdAt", &["created_at"]),
+    ("updatedAt", &["updated_at"]),
+];
+
+/// The columns of the deal fields a selection shows (every column if one is
+/// not in [`FIELD_COLUMNS`]).
+fn columns_of(node: async_graphql::SelectionField<'_>) -> Columns {
+    let mut set = Columns::NONE;
+    for f in node.selection_set() {
+        match FIELD_COLUMNS.iter().find(|(name, _)| *name == f.name()) {
+            Some((_, columns)) => set = set.union(Columns::of::<deal::Model>(columns)),
+            None => return Columns::all::<deal::Model>(),
+        }
+    }
+    set
+}
 
 #[Object]
 impl Deal {
@@ -261,7 +310,7 @@ enum CountSource {
 /// A page of deals. totalCount counts the whole filtered set and is only
 /// computed when selected.
 pub struct DealConnection {
-    rows: Vec<deal::Model>,
+    rows: std::sync::Arc<[deal::Model]>,
     has_next: bool,
     has_previous: bool,
     order: DealOrder,
@@ -278,7 +327,7 @@ impl DealConnection {
         filter: DealFilter,
     ) -> Self {
         Self {
-            rows,
+            rows: rows.into(),
             has_next,
             has_previous,
             order,
@@ -297,6 +346,26 @@ impl DealConnection {
     pub fn selects_node_only(ctx: &Context<'_>, field: &str, fields: &[&str]) -> bool {
         selects_only(ctx, &["nodes", field], fields)
             && selects_only(ctx, &["edges", "node", field], fields)
+    }
+
+    /// The deal columns the page's nodes show (as `nodes` or `edges {
+    /// node }`, through fragments, under any alias; directives are not
+    /// evaluated, so a field under `@include(if: false)` still counts).
+    /// The page adds the id and its order's key, which cursors read.
+    pub fn node_columns(ctx: &Context<'_>) -> Columns {
+        let mut set = Columns::NONE;
+        for f in ctx.field().selection_set() {
+            match f.name() {
+                "nodes" => set = set.union(columns_of(f)),
+                "edges" => {
+                    for node in f.selection_set().filter(|e| e.name() == "node") {
+                        set = set.union(columns_of(node));
+                    }
+                }
+                _ => {}
+            }
+        }
+        set
     }
 
     /// A connection under a rep or account, loaded for all parents at once.

@@ -177,6 +177,7 @@ impl Rep {
             order: order_by.map(Into::into).unwrap_or_default(),
             first: page_size(ctx, first, 50)?,
             after,
+            columns: DealConnection::node_columns(ctx),
         };
         DealConnection::nested(ctx, DealParent::Owner(self.0.id), args).await
     }
@@ -257,6 +258,7 @@ impl Account {
             order: Default::default(),
             first: page_size(ctx, first, 50)?,
             after,
+            columns: DealConnection::node_columns(ctx),
         };
         DealConnection::nested(ctx, DealParent::Account(self.0.id), args).await
     }

@@ -6,12 +6,13 @@ use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
 use super::open_by_key;
-use super::reps::{rep_totals, RepColumns, RepNarrowing};
+use super::reps::{rep_totals, RepNarrowing};
 use crate::auth::Principal;
 use crate::domain::metrics::{attained_quota, attainment, coverage, gap_to_quota, ratio};
 use crate::domain::money::{from_cents, round_money};
 use crate::domain::period::Period;
 use crate::error::AppResult;
+use crate::rows::Columns;
 use crate::service::access::METRIC_READERS;
 use crate::service::deal_filter::DealFilter;
 use crate::service::grouping::Dimension;
@@ -57,7 +58,7 @@ pub async fn quota_attainment(
     period: &Period,
     narrow: RepNarrowing,
     with_pipeline: bool,
-    rep_columns: RepColumns,
+    rep_columns: Columns,
 ) -> AppResult<AttainmentReport> {
     p.require(METRIC_READERS)?;
     let scope = p.scope();

@@ -4,12 +4,13 @@
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
-use super::reps::{rep_totals, RepColumns, RepNarrowing};
+use super::reps::{rep_totals, RepNarrowing};
 use crate::auth::Principal;
 use crate::domain::metrics::{attainment, commission};
 use crate::domain::money::{from_cents, ppm_to_decimal};
 use crate::domain::period::Period;
 use crate::error::AppResult;
+use crate::rows::Columns;
 use crate::service::access::METRIC_READERS;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +37,7 @@ pub async fn commissions(
         period,
         None,
         RepNarrowing::default(),
-        RepColumns::All,
+        Columns::all::<entity::rep::Model>(),
     )
     .await?;
     Ok(reps

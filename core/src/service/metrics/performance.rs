@@ -11,8 +11,8 @@
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
 
+use super::reps::rep_totals;
 pub use super::reps::RepNarrowing;
-use super::reps::{rep_totals, RepColumns};
 use crate::auth::Principal;
 use crate::clock;
 use crate::domain::metrics::{
@@ -21,6 +21,7 @@ use crate::domain::metrics::{
 use crate::domain::money::from_cents;
 use crate::domain::period::Period;
 use crate::error::{AppError, AppResult};
+use crate::rows::Columns;
 use crate::service::access::METRIC_READERS;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +56,7 @@ pub async fn rep_performance(
         period,
         Some(&previous),
         narrow,
-        RepColumns::All,
+        Columns::all::<entity::rep::Model>(),
     )
     .await?;
     let active = |r: &super::reps::RepTotals| {

@@ -15,7 +15,7 @@ use crate::clock::start_of;
 use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::period::Period;
 use crate::error::AppResult;
-use crate::rows::{Positional, Value};
+use crate::rows::{Columns, Positional, Value};
 use crate::service::access::{team_subquery_sql, DealScope};
 use crate::service::deal_filter::DealFilter;
 use crate::service::grouping::Dimension;
@@ -32,48 +32,6 @@ pub struct RepTotals {
     pub won_cents: i128,
     pub prev_quota_cents: i128,
     pub prev_won_cents: i128,
-}
-
-/// The rep columns a caller reads. A report whose selection asks for a
-/// rep's id and name only (an attainment table) reads those two: on
-/// 1,000,000 deals the attainment statement ran 145 -> 180 statements/s in
-/// pgbench with two rep columns instead of all fifteen, and the server
-/// decodes 2 columns a row instead of 15.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum RepColumns {
-    #[default]
-    All,
-    /// `id` and `name`; every other field of the row's `rep` is its type's
-    /// zero value (`""`, `None`, false, 0, the epoch) and must not be read.
-    IdAndName,
-}
-
-impl RepColumns {
-    fn select_list(self) -> String {
-        match self {
-            RepColumns::All => rep::Model::select_list("rep"),
-            RepColumns::IdAndName => "rep.id, rep.name".to_owned(),
-        }
-    }
-
-    /// The rep from the first columns of `row`.
-    /// How many columns `select_list` names.
-    fn len(self) -> usize {
-        match self {
-            RepColumns::All => rep::Model::COLUMNS.len(),
-            RepColumns::IdAndName => 2,
-        }
-    }
-
-    fn decode(self, row: &sea_orm::QueryResult) -> Result<rep::Model, sea_orm::DbErr> {
-        match self {
-            RepColumns::All => rep::Model::decode(row, 0),
-            RepColumns::IdAndName => Ok(crate::rows::named_rep(
-                Value::at(row, 0)?,
-                Value::at(row, 1)?,
-            )),
-        }
-    }
 }
 
 /// Narrows the reps measured.
@@ -222,14 +180,19 @@ fn won_by_owner(d: Dialect, current: &Period, previous: Option<&Period>) -> Sql 
     sql
 }
 
-/// One statement; rows ordered by rep id.
+/// One statement; rows ordered by rep id. `columns` are the rep columns
+/// the caller shows (the rest of each `rep` is unread, `rows::Columns`): an
+/// attainment table that shows reps' ids and names reads those two (on
+/// 1,000,000 deals the statement ran 145 -> 180 statements/s in pgbench
+/// with two rep columns instead of all fifteen). `rate_ppm` and
+/// `threshold_ppm` are the rep's, so 0 unless `columns` holds them.
 pub async fn rep_totals(
     db: &impl ConnectionTrait,
     scope: DealScope,
     current: &Period,
     previous: Option<&Period>,
     narrow: RepNarrowing,
-    columns: RepColumns,
+    columns: Columns,
 ) -> AppResult<Vec<RepTotals>> {
     let d = Dialect::of(db);
     let (q_cur, q_prev, q_where) = period_sums(d, Source::Quota, current, previous);
@@ -238,7 +201,7 @@ pub async fn rep_totals(
         "SELECT {}, COALESCE(q.cur, '0') AS quota_cents, COALESCE(q.prev, '0') AS prev_quota_cents, \
          COALESCE(w.cur, '0') AS won_cents, COALESCE(w.prev, '0') AS prev_won_cents \
          FROM rep LEFT JOIN (SELECT quota.rep_id AS rep_id, ",
-        columns.select_list()
+        rep::Model::select_columns("rep", columns)
     ));
     sql.append(&q_cur)
         .push(" AS cur, ")
@@ -285,9 +248,9 @@ pub async fn rep_totals(
         .await?;
     rows.iter()
         .map(|row| {
-            let rep = columns.decode(row)?;
+            let rep = rep::Model::decode_columns(row, 0, columns)?;
             // The four sums follow the rep's columns, in the SELECT's order.
-            let at = columns.len();
+            let at = columns.count();
             let sum = |i: usize| SumCents::at(row, at + i).map(|s| s.0);
             Ok(RepTotals {
                 rate_ppm: rep.commission_rate_ppm,
