@@ -27,15 +27,6 @@ pub trait Positional: Sized {
     /// The model from the columns starting at `at`.
     fn decode(row: &QueryResult, at: usize) -> Result<Self, DbErr>;
 
-    /// The model of an outer join: `None` when its first column (the id) is
-    /// NULL.
-    fn decode_optional(row: &QueryResult, at: usize) -> Result<Option<Self>, DbErr> {
-        match Option::<i64>::at(row, at)? {
-            Some(_) => Self::decode(row, at).map(Some),
-            None => Ok(None),
-        }
-    }
-
     /// The model from the columns of `columns` alone, starting at `at` (in
     /// the order of [`Self::COLUMNS`], as [`Self::select_columns`] lists
     /// them); every other field holds its type's [`Unread`] value.
@@ -228,9 +219,17 @@ sqlx_values!(
     chrono::DateTime<chrono::Utc>,
 );
 
-/// String-backed enums: the stored name, checked against the enum.
+/// String-backed enums: the stored name, checked against the enum; an
+/// unread one holds the enum's first variant.
 macro_rules! enum_values {
     ($($t:ty),* $(,)?) => {$(
+        impl Unread for $t {
+            fn unread() -> Self {
+                <$t as sea_orm::Iterable>::iter()
+                    .next()
+                    .expect("an enum has a variant")
+            }
+        }
         impl Value for $t {
             fn at(row: &QueryResult, i: usize) -> Result<Self, DbErr> {
                 Option::<$t>::at(row, i)?.ok_or_else(|| null(i))
@@ -255,30 +254,6 @@ macro_rules! enum_values {
         }
     )*};
 }
-
-/// An unread enum column holds the enum's first variant.
-macro_rules! unread_enums {
-    ($($t:ty),* $(,)?) => {$(
-        impl Unread for $t {
-            fn unread() -> Self {
-                <$t as sea_orm::Iterable>::iter()
-                    .next()
-                    .expect("an enum has a variant")
-            }
-        }
-    )*};
-}
-
-unread_enums!(
-    Segment,
-    StageKind,
-    DealStatus,
-    DealSource,
-    ForecastCategory,
-    SopStage,
-    LeadStatus,
-    ActivityKind,
-);
 
 enum_values!(
     Segment,

@@ -328,12 +328,7 @@ async fn deal_pages_read_names_alone_only_when_that_is_all_they_show(app: TestAp
     ] {
         let d = app.ok(&doc, json!({})).await;
         let nodes: Vec<Value> = match path {
-            "edges" => d["deals"]["edges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["node"].clone())
-                .collect(),
+            "edges" => edge_nodes(&d["deals"]),
             "b" => d["b"]["nodes"].as_array().unwrap().clone(),
             _ => d["deals"]["nodes"].as_array().unwrap().clone(),
         };
@@ -361,6 +356,16 @@ async fn deal_pages_read_names_alone_only_when_that_is_all_they_show(app: TestAp
             }
         }
     }
+}
+
+/// The nodes of a connection's `edges { node }`.
+fn edge_nodes(connection: &Value) -> Vec<Value> {
+    connection["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
 }
 
 /// The innermost named type of an introspected `type { kind name ofType }`.
@@ -492,12 +497,7 @@ async fn deal_pages_read_only_the_columns_they_show(app: TestApp) {
         for (doc, at) in pages {
             let page = app.ok(&doc.replace("SEL", &sel), json!({})).await;
             let nodes: Vec<Value> = match at {
-                "/deals/edges" => page["deals"]["edges"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e["node"].clone())
-                    .collect(),
+                "/deals/edges" => edge_nodes(&page["deals"]),
                 "/deals/nodes" => page["deals"]["nodes"].as_array().unwrap().clone(),
                 _ => page[&at[1..]]
                     .as_array()
