@@ -12,7 +12,10 @@ use api::auth::Role;
 use crate::db_tests;
 use crate::helpers::{id_num, TestApp};
 
-db_tests!(eager_answers_equal_async_graphqls);
+db_tests!(
+    eager_answers_equal_async_graphqls,
+    ready_fields_equal_their_resolvers
+);
 
 /// The same document with each selection set inside an inline fragment
 /// without a type condition (the documents here have no input objects, so
@@ -115,4 +118,131 @@ async fn eager_answers_equal_async_graphqls(app: TestApp) {
     assert!(errors.iter().all(
         |e| e["extensions"]["code"] == "FORBIDDEN" && e["path"].as_array().unwrap().len() == 5
     ));
+}
+
+/// The argument-less scalar and enum fields of `ty` (from introspection):
+/// what a type's `ReadyFields` may answer in place.
+async fn scalar_fields(app: &TestApp, ty: &str) -> String {
+    let d = app
+        .ok(
+            "query($t: String!) { __type(name: $t) { fields { name args { name } \
+             type { kind ofType { kind ofType { kind } } } } } }",
+            json!({ "t": ty }),
+        )
+        .await;
+    let fields: Vec<&str> = d["__type"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["args"].as_array().unwrap().is_empty())
+        .filter(|f| {
+            let mut t = &f["type"];
+            while t["kind"] == "NON_NULL" {
+                t = &t["ofType"];
+            }
+            t["kind"] == "SCALAR" || t["kind"] == "ENUM"
+        })
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(fields.len() >= 3, "{ty}: {fields:?}");
+    fields.join(" ")
+}
+
+/// Every field a type answers in place (`ReadyFields`) equals what its
+/// resolver gives: each type's scalar and enum fields, all of them, asked
+/// on both paths over rows with and without their optional values, and
+/// the object fields answered in place (a deal's stage, owner and account,
+/// read by name or whole; an edge's node and cursor; group keys; an
+/// attainment row's rep).
+async fn ready_fields_equal_their_resolvers(app: TestApp) {
+    api::seed::demo(&app.db, "USD").await.expect("seed");
+    let admin = app.admin_token();
+    // The latest deal has no account (the demo's all have one).
+    let rep = app.ok("{ reps(first: 1) { id } }", json!({})).await;
+    app.ok(
+        "mutation($o: ID!) { createDeal(input: { name: \"No account\", amount: \"10\", ownerId: $o }) { id } }",
+        json!({ "o": rep["reps"][0]["id"] }),
+    )
+    .await;
+    let mut f = std::collections::HashMap::new();
+    for ty in [
+        "Deal",
+        "Stage",
+        "Rep",
+        "Territory",
+        "Account",
+        "GroupKey",
+        "WinRateRow",
+        "RepAttainment",
+        "PipelineSummaryRow",
+        "ForecastRow",
+    ] {
+        f.insert(ty, scalar_fields(&app, ty).await);
+    }
+    let vars = json!({ "p": last_quarter(), "won": { "status": ["WON"] }, "lost": { "status": ["LOST"] } });
+    let doc = format!(
+        "query($p: Period!, $won: DealFilter, $lost: DealFilter) {{ \
+         open: deals(first: 40) {{ nodes {{ {deal} stage {{ {stage} }} owner {{ id name }} account {{ id name }} }} }} \
+         edges: deals(first: 20, orderBy: AMOUNT_ASC) {{ edges {{ cursor node {{ id owner {{ id name title }} account {{ {account} }} }} }} }} \
+         won: deals(first: 20, filter: $won) {{ nodes {{ {deal} }} }} \
+         lost: deals(first: 20, filter: $lost) {{ nodes {{ {deal} }} }} \
+         stages {{ {stage} }} \
+         reps(first: 30) {{ {rep} }} \
+         territories(first: 30) {{ {territory} }} \
+         accounts(first: 30) {{ {account} }} \
+         winRates(period: $p, groupBy: REP) {{ key {{ {key} }} {win} }} \
+         quotaAttainment(period: $p) {{ rows {{ rep {{ id name title }} {attainment} }} }} \
+         pipelineSummary(period: $p, groupBy: SEGMENT) {{ key {{ {key} }} {summary} }} \
+         forecast(period: $p, method: STAGE_WEIGHTED, groupBy: TERRITORY) {{ rows {{ key {{ {key} }} {forecast} }} }} }}",
+        deal = f["Deal"],
+        stage = f["Stage"],
+        rep = f["Rep"],
+        territory = f["Territory"],
+        account = f["Account"],
+        key = f["GroupKey"],
+        win = f["WinRateRow"],
+        attainment = f["RepAttainment"],
+        summary = f["PipelineSummaryRow"],
+        forecast = f["ForecastRow"],
+    );
+    // The filters are variables: `wrapped` would take an object's braces
+    // for a selection set's.
+    let d = both(&app, &admin, &doc, &vars).await;
+    assert!(d.get("errors").is_none(), "{d}");
+    let d = &d["data"];
+    for list in [
+        &d["open"]["nodes"],
+        &d["edges"]["edges"],
+        &d["won"]["nodes"],
+        &d["lost"]["nodes"],
+        &d["stages"],
+        &d["reps"],
+        &d["territories"],
+        &d["accounts"],
+        &d["winRates"],
+        &d["quotaAttainment"]["rows"],
+        &d["pipelineSummary"],
+        &d["forecast"]["rows"],
+    ] {
+        assert!(list.as_array().unwrap().len() >= 3, "{list}");
+    }
+    // Optional values both present and absent, so a ready null or a ready
+    // value could not stand in for the other.
+    let won = d["won"]["nodes"].as_array().unwrap();
+    let open = d["open"]["nodes"].as_array().unwrap();
+    assert!(won.iter().all(|n| n["closedAt"].is_string()));
+    assert!(open.iter().any(|n| n["closedAt"].is_null()));
+    assert!(d["lost"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["lostReason"].is_string()));
+    assert!(open
+        .iter()
+        .all(|n| n["stage"]["name"].is_string() && n["owner"]["name"].is_string()));
+    let edges = d["edges"]["edges"].as_array().unwrap();
+    assert!(edges.iter().any(|e| e["node"]["account"].is_null()));
+    assert!(edges
+        .iter()
+        .any(|e| e["node"]["account"]["name"].is_string()));
 }

@@ -14,6 +14,16 @@
 //! (fragments, directives, a response key given twice) goes
 //! through async-graphql's own path, so answers and errors are unchanged;
 //! tests/api/eager.rs compares both paths on the same documents.
+//!
+//! A type may also name its [`ReadyFields`]: argument-less fields whose
+//! value needs no I/O (scalars read from the row it holds), and object
+//! fields whose object is at hand (a rep's row already read, a stage the
+//! request holds). Those are answered in place, without a future; an object
+//! whose whole selection is ready (a stage's `{ id name }`, an attainment
+//! row's `{ rep { id name } quota closedWon }`) resolves without one, and a
+//! list of them in a plain loop. The futures were most of the cost: a
+//! type's generated resolver future is as large as its largest field's, and
+//! joining them moved kilobytes per field.
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
@@ -21,8 +31,12 @@ use std::pin::Pin;
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection};
 use async_graphql::registry::Registry;
-use async_graphql::resolver_utils::{resolve_container as resolve_standard, ContainerType};
-use async_graphql::{ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::resolver_utils::{
+    enum_value, resolve_container as resolve_standard, ContainerType, EnumType,
+};
+use async_graphql::{
+    Context, ContextSelectionSet, OutputType, Positioned, ScalarType, ServerResult, Value,
+};
 use futures::future::join_all;
 
 /// Items per chunk of a list: `join_all` keeps up to 30 futures in one
@@ -30,6 +44,75 @@ use futures::future::join_all;
 const CHUNK: usize = 30;
 
 type BoxedValue<'a> = Pin<Box<dyn Future<Output = ServerResult<Value>> + Send + 'a>>;
+
+/// Fields of a type answered without their resolvers: see the module
+/// docs. Each gives exactly what the resolver gives (scalars through the
+/// same `to_value`, objects through [`ready_node`]); tests/api/eager.rs
+/// compares every ready scalar field, and the object fields on the pages
+/// that use them, both ways.
+pub trait ReadyFields {
+    /// The value of the argument-less field named `field` (its GraphQL
+    /// name), when it is ready; `None` resolves it through the resolver.
+    fn ready_field(&self, _field: &str) -> Option<Value> {
+        None
+    }
+
+    /// The value of the argument-less object field `field` (`ctx` is the
+    /// field's context), when its object is at hand and everything its
+    /// selection asks of it is ready ([`ready_node`]); `None` resolves it
+    /// through the resolver.
+    fn ready_object(&self, _ctx: &Context<'_>, _field: &str) -> Option<Value> {
+        None
+    }
+}
+
+/// `node` under the selection of the field `ctx`, when all of it is ready.
+pub fn ready_node<T: ContainerType + ReadyFields>(ctx: &Context<'_>, node: &T) -> Option<Value> {
+    resolve_ready(&ctx.with_selection_set(&ctx.item.node.selection_set), node)
+}
+
+/// An optional object: null when absent, else as [`ready_node`].
+pub fn ready_opt_node<T: ContainerType + ReadyFields>(
+    ctx: &Context<'_>,
+    node: Option<&T>,
+) -> Option<Value> {
+    node.map_or(Some(Value::Null), |n| ready_node(ctx, n))
+}
+
+/// A scalar's value, as its resolver gives it.
+pub fn ready<S: ScalarType>(value: &S) -> Value {
+    value.to_value()
+}
+
+/// An optional scalar's value (null when absent).
+pub fn ready_opt<S: ScalarType>(value: Option<&S>) -> Value {
+    value.map_or(Value::Null, ScalarType::to_value)
+}
+
+/// A text field's value (what a `&str` resolver gives).
+pub fn ready_str(value: &str) -> Value {
+    Value::String(value.to_owned())
+}
+
+/// An optional text field's value.
+pub fn ready_opt_str(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, ready_str)
+}
+
+/// An id's value (what an `ID` resolver gives).
+pub fn ready_id(id: i64) -> Value {
+    Value::String(id.to_string())
+}
+
+/// An enum's value.
+pub fn ready_enum<E: EnumType>(value: E) -> Value {
+    enum_value(value)
+}
+
+/// An optional enum's value.
+pub fn ready_opt_enum<E: EnumType>(value: Option<E>) -> Value {
+    value.map_or(Value::Null, enum_value)
+}
 
 /// An object resolved eagerly; the GraphQL type of `T`.
 pub struct Eager<T>(pub T);
@@ -43,7 +126,7 @@ impl<T> From<Vec<T>> for EagerList<T> {
     }
 }
 
-impl<T: ContainerType> OutputType for Eager<T> {
+impl<T: ContainerType + ReadyFields> OutputType for Eager<T> {
     fn type_name() -> Cow<'static, str> {
         T::type_name()
     }
@@ -68,7 +151,7 @@ impl<T: ContainerType> OutputType for Eager<T> {
     }
 }
 
-impl<T: ContainerType> OutputType for EagerList<T> {
+impl<T: ContainerType + ReadyFields> OutputType for EagerList<T> {
     fn type_name() -> Cow<'static, str> {
         Vec::<T>::type_name()
     }
@@ -107,42 +190,93 @@ fn is_plain(ctx: &ContextSelectionSet<'_>) -> bool {
     })
 }
 
-/// One object: its fields joined in selection order. A field's error is
-/// recorded and the field left out, as async-graphql does.
-pub async fn resolve_object<T: ContainerType>(
+/// A field's value when it is ready (see [`ReadyFields`]).
+fn ready_value<T: ContainerType + ReadyFields>(
+    ctx: &ContextSelectionSet<'_>,
+    root: &T,
+    field: &Positioned<Field>,
+) -> Option<Value> {
+    let name = field.node.name.node.as_str();
+    if name == "__typename" {
+        return Some(Value::String(root.introspection_type_name().into_owned()));
+    }
+    if !field.node.arguments.is_empty() {
+        return None;
+    }
+    root.ready_field(name)
+        .or_else(|| root.ready_object(&ctx.with_field(field), name))
+}
+
+/// The fields of a plain selection, in order.
+fn plain_fields<'a>(
+    ctx: &ContextSelectionSet<'a>,
+) -> impl Iterator<Item = &'a Positioned<Field>> + 'a {
+    ctx.item.node.items.iter().map(|s| match &s.node {
+        Selection::Field(field) => field,
+        _ => unreachable!("is_plain admits fields only"),
+    })
+}
+
+/// One object, when its selection is plain and every field of it ready.
+fn resolve_ready<T: ContainerType + ReadyFields>(
+    ctx: &ContextSelectionSet<'_>,
+    root: &T,
+) -> Option<Value> {
+    if !is_plain(ctx) {
+        return None;
+    }
+    let mut map = IndexMap::with_capacity(ctx.item.node.items.len());
+    for field in plain_fields(ctx) {
+        let value = ready_value(ctx, root, field)?;
+        map.insert(field.node.response_key().node.clone(), value);
+    }
+    Some(if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(map)
+    })
+}
+
+/// One object: its ready fields answered in place, the others joined in
+/// selection order. A field's error is recorded and the field left out, as
+/// async-graphql does.
+pub async fn resolve_object<T: ContainerType + ReadyFields>(
     ctx: &ContextSelectionSet<'_>,
     root: &T,
 ) -> ServerResult<Value> {
     if !is_plain(ctx) {
         return resolve_standard(ctx, root).await;
     }
-    let fields = ctx.item.node.items.iter().map(|s| {
-        let ctx = ctx.clone();
-        async move {
-            let Selection::Field(field) = &s.node else {
-                unreachable!("is_plain admits fields only")
-            };
-            let key = field.node.response_key().node.clone();
-            if field.node.name.node == "__typename" {
-                return Ok((
-                    key,
-                    Value::String(root.introspection_type_name().into_owned()),
-                ));
+    // Each field's value when ready; the others are awaited below.
+    let values: Vec<Option<Value>> = plain_fields(ctx)
+        .map(|field| ready_value(ctx, root, field))
+        .collect();
+    let pending = plain_fields(ctx)
+        .zip(&values)
+        .filter(|(_, ready)| ready.is_none())
+        .map(|(field, _)| {
+            let ctx = ctx.clone();
+            async move {
+                let ctx_field = ctx.with_field(field);
+                Ok::<_, async_graphql::ServerError>(
+                    root.resolve_field(&ctx_field).await?.unwrap_or_default(),
+                )
             }
-            let ctx_field = ctx.with_field(field);
-            let value = root.resolve_field(&ctx_field).await?.unwrap_or_default();
-            Ok::<_, async_graphql::ServerError>((key, value))
-        }
-    });
-    let results = join_all(fields).await;
-    let mut map = IndexMap::with_capacity(results.len());
-    for r in results {
-        match r {
-            Ok((key, value)) => {
-                map.insert(key, value);
-            }
-            Err(e) => ctx.add_error(e),
-        }
+        });
+    let mut awaited = join_all(pending).await.into_iter();
+    let mut map = IndexMap::with_capacity(values.len());
+    for (field, ready) in plain_fields(ctx).zip(values) {
+        let value = match ready {
+            Some(v) => v,
+            None => match awaited.next().expect("one answer per pending field") {
+                Ok(v) => v,
+                Err(e) => {
+                    ctx.add_error(e);
+                    continue;
+                }
+            },
+        };
+        map.insert(field.node.response_key().node.clone(), value);
     }
     Ok(if map.is_empty() {
         Value::Null
@@ -151,20 +285,30 @@ pub async fn resolve_object<T: ContainerType>(
     })
 }
 
-/// A list: every item resolved concurrently (so the DataLoaders batch across
-/// items), in chunks of [`CHUNK`]; the first failing item (in list order)
-/// fails the list, with its path.
-async fn resolve_items<T: ContainerType>(
+/// A list. Items whose selection is all ready are answered in a loop, in
+/// order, until one is not (its type's readiness rarely varies by row: one
+/// object of wasted work at most); the rest are resolved concurrently (so
+/// the DataLoaders batch across items), in chunks of [`CHUNK`]. The first
+/// failing item (in list order) fails the list, with its path.
+async fn resolve_items<T: ContainerType + ReadyFields>(
     ctx: &ContextSelectionSet<'_>,
     items: &[T],
 ) -> ServerResult<Value> {
-    let chunks = items.chunks(CHUNK).enumerate().map(|(c, chunk)| {
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
+        match resolve_ready(ctx, item) {
+            Some(v) => values.push(v),
+            None => break,
+        }
+    }
+    let done = values.len();
+    let chunks = items[done..].chunks(CHUNK).enumerate().map(|(c, chunk)| {
         let ctx = ctx.clone();
         async move {
             let per_item = chunk.iter().enumerate().map(|(i, item)| {
                 let ctx = ctx.clone();
                 async move {
-                    let ctx_idx = ctx.with_index(c * CHUNK + i);
+                    let ctx_idx = ctx.with_index(done + c * CHUNK + i);
                     resolve_object(&ctx_idx, item)
                         .await
                         .map_err(|e| ctx_idx.set_error_path(e))
@@ -173,7 +317,6 @@ async fn resolve_items<T: ContainerType>(
             join_all(per_item).await
         }
     });
-    let mut values = Vec::with_capacity(items.len());
     for chunk in join_all(chunks).await {
         for v in chunk {
             values.push(v?);

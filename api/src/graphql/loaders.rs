@@ -784,7 +784,12 @@ pub fn attach(
     query: bool,
 ) -> async_graphql::Request {
     let budget = RowBudget::new(max_rows);
-    fn cached<E>(db: &DatabaseConnection, query: bool) -> ByIdLoader<E>
+    /// The by-id loader of `E` and its [`Known`] rows.
+    fn by_id<E>(
+        req: async_graphql::Request,
+        db: &DatabaseConnection,
+        query: bool,
+    ) -> async_graphql::Request
     where
         E: EntityTrait + Send + Sync + 'static,
         E::Model: HasId + Positional + Clone + Send + Sync + 'static,
@@ -793,7 +798,7 @@ pub fn attach(
         let l = DataLoader::with_cache(loader, spawn_batch, HashMapCache::default())
             .delay(std::time::Duration::ZERO);
         l.enable_all_cache(query);
-        l
+        req.data(l).data(Known::<E::Model>::default())
     }
     fn children<R>(db: &DatabaseConnection, budget: &Arc<RowBudget>) -> DataLoader<Children<R>>
     where
@@ -802,15 +807,16 @@ pub fn attach(
     {
         batched(Children::<R>(db.clone(), budget.clone(), PhantomData))
     }
+    let req = by_id::<territory::Entity>(req, db, query);
+    let req = by_id::<rep::Entity>(req, db, query);
+    let req = by_id::<account::Entity>(req, db, query);
+    let req = by_id::<stage::Entity>(req, db, query);
+    let req = by_id::<playbook::Entity>(req, db, query);
+    let req = by_id::<sop_plan::Entity>(req, db, query);
+    let req = by_id::<entity::lead_scoring_rule::Entity>(req, db, query);
     req.data(RowsCached(query))
         .data(Named::<rep::Model>::default())
         .data(Named::<account::Model>::default())
-        .data(cached::<territory::Entity>(db, query))
-        .data(cached::<rep::Entity>(db, query))
-        .data(cached::<account::Entity>(db, query))
-        .data(cached::<stage::Entity>(db, query))
-        .data(cached::<playbook::Entity>(db, query))
-        .data(cached::<sop_plan::Entity>(db, query))
         .data(children::<SopPlanTransitions>(db, &budget))
         .data(batched(SopPlanLines(db.clone())))
         .data(batched(SopPlanGaps(db.clone())))
@@ -844,7 +850,6 @@ pub fn attach(
             scope,
         }))
         .data(batched(TeamQuotaLoader { db: db.clone() }))
-        .data(cached::<entity::lead_scoring_rule::Entity>(db, query))
         .data(children::<LeadStatusHistory>(db, &budget))
         .data(batched(crate::graphql::lead_loaders::LeadsInScope {
             db: db.clone(),
@@ -869,10 +874,68 @@ where
     E: EntityTrait + Send + Sync + 'static,
     E::Model: HasId + Positional + Clone + Send + Sync + 'static,
 {
+    if let Some(row) = Known::<E::Model>::get(ctx, id) {
+        return Ok(Some(row));
+    }
     ctx.data::<ByIdLoader<E>>()?
         .load_one(id)
         .await
         .map_err(|e| AppError::from(e).extend())
+}
+
+/// The rows of a model the request's by-id loader was given or asked for
+/// in one call ([`feed_by_id`], [`prefetch`]), readable without awaiting
+/// the loader: [`load_by_id`] looks here first. Filled only when the
+/// loader caches (queries), so it holds what the loader's cache holds.
+/// Thousands of deals asking for one of ten stages each went through the
+/// loader's channel, key set and answer map; here it is one lookup.
+pub struct Known<M>(RowsById<M>);
+
+impl<M> Default for Known<M> {
+    fn default() -> Self {
+        Self(RowsById::default())
+    }
+}
+
+impl<M: HasId + Clone + Send + Sync + 'static> Known<M> {
+    /// The row of `id`, when the request holds it.
+    pub fn get(ctx: &async_graphql::Context<'_>, id: i64) -> Option<M> {
+        ctx.data_opt::<Self>()?.0.get(id)
+    }
+
+    /// Keeps `rows` when the request's loaders cache.
+    fn keep<'a>(ctx: &async_graphql::Context<'_>, rows: impl IntoIterator<Item = &'a M>)
+    where
+        M: 'a,
+    {
+        if !ctx.data_opt::<RowsCached>().is_some_and(|c| c.0) {
+            return;
+        }
+        if let Some(known) = ctx.data_opt::<Self>() {
+            known.0.extend(rows.into_iter().cloned());
+        }
+    }
+}
+
+/// Rows by id that one request shares between its fields.
+struct RowsById<M>(std::sync::Mutex<HashMap<i64, M>>);
+
+impl<M> Default for RowsById<M> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(HashMap::new()))
+    }
+}
+
+impl<M: HasId + Clone> RowsById<M> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, M>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn get(&self, id: i64) -> Option<M> {
+        self.lock().get(&id).cloned()
+    }
+    fn extend(&self, rows: impl IntoIterator<Item = M>) {
+        self.lock().extend(rows.into_iter().map(|m| (m.id(), m)));
+    }
 }
 
 /// Puts rows read by another statement (a page's joined relations) into
@@ -885,6 +948,8 @@ where
     E: EntityTrait + Send + Sync + 'static,
     E::Model: HasId + Positional + Clone + Send + Sync + 'static,
 {
+    let rows: Vec<E::Model> = rows.into_iter().collect();
+    Known::<E::Model>::keep(ctx, &rows);
     ctx.data::<ByIdLoader<E>>()?
         .feed_many(rows.into_iter().map(|m| (m.id(), m)))
         .await;
@@ -899,11 +964,11 @@ pub const NAME_FIELDS: &[&str] = &["id", "name", "__typename"];
 /// are whole: a field reads one of these only when its own selection asks
 /// for nothing but [`NAME_FIELDS`] (checked at each field, so another part
 /// of the document asking more of the same row reads the whole row).
-pub struct Named<M>(std::sync::Mutex<HashMap<i64, M>>);
+pub struct Named<M>(RowsById<M>);
 
 impl<M> Default for Named<M> {
     fn default() -> Self {
-        Self(std::sync::Mutex::new(HashMap::new()))
+        Self(RowsById::default())
     }
 }
 
@@ -911,19 +976,14 @@ impl<M: HasId + Clone + Send + Sync + 'static> Named<M> {
     /// Keeps `rows` for the fields that show only their names.
     pub fn keep(ctx: &async_graphql::Context<'_>, rows: impl IntoIterator<Item = M>) {
         if let Some(named) = ctx.data_opt::<Self>() {
-            let mut map = named.0.lock().unwrap_or_else(|e| e.into_inner());
-            map.extend(rows.into_iter().map(|m| (m.id(), m)));
+            named.0.extend(rows);
         }
     }
 
     /// The row of `id` for the field of `ctx`, when a page read it and the
     /// field shows nothing but its names.
     pub fn for_field(ctx: &async_graphql::Context<'_>, id: i64) -> Option<M> {
-        let named = ctx.data_opt::<Self>()?;
-        let row = {
-            let map = named.0.lock().unwrap_or_else(|e| e.into_inner());
-            map.get(&id)?.clone()
-        };
+        let row = ctx.data_opt::<Self>()?.0.get(id)?;
         crate::graphql::selects_only(ctx, &[], NAME_FIELDS).then_some(row)
     }
 }
@@ -933,7 +993,7 @@ impl<M: HasId + Clone + Send + Sync + 'static> Named<M> {
 pub struct RowsCached(pub bool);
 
 /// Loads the rows of `ids` through the request's by-id loader in one call,
-/// so the fields that then ask for them one by one find them in its cache.
+/// so the fields that then ask for them one by one find them in [`Known`].
 /// Each of those calls would otherwise wait on the batch with its own
 /// channel, key set and answer map: the 2,090 deals of a territories >
 /// reps > deals page asked for ten stages that way. Nothing to gain when
@@ -950,10 +1010,12 @@ where
         return Ok(());
     }
     let ids: std::collections::HashSet<i64> = ids.into_iter().collect();
-    ctx.data::<ByIdLoader<E>>()?
+    let rows = ctx
+        .data::<ByIdLoader<E>>()?
         .load_many(ids)
         .await
         .map_err(|e| AppError::from(e).extend())?;
+    Known::<E::Model>::keep(ctx, rows.values());
     Ok(())
 }
 

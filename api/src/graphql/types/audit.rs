@@ -1,9 +1,12 @@
+use crate::graphql::eager::ReadyFields;
 use async_graphql::{Object, ID};
 use chrono::{DateTime, Utc};
 
 use entity::audit_entry;
 
 pub struct AuditEntry(pub audit_entry::Model);
+
+impl ReadyFields for AuditEntry {}
 
 #[Object]
 impl AuditEntry {

@@ -1,4 +1,7 @@
-use crate::graphql::eager::{Eager, EagerList};
+use crate::graphql::eager::{
+    ready, ready_enum, ready_id, ready_node, ready_opt, ready_opt_enum, ready_opt_str, ready_str,
+    Eager, EagerList, ReadyFields,
+};
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
@@ -15,7 +18,7 @@ use crate::domain::money::from_cents;
 use crate::error::AppError;
 use crate::graphql::enums::{DealSource, DealStatus, ForecastCategory};
 use crate::graphql::loaders::{
-    load_by_id, load_children, prefetch, CountKey, DealCounts, DealPages, DealParent, Named,
+    load_by_id, load_children, prefetch, CountKey, DealCounts, DealPages, DealParent, Known, Named,
     PageArgs, PageKey, StageHistory,
 };
 use crate::graphql::scalars::Date;
@@ -74,6 +77,56 @@ fn columns_of(node: async_graphql::SelectionField<'_>) -> Columns {
         }
     }
     set
+}
+
+/// The fields below that read the row alone, answered without a future
+/// (eager.rs); each gives what its resolver gives.
+impl ReadyFields for Deal {
+    fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
+        let d = &self.0;
+        Some(match field {
+            "id" => ready_id(d.id),
+            "externalId" => ready_opt_str(d.external_id.as_deref()),
+            "name" => ready_str(&d.name),
+            "amount" => ready(&from_cents(d.amount_cents)),
+            "currency" => ready_str(&d.currency),
+            "status" => ready_enum(DealStatus::from(d.status)),
+            "forecastCategory" => ready_enum(ForecastCategory::from(d.forecast_category)),
+            "source" => ready_opt_enum(d.source.map(DealSource::from)),
+            "openedAt" => ready(&d.opened_at),
+            "expectedCloseDate" => ready_opt(d.expected_close_date.map(Date).as_ref()),
+            "closedAt" => ready_opt(d.closed_at.as_ref()),
+            "lostReason" => ready_opt_str(d.lost_reason.as_deref()),
+            "pushCount" => ready(&d.push_count),
+            "version" => ready(&d.version),
+            "createdAt" => ready(&d.created_at),
+            "updatedAt" => ready(&d.updated_at),
+            _ => return None,
+        })
+    }
+
+    /// The stage, owner and account when the request holds them (what
+    /// their resolvers read first).
+    fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<async_graphql::Value> {
+        let d = &self.0;
+        match field {
+            "stage" => ready_node(ctx, &Stage(Known::<stage::Model>::get(ctx, d.stage_id)?)),
+            "owner" => {
+                let owner = Named::<rep::Model>::for_field(ctx, d.owner_id)
+                    .or_else(|| Known::<rep::Model>::get(ctx, d.owner_id))?;
+                ready_node(ctx, &Rep(owner))
+            }
+            "account" => match d.account_id {
+                None => Some(async_graphql::Value::Null),
+                Some(id) => {
+                    let account = Named::<account::Model>::for_field(ctx, id)
+                        .or_else(|| Known::<account::Model>::get(ctx, id))?;
+                    ready_node(ctx, &Account(account))
+                }
+            },
+            _ => None,
+        }
+    }
 }
 
 #[Object]
@@ -251,7 +304,11 @@ pub struct RiskSignal {
     detail: String,
 }
 
+impl ReadyFields for RiskSignal {}
+
 pub struct StageChange(pub deal_stage_change::Model);
+
+impl ReadyFields for StageChange {}
 
 #[Object]
 #[allow(clippy::wrong_self_convention)]
@@ -287,6 +344,23 @@ pub struct PageInfo {
 pub struct DealEdge {
     node: deal::Model,
     order: DealOrder,
+}
+
+impl ReadyFields for DealEdge {
+    fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
+        match field {
+            "cursor" => Some(ready_str(
+                &Cursor::for_deal(self.order, &self.node).encode(),
+            )),
+            _ => None,
+        }
+    }
+    fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<async_graphql::Value> {
+        match field {
+            "node" => ready_node(ctx, &Deal(self.node.clone())),
+            _ => None,
+        }
+    }
 }
 
 #[Object]

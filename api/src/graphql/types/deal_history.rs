@@ -1,5 +1,5 @@
 //! A deal's revisions (docs/design.md, Deal history).
-use crate::graphql::eager::EagerList;
+use crate::graphql::eager::{EagerList, ReadyFields};
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject};
@@ -30,6 +30,8 @@ pub struct FieldChange {
     from: Option<String>,
     to: Option<String>,
 }
+
+impl ReadyFields for FieldChange {}
 
 pub struct DealRevision {
     row: deal_revision::Model,

@@ -1,5 +1,5 @@
 //! Forecast outputs and inputs.
-use crate::graphql::eager::{Eager, EagerList};
+use crate::graphql::eager::{ready, ready_node, Eager, EagerList, ReadyFields};
 use crate::graphql::errors::Extend as _;
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
@@ -27,6 +27,29 @@ pub enum ForecastMethod {
 }
 
 pub struct ForecastRow(pub svc::ForecastRow);
+
+impl ReadyFields for ForecastRow {
+    fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
+        let r = &self.0;
+        Some(match field {
+            "amount" => ready(&r.amount),
+            "closedWon" => ready(&r.closed_won),
+            "projected" => ready(&r.projected),
+            "dealCount" => ready(&i32::try_from(r.deal_count).unwrap_or(i32::MAX)),
+            _ => return None,
+        })
+    }
+    fn ready_object(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        field: &str,
+    ) -> Option<async_graphql::Value> {
+        match field {
+            "key" => ready_node(ctx, &GroupKey(self.0.key.clone())),
+            _ => None,
+        }
+    }
+}
 
 #[Object]
 impl ForecastRow {
@@ -85,6 +108,8 @@ impl Forecast {
 /// One point of a forecast trend: the forecast as of the end of a bucket.
 pub struct ForecastPoint(pub svc::Forecast);
 
+impl ReadyFields for ForecastPoint {}
+
 #[Object]
 impl ForecastPoint {
     async fn as_of(&self) -> Date {
@@ -109,6 +134,8 @@ impl ForecastPoint {
 }
 
 pub struct ForecastAccuracyRow(pub svc::accuracy::AccuracyRow);
+
+impl ReadyFields for ForecastAccuracyRow {}
 
 #[Object]
 impl ForecastAccuracyRow {
@@ -138,6 +165,8 @@ impl ForecastAccuracyRow {
 }
 
 pub struct ForecastSubmission(pub forecast_submission::Model);
+
+impl ReadyFields for ForecastSubmission {}
 
 #[Object]
 impl ForecastSubmission {
@@ -228,6 +257,8 @@ pub struct ForecastCallNode {
     pub tree: std::sync::Arc<svc::calls::CallTree>,
     pub idx: usize,
 }
+
+impl ReadyFields for ForecastCallNode {}
 
 impl ForecastCallNode {
     fn node(&self) -> &svc::calls::CallNode {

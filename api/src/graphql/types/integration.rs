@@ -1,5 +1,5 @@
 //! Results of idempotent writes and the webhook types.
-use crate::graphql::eager::EagerList;
+use crate::graphql::eager::{EagerList, ReadyFields};
 use async_graphql::{Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
@@ -87,6 +87,8 @@ pub enum WebhookEvent {
 
 pub struct Webhook(pub webhook::Model);
 
+impl ReadyFields for Webhook {}
+
 #[Object]
 impl Webhook {
     async fn id(&self) -> ID {
@@ -140,6 +142,8 @@ impl DeliveryStatus {
 
 /// One event for one webhook, with every attempt made to deliver it.
 pub struct WebhookDelivery(pub webhook_delivery::Model, pub Vec<webhook_attempt::Model>);
+
+impl ReadyFields for WebhookDelivery {}
 
 #[Object]
 impl WebhookDelivery {
@@ -198,6 +202,8 @@ impl WebhookDelivery {
 }
 
 pub struct WebhookAttempt(pub webhook_attempt::Model);
+
+impl ReadyFields for WebhookAttempt {}
 
 #[Object]
 impl WebhookAttempt {

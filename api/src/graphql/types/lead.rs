@@ -1,6 +1,6 @@
 //! Leads, activities, lead scoring and their metrics (docs/design.md, Leads
 //! and activities). Relations load through DataLoaders.
-use crate::graphql::eager::{Eager, EagerList};
+use crate::graphql::eager::{Eager, EagerList, ReadyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -60,6 +60,8 @@ pub async fn recent_activities(
 }
 
 pub struct Lead(pub lead::Model);
+
+impl ReadyFields for Lead {}
 
 #[Object]
 impl Lead {
@@ -194,6 +196,8 @@ impl Lead {
 
 pub struct LeadStatusChange(pub lead_status_change::Model);
 
+impl ReadyFields for LeadStatusChange {}
+
 #[Object]
 impl LeadStatusChange {
     async fn from(&self) -> Option<LeadStatus> {
@@ -211,6 +215,8 @@ impl LeadStatusChange {
 }
 
 pub struct LeadScoringRule(pub lead_scoring_rule::Model);
+
+impl ReadyFields for LeadScoringRule {}
 
 #[Object]
 impl LeadScoringRule {
@@ -250,6 +256,8 @@ pub struct LeadEdge {
     pub node: lead::Model,
     pub cursor: String,
 }
+
+impl ReadyFields for LeadEdge {}
 
 #[Object]
 impl LeadEdge {
@@ -311,6 +319,8 @@ impl LeadConnection {
 
 pub struct Activity(pub activity::Model);
 
+impl ReadyFields for Activity {}
+
 #[Object]
 impl Activity {
     async fn id(&self) -> ID {
@@ -370,6 +380,8 @@ pub struct ActivityEdge {
     pub node: activity::Model,
     pub cursor: String,
 }
+
+impl ReadyFields for ActivityEdge {}
 
 #[Object]
 impl ActivityEdge {
@@ -458,6 +470,8 @@ pub struct SetLeadScoringRulesPayload {
 
 pub struct LeadResponseTimeRow(pub leads::ResponseTimeRow);
 
+impl ReadyFields for LeadResponseTimeRow {}
+
 #[Object]
 impl LeadResponseTimeRow {
     async fn key(&self) -> Eager<GroupKey> {
@@ -494,6 +508,8 @@ impl LeadResponseTimeRow {
 }
 
 pub struct LeadFunnelRow(pub leads::LeadFunnelRow);
+
+impl ReadyFields for LeadFunnelRow {}
 
 #[Object]
 impl LeadFunnelRow {
@@ -541,6 +557,8 @@ impl LeadFunnelRow {
 
 pub struct LeadScoreBand(pub lead_scoring::Band, pub i32);
 
+impl ReadyFields for LeadScoreBand {}
+
 #[Object]
 impl LeadScoreBand {
     /// Lowest score of the band.
@@ -573,6 +591,8 @@ impl LeadScoreBand {
 
 pub struct ActivityCountRow(pub activities::ActivityCountRow);
 
+impl ReadyFields for ActivityCountRow {}
+
 #[Object]
 impl ActivityCountRow {
     async fn key(&self) -> Eager<GroupKey> {
@@ -591,6 +611,8 @@ impl ActivityCountRow {
 }
 
 pub struct ActivitiesPerWonDealRow(pub activities::ActivitiesPerWonDealRow);
+
+impl ReadyFields for ActivitiesPerWonDealRow {}
 
 #[Object]
 impl ActivitiesPerWonDealRow {

@@ -2,13 +2,13 @@
 //! computes Playbook.effectiveness for every playbook of a list at once.
 use crate::graphql::errors::Extend as _;
 
-use async_graphql::{Context, Enum, Object, Result};
+use async_graphql::{Context, Enum, Object, Result, Value};
 use rust_decimal::Decimal;
 
 use super::org::{Rep, Stage};
 use super::GroupKey;
 use crate::error::AppError;
-use crate::graphql::eager::{Eager, EagerList};
+use crate::graphql::eager::{ready, ready_node, ready_opt, Eager, EagerList, ReadyFields};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::service::metrics::{
@@ -51,6 +51,27 @@ pub enum PerformanceQuadrant {
 
 pub struct WinRateRow(pub win_rates::WinRateRow);
 
+impl ReadyFields for WinRateRow {
+    fn ready_field(&self, field: &str) -> Option<Value> {
+        let r = &self.0;
+        Some(match field {
+            "won" => ready(&r.won),
+            "lost" => ready(&r.lost),
+            "winRate" => ready_opt(r.win_rate.as_ref()),
+            "wonAmount" => ready(&r.won_amount),
+            "lostAmount" => ready(&r.lost_amount),
+            "amountWinRate" => ready_opt(r.amount_win_rate.as_ref()),
+            _ => return None,
+        })
+    }
+    fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<Value> {
+        match field {
+            "key" => ready_node(ctx, &GroupKey(self.0.key.clone())),
+            _ => None,
+        }
+    }
+}
+
 #[Object]
 impl WinRateRow {
     async fn key(&self) -> Eager<GroupKey> {
@@ -79,6 +100,32 @@ impl WinRateRow {
 }
 
 pub struct RepAttainment(pub attainment::RepAttainment);
+
+/// The pipeline fields are ready when their part was computed (otherwise
+/// their resolvers report it).
+impl ReadyFields for RepAttainment {
+    fn ready_field(&self, field: &str) -> Option<Value> {
+        let r = &self.0;
+        let pipeline = r.pipeline.as_ref();
+        Some(match field {
+            "quota" => ready(&r.quota),
+            "closedWon" => ready(&r.closed_won),
+            "attainment" => ready_opt(r.attainment.as_ref()),
+            "attainedQuota" => ready(&r.attained_quota),
+            "gapToQuota" => ready(&r.gap_to_quota),
+            "openPipeline" => ready(&pipeline?.open_pipeline),
+            "weightedPipeline" => ready(&pipeline?.weighted_pipeline),
+            "pipelineCoverage" => ready_opt(pipeline?.pipeline_coverage.as_ref()),
+            _ => return None,
+        })
+    }
+    fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<Value> {
+        match field {
+            "rep" => ready_node(ctx, &Rep(self.0.rep.clone())),
+            _ => None,
+        }
+    }
+}
 
 impl RepAttainment {
     /// The pipeline part, computed when the query selects one of its
@@ -162,6 +209,31 @@ impl QuotaAttainmentReport {
 
 pub struct PipelineSummaryRow(pub pipeline::PipelineSummaryRow);
 
+/// A part's fields are ready when the part was computed (otherwise their
+/// resolvers report it).
+impl ReadyFields for PipelineSummaryRow {
+    fn ready_field(&self, field: &str) -> Option<Value> {
+        let r = &self.0;
+        let (open, closed) = (r.open.as_ref(), r.closed.as_ref());
+        Some(match field {
+            "openDeals" => ready(&open?.open_deals),
+            "pipelineValue" => ready(&open?.pipeline_value),
+            "weightedPipeline" => ready(&open?.weighted_pipeline),
+            "avgDealSize" => ready_opt(closed?.avg_deal_size.as_ref()),
+            "avgSalesCycleDays" => ready_opt(closed?.avg_sales_cycle_days.as_ref()),
+            "winRate" => ready_opt(closed?.win_rate.as_ref()),
+            "medianSalesCycleDays" => ready_opt(r.median_sales_cycle_days?.as_ref()),
+            _ => return None,
+        })
+    }
+    fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<Value> {
+        match field {
+            "key" => ready_node(ctx, &GroupKey(self.0.key.clone())),
+            _ => None,
+        }
+    }
+}
+
 impl PipelineSummaryRow {
     /// The fields of each part (`pipeline::SummaryParts`).
     pub const OPEN_FIELDS: [&'static str; 3] = ["openDeals", "pipelineValue", "weightedPipeline"];
@@ -221,6 +293,8 @@ impl PipelineSummaryRow {
 
 pub struct FunnelStep(pub funnel::FunnelStep);
 
+impl ReadyFields for FunnelStep {}
+
 #[Object]
 impl FunnelStep {
     async fn stage(&self) -> Stage {
@@ -250,6 +324,8 @@ impl FunnelStep {
 
 pub struct RepPerformance(pub performance::RepPerformance);
 
+impl ReadyFields for RepPerformance {}
+
 #[Object]
 impl RepPerformance {
     async fn rep(&self) -> Rep {
@@ -278,6 +354,8 @@ impl RepPerformance {
 
 pub struct CommissionRow(pub commissions::CommissionRow);
 
+impl ReadyFields for CommissionRow {}
+
 #[Object]
 impl CommissionRow {
     async fn rep(&self) -> Eager<Rep> {
@@ -305,6 +383,8 @@ impl CommissionRow {
 }
 
 pub struct SeriesPoint(pub series::SeriesPoint);
+
+impl ReadyFields for SeriesPoint {}
 
 #[Object]
 impl SeriesPoint {
@@ -335,6 +415,8 @@ impl SeriesPoint {
 }
 
 pub struct DataIssue(pub health::DataIssue);
+
+impl ReadyFields for DataIssue {}
 
 #[Object]
 impl DataIssue {
@@ -459,6 +541,8 @@ pub enum MetricDefinitionKind {
 /// (also `GET /export/metric-definitions`). The services check `groupBy` against
 /// `dimensions`, so the definition and the behaviour cannot drift apart.
 pub struct MetricDefinition(pub &'static crate::service::metric_definitions::MetricDefinition);
+
+impl ReadyFields for MetricDefinition {}
 
 #[Object]
 impl MetricDefinition {

@@ -1,5 +1,7 @@
 //! The organisation: territories, reps, accounts, stages and the caller.
-use crate::graphql::eager::EagerList;
+use crate::graphql::eager::{
+    ready, ready_enum, ready_id, ready_opt_enum, ready_opt_str, ready_str, EagerList, ReadyFields,
+};
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -22,6 +24,21 @@ use crate::graphql::{list_complexity, page_size, principal};
 use crate::service::access::RepData;
 
 pub struct Territory(pub territory::Model);
+
+impl ReadyFields for Territory {
+    fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
+        let t = &self.0;
+        Some(match field {
+            "id" => ready_id(t.id),
+            "name" => ready_str(&t.name),
+            "segment" => ready_opt_enum(t.segment.map(Segment::from)),
+            "region" => ready_opt_str(t.region.as_deref()),
+            "createdAt" => ready(&t.created_at),
+            "updatedAt" => ready(&t.updated_at),
+            _ => return None,
+        })
+    }
+}
 
 #[Object]
 impl Territory {
@@ -94,6 +111,19 @@ impl Rep {
             _ => rep_in_scope(ctx, self.0.id).await?,
         };
         p.may_read_rep(data, in_scope).extend()
+    }
+}
+
+/// Only the directory fields: the others check the caller's scope.
+impl ReadyFields for Rep {
+    fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
+        let r = &self.0;
+        Some(match field {
+            "id" => ready_id(r.id),
+            "name" => ready_str(&r.name),
+            "title" => ready_opt_str(r.title.as_deref()),
+            _ => return None,
+        })
     }
 }
 
@@ -220,6 +250,21 @@ impl Rep {
 
 pub struct Account(pub account::Model);
 
+impl ReadyFields for Account {
+    fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
+        let a = &self.0;
+        Some(match field {
+            "id" => ready_id(a.id),
+            "externalId" => ready_opt_str(a.external_id.as_deref()),
+            "name" => ready_str(&a.name),
+            "industry" => ready_opt_str(a.industry.as_deref()),
+            "segment" => ready_opt_enum(a.segment.map(Segment::from)),
+            "createdAt" => ready(&a.created_at),
+            _ => return None,
+        })
+    }
+}
+
 #[Object]
 impl Account {
     async fn id(&self) -> ID {
@@ -268,6 +313,20 @@ impl Account {
 }
 
 pub struct Stage(pub stage::Model);
+
+impl ReadyFields for Stage {
+    fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
+        let s = &self.0;
+        Some(match field {
+            "id" => ready_id(s.id),
+            "name" => ready_str(&s.name),
+            "position" => ready(&s.position),
+            "probability" => ready(&ppm_to_f64(s.probability_ppm)),
+            "kind" => ready_enum(StageKind::from(s.kind)),
+            _ => return None,
+        })
+    }
+}
 
 #[Object]
 impl Stage {

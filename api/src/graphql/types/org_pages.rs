@@ -1,7 +1,7 @@
 //! Cursor-paged lists of reps and territories, beside the contract's plain
 //! `reps`/`territories` lists (capped at one page) so a whole organisation
 //! can be listed. Ordered by id with keyset cursors (no OFFSET).
-use crate::graphql::eager::EagerList;
+use crate::graphql::eager::{EagerList, ReadyFields};
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result};
 
@@ -19,6 +19,8 @@ pub const REP_LIST: &str = "reps";
 pub const TERRITORY_LIST: &str = "territories";
 
 pub struct RepEdge(rep::Model);
+
+impl ReadyFields for RepEdge {}
 
 #[Object]
 impl RepEdge {
@@ -66,6 +68,8 @@ impl RepConnection {
 }
 
 pub struct TerritoryEdge(territory::Model);
+
+impl ReadyFields for TerritoryEdge {}
 
 #[Object]
 impl TerritoryEdge {

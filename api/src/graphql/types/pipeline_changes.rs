@@ -1,5 +1,5 @@
 //! pipelineChanges: what moved the open pipeline between two days.
-use crate::graphql::eager::{Eager, EagerList};
+use crate::graphql::eager::{Eager, EagerList, ReadyFields};
 use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Enum, Object, Result};
 use rust_decimal::Decimal;
@@ -24,6 +24,8 @@ pub enum ChangeBucket {
 }
 
 pub struct PipelineChangeDeal(svc::DealMove);
+
+impl ReadyFields for PipelineChangeDeal {}
 
 #[Object]
 impl PipelineChangeDeal {
@@ -53,6 +55,8 @@ impl PipelineChangeDeal {
 }
 
 pub struct PipelineChangeRow(svc::ChangeRow);
+
+impl ReadyFields for PipelineChangeRow {}
 
 #[Object]
 impl PipelineChangeRow {

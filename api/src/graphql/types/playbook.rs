@@ -1,4 +1,4 @@
-use crate::graphql::eager::EagerList;
+use crate::graphql::eager::{EagerList, ReadyFields};
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, ID};
@@ -13,6 +13,8 @@ use crate::graphql::loaders::{load_by_id, load_children, PlaybookSteps};
 use crate::service::access::METRIC_READERS;
 
 pub struct Playbook(pub playbook::Model);
+
+impl ReadyFields for Playbook {}
 
 #[Object]
 impl Playbook {
@@ -58,6 +60,8 @@ impl Playbook {
 }
 
 pub struct PlaybookStep(pub playbook_step::Model);
+
+impl ReadyFields for PlaybookStep {}
 
 #[Object]
 impl PlaybookStep {

@@ -1,3 +1,4 @@
+use crate::graphql::eager::ReadyFields;
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::{Context, Object, Result, ID};
 use rust_decimal::Decimal;
@@ -14,6 +15,8 @@ use crate::graphql::scalars::Period;
 use crate::service::access::RepData;
 
 pub struct Quota(pub quota::Model);
+
+impl ReadyFields for Quota {}
 
 #[Object]
 impl Quota {

@@ -1,6 +1,6 @@
 //! S&OP plans: the plan, its lines, transitions, gaps and variances, and the
 //! inputs of the planning mutations.
-use crate::graphql::eager::EagerList;
+use crate::graphql::eager::{EagerList, ReadyFields};
 use async_graphql::{Context, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -31,6 +31,8 @@ async fn territory_of(ctx: &Context<'_>, id: Option<i64>) -> Result<Option<Terri
 /// One revision of a sales and operations plan. Numbers are per territory
 /// and month; a null territory is the bucket of deals and reps without one.
 pub struct SopPlan(pub sop_plan::Model);
+
+impl ReadyFields for SopPlan {}
 
 #[Object]
 impl SopPlan {
@@ -230,6 +232,8 @@ impl SopPlan {
 
 pub struct SopLine(pub sop_line::Model);
 
+impl ReadyFields for SopLine {}
+
 #[Object]
 impl SopLine {
     async fn id(&self) -> ID {
@@ -285,6 +289,8 @@ impl SopLine {
 
 pub struct SopTransition(pub sop_transition::Model);
 
+impl ReadyFields for SopTransition {}
+
 #[Object]
 impl SopTransition {
     /// Null for the plan's creation.
@@ -307,6 +313,8 @@ impl SopTransition {
 }
 
 pub struct SopGap(pub Gap);
+
+impl ReadyFields for SopGap {}
 
 #[Object]
 impl SopGap {
@@ -341,6 +349,8 @@ impl SopGap {
 }
 
 pub struct SopVariance(pub Variance);
+
+impl ReadyFields for SopVariance {}
 
 #[Object]
 impl SopVariance {
@@ -424,6 +434,8 @@ pub struct SopAdjustmentInput {
 /// An approver named on a plan and their sign-off.
 pub struct SopApprover(pub sop_approver::Model, pub i32);
 
+impl ReadyFields for SopApprover {}
+
 #[Object]
 impl SopApprover {
     /// The approver's token subject.
@@ -455,6 +467,8 @@ pub struct SopStageDuration {
     left_at: Option<DateTime<Utc>>,
 }
 
+impl ReadyFields for SopStageDuration {}
+
 #[Object]
 impl SopStageDuration {
     async fn stage(&self) -> SopStage {
@@ -480,6 +494,8 @@ impl SopStageDuration {
 
 /// A plan's lines of one kind summed for a territory (or ancestor) and month.
 pub struct SopLineTotal(pub LineTotal);
+
+impl ReadyFields for SopLineTotal {}
 
 #[Object]
 impl SopLineTotal {
@@ -529,6 +545,8 @@ impl SopFigures {
 
 /// A territory-month whose numbers differ between the two plans compared.
 pub struct SopComparisonRow(pub ComparisonRow);
+
+impl ReadyFields for SopComparisonRow {}
 
 #[Object]
 impl SopComparisonRow {
