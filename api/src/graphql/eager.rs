@@ -71,6 +71,21 @@ pub fn ready_node<T: ContainerType + ReadyFields>(ctx: &Context<'_>, node: &T) -
     resolve_ready(&ctx.with_selection_set(&ctx.item.node.selection_set), node)
 }
 
+/// A list field's items under the selection of the field `ctx`, when every
+/// item of it is ready (at worst the ready prefix is resolved twice: the
+/// field then goes through its resolver).
+pub fn ready_list<T: ContainerType + ReadyFields>(
+    ctx: &Context<'_>,
+    items: impl IntoIterator<Item = T>,
+) -> Option<Value> {
+    let set = ctx.with_selection_set(&ctx.item.node.selection_set);
+    items
+        .into_iter()
+        .map(|item| resolve_ready(&set, &item))
+        .collect::<Option<Vec<_>>>()
+        .map(Value::List)
+}
+
 /// An optional object: null when absent, else as [`ready_node`].
 pub fn ready_opt_node<T: ContainerType + ReadyFields>(
     ctx: &Context<'_>,

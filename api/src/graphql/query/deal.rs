@@ -2,6 +2,7 @@ use crate::graphql::errors::ResultExt as _;
 use async_graphql::{Context, Object, Result, ID};
 
 use crate::error::AppError;
+use crate::graphql::eager::Eager;
 use crate::graphql::enums::DealOrder;
 use crate::graphql::inputs::{filter_of, DealFilterInput};
 use crate::graphql::loaders::{feed_by_id, prefetch, Named, NAME_FIELDS};
@@ -48,7 +49,7 @@ impl DealQuery {
         order_by: Option<DealOrder>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<DealConnection> {
+    ) -> Result<Eager<DealConnection>> {
         let p = principal(ctx)?;
         p.require(DEAL_READERS).extend()?;
         let first = page_size(ctx, first, 50)?;
@@ -106,13 +107,13 @@ impl DealQuery {
         if DealConnection::selects_node(ctx, "stage") {
             prefetch::<stage::Entity>(ctx, rows.iter().map(|d| d.stage_id)).await?;
         }
-        Ok(DealConnection::top(
+        Ok(Eager(DealConnection::top(
             rows,
             more,
             cursor.is_some(),
             order,
             p.scope(),
             filter,
-        ))
+        )))
     }
 }

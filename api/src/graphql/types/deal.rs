@@ -1,6 +1,6 @@
 use crate::graphql::eager::{
-    ready, ready_enum, ready_id, ready_node, ready_opt, ready_opt_enum, ready_opt_str, ready_str,
-    Eager, EagerList, ReadyFields,
+    ready, ready_enum, ready_id, ready_list, ready_node, ready_opt, ready_opt_enum, ready_opt_str,
+    ready_str, Eager, EagerList, ReadyFields,
 };
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
@@ -474,6 +474,25 @@ impl DealConnection {
             order,
             count,
         })
+    }
+}
+
+/// A page's nodes and edges when all of them are ready (the 220 pages of
+/// a territories > reps > deals document skip async-graphql's per-field
+/// futures); pageInfo and totalCount go through their resolvers.
+impl ReadyFields for DealConnection {
+    fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<async_graphql::Value> {
+        match field {
+            "nodes" => ready_list(ctx, self.rows.iter().cloned().map(Deal)),
+            "edges" => ready_list(
+                ctx,
+                self.rows.iter().map(|d| DealEdge {
+                    node: d.clone(),
+                    order: self.order,
+                }),
+            ),
+            _ => None,
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The organisation: territories, reps, accounts, stages and the caller.
 use crate::graphql::eager::{
-    ready, ready_enum, ready_id, ready_opt_enum, ready_opt_str, ready_str, EagerList, ReadyFields,
+    ready, ready_enum, ready_id, ready_opt_enum, ready_opt_str, ready_str, Eager, EagerList,
+    ReadyFields,
 };
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
@@ -200,7 +201,7 @@ impl Rep {
         order_by: Option<DealOrder>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<DealConnection> {
+    ) -> Result<Eager<DealConnection>> {
         self.check(ctx, RepData::Personal).await?;
         let args = PageArgs {
             filter: filter_of(&filter).extend()?,
@@ -209,7 +210,9 @@ impl Rep {
             after,
             columns: DealConnection::node_columns(ctx),
         };
-        DealConnection::nested(ctx, DealParent::Owner(self.0.id), args).await
+        DealConnection::nested(ctx, DealParent::Owner(self.0.id), args)
+            .await
+            .map(Eager)
     }
     /// False for people who manage but do not sell: they stay out of rep rankings, attainment and commissions unless they have a quota.
     async fn quota_carrying(&self, ctx: &Context<'_>) -> Result<bool> {
@@ -297,7 +300,7 @@ impl Account {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<DealConnection> {
+    ) -> Result<Eager<DealConnection>> {
         let args = PageArgs {
             filter: Default::default(),
             order: Default::default(),
@@ -305,7 +308,9 @@ impl Account {
             after,
             columns: DealConnection::node_columns(ctx),
         };
-        DealConnection::nested(ctx, DealParent::Account(self.0.id), args).await
+        DealConnection::nested(ctx, DealParent::Account(self.0.id), args)
+            .await
+            .map(Eager)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
