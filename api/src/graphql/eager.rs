@@ -86,14 +86,6 @@ pub fn ready_list<T: ContainerType + ReadyFields>(
         .map(Value::List)
 }
 
-/// An optional object: null when absent, else as [`ready_node`].
-pub fn ready_opt_node<T: ContainerType + ReadyFields>(
-    ctx: &Context<'_>,
-    node: Option<&T>,
-) -> Option<Value> {
-    node.map_or(Some(Value::Null), |n| ready_node(ctx, n))
-}
-
 /// A scalar's value, as its resolver gives it.
 pub fn ready<S: ScalarType>(value: &S) -> Value {
     value.to_value()
