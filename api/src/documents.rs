@@ -7,6 +7,13 @@
 //! parsed document takes about 40 times its text (600 distinct 16 KB
 //! documents once held 375 MB), so a byte budget bounds memory whatever
 //! documents clients send.
+//!
+//! Each document also remembers the operations and variables it passed
+//! async-graphql's validation with ([`Variant`]): validation is a function
+//! of the schema, the document, the operation and the variables, so a
+//! repeat of one of them is run through the schema that skips the rules
+//! (`graphql::Schemas::repeat`) and keeps only the cost and depth
+//! measures. The rules were 4% of the server's CPU on a page of deals.
 use std::sync::Mutex;
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -17,11 +24,52 @@ use lru::LruCache;
 const MAX_CACHED_LEN: usize = 16 * 1024;
 /// Default budget of cached text.
 pub const DEFAULT_BUDGET_BYTES: usize = 1 << 20;
+/// Variants remembered per document (a front-end's filters and pages;
+/// past this the oldest is forgotten).
+const MAX_VARIANTS: usize = 16;
 
 struct Cached {
-    docs: LruCache<String, ExecutableDocument>,
-    /// Bytes of text of the cached documents.
+    docs: LruCache<String, Entry>,
+    /// Bytes of text of the cached documents and of their variants.
     bytes: usize,
+}
+
+struct Entry {
+    doc: ExecutableDocument,
+    /// The variants that passed validation, oldest first.
+    validated: Vec<Variant>,
+}
+
+impl Entry {
+    fn bytes(&self) -> usize {
+        self.validated.iter().map(Variant::bytes).sum()
+    }
+}
+
+/// An operation of a document with its variables, as validation saw them:
+/// the operation's name and the variables as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    operation: Option<String>,
+    variables: String,
+}
+
+impl Variant {
+    /// Longer variables (bulk inputs) are validated every time.
+    const MAX_VARIABLES_LEN: usize = 1024;
+
+    /// The variant of a request; `None` when it is not remembered.
+    pub fn of(req: &async_graphql::Request) -> Option<Self> {
+        let variables = serde_json::to_string(&req.variables).ok()?;
+        (variables.len() <= Self::MAX_VARIABLES_LEN).then(|| Self {
+            operation: req.operation_name.clone(),
+            variables,
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        self.variables.len() + self.operation.as_ref().map_or(0, String::len)
+    }
 }
 
 pub struct DocumentCache {
@@ -52,22 +100,49 @@ impl DocumentCache {
         if query.len() > MAX_CACHED_LEN.min(self.budget) {
             return parse_query(query);
         }
-        if let Some(doc) = self.lock().docs.get(query) {
-            return Ok(doc.clone());
+        if let Some(entry) = self.lock().docs.get(query) {
+            return Ok(entry.doc.clone());
         }
         // Parse outside the lock; a rare double parse of one text is harmless.
         let doc = parse_query(query)?;
         let mut cache = self.lock();
-        if cache.docs.put(query.to_owned(), doc.clone()).is_none() {
-            cache.bytes += query.len();
+        let entry = Entry {
+            doc: doc.clone(),
+            validated: Vec::new(),
+        };
+        match cache.docs.put(query.to_owned(), entry) {
+            None => cache.bytes += query.len(),
+            Some(old) => cache.bytes -= old.bytes(),
         }
-        while cache.bytes > self.budget {
-            match cache.docs.pop_lru() {
-                Some((text, _)) => cache.bytes -= text.len(),
-                None => break,
-            }
-        }
+        cache.evict(self.budget);
         Ok(doc)
+    }
+
+    /// Whether `query` (cached) passed validation as `variant`.
+    pub fn validated(&self, query: &str, variant: &Variant) -> bool {
+        self.lock()
+            .docs
+            .peek(query)
+            .is_some_and(|e| e.validated.contains(variant))
+    }
+
+    /// Records that `query` passed validation as `variant` (only while the
+    /// document is cached).
+    pub fn mark_validated(&self, query: &str, variant: Variant) {
+        let mut cache = self.lock();
+        let Some(entry) = cache.docs.peek_mut(query) else {
+            return;
+        };
+        if entry.validated.contains(&variant) {
+            return;
+        }
+        let mut delta = variant.bytes() as isize;
+        if entry.validated.len() >= MAX_VARIANTS {
+            delta -= entry.validated.remove(0).bytes() as isize;
+        }
+        entry.validated.push(variant);
+        cache.bytes = cache.bytes.saturating_add_signed(delta);
+        cache.evict(self.budget);
     }
 
     /// Bytes of query text held.
@@ -81,12 +156,32 @@ impl DocumentCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg(test)]
+    fn variants(&self, query: &str) -> usize {
+        self.lock()
+            .docs
+            .peek(query)
+            .map_or(0, |e| e.validated.len())
+    }
+
     pub fn len(&self) -> usize {
         self.lock().docs.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Cached {
+    /// Drops the least recently used documents until `budget` holds.
+    fn evict(&mut self, budget: usize) {
+        while self.bytes > budget {
+            match self.docs.pop_lru() {
+                Some((text, entry)) => self.bytes -= text.len() + entry.bytes(),
+                None => break,
+            }
+        }
     }
 }
 
@@ -129,5 +224,71 @@ mod tests {
         let q = format!("{{ me {{ subject }} }} # {}", "x".repeat(MAX_CACHED_LEN));
         assert!(cache.parse(&q).is_ok());
         assert!(cache.is_empty());
+    }
+
+    fn variant(op: Option<&str>, vars: serde_json::Value) -> Variant {
+        let mut req = async_graphql::Request::new("{ me { subject } }")
+            .variables(async_graphql::Variables::from_json(vars));
+        req.operation_name = op.map(str::to_owned);
+        Variant::of(&req).unwrap()
+    }
+
+    #[test]
+    fn validation_is_remembered_per_operation_and_variables() {
+        let cache = DocumentCache::default();
+        let q = "query A($n: Int) { me { subject } } query B { me { subject } }";
+        let a5 = variant(Some("A"), serde_json::json!({ "n": 5 }));
+        // Not cached yet: nothing is remembered.
+        cache.mark_validated(q, a5.clone());
+        assert!(!cache.validated(q, &a5));
+        cache.parse(q).unwrap();
+        cache.mark_validated(q, a5.clone());
+        assert!(cache.validated(q, &a5));
+        assert!(!cache.validated(q, &variant(Some("A"), serde_json::json!({ "n": "x" }))));
+        assert!(!cache.validated(q, &variant(Some("B"), serde_json::json!({ "n": 5 }))));
+        assert!(!cache.validated(q, &variant(None, serde_json::json!({ "n": 5 }))));
+        assert!(!cache.validated("{ me { subject } }", &a5));
+    }
+
+    #[test]
+    fn variants_are_bounded_and_counted_in_the_budget() {
+        let cache = DocumentCache::default();
+        let q = "query($n: Int) { me { subject } }";
+        cache.parse(q).unwrap();
+        for n in 0..(MAX_VARIANTS + 4) {
+            cache.mark_validated(q, variant(None, serde_json::json!({ "n": n })));
+        }
+        assert_eq!(cache.variants(q), MAX_VARIANTS);
+        // The oldest went first.
+        assert!(!cache.validated(q, &variant(None, serde_json::json!({ "n": 0 }))));
+        assert!(cache.validated(
+            q,
+            &variant(None, serde_json::json!({ "n": MAX_VARIANTS + 3 }))
+        ));
+        let held: usize = q.len()
+            + (4..MAX_VARIANTS + 4)
+                .map(|n| variant(None, serde_json::json!({ "n": n })).bytes())
+                .sum::<usize>();
+        assert_eq!(cache.bytes(), held);
+        // Long variables are not remembered.
+        let mut req = async_graphql::Request::new(q);
+        req.variables = async_graphql::Variables::from_json(
+            serde_json::json!({ "n": "x".repeat(Variant::MAX_VARIABLES_LEN) }),
+        );
+        assert!(Variant::of(&req).is_none());
+    }
+
+    #[test]
+    fn variants_count_against_the_text_budget() {
+        let q = "query($n: Int) { me { subject } }";
+        let v = variant(None, serde_json::json!({ "n": 1 }));
+        let cache = DocumentCache::with_budget(q.len() + v.bytes());
+        cache.parse(q).unwrap();
+        cache.mark_validated(q, v.clone());
+        assert_eq!(cache.bytes(), q.len() + v.bytes());
+        // One more variant passes the budget: the document goes, with them.
+        cache.mark_validated(q, variant(None, serde_json::json!({ "n": 2 })));
+        assert!(cache.is_empty());
+        assert_eq!(cache.bytes(), 0);
     }
 }

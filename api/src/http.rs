@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::auth::{JwtKeys, Role};
 use crate::graphql::errors::assign_codes;
-use crate::graphql::{loaders, AppSchema, RequestCtx};
+use crate::graphql::{loaders, AppSchemas, RequestCtx};
 use crate::observability::Metrics;
 use crate::service::deal::DealRules;
 
@@ -227,7 +227,7 @@ fn op_of(
 /// one) may still spend; the operation's cost is taken from it.
 /// `hints`: what the client's headers ask of its execution.
 pub(crate) async fn execute<Q, M, S>(
-    schema: &async_graphql::Schema<Q, M, S>,
+    schemas: &crate::graphql::Schemas<Q, M, S>,
     st: &AppState,
     principal: &crate::auth::Principal,
     mut req: Request,
@@ -265,6 +265,21 @@ where
         );
     }
     *budget -= prepared.cost;
+    // Validated before with this operation and these variables: the rules
+    // are skipped (documents.rs, Variant).
+    let variant = crate::documents::Variant::of(&req);
+    let repeat = variant
+        .as_ref()
+        .is_some_and(|v| st.documents.validated(&req.query, v));
+    let first_run = match variant {
+        Some(v) if !repeat => Some((req.query.clone(), v)),
+        _ => None,
+    };
+    let schema = if repeat {
+        &schemas.repeat
+    } else {
+        &schemas.strict
+    };
     let Prepared {
         kind,
         label,
@@ -347,6 +362,12 @@ where
             (request_error(message, "QUERY_TOO_COMPLEX"), false)
         }
     };
+    if let Some((query, variant)) = first_run {
+        // Executed (it has data): it passed validation.
+        if !is_request_error(&resp) && !panicked {
+            st.documents.mark_validated(&query, variant);
+        }
+    }
     assign_codes(&mut resp.errors);
     if let Some((doc, operation)) = &order {
         crate::response_order::reorder(doc, operation.as_deref(), &mut resp.data);
@@ -624,7 +645,7 @@ async fn graphql_post(
     req: HttpRequest,
     body: web::Bytes,
     st: web::Data<AppState>,
-    schema: web::Data<AppSchema>,
+    schema: web::Data<AppSchemas>,
 ) -> HttpResponse {
     let Some(media) = response_type(&req) else {
         return reject(
@@ -693,7 +714,7 @@ async fn graphql_post(
 async fn graphql_get(
     req: HttpRequest,
     st: web::Data<AppState>,
-    schema: web::Data<AppSchema>,
+    schema: web::Data<AppSchemas>,
 ) -> HttpResponse {
     let query_string = req.query_string();
     let wants_html = req
@@ -910,7 +931,9 @@ mod tests {
     #[actix_web::test]
     async fn a_panicking_resolver_is_a_500_for_that_request_only() {
         let st = state().await;
-        let schema = Schema::new(Panicky, EmptyMutation, EmptySubscription);
+        let schema = crate::graphql::Schemas::build(|| {
+            Schema::build(Panicky, EmptyMutation, EmptySubscription)
+        });
         let who = crate::auth::Principal {
             subject: "t".into(),
             role: crate::auth::Role::Admin,

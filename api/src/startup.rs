@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::db::{self, PoolSettings, StatementObserver};
-use crate::graphql::{self, AppSchema, Limits, Shared};
+use crate::graphql::{self, AppSchema, AppSchemas, Limits, Shared};
 use crate::http::{self, AppState, Settings};
 use crate::observability::Metrics;
 use crate::service::deal::DealRules;
@@ -181,19 +181,23 @@ impl Application {
         };
         let webhooks = crate::service::webhook::WebhookSettings::from_config(cfg)
             .map_err(StartupError::Worker)?;
-        let schema: AppSchema = graphql::schema_builder(&limits)
-            .data(Shared {
-                db: state.db.clone(),
-                deal_rules: state.settings.deal_rules.clone(),
-                max_page_size: state.settings.max_page_size,
-                work: state.work.clone(),
-            })
-            .data(webhooks.clone())
-            .data(crate::live::LiveFeed::spawn(
-                state.db.clone(),
-                std::time::Duration::from_millis(cfg.live_poll_ms),
-            ))
-            .finish();
+        let shared = Shared {
+            db: state.db.clone(),
+            deal_rules: state.settings.deal_rules.clone(),
+            max_page_size: state.settings.max_page_size,
+            work: state.work.clone(),
+        };
+        let live = crate::live::LiveFeed::spawn(
+            state.db.clone(),
+            std::time::Duration::from_millis(cfg.live_poll_ms),
+        );
+        let schemas = AppSchemas::build(|| {
+            graphql::schema_builder(&limits)
+                .data(shared.clone())
+                .data(webhooks.clone())
+                .data(live.clone())
+        });
+        let schema: AppSchema = schemas.strict.clone();
         let ws_limits = Arc::new(crate::ws::WsLimits::new(
             cfg.max_ws_connections,
             cfg.max_subscriptions_per_connection,
@@ -210,6 +214,7 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(app_state.clone()))
                 .app_data(web::Data::new(schema.clone()))
+                .app_data(web::Data::new(schemas.clone()))
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(web::Data::new(ws_limits.clone()))
                 // WebSocket upgrades of /graphql first (routes match in order).

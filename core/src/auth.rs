@@ -83,6 +83,7 @@ pub enum AuthError {
 pub struct JwtKeys {
     /// Longest `exp - iat` accepted, in seconds.
     max_ttl: u64,
+    verified: VerifiedTokens,
     decoding: DecodingKey,
     validation: Validation,
     encoding: Option<(EncodingKey, Algorithm)>,
@@ -156,6 +157,7 @@ impl JwtKeys {
         validation.leeway = 30;
         Ok(Self {
             max_ttl: cfg.jwt_max_ttl_secs,
+            verified: VerifiedTokens::default(),
             decoding,
             validation,
             encoding: encoding.map(|e| (e, alg)),
@@ -164,8 +166,21 @@ impl JwtKeys {
         })
     }
 
-    /// Verifies a token and turns its claims into a Principal.
+    /// Verifies a token and turns its claims into a Principal. A token
+    /// verified before is answered from `VerifiedTokens` until it expires.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(p) = self.verified.get(token, now, self.validation.leeway) {
+            return Ok(p);
+        }
+        let (principal, exp) = self.verify_signed(token)?;
+        self.verified.put(token, &principal, exp);
+        Ok(principal)
+    }
+
+    /// The full check: signature, claims, lifetime; the principal and the
+    /// token's `exp`.
+    fn verify_signed(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         refuse_critical_headers(token)?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
@@ -199,11 +214,14 @@ impl JwtKeys {
         if claims.sub.trim().is_empty() {
             return Err(AuthError::Invalid("empty subject".into()));
         }
-        Ok(Principal {
-            subject: claims.sub,
-            role: claims.role,
-            rep_id,
-        })
+        Ok((
+            Principal {
+                subject: claims.sub,
+                role: claims.role,
+                rep_id,
+            },
+            claims.exp,
+        ))
     }
 
     /// Reads `Authorization: Bearer <token>`.
@@ -239,6 +257,56 @@ impl JwtKeys {
         };
         jsonwebtoken::encode(&Header::new(*alg), &claims, key)
             .map_err(|e| AppError::internal(e.to_string()))
+    }
+}
+
+/// Tokens that passed `verify_signed`, by their exact text, with their
+/// principal and expiry. A client sends the same token with every request
+/// until it expires; checking its signature and claims each time was 3% of
+/// the server's CPU on a page of deals (HS256; an RS256 signature costs far
+/// more). Everything `verify_signed` checks holds for the token's life but
+/// `exp` (a token whose `nbf` or `iat` lay ahead was refused, not kept), so
+/// a kept token is checked against its expiry, with the same leeway, and
+/// dropped past it. Keyed by the whole text, signature included: a token
+/// differing in one byte is verified afresh. Bounded in entries and in the
+/// length of a token kept.
+struct VerifiedTokens {
+    tokens: std::sync::Mutex<lru::LruCache<String, (Principal, u64)>>,
+}
+
+impl VerifiedTokens {
+    const ENTRIES: usize = 1024;
+    /// Longer tokens are verified every time (entries stay under 2 KB).
+    const MAX_TOKEN_LEN: usize = 2048;
+
+    fn get(&self, token: &str, now: u64, leeway: u64) -> Option<Principal> {
+        let mut tokens = self.lock();
+        let (principal, exp) = tokens.get(token)?;
+        if now <= exp.saturating_add(leeway) {
+            return Some(principal.clone());
+        }
+        tokens.pop(token);
+        None
+    }
+
+    fn put(&self, token: &str, principal: &Principal, exp: u64) {
+        if token.len() <= Self::MAX_TOKEN_LEN {
+            self.lock().put(token.to_owned(), (principal.clone(), exp));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<String, (Principal, u64)>> {
+        // The map holds no invariant a panicking request could break.
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        let cap = std::num::NonZeroUsize::new(Self::ENTRIES).expect("non-zero");
+        Self {
+            tokens: std::sync::Mutex::new(lru::LruCache::new(cap)),
+        }
     }
 }
 
@@ -378,8 +446,56 @@ mod tests {
             br#"{"alg":"none","typ":"JWT"}"#,
         );
         parts[0] = &none_header;
+        // The genuine token is verified (and kept) first: its forgeries
+        // must still fail.
+        assert!(k.verify(&t).is_ok());
         assert!(k.verify(&format!("{}.{}.", parts[0], parts[1])).is_err());
         assert!(k.verify(&format!("{}x", t)).is_err());
+        let sig_flipped = {
+            let mut b = t.clone().into_bytes();
+            let last = b.len() - 2;
+            b[last] = if b[last] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(b).unwrap()
+        };
+        assert!(k.verify(&sig_flipped).is_err());
+    }
+
+    #[test]
+    fn kept_tokens_expire_with_the_same_leeway() {
+        let kept = VerifiedTokens::default();
+        let p = Principal {
+            subject: "ana".into(),
+            role: Role::Viewer,
+            rep_id: None,
+        };
+        kept.put("t", &p, 1_000);
+        assert_eq!(kept.get("t", 1_030, 30), Some(p.clone()));
+        assert_eq!(kept.get("t", 1_031, 30), None);
+        // Dropped once past its expiry, so a later clock step back does not
+        // revive it.
+        assert_eq!(kept.get("t", 1_000, 30), None);
+        // Long tokens are not kept.
+        let long = "x".repeat(VerifiedTokens::MAX_TOKEN_LEN + 1);
+        kept.put(&long, &p, 5_000);
+        assert_eq!(kept.get(&long, 1_000, 30), None);
+    }
+
+    #[test]
+    fn kept_tokens_are_bounded() {
+        let kept = VerifiedTokens::default();
+        let p = Principal {
+            subject: "ana".into(),
+            role: Role::Viewer,
+            rep_id: None,
+        };
+        for i in 0..VerifiedTokens::ENTRIES + 10 {
+            kept.put(&format!("t{i}"), &p, 5_000);
+        }
+        assert_eq!(kept.lock().len(), VerifiedTokens::ENTRIES);
+        assert_eq!(kept.get("t0", 1_000, 30), None);
+        assert!(kept
+            .get(&format!("t{}", VerifiedTokens::ENTRIES + 9), 1_000, 30)
+            .is_some());
     }
 
     #[test]

@@ -9,7 +9,8 @@ db_tests!(
     media_types_and_status_codes,
     get_requests,
     limits_answer_query_too_complex,
-    health_and_metrics
+    health_and_metrics,
+    validation_is_skipped_only_for_what_passed_it
 );
 
 async fn post(app: &TestApp, accept: Option<&str>, body: &str) -> (u16, String, Value) {
@@ -303,4 +304,72 @@ async fn health_and_metrics(app: TestApp) {
     );
     assert!(text.contains("salesops_db_pool_connections"), "{text}");
     assert!(app.statements().await > 0);
+}
+
+/// A response's errors as (message, code), and whether it has data.
+fn outcome(body: &Value) -> (Vec<(String, String)>, bool) {
+    let errors = body["errors"]
+        .as_array()
+        .map(|es| {
+            es.iter()
+                .map(|e| {
+                    (
+                        e["message"].as_str().unwrap_or("").to_owned(),
+                        e["extensions"]["code"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (errors, !body["data"].is_null())
+}
+
+async fn post_body(app: &TestApp, token: &str, body: &Value) -> Value {
+    let res = app
+        .http
+        .post(&app.url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    res.json().await.expect("json body")
+}
+
+/// A document's repeats with the operation and variables that passed
+/// validation skip the rules (documents.rs, Variant); anything else is
+/// validated in full, however often the document ran before.
+async fn validation_is_skipped_only_for_what_passed_it(app: TestApp) {
+    let token = app.admin_token();
+    let q = "query Page($n: Int, $o: DealOrder) { deals(first: $n, orderBy: $o) { nodes { id name } } }";
+    let ask =
+        |variables: Value| json!({ "query": q, "variables": variables, "operationName": "Page" });
+    let refusals = [
+        json!({ "n": "two" }),
+        json!({ "n": 2, "o": "SIDEWAYS" }),
+        json!({ "n": 2.5 }),
+    ];
+    // Refused before anything passed: the reference answers.
+    let mut before = Vec::new();
+    for v in &refusals {
+        let refused = post_body(&app, &token, &ask(v.clone())).await;
+        let (errors, data) = outcome(&refused);
+        assert!(!data && !errors.is_empty(), "{refused:#}");
+        before.push(outcome(&refused));
+    }
+    let first = post_body(&app, &token, &ask(json!({ "n": 2 }))).await;
+    let (errors, data) = outcome(&first);
+    assert!(errors.is_empty() && data, "{first:#}");
+    assert!(first["data"]["deals"]["nodes"].is_array(), "{first:#}");
+    // The repeat answers the same.
+    let repeat = post_body(&app, &token, &ask(json!({ "n": 2 }))).await;
+    assert_eq!(repeat, first);
+    // The same document and operation with values the rules refuse:
+    // refused as before, every time.
+    for _ in 0..2 {
+        for (v, expected) in refusals.iter().zip(&before) {
+            let again = post_body(&app, &token, &ask(v.clone())).await;
+            assert_eq!(&outcome(&again), expected, "{again:#}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use async_graphql::{Request, Value as ConstValue, Variables};
 use serde_json::json;
 
 use super::{bad_param, caller, negotiate, not_acceptable, refuse, Params, Refused};
-use crate::graphql::AppSchema;
+use crate::graphql::AppSchemas;
 use crate::http::{execute, AppState};
 use crate::service::export::Cell;
 use crate::service::metric_definitions::{self as definitions, MetricDefinition, DEFINITIONS};
@@ -345,7 +345,7 @@ pub async fn table_export(
     req: HttpRequest,
     name: web::Path<String>,
     st: web::Data<AppState>,
-    schema: web::Data<AppSchema>,
+    schema: web::Data<AppSchemas>,
 ) -> HttpResponse {
     let p = match caller(&st, &req).await {
         Ok(p) => p,

@@ -29,6 +29,42 @@ pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+pub type AppSchemas = Schemas<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// The schema twice over the same data, so a document is validated once
+/// per operation and variables (documents.rs, `Variant`): `strict` runs all
+/// of async-graphql's validation rules; `repeat` (its Fast mode) only the
+/// cost, depth and cache-control measures, for what passed `strict` before.
+pub struct Schemas<Q, M, S> {
+    pub strict: Schema<Q, M, S>,
+    pub repeat: Schema<Q, M, S>,
+}
+
+impl<Q, M, S> Schemas<Q, M, S>
+where
+    Q: async_graphql::ObjectType + 'static,
+    M: async_graphql::ObjectType + 'static,
+    S: async_graphql::SubscriptionType + 'static,
+{
+    /// Both schemas from one recipe (called twice: a builder is consumed).
+    pub fn build(make: impl Fn() -> SchemaBuilder<Q, M, S>) -> Self {
+        Self {
+            strict: make().finish(),
+            repeat: make()
+                .validation_mode(async_graphql::ValidationMode::Fast)
+                .finish(),
+        }
+    }
+}
+
+impl<Q, M, S> Clone for Schemas<Q, M, S> {
+    fn clone(&self) -> Self {
+        Self {
+            strict: self.strict.clone(),
+            repeat: self.repeat.clone(),
+        }
+    }
+}
 
 /// Limits applied before execution; taken from Config in production.
 #[derive(Debug, Clone)]
@@ -103,6 +139,7 @@ pub fn read_db<'a>(
 /// What resolvers read besides the request: the primary database, the deal
 /// rules, the page cap and the heavy-work budget (built by startup; the
 /// GraphQL layer knows nothing of HTTP).
+#[derive(Clone)]
 pub struct Shared {
     pub db: DatabaseConnection,
     pub deal_rules: crate::service::deal::DealRules,
