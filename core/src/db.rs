@@ -259,7 +259,15 @@ impl SumCents {
                 let lo: i128 = lo.trim().parse().ok()?;
                 hi.checked_mul(1 << 32)?.checked_add(lo).map(SumCents)
             }
-            None => s.trim().parse().ok().map(SumCents),
+            None => {
+                let s = s.trim();
+                // Most sums fit an i64, which parses several times faster.
+                if s.len() <= 18 {
+                    s.parse::<i64>().ok().map(|v| SumCents(v.into()))
+                } else {
+                    s.parse().ok().map(SumCents)
+                }
+            }
         }
         // A sum must fit a Decimal's 96 bits (2^31 deals at the maximum
         // amount sum to 2.1 x 10^23 cents; amount x age in days, at most
@@ -646,6 +654,24 @@ mod tests {
     use super::*;
     use entity::enums::{DealSource, DealStatus, ForecastCategory};
     use entity::*;
+
+    #[test]
+    fn money_sums_parse_exactly() {
+        let p = |t: &str| SumCents::parse(t).map(|c| c.0);
+        assert_eq!(p("123"), Some(123));
+        assert_eq!(p(" -5 "), Some(-5));
+        assert_eq!(p("999999999999999999"), Some(999_999_999_999_999_999));
+        assert_eq!(p("-9223372036854775809"), Some(-9_223_372_036_854_775_809));
+        assert_eq!(
+            p("79228162514264337593543950335"),
+            Some(79_228_162_514_264_337_593_543_950_335)
+        );
+        assert_eq!(p("79228162514264337593543950336"), None);
+        assert_eq!(p("3:7"), Some(3 * (1 << 32) + 7));
+        assert_eq!(p("12.5"), None);
+        assert_eq!(p(""), None);
+        assert_eq!(p("x"), None);
+    }
 
     #[derive(sea_orm::FromQueryResult)]
     struct TableColumn {

@@ -38,6 +38,7 @@ use async_graphql::{
     Context, ContextSelectionSet, OutputType, Positioned, ScalarType, ServerResult, Value,
 };
 use futures::future::join_all;
+use rust_decimal::Decimal;
 
 /// Items per chunk of a list: `join_all` keeps up to 30 futures in one
 /// boxed slice (past that it switches to a task per future).
@@ -94,6 +95,36 @@ pub fn ready<S: ScalarType>(value: &S) -> Value {
 /// An optional scalar's value (null when absent).
 pub fn ready_opt<S: ScalarType>(value: Option<&S>) -> Value {
     value.map_or(Value::Null, ScalarType::to_value)
+}
+
+/// A Decimal's value, exactly as its resolver gives it (rust_decimal's
+/// `to_string`), written with the standard integer formatting: rust_decimal
+/// divides its 96-bit mantissa by ten per digit, 6% of the server's CPU on
+/// 2,000 attainment rows of money.
+pub fn ready_decimal(value: &Decimal) -> Value {
+    let mantissa = value.mantissa();
+    if mantissa == 0 {
+        // "0", "0.00" or "-0.00" as rust_decimal spells them.
+        return value.to_value();
+    }
+    let scale = value.scale() as usize;
+    let mut text = mantissa.unsigned_abs().to_string();
+    if text.len() <= scale {
+        // At least one digit before the point: 5 at scale 2 is "0.05".
+        text.insert_str(0, &"0".repeat(scale + 1 - text.len()));
+    }
+    if scale > 0 {
+        text.insert(text.len() - scale, '.');
+    }
+    if mantissa < 0 {
+        text.insert(0, '-');
+    }
+    Value::String(text)
+}
+
+/// An optional Decimal's value (null when absent).
+pub fn ready_opt_decimal(value: Option<&Decimal>) -> Value {
+    value.map_or(Value::Null, ready_decimal)
 }
 
 /// A text field's value (what a `&str` resolver gives).
@@ -335,5 +366,44 @@ async fn resolve_items<T: ContainerType + ReadyFields>(
 impl<T> FromIterator<T> for EagerList<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
         Self(iter.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_read_as_their_resolver_writes_them() {
+        let mut cases = vec![
+            Decimal::ZERO,
+            Decimal::new(0, 2),
+            -Decimal::new(0, 2),
+            Decimal::new(5, 2),
+            Decimal::new(-5, 2),
+            Decimal::new(100, 2),
+            Decimal::new(69_000_000, 2),
+            Decimal::new(123, 0),
+            Decimal::new(-123, 0),
+            Decimal::new(1, 28),
+            Decimal::MAX,
+            Decimal::MIN,
+        ];
+        // Mantissas of every size at every scale (a fixed LCG).
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..5_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let bits = (x >> 58) as u32; // 0..63
+            let m = (x >> 6) as i64 >> (63 - bits.max(1));
+            let scale = (x % 29) as u32;
+            cases.push(Decimal::new(m, scale));
+            cases.push(Decimal::from_i128_with_scale(
+                i128::from(m) * 1_000_003,
+                scale,
+            ));
+        }
+        for d in cases {
+            assert_eq!(ready_decimal(&d), d.to_value(), "{d:?}");
+        }
     }
 }

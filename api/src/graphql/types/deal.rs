@@ -1,6 +1,6 @@
 use crate::graphql::eager::{
-    ready, ready_enum, ready_id, ready_list, ready_node, ready_opt, ready_opt_enum, ready_opt_str,
-    ready_str, Eager, EagerList, ReadyFields,
+    ready, ready_decimal, ready_enum, ready_id, ready_list, ready_node, ready_opt, ready_opt_enum,
+    ready_opt_str, ready_str, Eager, EagerList, ReadyFields,
 };
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
@@ -88,7 +88,7 @@ impl ReadyFields for Deal {
             "id" => ready_id(d.id),
             "externalId" => ready_opt_str(d.external_id.as_deref()),
             "name" => ready_str(&d.name),
-            "amount" => ready(&from_cents(d.amount_cents)),
+            "amount" => ready_decimal(&from_cents(d.amount_cents)),
             "currency" => ready_str(&d.currency),
             "status" => ready_enum(DealStatus::from(d.status)),
             "forecastCategory" => ready_enum(ForecastCategory::from(d.forecast_category)),

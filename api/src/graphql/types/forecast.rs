@@ -1,5 +1,5 @@
 //! Forecast outputs and inputs.
-use crate::graphql::eager::{ready, ready_node, Eager, EagerList, ReadyFields};
+use crate::graphql::eager::{ready, ready_decimal, ready_node, Eager, EagerList, ReadyFields};
 use crate::graphql::errors::Extend as _;
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
@@ -32,9 +32,9 @@ impl ReadyFields for ForecastRow {
     fn ready_field(&self, field: &str) -> Option<async_graphql::Value> {
         let r = &self.0;
         Some(match field {
-            "amount" => ready(&r.amount),
-            "closedWon" => ready(&r.closed_won),
-            "projected" => ready(&r.projected),
+            "amount" => ready_decimal(&r.amount),
+            "closedWon" => ready_decimal(&r.closed_won),
+            "projected" => ready_decimal(&r.projected),
             "dealCount" => ready(&i32::try_from(r.deal_count).unwrap_or(i32::MAX)),
             _ => return None,
         })

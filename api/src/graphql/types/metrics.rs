@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 use super::org::{Rep, Stage};
 use super::GroupKey;
 use crate::error::AppError;
-use crate::graphql::eager::{ready, ready_node, ready_opt, Eager, EagerList, ReadyFields};
+use crate::graphql::eager::{
+    ready, ready_decimal, ready_node, ready_opt, ready_opt_decimal, Eager, EagerList, ReadyFields,
+};
 use crate::graphql::scalars::Date;
 use crate::graphql::scalars::Period;
 use crate::service::metrics::{
@@ -58,8 +60,8 @@ impl ReadyFields for WinRateRow {
             "won" => ready(&r.won),
             "lost" => ready(&r.lost),
             "winRate" => ready_opt(r.win_rate.as_ref()),
-            "wonAmount" => ready(&r.won_amount),
-            "lostAmount" => ready(&r.lost_amount),
+            "wonAmount" => ready_decimal(&r.won_amount),
+            "lostAmount" => ready_decimal(&r.lost_amount),
             "amountWinRate" => ready_opt(r.amount_win_rate.as_ref()),
             _ => return None,
         })
@@ -108,13 +110,13 @@ impl ReadyFields for RepAttainment {
         let r = &self.0;
         let pipeline = r.pipeline.as_ref();
         Some(match field {
-            "quota" => ready(&r.quota),
-            "closedWon" => ready(&r.closed_won),
+            "quota" => ready_decimal(&r.quota),
+            "closedWon" => ready_decimal(&r.closed_won),
             "attainment" => ready_opt(r.attainment.as_ref()),
             "attainedQuota" => ready(&r.attained_quota),
-            "gapToQuota" => ready(&r.gap_to_quota),
-            "openPipeline" => ready(&pipeline?.open_pipeline),
-            "weightedPipeline" => ready(&pipeline?.weighted_pipeline),
+            "gapToQuota" => ready_decimal(&r.gap_to_quota),
+            "openPipeline" => ready_decimal(&pipeline?.open_pipeline),
+            "weightedPipeline" => ready_decimal(&pipeline?.weighted_pipeline),
             "pipelineCoverage" => ready_opt(pipeline?.pipeline_coverage.as_ref()),
             _ => return None,
         })
@@ -217,9 +219,9 @@ impl ReadyFields for PipelineSummaryRow {
         let (open, closed) = (r.open.as_ref(), r.closed.as_ref());
         Some(match field {
             "openDeals" => ready(&open?.open_deals),
-            "pipelineValue" => ready(&open?.pipeline_value),
-            "weightedPipeline" => ready(&open?.weighted_pipeline),
-            "avgDealSize" => ready_opt(closed?.avg_deal_size.as_ref()),
+            "pipelineValue" => ready_decimal(&open?.pipeline_value),
+            "weightedPipeline" => ready_decimal(&open?.weighted_pipeline),
+            "avgDealSize" => ready_opt_decimal(closed?.avg_deal_size.as_ref()),
             "avgSalesCycleDays" => ready_opt(closed?.avg_sales_cycle_days.as_ref()),
             "winRate" => ready_opt(closed?.win_rate.as_ref()),
             "medianSalesCycleDays" => ready_opt(r.median_sales_cycle_days?.as_ref()),

@@ -246,21 +246,23 @@ pub async fn rep_totals(
     let rows = db
         .query_all_raw(sql.statement(db.get_database_backend()))
         .await?;
-    rows.iter()
-        .map(|row| {
-            let rep = rep::Model::decode_columns(row, 0, columns)?;
-            // The four sums follow the rep's columns, in the SELECT's order.
-            let at = columns.count();
-            let sum = |i: usize| SumCents::at(row, at + i).map(|s| s.0);
-            Ok(RepTotals {
-                rate_ppm: rep.commission_rate_ppm,
-                threshold_ppm: rep.commission_threshold_ppm,
-                rep,
-                quota_cents: sum(0)?,
-                prev_quota_cents: sum(1)?,
-                won_cents: sum(2)?,
-                prev_won_cents: sum(3)?,
-            })
-        })
-        .collect()
+    // Sized up front: collecting a Result grows the Vec by doubling, and a
+    // row with its rep is a few hundred bytes.
+    let mut totals = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let rep = rep::Model::decode_columns(row, 0, columns)?;
+        // The four sums follow the rep's columns, in the SELECT's order.
+        let at = columns.count();
+        let sum = |i: usize| SumCents::at(row, at + i).map(|s| s.0);
+        totals.push(RepTotals {
+            rate_ppm: rep.commission_rate_ppm,
+            threshold_ppm: rep.commission_threshold_ppm,
+            rep,
+            quota_cents: sum(0)?,
+            prev_quota_cents: sum(1)?,
+            won_cents: sum(2)?,
+            prev_won_cents: sum(3)?,
+        });
+    }
+    Ok(totals)
 }
