@@ -460,14 +460,18 @@ mod tests {
         assert!(k.verify(&sig_flipped).is_err());
     }
 
-    #[test]
-    fn kept_tokens_expire_with_the_same_leeway() {
-        let kept = VerifiedTokens::default();
-        let p = Principal {
+    fn viewer() -> Principal {
+        Principal {
             subject: "ana".into(),
             role: Role::Viewer,
             rep_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn kept_tokens_expire_with_the_same_leeway() {
+        let kept = VerifiedTokens::default();
+        let p = viewer();
         kept.put("t", &p, 1_000);
         assert_eq!(kept.get("t", 1_030, 30), Some(p.clone()));
         assert_eq!(kept.get("t", 1_031, 30), None);
@@ -483,11 +487,7 @@ mod tests {
     #[test]
     fn kept_tokens_are_bounded() {
         let kept = VerifiedTokens::default();
-        let p = Principal {
-            subject: "ana".into(),
-            role: Role::Viewer,
-            rep_id: None,
-        };
+        let p = viewer();
         for i in 0..VerifiedTokens::ENTRIES + 10 {
             kept.put(&format!("t{i}"), &p, 5_000);
         }

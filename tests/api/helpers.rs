@@ -304,6 +304,21 @@ impl TestApp {
         res.json().await.expect("json body")
     }
 
+    /// POSTs any JSON body (operationName, batches, odd shapes) and returns
+    /// the HTTP status and the JSON body.
+    pub async fn post_raw(&self, token: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(&self.url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("json body"))
+    }
+
     /// As ADMIN; panics with the errors if there are any.
     pub async fn ok(&self, query: &str, variables: Value) -> Value {
         self.ok_as(&self.admin_token(), query, variables).await

@@ -49,19 +49,6 @@ async fn still_serves(app: &TestApp) {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
-async fn post_raw(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
-    let res = app
-        .http
-        .post(&app.url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("the server answers");
-    let status = res.status().as_u16();
-    (status, res.json().await.expect("json"))
-}
-
 async fn deep_nesting_is_refused_and_the_server_stays_up(app: TestApp) {
     let viewer = app.token(Role::Viewer, None);
     let n = 2_000;
@@ -82,7 +69,7 @@ async fn deep_nesting_is_refused_and_the_server_stays_up(app: TestApp) {
     );
     let selections = format!("{{ {} role {} }}", "me { ".repeat(n), "}".repeat(n));
     for doc in [&list, &object, &default, &selections] {
-        let (_, body) = post_raw(&app, &viewer, &json!({ "query": doc })).await;
+        let (_, body) = app.post_raw(&viewer, &json!({ "query": doc })).await;
         assert_eq!(first_code(&body), "QUERY_TOO_COMPLEX", "{body}");
         assert!(body["errors"][0]["message"]
             .as_str()
@@ -134,7 +121,7 @@ async fn fragment_doubling_is_refused_before_validation(app: TestApp) {
     // Two attackers at once and a legitimate reader beside them.
     let attack = || async {
         let started = Instant::now();
-        let (_, body) = post_raw(&app, &viewer, &json!({ "query": doc })).await;
+        let (_, body) = app.post_raw(&viewer, &json!({ "query": doc })).await;
         (started.elapsed(), body)
     };
     let ((t1, b1), (t2, b2), ()) = tokio::join!(attack(), attack(), still_serves(&app));
@@ -155,12 +142,9 @@ async fn aliases_of_metrics_are_priced(app: TestApp) {
     let aliases: String = (0..50)
         .map(|i| format!("f{i}: funnel(period: \"2026-Q1\") {{ stage {{ id }} }} "))
         .collect();
-    let (status, body) = post_raw(
-        &app,
-        &viewer,
-        &json!({ "query": format!("{{ {aliases} }}") }),
-    )
-    .await;
+    let (status, body) = app
+        .post_raw(&viewer, &json!({ "query": format!("{{ {aliases} }}") }))
+        .await;
     // A request error; reqwest accepts */*, answered as application/json,
     // where a well-formed request is HTTP 200 (tests/api/http.rs).
     assert_eq!(status, 200);
@@ -178,7 +162,7 @@ async fn aliases_of_metrics_are_priced(app: TestApp) {
     let batch: Vec<Value> = (0..3)
         .map(|_| json!({ "query": format!("{{ {nine} }}") }))
         .collect();
-    let (_, body) = post_raw(&app, &viewer, &json!(batch)).await;
+    let (_, body) = app.post_raw(&viewer, &json!(batch)).await;
     assert!(body[0].get("errors").is_none(), "{body:#}");
     assert_eq!(first_code(&body[1]), "QUERY_TOO_COMPLEX");
     assert!(body[1]["errors"][0]["message"]
@@ -274,7 +258,7 @@ async fn heavy_work_leaves_the_pool_to_readers(app: TestApp) {
         let dashboard = dashboard.clone();
         let app = &app;
         async move {
-            let (_, body) = post_raw(app, &viewer, &json!({ "query": dashboard })).await;
+            let (_, body) = app.post_raw(&viewer, &json!({ "query": dashboard })).await;
             body
         }
     });

@@ -324,18 +324,6 @@ fn outcome(body: &Value) -> (Vec<(String, String)>, bool) {
     (errors, !body["data"].is_null())
 }
 
-async fn post_body(app: &TestApp, token: &str, body: &Value) -> Value {
-    let res = app
-        .http
-        .post(&app.url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    res.json().await.expect("json body")
-}
-
 /// A document's repeats with the operation and variables that passed
 /// validation skip the rules (documents.rs, Variant); anything else is
 /// validated in full, however often the document ran before.
@@ -352,23 +340,23 @@ async fn validation_is_skipped_only_for_what_passed_it(app: TestApp) {
     // Refused before anything passed: the reference answers.
     let mut before = Vec::new();
     for v in &refusals {
-        let refused = post_body(&app, &token, &ask(v.clone())).await;
+        let refused = app.post_raw(&token, &ask(v.clone())).await.1;
         let (errors, data) = outcome(&refused);
         assert!(!data && !errors.is_empty(), "{refused:#}");
         before.push(outcome(&refused));
     }
-    let first = post_body(&app, &token, &ask(json!({ "n": 2 }))).await;
+    let first = app.post_raw(&token, &ask(json!({ "n": 2 }))).await.1;
     let (errors, data) = outcome(&first);
     assert!(errors.is_empty() && data, "{first:#}");
     assert!(first["data"]["deals"]["nodes"].is_array(), "{first:#}");
     // The repeat answers the same.
-    let repeat = post_body(&app, &token, &ask(json!({ "n": 2 }))).await;
+    let repeat = app.post_raw(&token, &ask(json!({ "n": 2 }))).await.1;
     assert_eq!(repeat, first);
     // The same document and operation with values the rules refuse:
     // refused as before, every time.
     for _ in 0..2 {
         for (v, expected) in refusals.iter().zip(&before) {
-            let again = post_body(&app, &token, &ask(v.clone())).await;
+            let again = app.post_raw(&token, &ask(v.clone())).await.1;
             assert_eq!(&outcome(&again), expected, "{again:#}");
         }
     }
