@@ -41,7 +41,8 @@ struct Entry {
 }
 
 impl Entry {
-    fn bytes(&self) -> usize {
+    /// Bytes of the remembered variants (the text is counted by its key).
+    fn variant_bytes(&self) -> usize {
         self.validated.iter().map(Variant::bytes).sum()
     }
 }
@@ -112,7 +113,7 @@ impl DocumentCache {
         };
         match cache.docs.put(query.to_owned(), entry) {
             None => cache.bytes += query.len(),
-            Some(old) => cache.bytes -= old.bytes(),
+            Some(old) => cache.bytes -= old.variant_bytes(),
         }
         cache.evict(self.budget);
         Ok(doc)
@@ -178,7 +179,7 @@ impl Cached {
     fn evict(&mut self, budget: usize) {
         while self.bytes > budget {
             match self.docs.pop_lru() {
-                Some((text, entry)) => self.bytes -= text.len() + entry.bytes(),
+                Some((text, entry)) => self.bytes -= text.len() + entry.variant_bytes(),
                 None => break,
             }
         }
