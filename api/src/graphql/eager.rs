@@ -67,6 +67,17 @@ pub trait ReadyFields {
     }
 }
 
+/// A borrowed row answers what the row answers (lists of rows borrowed
+/// from a report, `RefCast` wrappers of a row borrowed from another).
+impl<T: ReadyFields + ?Sized> ReadyFields for &T {
+    fn ready_field(&self, field: &str) -> Option<Value> {
+        (**self).ready_field(field)
+    }
+    fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<Value> {
+        (**self).ready_object(ctx, field)
+    }
+}
+
 /// `node` under the selection of the field `ctx`, when all of it is ready.
 pub fn ready_node<T: ContainerType + ReadyFields>(ctx: &Context<'_>, node: &T) -> Option<Value> {
     resolve_ready(&ctx.with_selection_set(&ctx.item.node.selection_set), node)

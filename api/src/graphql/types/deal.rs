@@ -6,6 +6,7 @@ use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use ref_cast::RefCast;
 use rust_decimal::Decimal;
 
 use entity::{account, deal, deal_stage_change, playbook, rep, stage, territory};
@@ -29,6 +30,8 @@ use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
 use crate::service::pagination::{Cursor, DealOrder};
 
+#[derive(RefCast)]
+#[repr(transparent)]
 pub struct Deal(pub deal::Model);
 
 /// The deal columns each field of [`Deal`] reads (its resolver below): a
@@ -357,7 +360,7 @@ impl ReadyFields for DealEdge {
     }
     fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<async_graphql::Value> {
         match field {
-            "node" => ready_node(ctx, &Deal(self.node.clone())),
+            "node" => ready_node(ctx, Deal::ref_cast(&self.node)),
             _ => None,
         }
     }
@@ -483,7 +486,7 @@ impl DealConnection {
 impl ReadyFields for DealConnection {
     fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<async_graphql::Value> {
         match field {
-            "nodes" => ready_list(ctx, self.rows.iter().cloned().map(Deal)),
+            "nodes" => ready_list(ctx, self.rows.iter().map(Deal::ref_cast)),
             "edges" => ready_list(
                 ctx,
                 self.rows.iter().map(|d| DealEdge {
@@ -507,8 +510,8 @@ impl DealConnection {
             })
             .collect()
     }
-    async fn nodes(&self) -> EagerList<Deal> {
-        self.rows.iter().cloned().map(Deal).collect()
+    async fn nodes(&self) -> EagerList<&Deal> {
+        self.rows.iter().map(Deal::ref_cast).collect()
     }
     async fn page_info(&self) -> PageInfo {
         PageInfo {

@@ -3,6 +3,7 @@ use crate::graphql::eager::{ready, ready_decimal, ready_node, Eager, EagerList, 
 use crate::graphql::errors::Extend as _;
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
+use ref_cast::RefCast;
 use rust_decimal::Decimal;
 
 use entity::forecast_submission;
@@ -45,7 +46,7 @@ impl ReadyFields for ForecastRow {
         field: &str,
     ) -> Option<async_graphql::Value> {
         match field {
-            "key" => ready_node(ctx, &GroupKey(self.0.key.clone())),
+            "key" => ready_node(ctx, GroupKey::ref_cast(&self.0.key)),
             _ => None,
         }
     }

@@ -1,12 +1,15 @@
 //! The key of a grouped metric or forecast row.
 use crate::graphql::eager::{ready_enum, ready_opt_str, ready_str, ReadyFields};
 use async_graphql::{Object, ID};
+use ref_cast::RefCast;
 
 use crate::graphql::enums::Dimension;
 use crate::service::grouping;
 
 /// Which group a row belongs to: a rep, territory, manager or playbook id,
 /// a segment or source name, or no id for NONE and for deals without one.
+#[derive(RefCast)]
+#[repr(transparent)]
 pub struct GroupKey(pub grouping::GroupKey);
 
 impl ReadyFields for GroupKey {

@@ -1,6 +1,7 @@
 //! Output types of the sales metrics (service::metrics) and the loader that
 //! computes Playbook.effectiveness for every playbook of a list at once.
 use crate::graphql::errors::Extend as _;
+use ref_cast::RefCast;
 
 use async_graphql::{Context, Enum, Object, Result, Value};
 use rust_decimal::Decimal;
@@ -68,7 +69,7 @@ impl ReadyFields for WinRateRow {
     }
     fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<Value> {
         match field {
-            "key" => ready_node(ctx, &GroupKey(self.0.key.clone())),
+            "key" => ready_node(ctx, GroupKey::ref_cast(&self.0.key)),
             _ => None,
         }
     }
@@ -101,6 +102,8 @@ impl WinRateRow {
     }
 }
 
+#[derive(RefCast)]
+#[repr(transparent)]
 pub struct RepAttainment(pub attainment::RepAttainment);
 
 /// The pipeline fields are ready when their part was computed (otherwise
@@ -123,7 +126,7 @@ impl ReadyFields for RepAttainment {
     }
     fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<Value> {
         match field {
-            "rep" => ready_node(ctx, &Rep(self.0.rep.clone())),
+            "rep" => ready_node(ctx, Rep::ref_cast(&self.0.rep)),
             _ => None,
         }
     }
@@ -185,8 +188,8 @@ impl QuotaAttainmentReport {
     async fn period(&self) -> Period {
         self.0.period.into()
     }
-    async fn rows(&self) -> EagerList<RepAttainment> {
-        EagerList(self.0.rows.iter().cloned().map(RepAttainment).collect())
+    async fn rows(&self) -> EagerList<&RepAttainment> {
+        self.0.rows.iter().map(RepAttainment::ref_cast).collect()
     }
     async fn total_quota(&self) -> Decimal {
         self.0.total_quota
@@ -230,7 +233,7 @@ impl ReadyFields for PipelineSummaryRow {
     }
     fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<Value> {
         match field {
-            "key" => ready_node(ctx, &GroupKey(self.0.key.clone())),
+            "key" => ready_node(ctx, GroupKey::ref_cast(&self.0.key)),
             _ => None,
         }
     }

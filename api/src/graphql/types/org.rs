@@ -6,6 +6,7 @@ use crate::graphql::eager::{
 use crate::graphql::errors::{Extend as _, ResultExt as _};
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use ref_cast::RefCast;
 use rust_decimal::Decimal;
 
 use entity::{account, rep, stage, territory};
@@ -90,6 +91,8 @@ impl Territory {
 /// A rep as any path reaches it (a query, a manager, territory members,
 /// direct reports, a deal's owner, a metric row). Its fields check the
 /// caller's scope themselves (`Rep::check`), so no path can skip it.
+#[derive(RefCast)]
+#[repr(transparent)]
 pub struct Rep(pub rep::Model);
 
 impl Rep {

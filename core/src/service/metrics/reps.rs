@@ -197,10 +197,16 @@ pub async fn rep_totals(
     let d = Dialect::of(db);
     let (q_cur, q_prev, q_where) = period_sums(d, Source::Quota, current, previous);
     let won = won_by_owner(d, current, previous);
+    // Without a previous period its sums are 0: not selected (two text
+    // columns fewer to decode per rep).
+    let sums = if previous.is_some() {
+        "COALESCE(q.cur, '0') AS quota_cents, COALESCE(w.cur, '0') AS won_cents, \
+         COALESCE(q.prev, '0') AS prev_quota_cents, COALESCE(w.prev, '0') AS prev_won_cents"
+    } else {
+        "COALESCE(q.cur, '0') AS quota_cents, COALESCE(w.cur, '0') AS won_cents"
+    };
     let mut sql = Sql::new(format!(
-        "SELECT {}, COALESCE(q.cur, '0') AS quota_cents, COALESCE(q.prev, '0') AS prev_quota_cents, \
-         COALESCE(w.cur, '0') AS won_cents, COALESCE(w.prev, '0') AS prev_won_cents \
-         FROM rep LEFT JOIN (SELECT quota.rep_id AS rep_id, ",
+        "SELECT {}, {sums} FROM rep LEFT JOIN (SELECT quota.rep_id AS rep_id, ",
         rep::Model::select_columns("rep", columns)
     ));
     sql.append(&q_cur)
@@ -251,17 +257,21 @@ pub async fn rep_totals(
     let mut totals = Vec::with_capacity(rows.len());
     for row in &rows {
         let rep = rep::Model::decode_columns(row, 0, columns)?;
-        // The four sums follow the rep's columns, in the SELECT's order.
+        // The sums follow the rep's columns, in the SELECT's order.
         let at = columns.count();
         let sum = |i: usize| SumCents::at(row, at + i).map(|s| s.0);
+        let (prev_quota_cents, prev_won_cents) = match previous {
+            Some(_) => (sum(2)?, sum(3)?),
+            None => (0, 0),
+        };
         totals.push(RepTotals {
             rate_ppm: rep.commission_rate_ppm,
             threshold_ppm: rep.commission_threshold_ppm,
             rep,
             quota_cents: sum(0)?,
-            prev_quota_cents: sum(1)?,
-            won_cents: sum(2)?,
-            prev_won_cents: sum(3)?,
+            won_cents: sum(1)?,
+            prev_quota_cents,
+            prev_won_cents,
         });
     }
     Ok(totals)
