@@ -112,11 +112,23 @@ fn apply(doc: &ExecutableDocument, values: Vec<&mut Value>, sets: &[&SelectionSe
         // Nothing should remain; if something does, keep it rather than drop it.
         map.extend(old);
     }
-    for (key, child_sets) in &keys {
+    for (i, (key, child_sets)) in keys.iter().enumerate() {
         if child_sets.is_empty() {
             continue;
         }
-        let children: Vec<&mut Value> = maps.iter_mut().filter_map(|m| m.get_mut(*key)).collect();
+        // Each map is in `keys` order now: the key is at `i` unless a field
+        // before it is missing (an error left it out); only then hashed.
+        let children: Vec<&mut Value> = maps
+            .iter_mut()
+            .filter_map(|m| {
+                let at = if m.get_index(i).is_some_and(|(k, _)| k.as_str() == *key) {
+                    i
+                } else {
+                    m.get_index_of(*key)?
+                };
+                m.get_index_mut(at).map(|(_, v)| v)
+            })
+            .collect();
         apply(doc, children, child_sets);
     }
 }

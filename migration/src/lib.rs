@@ -26,6 +26,7 @@ mod m20261207_000002_leads_activities;
 mod m20261208_000001_deal_risk_facts;
 mod m20261208_000002_deal_owner_page_index;
 mod m20261209_000001_deal_rollup;
+mod m20261210_000001_open_deal_index;
 pub mod rollup_sql;
 
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000001_deal_risk_facts::Migration),
             Box::new(m20261208_000002_deal_owner_page_index::Migration),
             Box::new(m20261209_000001_deal_rollup::Migration),
+            Box::new(m20261210_000001_open_deal_index::Migration),
         ]
     }
 }

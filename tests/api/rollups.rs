@@ -548,17 +548,64 @@ async fn many_open_deals_bound_a_forecast_the_same(app: TestApp) {
         })
         .collect();
     create_deals(&app, &inputs).await;
-    let q = "query($g: Dimension) { forecast(period: \"2026-06\", method: STAGE_WEIGHTED, groupBy: $g) { \
+    // Won deals of 40 days' cycle, so the undated open deals below (opened
+    // May 1) are expected on June 10: the bounds' statement reads them in
+    // a second branch of its own.
+    for i in 0..3 {
+        app.create_deal(json!({
+            "name": format!("won {i}"),
+            "amount": money(50_000),
+            "ownerId": org.reps[1 + i],
+            "stageId": org.stages[5],
+            "openedAt": "2026-01-01T00:00:00Z",
+            "closedAt": "2026-02-10T00:00:00Z",
+            "stageChangedAt": "2026-02-10T00:00:00Z",
+        }))
+        .await;
+    }
+    let undated: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({
+                "externalId": format!("undated-{i}"),
+                "name": format!("undated {i}"),
+                "amount": money(3_000_000 + 1_009 * i),
+                "ownerId": org.reps[1 + (i as usize % 3)],
+                "stageId": org.stages[1 + i as usize % 3],
+                "openedAt": "2026-05-01T00:00:00Z",
+            })
+        })
+        .collect();
+    create_deals(&app, &undated).await;
+    let q = "query($g: Dimension, $f: DealFilter) { forecast(period: \"2026-06\", method: STAGE_WEIGHTED, groupBy: $g, filter: $f) { \
              amount closedWon projected low high rows { key { id } amount dealCount } } }";
-    for g in ["NONE", "TERRITORY", "REP"] {
-        let vars = json!({ "g": g });
+    // Filtered (over 16 open deals in the two reps': still the bounds'
+    // statement, with the filter outside its branches).
+    let two_reps = json!({ "ownerIds": [org.reps[1], org.reps[2]] });
+    let east = json!({ "territoryIds": [org.territories[1]] });
+    for (g, f) in [
+        ("NONE", Value::Null),
+        ("TERRITORY", Value::Null),
+        ("REP", Value::Null),
+        ("TERRITORY", two_reps),
+        ("REP", east),
+    ] {
+        let vars = json!({ "g": g, "f": f });
         let with = ask(&app, &app.admin_token(), true, q, &vars).await;
         let without = ask(&app, &app.admin_token(), false, q, &vars).await;
-        assert_eq!(with, without, "grouped by {g}");
+        assert_eq!(with, without, "grouped by {g}, filter {f}");
         let f = &with["forecast"];
         let bound = |k: &str| f[k].as_str().unwrap().parse::<f64>().unwrap();
         assert!(bound("low") < bound("high"), "{f}");
     }
+    // The undated deals count: 46 open deals expected in June in all.
+    let all = ask(&app, &app.admin_token(), true, q, &json!({ "g": "NONE" })).await;
+    let counted: i64 = all["forecast"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["dealCount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(counted, 46, "{all}");
 }
 
 /// `n` open deals `{prefix}-{i}` of 1,000.00 + i cents, opened 2026-04-01

@@ -113,18 +113,21 @@ impl ReadyFields for Deal {
     fn ready_object(&self, ctx: &Context<'_>, field: &str) -> Option<async_graphql::Value> {
         let d = &self.0;
         match field {
-            "stage" => ready_node(ctx, &Stage(Known::<stage::Model>::get(ctx, d.stage_id)?)),
+            "stage" => ready_node(
+                ctx,
+                Stage::ref_cast(&*Known::<stage::Model>::shared(ctx, d.stage_id)?),
+            ),
             "owner" => {
                 let owner = Named::<rep::Model>::for_field(ctx, d.owner_id)
-                    .or_else(|| Known::<rep::Model>::get(ctx, d.owner_id))?;
-                ready_node(ctx, &Rep(owner))
+                    .or_else(|| Known::<rep::Model>::shared(ctx, d.owner_id))?;
+                ready_node(ctx, Rep::ref_cast(&*owner))
             }
             "account" => match d.account_id {
                 None => Some(async_graphql::Value::Null),
                 Some(id) => {
                     let account = Named::<account::Model>::for_field(ctx, id)
-                        .or_else(|| Known::<account::Model>::get(ctx, id))?;
-                    ready_node(ctx, &Account(account))
+                        .or_else(|| Known::<account::Model>::shared(ctx, id))?;
+                    ready_node(ctx, Account::ref_cast(&*account))
                 }
             },
             _ => None,
@@ -166,7 +169,7 @@ impl Deal {
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Eager<Rep>> {
         if let Some(r) = Named::<rep::Model>::for_field(ctx, self.0.owner_id) {
-            return Ok(Eager(Rep(r)));
+            return Ok(Eager(Rep((*r).clone())));
         }
         load_by_id::<rep::Entity>(ctx, self.0.owner_id)
             .await?
@@ -178,7 +181,7 @@ impl Deal {
             None => Ok(None),
             Some(id) => {
                 if let Some(a) = Named::<account::Model>::for_field(ctx, id) {
-                    return Ok(Some(Eager(Account(a))));
+                    return Ok(Some(Eager(Account((*a).clone()))));
                 }
                 Ok(load_by_id::<account::Entity>(ctx, id)
                     .await?

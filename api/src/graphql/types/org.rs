@@ -254,6 +254,8 @@ impl Rep {
     }
 }
 
+#[derive(RefCast)]
+#[repr(transparent)]
 pub struct Account(pub account::Model);
 
 impl ReadyFields for Account {
@@ -320,6 +322,8 @@ impl Account {
     }
 }
 
+#[derive(RefCast)]
+#[repr(transparent)]
 pub struct Stage(pub stage::Model);
 
 impl ReadyFields for Stage {
