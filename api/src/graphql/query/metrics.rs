@@ -277,16 +277,16 @@ impl MetricsQuery {
         let p = principal(ctx)?;
         let _heavy = crate::graphql::heavy(ctx).await?;
         let criteria = health::criteria(p, stale_after_days, lead_sla_hours).extend()?;
-        // The counts are one statement, the issues another (when selected).
-        let counts = if selects(ctx, &[], &DataHealth::COUNT_FIELDS) {
-            Some(
-                health::data_health(read_db(ctx)?, &criteria)
-                    .await
-                    .extend()?,
-            )
-        } else {
-            None
-        };
+        // The selected counts are one statement (none when no count is
+        // selected), the issues another (when selected).
+        let wanted: Vec<health::Count> = DataHealth::COUNT_FIELDS
+            .iter()
+            .filter(|(field, _)| selects(ctx, &[], &[field]))
+            .map(|(_, count)| *count)
+            .collect();
+        let counts = health::data_health(read_db(ctx)?, &criteria, &wanted)
+            .await
+            .extend()?;
         Ok(DataHealth { counts, criteria })
     }
 }

@@ -440,56 +440,76 @@ impl DataIssue {
 }
 
 pub struct DataHealth {
-    /// The counts, when a count field is selected.
-    pub counts: Option<health::DataHealth>,
+    /// The counts whose fields are selected (the others `None`).
+    pub counts: health::DataHealth,
     pub criteria: health::HealthCriteria,
 }
 
 impl DataHealth {
-    pub const COUNT_FIELDS: [&'static str; 8] = [
-        "openDealsPastExpectedClose",
-        "openDealsWithoutExpectedClose",
-        "openDealsNotUpdated",
-        "repsWithoutTerritory",
-        "inactiveRepsOwningOpenDeals",
-        "leadsNotAnswered",
-        "staleLeads",
-        "leadsSharingEmail",
+    /// Each count field with its count, in `health::Count::ALL`'s order.
+    pub const COUNT_FIELDS: [(&'static str, health::Count); 8] = [
+        (
+            "openDealsPastExpectedClose",
+            health::Count::PastExpectedClose,
+        ),
+        (
+            "openDealsWithoutExpectedClose",
+            health::Count::WithoutExpectedClose,
+        ),
+        ("openDealsNotUpdated", health::Count::NotUpdated),
+        ("repsWithoutTerritory", health::Count::RepsWithoutTerritory),
+        (
+            "inactiveRepsOwningOpenDeals",
+            health::Count::InactiveRepsOwningOpenDeals,
+        ),
+        ("leadsNotAnswered", health::Count::LeadsNotAnswered),
+        ("staleLeads", health::Count::StaleLeads),
+        ("leadsSharingEmail", health::Count::LeadsSharingEmail),
     ];
 
-    fn counts(&self) -> Result<&health::DataHealth> {
-        self.counts.as_ref().ok_or_else(|| not_computed("counts"))
+    /// A count, computed when its field was selected.
+    fn count(&self, field: &str, value: Option<i64>) -> Result<i64> {
+        value.ok_or_else(|| not_computed(field))
     }
 }
 
 #[Object]
 impl DataHealth {
     async fn open_deals_past_expected_close(&self) -> Result<i64> {
-        Ok(self.counts()?.past_expected_close)
+        self.count(
+            "openDealsPastExpectedClose",
+            self.counts.past_expected_close,
+        )
     }
     async fn open_deals_without_expected_close(&self) -> Result<i64> {
-        Ok(self.counts()?.without_expected_close)
+        self.count(
+            "openDealsWithoutExpectedClose",
+            self.counts.without_expected_close,
+        )
     }
     async fn open_deals_not_updated(&self) -> Result<i64> {
-        Ok(self.counts()?.not_updated)
+        self.count("openDealsNotUpdated", self.counts.not_updated)
     }
     async fn reps_without_territory(&self) -> Result<i64> {
-        Ok(self.counts()?.reps_without_territory)
+        self.count("repsWithoutTerritory", self.counts.reps_without_territory)
     }
     async fn inactive_reps_owning_open_deals(&self) -> Result<i64> {
-        Ok(self.counts()?.inactive_reps_owning_open_deals)
+        self.count(
+            "inactiveRepsOwningOpenDeals",
+            self.counts.inactive_reps_owning_open_deals,
+        )
     }
     /// Open leads (NEW, WORKING, QUALIFIED) without a first response, created more than leadSlaHours ago.
     async fn leads_not_answered(&self) -> Result<i64> {
-        Ok(self.counts()?.leads_not_answered)
+        self.count("leadsNotAnswered", self.counts.leads_not_answered)
     }
     /// Open leads neither updated nor touched by an activity for staleAfterDays.
     async fn stale_leads(&self) -> Result<i64> {
-        Ok(self.counts()?.stale_leads)
+        self.count("staleLeads", self.counts.stale_leads)
     }
     /// Open leads whose email another lead also has.
     async fn leads_sharing_email(&self) -> Result<i64> {
-        Ok(self.counts()?.leads_sharing_email)
+        self.count("leadsSharingEmail", self.counts.leads_sharing_email)
     }
     /// Concrete rows behind the counts, in the order of the counts and by id (first defaults to 100).
     #[graphql(complexity = "crate::graphql::list_complexity(first, 100, child_complexity)")]

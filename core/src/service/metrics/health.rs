@@ -42,16 +42,109 @@ pub struct HealthCriteria {
     pub lead_sla_before: DateTime<Utc>,
 }
 
+/// The counts; `None` for a count not asked for (`data_health`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, FromQueryResult)]
 pub struct DataHealth {
-    pub past_expected_close: i64,
-    pub without_expected_close: i64,
-    pub not_updated: i64,
-    pub reps_without_territory: i64,
-    pub inactive_reps_owning_open_deals: i64,
-    pub leads_not_answered: i64,
-    pub stale_leads: i64,
-    pub leads_sharing_email: i64,
+    pub past_expected_close: Option<i64>,
+    pub without_expected_close: Option<i64>,
+    pub not_updated: Option<i64>,
+    pub reps_without_territory: Option<i64>,
+    pub inactive_reps_owning_open_deals: Option<i64>,
+    pub leads_not_answered: Option<i64>,
+    pub stale_leads: Option<i64>,
+    pub leads_sharing_email: Option<i64>,
+}
+
+/// The counts of `DataHealth`, in its field order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    PastExpectedClose,
+    WithoutExpectedClose,
+    NotUpdated,
+    RepsWithoutTerritory,
+    InactiveRepsOwningOpenDeals,
+    LeadsNotAnswered,
+    StaleLeads,
+    LeadsSharingEmail,
+}
+
+impl Count {
+    pub const ALL: [Count; 8] = [
+        Count::PastExpectedClose,
+        Count::WithoutExpectedClose,
+        Count::NotUpdated,
+        Count::RepsWithoutTerritory,
+        Count::InactiveRepsOwningOpenDeals,
+        Count::LeadsNotAnswered,
+        Count::StaleLeads,
+        Count::LeadsSharingEmail,
+    ];
+
+    fn column(self) -> &'static str {
+        match self {
+            Count::PastExpectedClose => "past_expected_close",
+            Count::WithoutExpectedClose => "without_expected_close",
+            Count::NotUpdated => "not_updated",
+            Count::RepsWithoutTerritory => "reps_without_territory",
+            Count::InactiveRepsOwningOpenDeals => "inactive_reps_owning_open_deals",
+            Count::LeadsNotAnswered => "leads_not_answered",
+            Count::StaleLeads => "stale_leads",
+            Count::LeadsSharingEmail => "leads_sharing_email",
+        }
+    }
+
+    /// The count as a scalar subquery.
+    fn push_subquery(self, sql: &mut Sql, c: &HealthCriteria) {
+        match self {
+            Count::PastExpectedClose => {
+                sql.push("(SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date < ")
+                    .bind(c.today);
+                push_open_deal_scope(sql, c);
+            }
+            Count::WithoutExpectedClose => {
+                sql.push("(SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date IS NULL");
+                push_open_deal_scope(sql, c);
+            }
+            Count::NotUpdated => {
+                sql.push(
+                    "(SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.updated_at < ",
+                )
+                .bind(c.stale_before);
+                push_open_deal_scope(sql, c);
+            }
+            Count::RepsWithoutTerritory => {
+                sql.push("(SELECT COUNT(*) FROM rep WHERE rep.active = ")
+                    .bind(true)
+                    .push(" AND rep.territory_id IS NULL");
+                push_rep_scope(sql, c);
+            }
+            Count::InactiveRepsOwningOpenDeals => {
+                sql.push("(SELECT COUNT(*) FROM rep WHERE rep.active = ")
+                    .bind(false)
+                    .push(" AND rep.id IN (SELECT deal.owner_id FROM deal WHERE deal.status = 'OPEN')");
+                push_rep_scope(sql, c);
+            }
+            Count::LeadsNotAnswered => {
+                sql.push(&format!("(SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND lead.first_response_at IS NULL AND lead.created_at <= "))
+                    .bind(c.lead_sla_before);
+                push_lead_scope(sql, c);
+            }
+            Count::StaleLeads => {
+                sql.push(&format!(
+                    "(SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND "
+                ))
+                .push_with(STALE_LEAD, [c.stale_before.into(), c.stale_before.into()]);
+                push_lead_scope(sql, c);
+            }
+            Count::LeadsSharingEmail => {
+                sql.push(&format!(
+                    "(SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND {DUPLICATE_EMAIL}"
+                ));
+                push_lead_scope(sql, c);
+            }
+        }
+        sql.push(")");
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
@@ -135,37 +228,30 @@ fn push_rep_scope(sql: &mut Sql, c: &HealthCriteria) {
     sql.push(" AND ").push_with(&s, v);
 }
 
-/// The five counts in one statement (uncorrelated scalar subqueries).
-pub async fn data_health(db: &impl ConnectionTrait, c: &HealthCriteria) -> AppResult<DataHealth> {
-    let mut sql = Sql::new("SELECT (SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date < ");
-    sql.bind(c.today);
-    push_open_deal_scope(&mut sql, c);
-    sql.push(") AS past_expected_close, (SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.expected_close_date IS NULL");
-    push_open_deal_scope(&mut sql, c);
-    sql.push(") AS without_expected_close, (SELECT COUNT(*) FROM deal WHERE deal.status = 'OPEN' AND deal.updated_at < ")
-        .bind(c.stale_before);
-    push_open_deal_scope(&mut sql, c);
-    sql.push(") AS not_updated, (SELECT COUNT(*) FROM rep WHERE rep.active = ")
-        .bind(true)
-        .push(" AND rep.territory_id IS NULL");
-    push_rep_scope(&mut sql, c);
-    sql.push(") AS reps_without_territory, (SELECT COUNT(*) FROM rep WHERE rep.active = ")
-        .bind(false)
-        .push(" AND rep.id IN (SELECT deal.owner_id FROM deal WHERE deal.status = 'OPEN')");
-    push_rep_scope(&mut sql, c);
-    sql.push(&format!(") AS inactive_reps_owning_open_deals, (SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND lead.first_response_at IS NULL AND lead.created_at <= "))
-        .bind(c.lead_sla_before);
-    push_lead_scope(&mut sql, c);
-    sql.push(&format!(
-        ") AS leads_not_answered, (SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND "
-    ))
-    .push_with(STALE_LEAD, [c.stale_before.into(), c.stale_before.into()]);
-    push_lead_scope(&mut sql, c);
-    sql.push(&format!(
-        ") AS stale_leads, (SELECT COUNT(*) FROM lead WHERE {OPEN_LEAD} AND {DUPLICATE_EMAIL}"
-    ));
-    push_lead_scope(&mut sql, c);
-    sql.push(") AS leads_sharing_email");
+/// The `wanted` counts in one statement (uncorrelated scalar subqueries);
+/// the others are not computed (`None`): the lead counts read every open
+/// lead and its activities, 2.7 s on 2,000,000 leads, and a deal-only
+/// dashboard does not ask for them.
+pub async fn data_health(
+    db: &impl ConnectionTrait,
+    c: &HealthCriteria,
+    wanted: &[Count],
+) -> AppResult<DataHealth> {
+    if wanted.is_empty() {
+        return Ok(DataHealth::default());
+    }
+    let mut sql = Sql::new("SELECT ");
+    for (i, count) in Count::ALL.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        if wanted.contains(&count) {
+            count.push_subquery(&mut sql, c);
+        } else {
+            sql.push("CAST(NULL AS BIGINT)");
+        }
+        sql.push(&format!(" AS {}", count.column()));
+    }
     Ok(
         DataHealth::find_by_statement(sql.statement(db.get_database_backend()))
             .one(db)
