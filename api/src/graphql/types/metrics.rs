@@ -466,50 +466,50 @@ impl DataHealth {
         ("staleLeads", health::Count::StaleLeads),
         ("leadsSharingEmail", health::Count::LeadsSharingEmail),
     ];
+}
 
-    /// A count, computed when its field was selected.
-    fn count(&self, field: &str, value: Option<i64>) -> Result<i64> {
-        value.ok_or_else(|| not_computed(field))
-    }
+/// A dataHealth count, computed when its field `field` was selected.
+fn count(field: &str, value: Option<i64>) -> Result<i64> {
+    value.ok_or_else(|| not_computed(field))
 }
 
 #[Object]
 impl DataHealth {
     async fn open_deals_past_expected_close(&self) -> Result<i64> {
-        self.count(
+        count(
             "openDealsPastExpectedClose",
             self.counts.past_expected_close,
         )
     }
     async fn open_deals_without_expected_close(&self) -> Result<i64> {
-        self.count(
+        count(
             "openDealsWithoutExpectedClose",
             self.counts.without_expected_close,
         )
     }
     async fn open_deals_not_updated(&self) -> Result<i64> {
-        self.count("openDealsNotUpdated", self.counts.not_updated)
+        count("openDealsNotUpdated", self.counts.not_updated)
     }
     async fn reps_without_territory(&self) -> Result<i64> {
-        self.count("repsWithoutTerritory", self.counts.reps_without_territory)
+        count("repsWithoutTerritory", self.counts.reps_without_territory)
     }
     async fn inactive_reps_owning_open_deals(&self) -> Result<i64> {
-        self.count(
+        count(
             "inactiveRepsOwningOpenDeals",
             self.counts.inactive_reps_owning_open_deals,
         )
     }
     /// Open leads (NEW, WORKING, QUALIFIED) without a first response, created more than leadSlaHours ago.
     async fn leads_not_answered(&self) -> Result<i64> {
-        self.count("leadsNotAnswered", self.counts.leads_not_answered)
+        count("leadsNotAnswered", self.counts.leads_not_answered)
     }
     /// Open leads neither updated nor touched by an activity for staleAfterDays.
     async fn stale_leads(&self) -> Result<i64> {
-        self.count("staleLeads", self.counts.stale_leads)
+        count("staleLeads", self.counts.stale_leads)
     }
     /// Open leads whose email another lead also has.
     async fn leads_sharing_email(&self) -> Result<i64> {
-        self.count("leadsSharingEmail", self.counts.leads_sharing_email)
+        count("leadsSharingEmail", self.counts.leads_sharing_email)
     }
     /// Concrete rows behind the counts, in the order of the counts and by id (first defaults to 100).
     #[graphql(complexity = "crate::graphql::list_complexity(first, 100, child_complexity)")]
