@@ -7,6 +7,7 @@
 #   SALESOPS_MAX_COST_IN_FLIGHT=0 bench/question.sh VP 15     # any server setting
 #   BIN=/tmp/old-salesops CLIENTS=1 bench/question.sh Q2 10   # another binary
 #   QUERY='query($p: Period!) { ... }' bench/question.sh Q4 10  # another document, Q4's variables
+#   SCAN=1 bench/question.sh Q2 10                            # rollups off (Salesops-Rollups: off)
 #
 # Needs wrk, the database bench/peers.py uses (DB=...) and a release build.
 set -euo pipefail
@@ -17,6 +18,9 @@ export SALESOPS_DATABASE_URL=${DB:-postgres://postgres@127.0.0.1:5432/salesops_b
 export SALESOPS_JWT_SECRET=bench-secret-0123456789abcdef0123456789 SALESOPS_BIND=127.0.0.1:$PORT RUST_LOG=warn \
   SALESOPS_WEBHOOK_WORKER=false SALESOPS_DB_ACQUIRE_TIMEOUT_MS=300000 SALESOPS_STATEMENT_TIMEOUT_MS=0
 TMP=$(mktemp -d)
+SCAN_HEADER=()
+WRK_SCAN=""
+if [ -n "${SCAN:-}" ]; then SCAN_HEADER=(-H "Salesops-Rollups: off"); WRK_SCAN='wrk.headers["Salesops-Rollups"] = "off"'; fi
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
 python3 - "$Q" > "$TMP/body.json" <<'PY'
 import json, sys
@@ -31,13 +35,14 @@ PY
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
 TOKEN=$("$BIN" token --role ADMIN --sub bench-question --ttl 1h)
-if curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data @"$TMP/body.json" \
+if curl -s "${SCAN_HEADER[@]}" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data @"$TMP/body.json" \
   "http://127.0.0.1:$PORT/graphql" | grep -q '"errors"'; then echo "$Q answers errors" >&2; exit 1; fi
 cat > "$TMP/wrk.lua" <<LUA
 wrk.method = "POST"
 wrk.body = io.open("$TMP/body.json"):read("*a")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
+$WRK_SCAN
 LUA
 wrk -t1 -c"$CLIENTS" -d2s --timeout 300s -s "$TMP/wrk.lua" "http://127.0.0.1:$PORT/graphql" >/dev/null  # warm-up
 cpu() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -220,6 +220,9 @@ async fn open(
     let mut pool = PoolSettings::from_config(config);
     if batch {
         pool.statement_timeout = None;
+        // A batch (seed, rebuild) is the only work: the database's own
+        // parallel-worker setting.
+        pool.parallel_workers = None;
     }
     let (primary, read) = startup::connect(config, &pool, metrics)
         .await

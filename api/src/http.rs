@@ -315,16 +315,19 @@ where
     if is_mutation {
         cancel = cancel.keep_sql();
     }
+    let request_db =
+        crate::request_db::RequestDb::new(read_db.clone(), Some(statement_observer(st)));
     let req = loaders::attach(
         req,
         &read_db,
+        &request_db,
         principal.scope(),
         st.settings.max_rows_per_request,
         kind == Some(OperationType::Query),
     )
     .data(RequestCtx {
         principal: principal.clone(),
-        read_db: crate::request_db::RequestDb::new(read_db, Some(statement_observer(st))),
+        read_db: request_db,
     });
     // Waits for its cost to fit beside the operations running (within the
     // deadline below); a panic in a resolver fails this request only.

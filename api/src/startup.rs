@@ -121,6 +121,7 @@ impl Application {
                             min_connections: 1,
                             acquire_timeout: acquire,
                             statement_timeout: Some(statement),
+                            parallel_workers: None,
                         };
                         Some(Arc::new(crate::replica::PgLagSource::new(
                             crate::db::connect(&cfg.database_url, &small, None).await?,
@@ -159,6 +160,10 @@ impl Application {
                     crate::db::pool_size(&cfg.database_url, cfg.db_max_connections),
                     cfg.max_heavy_per_request,
                     cfg.request_timeout(),
+                )
+                .with_parallel_workers(
+                    cfg.parallel_workers()
+                        .filter(|_| is_postgres(&cfg.database_url)),
                 );
                 limits.rollups = cfg.rollups;
                 limits

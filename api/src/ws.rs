@@ -395,19 +395,21 @@ impl Connection {
             } else {
                 st.reads.route(&principal.subject, None).await.0
             };
+            let request_db = crate::request_db::RequestDb::new(
+                read_db.clone(),
+                Some(crate::http::statement_observer(&st)),
+            );
             let req = loaders::attach(
                 req,
                 &read_db,
+                &request_db,
                 principal.scope(),
                 st.settings.max_rows_per_request,
                 kind == Some(OperationType::Query),
             )
             .data(RequestCtx {
                 principal,
-                read_db: crate::request_db::RequestDb::new(
-                    read_db,
-                    Some(crate::http::statement_observer(&st)),
-                ),
+                read_db: request_db,
             });
             let work = crate::work::RequestWork::new(&st.work);
             let timeout = st.work.request_timeout;

@@ -132,6 +132,18 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
     pub statement_timeout_ms: u64,
 
+    /// PostgreSQL parallel workers (`max_parallel_workers_per_gather`) a
+    /// metric's statement may use when no other metric statement runs; with
+    /// others running it uses none (at load, launching workers costs
+    /// throughput). -1 leaves the database's own setting for every statement.
+    #[arg(
+        long,
+        env = "SALESOPS_DB_PARALLEL_WORKERS",
+        default_value_t = 2,
+        allow_negative_numbers = true
+    )]
+    pub db_parallel_workers: i32,
+
     /// Run the webhook delivery worker in this process.
     #[arg(long, env = "SALESOPS_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_worker: bool,
@@ -279,6 +291,11 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))
+    }
+
+    /// None: leave PostgreSQL's parallel-worker setting alone.
+    pub fn parallel_workers(&self) -> Option<u32> {
+        u32::try_from(self.db_parallel_workers).ok()
     }
 
     pub fn statement_timeout(&self) -> Option<Duration> {

@@ -21,6 +21,10 @@ pub struct PoolSettings {
     pub min_connections: u32,
     pub acquire_timeout: Duration,
     pub statement_timeout: Option<Duration>,
+    /// Some: PostgreSQL connections start without parallel workers, which
+    /// heavy statements that run alone are given (request_db.rs, work.rs);
+    /// None: the database's own setting.
+    pub parallel_workers: Option<u32>,
 }
 
 impl PoolSettings {
@@ -30,6 +34,7 @@ impl PoolSettings {
             min_connections: cfg.db_min_connections,
             acquire_timeout: cfg.db_acquire_timeout(),
             statement_timeout: cfg.statement_timeout(),
+            parallel_workers: cfg.parallel_workers(),
         }
     }
 }
@@ -74,7 +79,17 @@ pub async fn connect(
     // the statement of a connection closed under it (an abandoned request's,
     // request_db.rs) stops within that. The setting exists from PostgreSQL
     // 14 on (13 went out of support in November 2025).
-    opt.map_sqlx_postgres_opts(|o| o.options([("client_connection_check_interval", "250")]));
+    // Parallel workers: see PoolSettings::parallel_workers. (One closure:
+    // sea-orm keeps the last one given.)
+    let no_workers = pool.parallel_workers.is_some();
+    opt.map_sqlx_postgres_opts(move |o| {
+        let o = o.options([("client_connection_check_interval", "250")]);
+        if no_workers {
+            o.options([("max_parallel_workers_per_gather", "0")])
+        } else {
+            o
+        }
+    });
     // SQLite: write-ahead log so reads never wait for a writer, and a busy
     // timeout so writers queue instead of failing.
     opt.map_sqlx_sqlite_opts(|o| {

@@ -24,6 +24,7 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 
 use crate::db::StatementObserver;
+use crate::work::HeavyStatement;
 
 /// A request's reads: `db` and the observer that counts its statements.
 #[derive(Clone)]
@@ -37,30 +38,47 @@ impl RequestDb {
         Self { db, observer }
     }
 
-    /// Whether this statement runs on a connection of its own: heavy work
-    /// on PostgreSQL (cheap reads keep sea-orm's path: a dropped cheap
+    /// Heavy work's statements run on a connection of their own on
+    /// PostgreSQL (cheap reads keep sea-orm's path: a dropped cheap
     /// statement is let finish, its connection reused).
-    fn closes_on_drop(&self) -> bool {
-        self.db.get_database_backend() == DatabaseBackend::Postgres && crate::work::in_heavy_work()
+    fn is_postgres(&self) -> bool {
+        self.db.get_database_backend() == DatabaseBackend::Postgres
     }
 
     /// Every row, or with `one` the first only (as sea-orm's `query_one`).
-    async fn fetch(&self, stmt: Statement, one: bool) -> Result<Vec<QueryResult>, DbErr> {
+    /// A statement that runs alone may use parallel workers: they are set
+    /// for it and taken back after it (two round trips, only when the
+    /// server is otherwise idle); a connection that cannot be set back is
+    /// closed, never pooled with workers on.
+    async fn fetch(
+        &self,
+        stmt: Statement,
+        one: bool,
+        heavy: &HeavyStatement,
+    ) -> Result<Vec<QueryResult>, DbErr> {
         let pool = self.db.get_postgres_connection_pool();
         let conn = pool.acquire().await.map_err(acquire_err)?;
         let mut conn = CloseUnlessFinished(Some(conn));
         let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
         let started = Instant::now();
-        let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), SqlxValues(values));
         let held = &mut **conn.0.as_mut().expect("held until finished");
+        let workers = heavy.parallel_workers();
+        if let Some(n) = workers {
+            set_parallel_workers(held, n).await?;
+        }
+        let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), SqlxValues(values));
         let got = if one {
             query
-                .fetch_optional(held)
+                .fetch_optional(&mut *held)
                 .await
                 .map(|r| r.into_iter().collect())
         } else {
-            query.fetch_all(held).await
+            query.fetch_all(&mut *held).await
         };
+        if workers.is_some() {
+            // Dropped here on failure: closed, not pooled.
+            set_parallel_workers(held, 0).await?;
+        }
         conn.finished();
         if let Some(observe) = &self.observer {
             observe(started.elapsed(), got.is_err());
@@ -93,6 +111,18 @@ impl Drop for CloseUnlessFinished {
     }
 }
 
+/// `max_parallel_workers_per_gather` for the connection's next statements
+/// (the pool's connections start at 0, see db.rs).
+async fn set_parallel_workers(conn: &mut sqlx::PgConnection, n: u32) -> Result<(), DbErr> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET max_parallel_workers_per_gather = {n}"
+    )))
+    .execute(conn)
+    .await
+    .map(drop)
+    .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))
+}
+
 fn acquire_err(e: sqlx::Error) -> DbErr {
     // As sea-orm maps it, so errors read the same on both paths.
     match e {
@@ -117,17 +147,20 @@ impl ConnectionTrait for RequestDb {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        if !self.closes_on_drop() {
-            return self.db.query_one_raw(stmt).await;
+        match crate::work::heavy_statement().await {
+            Some(heavy) if self.is_postgres() => {
+                Ok(self.fetch(stmt, true, &heavy).await?.into_iter().next())
+            }
+            // SQLite's heavy statements take their connection permit too.
+            _heavy => self.db.query_one_raw(stmt).await,
         }
-        Ok(self.fetch(stmt, true).await?.into_iter().next())
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        if !self.closes_on_drop() {
-            return self.db.query_all_raw(stmt).await;
+        match crate::work::heavy_statement().await {
+            Some(heavy) if self.is_postgres() => self.fetch(stmt, false, &heavy).await,
+            _heavy => self.db.query_all_raw(stmt).await,
         }
-        self.fetch(stmt, false).await
     }
 
     fn support_returning(&self) -> bool {

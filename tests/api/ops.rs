@@ -95,6 +95,7 @@ async fn statement_timeout_cancels_runaway_sql() {
         min_connections: 1,
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: Some(Duration::from_millis(100)),
+        parallel_workers: None,
     };
     let db = api::db::connect(&url, &pool, None).await.unwrap();
     let err = db
@@ -133,6 +134,7 @@ async fn reads_go_to_the_replica(backend: Backend) {
         min_connections: 1,
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: None,
+        parallel_workers: None,
     };
     let replica = api::db::connect(&replica_url, &pool, None).await.unwrap();
     api::db::migrate(&replica).await.unwrap();

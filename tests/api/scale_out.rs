@@ -40,6 +40,7 @@ async fn replica_db(backend: Backend) -> Option<(String, DatabaseConnection)> {
         min_connections: 1,
         acquire_timeout: Duration::from_secs(5),
         statement_timeout: None,
+        parallel_workers: None,
     };
     let db = api::db::connect(&url, &pool, None).await.unwrap();
     api::db::migrate(&db).await.unwrap();

@@ -710,7 +710,7 @@ pub struct ClosedKey {
 /// The won/lost aggregates the fields of one request ask at the same time:
 /// the groupings over the same scope, filter and period are one statement
 /// (`metrics::closed::closed_by_keys`).
-pub struct ClosedBatches(DatabaseConnection);
+pub struct ClosedBatches(crate::request_db::RequestDb);
 
 impl Loader<ClosedKey> for ClosedBatches {
     type Value = Vec<crate::service::metrics::ClosedAgg>;
@@ -786,12 +786,14 @@ fn batched<T>(loader: T) -> DataLoader<T> {
     DataLoader::new(loader, spawn_batch).delay(std::time::Duration::ZERO)
 }
 
-/// Attaches every loader to a request.
+/// Attaches every loader to a request. `request_db` is what the request's
+/// metrics read through (its heavy statements: see request_db.rs);
 /// `query`: the operation is a query, so by-id rows may be cached for the
 /// request (see [`ByIdLoader`]).
 pub fn attach(
     req: async_graphql::Request,
     db: &DatabaseConnection,
+    request_db: &crate::request_db::RequestDb,
     scope: DealScope,
     max_rows: usize,
     query: bool,
@@ -845,7 +847,7 @@ pub fn attach(
         .data(batched(RevisionPages(db.clone())))
         .data(batched(RevisionCounts(db.clone())))
         .data(batched(DealRisks(db.clone())))
-        .data(batched(ClosedBatches(db.clone())))
+        .data(batched(ClosedBatches(request_db.clone())))
         .data(batched(RepsInScope {
             db: db.clone(),
             scope,

@@ -151,14 +151,6 @@ pub fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Shared> {
     ctx.data::<Shared>()
 }
 
-/// Waits for a slot of the heavy-work budget (see work.rs); hold it while
-/// the metric or forecast runs.
-pub async fn heavy(ctx: &Context<'_>) -> async_graphql::Result<crate::work::HeavyPermit> {
-    crate::work::heavy_permit(&state(ctx)?.work)
-        .await
-        .map_err(|e| e.extend())
-}
-
 /// Whether the current field's selection reaches any of `fields` below
 /// `path` (through fragments, under any alias): services compute the parts
 /// of an answer that some selected field needs, and only those.

@@ -38,7 +38,7 @@ impl ForecastQuery {
     ) -> Result<Forecast> {
         let p = principal(ctx)?;
         let filter = filter_of(&filter).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let q = Query {
             period: period.0,
             method: method.into(),
@@ -71,7 +71,7 @@ impl ForecastQuery {
         category: Option<ForecastCategory>,
     ) -> Result<EagerList<ForecastPoint>> {
         let p = principal(ctx)?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let points = service::forecast::trend::trend(
             read_db(ctx)?,
             p,
@@ -98,7 +98,7 @@ impl ForecastQuery {
         as_of_offset_days: Option<i32>,
     ) -> Result<EagerList<ForecastAccuracyRow>> {
         let p = principal(ctx)?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let methods: Option<Vec<Method>> = methods.map(|m| m.into_iter().map(Into::into).collect());
         let rows = service::forecast::accuracy::backtest(
             read_db(ctx)?,
@@ -120,7 +120,7 @@ impl ForecastQuery {
         rep_id: Option<ID>,
     ) -> Result<EagerList<ForecastSubmission>> {
         let p = principal(ctx)?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let rep_id = opt_id(&rep_id, "repId").extend()?;
         let rows = service::forecast::submission::list(read_db(ctx)?, p, &period, rep_id)
             .await
@@ -142,7 +142,7 @@ impl ForecastQuery {
     ) -> Result<ForecastCallNode> {
         let p = principal(ctx)?;
         let root_rep_id = opt_id(&root_rep_id, "rootRepId").extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let q = service::forecast::calls::CallsQuery {
             period: period.0,
             category: category.map(Into::into),

@@ -175,7 +175,7 @@ impl LeadQuery {
     ) -> Result<EagerList<LeadResponseTimeRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = lead_filter_of(&filter).extend()?;
         let rows = leads::response_time(
             read_db(ctx)?,
@@ -202,7 +202,7 @@ impl LeadQuery {
     ) -> Result<EagerList<LeadFunnelRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = lead_filter_of(&filter).extend()?;
         let as_of = check_opt_instant(as_of, "asOf")
             .extend()?
@@ -222,7 +222,7 @@ impl LeadQuery {
     ) -> Result<EagerList<LeadScoreBand>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let width = band_width.unwrap_or(20);
         let rows = leads::calibration(read_db(ctx)?, p, &period, width)
             .await
@@ -240,7 +240,7 @@ impl LeadQuery {
     ) -> Result<EagerList<ActivityCountRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let dim = group_by
             .map(Into::into)
             .unwrap_or(service::grouping::Dimension::Rep);
@@ -260,7 +260,7 @@ impl LeadQuery {
     ) -> Result<EagerList<ActivitiesPerWonDealRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = filter_of(&filter).extend()?;
         let rows =
             activities::activities_per_won_deal(read_db(ctx)?, p, &period, dim(group_by), &filter)

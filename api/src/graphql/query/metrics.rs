@@ -76,7 +76,7 @@ impl MetricsQuery {
     ) -> Result<EagerList<WinRateRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = filter_of(&filter).extend()?;
         let closed = closed_source(ctx)?;
         let rows = win_rates::win_rates(read_db(ctx)?, &closed, p, &period, dim(group_by), &filter)
@@ -97,7 +97,7 @@ impl MetricsQuery {
         let p = principal(ctx)?;
         // Authorise before looking the narrowing ids up.
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let db = read_db(ctx)?;
         let narrow = narrowing(db, &territory_id, &manager_id).await?;
         let with_pipeline = selects(ctx, &["rows"], &RepAttainment::PIPELINE_FIELDS);
@@ -122,7 +122,7 @@ impl MetricsQuery {
     ) -> Result<EagerList<PipelineSummaryRow>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = filter_of(&filter).extend()?;
         let parts = pipeline::SummaryParts {
             open: selects(ctx, &[], &PipelineSummaryRow::OPEN_FIELDS),
@@ -157,7 +157,7 @@ impl MetricsQuery {
         filter: Option<DealFilterInput>,
     ) -> Result<PipelineChanges> {
         let p = principal(ctx)?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = filter_of(&filter).extend()?;
         Ok(PipelineChanges(
             pipeline_changes::pipeline_changes(
@@ -183,7 +183,7 @@ impl MetricsQuery {
     ) -> Result<EagerList<FunnelStep>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = filter_of(&filter).extend()?;
         let rows = funnel::funnel(read_db(ctx)?, p, &period, &filter)
             .await
@@ -206,7 +206,7 @@ impl MetricsQuery {
     ) -> Result<EagerList<RepPerformance>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let db = read_db(ctx)?;
         let narrow = narrowing(db, &territory_id, &manager_id).await?;
         let rows = performance::rep_performance(db, p, &period, compare_to.map(|c| c.0), narrow)
@@ -222,7 +222,7 @@ impl MetricsQuery {
         period: Period,
     ) -> Result<EagerList<CommissionRow>> {
         let p = principal(ctx)?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let rows = commissions::commissions(read_db(ctx)?, p, &period)
             .await
             .extend()?;
@@ -241,7 +241,7 @@ impl MetricsQuery {
     ) -> Result<EagerList<SeriesPoint>> {
         let p = principal(ctx)?;
         p.require(METRIC_READERS).extend()?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let filter = filter_of(&filter).extend()?;
         let rows = series::metric_series(
             read_db(ctx)?,
@@ -275,7 +275,7 @@ impl MetricsQuery {
         lead_sla_hours: Option<f64>,
     ) -> Result<DataHealth> {
         let p = principal(ctx)?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         let criteria = health::criteria(p, stale_after_days, lead_sla_hours).extend()?;
         // The selected counts are one statement (none when no count is
         // selected), the issues another (when selected).

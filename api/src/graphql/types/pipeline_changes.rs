@@ -151,7 +151,7 @@ impl PipelineChanges {
         first: Option<i32>,
     ) -> Result<EagerList<PipelineChangeDeal>> {
         let first = page_size(ctx, first, 20)?;
-        let _heavy = crate::graphql::heavy(ctx).await?;
+        let _heavy = crate::work::heavy_permit();
         Ok(svc::deals_in(read_db(ctx)?, &self.0, bucket.into(), first)
             .await
             .extend()?
