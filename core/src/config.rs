@@ -94,7 +94,7 @@ pub struct Config {
     #[arg(long, env = "SALESOPS_MAX_COST_IN_FLIGHT", default_value_t = 60_000)]
     pub max_cost_in_flight: usize,
 
-    /// Metric and forecast fields one request computes at once.
+    /// Statements of metric and forecast fields one request runs at once.
     #[arg(long, env = "SALESOPS_MAX_HEAVY_PER_REQUEST", default_value_t = 2)]
     pub max_heavy_per_request: usize,
 

@@ -8,6 +8,7 @@ use crate::helpers::TestApp;
 db_tests!(
     metrics_run_only_the_statements_their_selection_needs,
     groupings_asked_together_share_one_scan,
+    a_dashboard_shares_its_scans,
     attainment_reads_more_rep_columns_only_when_asked,
     deal_pages_read_names_alone_only_when_that_is_all_they_show,
     deal_pages_read_only_the_columns_they_show,
@@ -195,6 +196,116 @@ async fn groupings_asked_together_share_one_scan(app: TestApp) {
         crate::helpers::Backend::Postgres => assert_eq!(together, rep + territory - 1),
         // SQLite has no grouping sets: one statement per grouping.
         crate::helpers::Backend::Sqlite => assert_eq!(together, rep + territory),
+    }
+}
+
+/// Statements one request runs scanning the deals (`Salesops-Rollups:
+/// off`), and its data.
+async fn run_scanning(app: &TestApp, query: &str) -> (u64, Value) {
+    let before = app.statements().await;
+    let resp: Value = app
+        .http
+        .post(&app.url)
+        .bearer_auth(app.admin_token())
+        .header("Salesops-Rollups", "off")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(resp.get("errors").is_none(), "{query}: {resp}");
+    (app.statements().await - before, resp["data"].clone())
+}
+
+/// The VP dashboard of bench/peers.py in one document, scanning the deals:
+/// its heavy fields start together (the budgets are per statement), so win
+/// rates by rep and the pipeline summary by territory are one scan of the
+/// closed deals (GROUPING SETS, PostgreSQL), and on PostgreSQL the
+/// summary's median sales cycle comes with its closed aggregates instead of
+/// a scan of its own; every field answers what it answers alone, and what
+/// the rollups answer.
+async fn a_dashboard_shares_its_scans(app: TestApp) {
+    let east = app.create_territory("East", None, None).await;
+    let west = app.create_territory("West", None, None).await;
+    let ana = app
+        .create_rep("Ana Lima", None, Some(&east), json!({}))
+        .await;
+    let bo = app
+        .create_rep("Bo Chen", None, Some(&west), json!({}))
+        .await;
+    app.set_quota(&ana, "2026-Q4", "10000").await;
+    let (won, lost, demo) = (
+        app.stage("Won").await,
+        app.stage("Lost").await,
+        app.stage("Demo").await,
+    );
+    // Ana: won after 40, 44 and 51 days (median 44), one lost; Bo: won
+    // after 10 days, one open deal.
+    for (owner, stage, amount, opened) in [
+        (&ana, &won, "1000", "2026-09-01"),
+        (&ana, &won, "2000", "2026-08-28"),
+        (&ana, &won, "500", "2026-08-21"),
+        (&ana, &lost, "700", "2026-09-01"),
+        (&bo, &won, "300", "2026-10-01"),
+    ] {
+        app.create_deal(
+            json!({ "name": "d", "amount": amount, "ownerId": owner, "stageId": stage,
+            "openedAt": format!("{opened}T00:00:00Z"), "closedAt": "2026-10-11T00:00:00Z" }),
+        )
+        .await;
+    }
+    app.create_deal(
+        json!({ "name": "open", "amount": "900", "ownerId": bo, "stageId": demo,
+        "expectedCloseDate": "2026-12-20" }),
+    )
+    .await;
+    let fields = [
+        ("winRates", "winRates(period: \"2026-Q4\", groupBy: REP) { key { id } won lost winRate wonAmount }"),
+        ("quotaAttainment", "quotaAttainment(period: \"2026-Q4\") { rows { rep { id } quota closedWon attainment } }"),
+        ("forecast", "forecast(period: \"2026-Q4\", method: STAGE_WEIGHTED, groupBy: TERRITORY) { amount closedWon projected rows { key { id } amount } }"),
+        ("pipelineSummary", "pipelineSummary(period: \"2026-Q4\", groupBy: TERRITORY) { key { id } openDeals pipelineValue winRate avgSalesCycleDays medianSalesCycleDays }"),
+    ];
+    let mut alone_total = 0;
+    let mut alone = Vec::new();
+    for (name, field) in fields {
+        let (n, data) = run_scanning(&app, &format!("{{ {field} }}")).await;
+        alone_total += n;
+        alone.push((name, n, data));
+    }
+    let all: String = fields.iter().map(|(_, f)| *f).collect::<Vec<_>>().join(" ");
+    let (together, data) = run_scanning(&app, &format!("{{ {all} }}")).await;
+    let (_, with_rollups) = run(&app, &format!("{{ {all} }}")).await;
+    for (name, _, one) in &alone {
+        assert_eq!(data[name], one[name], "{name} asked with the others");
+        assert_eq!(with_rollups[name], one[name], "{name} from the rollups");
+    }
+    let summary = &data["pipelineSummary"];
+    let row = |id: &str| {
+        summary
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"]["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row(&east)["medianSalesCycleDays"], 44.0);
+    assert_eq!(row(&west)["medianSalesCycleDays"], 10.0);
+    assert_eq!(row(&west)["openDeals"], 1);
+    let summary_alone = alone[3].1;
+    match app.backend {
+        crate::helpers::Backend::Postgres => {
+            // Open pipeline, closed aggregates with the medians, labels.
+            assert_eq!(summary_alone, 3);
+            assert_eq!(together, alone_total - 1, "one scan of the closed deals");
+        }
+        crate::helpers::Backend::Sqlite => {
+            // No grouping sets, no percentile: the medians apart.
+            assert_eq!(summary_alone, 4);
+            assert_eq!(together, alone_total);
+        }
     }
 }
 

@@ -109,6 +109,79 @@ async fn statement_timeout_cancels_runaway_sql() {
     db.execute_unprepared("SELECT 1").await.unwrap();
 }
 
+/// A heavy statement that runs alone may use PostgreSQL's parallel workers
+/// (SALESOPS_DB_PARALLEL_WORKERS); beside another heavy statement it runs
+/// without them, and so does every other statement: the connection goes
+/// back to the pool set back to none.
+#[tokio::test]
+async fn parallel_workers_only_for_a_heavy_statement_alone() {
+    use api::request_db::RequestDb;
+    use api::work::{heavy_permit, scope, RequestWork, WorkLimits};
+    let Ok(url) = std::env::var("SALESOPS_TEST_DATABASE_URL") else {
+        return;
+    };
+    let settings = |max_connections| api::db::PoolSettings {
+        max_connections,
+        min_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+        parallel_workers: Some(2),
+    };
+    let setting = || {
+        sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT current_setting('max_parallel_workers_per_gather') AS v",
+        )
+    };
+    async fn read(db: &RequestDb, stmt: sea_orm::Statement) -> String {
+        let row = db.query_one_raw(stmt).await.unwrap().unwrap();
+        row.try_get::<String>("", "v").unwrap()
+    }
+    // One connection: what heavy work set on it is set back.
+    let one = RequestDb::new(
+        api::db::connect(&url, &settings(1), None).await.unwrap(),
+        None,
+    );
+    let limits = WorkLimits::new(1, 2, Duration::from_secs(30)).with_parallel_workers(Some(2));
+    assert_eq!(read(&one, setting()).await, "0", "a cheap read");
+    let alone = scope(RequestWork::new(&limits), async {
+        let _heavy = heavy_permit();
+        read(&one, setting()).await
+    })
+    .await;
+    assert_eq!(alone, "2", "a heavy statement alone");
+    assert_eq!(
+        read(&one, setting()).await,
+        "0",
+        "the same connection after it"
+    );
+
+    // Beside another request's heavy statement: none.
+    let db = api::db::connect(&url, &settings(4), None).await.unwrap();
+    let limits = WorkLimits::new(4, 2, Duration::from_secs(30)).with_parallel_workers(Some(2));
+    let sleeper = RequestDb::new(db.clone(), None);
+    let other = RequestWork::new(&limits);
+    let sleeping = tokio::spawn(scope(other, async move {
+        let _heavy = heavy_permit();
+        sleeper
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT pg_sleep(1)",
+            ))
+            .await
+            .unwrap();
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reader = RequestDb::new(db.clone(), None);
+    let beside = scope(RequestWork::new(&limits), async {
+        let _heavy = heavy_permit();
+        read(&reader, setting()).await
+    })
+    .await;
+    assert_eq!(beside, "0", "a heavy statement beside another");
+    sleeping.await.unwrap();
+}
+
 /// With SALESOPS_READ_DATABASE_URL, queries read the replica and mutations
 /// write (and read back) through the primary.
 async fn reads_go_to_the_replica(backend: Backend) {

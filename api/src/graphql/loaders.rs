@@ -23,6 +23,7 @@ use crate::error::AppError;
 use crate::rows::{self, Columns, Positional};
 use crate::service::access::DealScope;
 use crate::service::deal_filter::DealFilter;
+use crate::service::metrics::Cycle;
 use crate::service::pagination::{Cursor, DealOrder};
 
 /// Models addressed by an i64 primary key.
@@ -704,7 +705,7 @@ pub struct ClosedKey {
     pub filter: DealFilter,
     pub period: crate::domain::period::Period,
     pub dim: crate::service::grouping::Dimension,
-    pub with_days: bool,
+    pub cycle: Cycle,
 }
 
 /// The won/lost aggregates the fields of one request ask at the same time:
@@ -731,9 +732,9 @@ impl Loader<ClosedKey> for ClosedBatches {
         let mut out = HashMap::new();
         for ((scope, filter, period), asked) in questions {
             let dims: Vec<_> = asked.iter().map(|k| k.dim).collect();
-            let with_days = asked.iter().any(|k| k.with_days);
+            let cycle = asked.iter().map(|k| k.cycle).max().unwrap_or(Cycle::Skip);
             let answers = crate::service::metrics::closed::closed_by_keys(
-                &self.0, scope, &filter, &period, &dims, with_days,
+                &self.0, scope, &filter, &period, &dims, cycle,
             )
             .await
             .map_err(Arc::new)?;
@@ -755,7 +756,7 @@ impl crate::service::metrics::closed::ClosedSource for BatchedClosed<'_> {
         filter: &'a DealFilter,
         period: &'a crate::domain::period::Period,
         dim: crate::service::grouping::Dimension,
-        with_days: bool,
+        cycle: Cycle,
     ) -> futures::future::BoxFuture<
         'a,
         crate::error::AppResult<Vec<crate::service::metrics::ClosedAgg>>,
@@ -766,7 +767,7 @@ impl crate::service::metrics::closed::ClosedSource for BatchedClosed<'_> {
                 filter: filter.clone(),
                 period: *period,
                 dim,
-                with_days,
+                cycle,
             };
             self.0
                 .load_one(key)

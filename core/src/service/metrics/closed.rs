@@ -5,7 +5,7 @@
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
-use super::{closed_by_key, closed_from, ClosedAgg};
+use super::{closed_by_key, closed_from, ClosedAgg, Cycle};
 use crate::db::{Dialect, Sql, SumCents};
 use crate::domain::period::Period;
 use crate::error::AppResult;
@@ -23,7 +23,7 @@ pub trait ClosedSource: Send + Sync {
         filter: &'a DealFilter,
         period: &'a Period,
         dim: Dimension,
-        with_days: bool,
+        cycle: Cycle,
     ) -> BoxFuture<'a, AppResult<Vec<ClosedAgg>>>;
 }
 
@@ -37,9 +37,9 @@ impl<C: ConnectionTrait + Sync> ClosedSource for Direct<'_, C> {
         filter: &'a DealFilter,
         period: &'a Period,
         dim: Dimension,
-        with_days: bool,
+        cycle: Cycle,
     ) -> BoxFuture<'a, AppResult<Vec<ClosedAgg>>> {
-        Box::pin(closed_by_key(self.0, scope, filter, period, dim, with_days))
+        Box::pin(closed_by_key(self.0, scope, filter, period, dim, cycle))
     }
 }
 
@@ -52,10 +52,12 @@ struct SetRow {
     won_cents: SumCents,
     lost_cents: SumCents,
     won_days: i64,
+    median_days: Option<f64>,
 }
 
 /// The aggregates of several groupings of the same deals, in the order of
-/// `dims` (each as [`closed_by_key`] answers it). On PostgreSQL one
+/// `dims` (each as [`closed_by_key`] answers it; a median asked by one is
+/// computed for all). On PostgreSQL one
 /// statement scans the closed deals once, grouped by every dimension at
 /// once (GROUPING SETS; NONE is the empty set); SQLite has no grouping
 /// sets, so there each grouping is its own statement, run concurrently.
@@ -65,7 +67,7 @@ pub async fn closed_by_keys(
     filter: &DealFilter,
     period: &Period,
     dims: &[Dimension],
-    with_days: bool,
+    cycle: Cycle,
 ) -> AppResult<Vec<Vec<ClosedAgg>>> {
     let mut distinct: Vec<Dimension> = Vec::with_capacity(dims.len());
     for dim in dims {
@@ -77,7 +79,7 @@ pub async fn closed_by_keys(
     if distinct.len() < 2 || d == Dialect::Sqlite {
         let runs = distinct
             .iter()
-            .map(|dim| closed_by_key(db, scope, filter, period, *dim, with_days));
+            .map(|dim| closed_by_key(db, scope, filter, period, *dim, cycle));
         let answers = futures::future::try_join_all(runs).await?;
         let by_dim: Vec<(Dimension, Vec<ClosedAgg>)> = distinct.into_iter().zip(answers).collect();
         return Ok(dims
@@ -109,7 +111,7 @@ pub async fn closed_by_keys(
     }
     group_id.push_str(" END AS BIGINT)");
     let joins: String = keyed.iter().map(|d| d.join_sql()).collect();
-    let src = closed_from(d, filter, &distinct, period, with_days);
+    let src = closed_from(d, filter, &distinct, period, cycle);
     let mut sql = Sql::new(format!(
         "SELECT {grouping} AS grouping_set, {group_id} AS group_id, {} FROM ",
         src.columns,
@@ -146,6 +148,7 @@ pub async fn closed_by_keys(
                     won_cents: r.won_cents,
                     lost_cents: r.lost_cents,
                     won_days: r.won_days,
+                    median_days: r.median_days,
                 })
                 .collect()
         })

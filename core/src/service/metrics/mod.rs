@@ -49,6 +49,18 @@ pub(crate) fn group_key_sql(dim: Dimension) -> String {
     format!("CAST({} AS BIGINT)", dim.key_sql())
 }
 
+/// What a caller of the won/lost aggregates needs of the won deals' sales
+/// cycle: nothing, their total days, or also the median days. The median
+/// comes with the aggregates only on PostgreSQL and when they scan the
+/// deals ([`median_with_closed`]): the rollups hold no medians and SQLite
+/// has no percentile function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cycle {
+    Skip,
+    Days,
+    DaysAndMedian,
+}
+
 /// Won and lost deals of one group in a period.
 #[derive(Debug, Clone, Default, PartialEq, FromQueryResult)]
 pub struct ClosedAgg {
@@ -59,6 +71,24 @@ pub struct ClosedAgg {
     pub lost_cents: SumCents,
     /// Total days opened -> closed of the won deals.
     pub won_days: i64,
+    /// Their median, with [`Cycle::DaysAndMedian`] (none when nothing was
+    /// won).
+    pub median_days: Option<f64>,
+}
+
+/// Whether the median sales cycle of the deals won, grouped by `dim`, is
+/// read with the won/lost aggregates (one scan for both) rather than by a
+/// statement of its own: on PostgreSQL when the aggregates scan the deals.
+pub(crate) fn median_with_closed(d: Dialect, filter: &DealFilter, dim: Dimension) -> bool {
+    d == Dialect::Postgres && !rollup::usable(filter, &[dim])
+}
+
+/// The median column of the aggregates when it is not asked for.
+fn no_median(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Postgres => "CAST(NULL AS DOUBLE PRECISION) AS median_days",
+        Dialect::Sqlite => "CAST(NULL AS REAL) AS median_days",
+    }
 }
 
 /// `... AND deal.closed_at >= start AND deal.closed_at < end`.
@@ -69,21 +99,29 @@ pub(crate) fn push_closed_in(sql: &mut Sql, p: &Period) {
         .bind(start_of(p.end()));
 }
 
-/// The SELECT list of won/lost aggregates (aliases of `ClosedAgg`); the
-/// won cycle days only when asked for (0 otherwise).
-pub(crate) fn closed_columns(d: Dialect, with_days: bool) -> String {
-    let days = if with_days {
+/// The SELECT list of won/lost aggregates (aliases of `ClosedAgg`) over
+/// the closed deals; the won cycle days (0 otherwise) and median (NULL
+/// otherwise; PostgreSQL only) when asked for.
+pub(crate) fn closed_columns(d: Dialect, cycle: Cycle) -> String {
+    let day_diff = d.day_diff("deal.opened_at", "deal.closed_at");
+    let days = if cycle >= Cycle::Days {
         d.sum_i64(&format!(
-            "CASE WHEN deal.status = 'WON' THEN {} ELSE 0 END",
-            d.day_diff("deal.opened_at", "deal.closed_at")
+            "CASE WHEN deal.status = 'WON' THEN {day_diff} ELSE 0 END"
         ))
     } else {
         "CAST(0 AS BIGINT)".to_owned()
     };
+    let median = match (cycle, d) {
+        (Cycle::DaysAndMedian, Dialect::Postgres) => format!(
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY {day_diff}) \
+             FILTER (WHERE deal.status = 'WON') AS median_days"
+        ),
+        _ => no_median(d).to_owned(),
+    };
     format!(
         "COUNT(CASE WHEN deal.status = 'WON' THEN 1 END) AS won, \
          COUNT(CASE WHEN deal.status = 'LOST' THEN 1 END) AS lost, \
-         {} AS won_cents, {} AS lost_cents, {days} AS won_days",
+         {} AS won_cents, {} AS lost_cents, {days} AS won_days, {median}",
         d.sum_cents("CASE WHEN deal.status = 'WON' THEN deal.amount_cents ELSE 0 END"),
         d.sum_cents("CASE WHEN deal.status = 'LOST' THEN deal.amount_cents ELSE 0 END"),
     )
@@ -105,13 +143,14 @@ pub(crate) fn closed_from(
     filter: &DealFilter,
     dims: &[Dimension],
     period: &Period,
-    with_days: bool,
+    cycle: Cycle,
 ) -> ClosedFrom {
-    if rollup::usable(filter, dims) {
+    // The rollups hold no medians: asked for one, scan.
+    if cycle < Cycle::DaysAndMedian && rollup::usable(filter, dims) {
         let mut parts = rollup::Parts::new(d);
         parts.closed(0, period.start(), period.end());
         if let Some(from) = parts.relation() {
-            let days = if with_days {
+            let days = if cycle >= Cycle::Days {
                 d.sum_i64("deal.won_days")
             } else {
                 "CAST(0 AS BIGINT)".to_owned()
@@ -119,11 +158,12 @@ pub(crate) fn closed_from(
             return ClosedFrom {
                 from,
                 columns: format!(
-                    "{} AS won, {} AS lost, {} AS won_cents, {} AS lost_cents, {days} AS won_days",
+                    "{} AS won, {} AS lost, {} AS won_cents, {} AS lost_cents, {days} AS won_days, {}",
                     d.sum_i64("deal.won"),
                     d.sum_i64("deal.lost"),
                     rollup::sum_cents(d, "won_cents", None),
                     rollup::sum_cents(d, "lost_cents", None),
+                    no_median(d),
                 ),
                 cond: Sql::new("1 = 1"),
             };
@@ -133,23 +173,23 @@ pub(crate) fn closed_from(
     push_closed_in(&mut cond, period);
     ClosedFrom {
         from: Sql::new("deal"),
-        columns: closed_columns(d, with_days),
+        columns: closed_columns(d, cycle),
         cond,
     }
 }
 
-/// Won/lost aggregates per group key in one statement (`won_days` only
-/// `with_days`).
+/// Won/lost aggregates per group key in one statement (the cycle's parts
+/// as `cycle` asks).
 pub async fn closed_by_key(
     db: &impl ConnectionTrait,
     scope: DealScope,
     filter: &DealFilter,
     period: &Period,
     dim: Dimension,
-    with_days: bool,
+    cycle: Cycle,
 ) -> AppResult<Vec<ClosedAgg>> {
     let d = Dialect::of(db);
-    let src = closed_from(d, filter, &[dim], period, with_days);
+    let src = closed_from(d, filter, &[dim], period, cycle);
     let mut sql = Sql::new(format!(
         "SELECT {} AS group_id, {} FROM ",
         group_key_sql(dim),

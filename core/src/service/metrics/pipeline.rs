@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use super::closed::ClosedSource;
-use super::{group_key_sql, open_by_key, push_closed_in};
+use super::{group_key_sql, median_with_closed, open_by_key, push_closed_in, Cycle};
 use crate::auth::Principal;
 use crate::db::{Dialect, Sql};
 use crate::domain::metrics::{mean, mean_money, median_of_histogram, win_rate};
@@ -46,7 +46,7 @@ pub struct ClosedPart {
     pub win_rate: Option<f64>,
 }
 
-/// The statements a pipeline summary runs: the open pipeline, the closed
+/// The parts of a pipeline summary asked for: the open pipeline, the closed
 /// aggregates, the medians. Grouped by a dimension, a group appears when it
 /// has open pipeline or closed deals, so both of those run whatever is
 /// selected; the single NONE row needs only the parts asked for.
@@ -135,8 +135,9 @@ async fn median_cycles(
 }
 
 /// Up to four statements: open pipeline, closed aggregates and medians
-/// (concurrently, each when `parts` needs it), then the labels. A group
-/// appears when it has open pipeline or closed deals.
+/// (concurrently, each when `parts` needs it; on PostgreSQL the medians come
+/// with the closed aggregates when those scan the deals), then the labels.
+/// A group appears when it has open pipeline or closed deals.
 pub async fn pipeline_summary(
     db: &impl ConnectionTrait,
     closed_source: &impl ClosedSource,
@@ -150,6 +151,7 @@ pub async fn pipeline_summary(
     crate::service::metric_definitions::check_group_by("pipelineSummary", None, dim)?;
     let scope = p.scope();
     let grouped = dim != Dimension::None;
+    let median_in_closed = parts.medians && median_with_closed(Dialect::of(db), filter, dim);
     let open = async {
         if parts.open || grouped {
             open_by_key(db, scope, filter, period, dim).await.map(Some)
@@ -158,9 +160,14 @@ pub async fn pipeline_summary(
         }
     };
     let closed = async {
-        if parts.closed || grouped {
+        if parts.closed || grouped || median_in_closed {
+            let cycle = if median_in_closed {
+                Cycle::DaysAndMedian
+            } else {
+                Cycle::Days
+            };
             closed_source
-                .closed_by_key(scope, filter, period, dim, true)
+                .closed_by_key(scope, filter, period, dim, cycle)
                 .await
                 .map(Some)
         } else {
@@ -168,7 +175,7 @@ pub async fn pipeline_summary(
         }
     };
     let medians = async {
-        if parts.medians {
+        if parts.medians && !median_in_closed {
             median_cycles(db, scope, filter, period, dim)
                 .await
                 .map(Some)
@@ -176,7 +183,14 @@ pub async fn pipeline_summary(
             Ok(None)
         }
     };
-    let (open, closed, medians) = futures::try_join!(open, closed, medians)?;
+    let (open, closed, mut medians) = futures::try_join!(open, closed, medians)?;
+    if median_in_closed {
+        medians = closed.as_ref().map(|c| {
+            c.iter()
+                .filter_map(|r| r.median_days.map(|m| (r.group_id, m)))
+                .collect()
+        });
+    }
     let closed: Option<HashMap<Option<i64>, _>> =
         closed.map(|c| c.into_iter().map(|r| (r.group_id, r)).collect());
     let keys: BTreeSet<Option<i64>> = if grouped {

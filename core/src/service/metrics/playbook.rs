@@ -63,7 +63,7 @@ pub async fn effectiveness_for(
         &DealFilter::default(),
         period,
         Dimension::Playbook,
-        true,
+        super::Cycle::Days,
     )
     .await?;
     Ok(playbook_ids

@@ -37,7 +37,7 @@ pub async fn win_rates(
     p.require(METRIC_READERS)?;
     crate::service::metric_definitions::check_group_by("winRates", None, dim)?;
     let rows = closed
-        .closed_by_key(p.scope(), filter, period, dim, false)
+        .closed_by_key(p.scope(), filter, period, dim, super::Cycle::Skip)
         .await?;
     let labels = grouping::labels(db, dim, rows.iter().map(|r| r.group_id)).await?;
     let mut out: Vec<WinRateRow> = rows
