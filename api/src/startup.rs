@@ -190,7 +190,6 @@ impl Application {
             db: state.db.clone(),
             deal_rules: state.settings.deal_rules.clone(),
             max_page_size: state.settings.max_page_size,
-            work: state.work.clone(),
         };
         let live = crate::live::LiveFeed::spawn(
             state.db.clone(),

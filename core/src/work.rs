@@ -151,15 +151,6 @@ pub fn rollups_enabled() -> bool {
         .unwrap_or(true)
 }
 
-/// Whether the current request has heavy work running: its PostgreSQL
-/// statements then run on connections closed if the request drops them
-/// (request_db.rs). Outside a request: no.
-pub fn in_heavy_work() -> bool {
-    CURRENT
-        .try_with(|w| w.heavy_running.load(Ordering::Relaxed) > 0)
-        .unwrap_or(false)
-}
-
 /// Held while a heavy statement runs: its permits.
 pub struct HeavyStatement {
     _request: OwnedSemaphorePermit,
@@ -313,24 +304,48 @@ pub fn sqlite_before_acquire<'c>(
 mod tests {
     use super::*;
 
-    /// A request is in heavy work while one of its heavy fields runs (its
-    /// PostgreSQL statements then close their connection when dropped);
-    /// cheap reads outside it keep the pool's path.
+    /// A request's statements are heavy (budgeted, and on PostgreSQL on
+    /// connections closed when dropped) while one of its heavy fields runs;
+    /// other statements, and those outside a request, keep the pool's path.
     #[tokio::test]
-    async fn heavy_work_lasts_while_a_permit_is_held() {
+    async fn statements_are_heavy_while_a_permit_is_held() {
         let limits = WorkLimits::default();
         let work = RequestWork::new(&limits);
+        let heavy = || async { heavy_statement().await.is_some() };
         scope(work, async {
-            assert!(!in_heavy_work());
+            assert!(!heavy().await);
             let permit = heavy_permit();
-            assert!(in_heavy_work());
+            assert!(heavy().await);
             let second = heavy_permit();
             drop(permit);
-            assert!(in_heavy_work(), "one still runs");
+            assert!(heavy().await, "one still runs");
             drop(second);
-            assert!(!in_heavy_work());
+            assert!(!heavy().await);
         })
         .await;
-        assert!(!in_heavy_work(), "outside a request");
+        assert!(!heavy().await, "outside a request");
+    }
+
+    /// A heavy statement may use parallel workers only when it starts
+    /// while no other heavy statement runs.
+    #[tokio::test]
+    async fn parallel_workers_only_alone() {
+        let limits = WorkLimits::default().with_parallel_workers(Some(2));
+        scope(RequestWork::new(&limits), async {
+            let _field = heavy_permit();
+            let first = heavy_statement().await.unwrap();
+            assert_eq!(first.parallel_workers(), Some(2));
+            let second = heavy_statement().await.unwrap();
+            assert_eq!(second.parallel_workers(), None);
+            drop((first, second));
+            assert_eq!(heavy_statement().await.unwrap().parallel_workers(), Some(2));
+        })
+        .await;
+        let never = WorkLimits::default();
+        scope(RequestWork::new(&never), async {
+            let _field = heavy_permit();
+            assert_eq!(heavy_statement().await.unwrap().parallel_workers(), None);
+        })
+        .await;
     }
 }

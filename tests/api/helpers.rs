@@ -331,6 +331,25 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// As `ok_as`, with the rollups on or off for this request
+    /// (`Salesops-Rollups`, docs/design.md, Rollups).
+    pub async fn ok_rollups(&self, token: &str, rollups: bool, query: &str, vars: &Value) -> Value {
+        let body: Value = self
+            .http
+            .post(&self.url)
+            .bearer_auth(token)
+            .header("Salesops-Rollups", if rollups { "on" } else { "off" })
+            .json(&json!({ "query": query, "variables": vars }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body.get("errors").is_none(), "{query} {vars}: {body:#}");
+        body["data"].clone()
+    }
+
     /// The extensions.code of the first error (panics when there is none).
     pub async fn error_code(&self, token: &str, query: &str, variables: Value) -> String {
         let body = self.gql(token, query, variables).await;

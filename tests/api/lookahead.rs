@@ -203,20 +203,10 @@ async fn groupings_asked_together_share_one_scan(app: TestApp) {
 /// off`), and its data.
 async fn run_scanning(app: &TestApp, query: &str) -> (u64, Value) {
     let before = app.statements().await;
-    let resp: Value = app
-        .http
-        .post(&app.url)
-        .bearer_auth(app.admin_token())
-        .header("Salesops-Rollups", "off")
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(resp.get("errors").is_none(), "{query}: {resp}");
-    (app.statements().await - before, resp["data"].clone())
+    let data = app
+        .ok_rollups(&app.admin_token(), false, query, &json!({}))
+        .await;
+    (app.statements().await - before, data)
 }
 
 /// The VP dashboard of bench/peers.py in one document, scanning the deals:

@@ -314,24 +314,6 @@ async fn apply(app: &TestApp, org: &Org, w: &mut World, op: &Op) {
     }
 }
 
-/// One request with or without rollups; its data (errors fail the test).
-async fn ask(app: &TestApp, token: &str, rollups: bool, query: &str, vars: &Value) -> Value {
-    let resp: Value = app
-        .http
-        .post(&app.url)
-        .bearer_auth(token)
-        .header("Salesops-Rollups", if rollups { "on" } else { "off" })
-        .json(&json!({ "query": query, "variables": vars }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(resp.get("errors").is_none(), "{query} {vars}: {resp}");
-    resp["data"].clone()
-}
-
 const KEY: &str = "key { dimension id label }";
 
 fn win_rates_doc() -> String {
@@ -397,8 +379,8 @@ async fn compare(app: &TestApp, org: &Org, label: &str) {
             }
             for doc in [win_rates_doc(), others_doc(*whole)] {
                 let vars = json!({ "p": p, "c": c, "f": f });
-                let with = ask(app, token, true, &doc, &vars).await;
-                let without = ask(app, token, false, &doc, &vars).await;
+                let with = app.ok_rollups(token, true, &doc, &vars).await;
+                let without = app.ok_rollups(token, false, &doc, &vars).await;
                 assert_eq!(
                     with, without,
                     "{label}: {who} over {p} with filter {f}: rollups and the deals disagree"
@@ -470,32 +452,41 @@ async fn a_rebuild_restores_rollups_that_drifted(app: TestApp) {
     }
     rollup::compact(&app.db).await.unwrap();
     let q = "{ winRates(period: \"2026-Q1\") { won lost wonAmount } }";
-    let before = ask(&app, &app.admin_token(), true, q, &json!({})).await;
+    let before = app
+        .ok_rollups(&app.admin_token(), true, q, &json!({}))
+        .await;
     assert_eq!(before["winRates"][0]["won"], 2);
     // Lose the cells: the rollups now answer differently from the deals.
     app.db
         .execute_unprepared("DELETE FROM deal_rollup")
         .await
         .unwrap();
-    let tampered = ask(&app, &app.admin_token(), true, q, &json!({})).await;
+    let tampered = app
+        .ok_rollups(&app.admin_token(), true, q, &json!({}))
+        .await;
     assert_eq!(tampered["winRates"][0]["won"], 0);
     assert_eq!(
-        ask(&app, &app.admin_token(), false, q, &json!({})).await,
+        app.ok_rollups(&app.admin_token(), false, q, &json!({}))
+            .await,
         before
     );
     assert!(rollup::drift(&app.db).await.unwrap() > 0);
     // An as-of forecast reads the history, never the rollups: the lost
     // cells do not show there.
     let as_of = "{ forecast(period: \"2026-Q1\", method: STAGE_WEIGHTED, asOf: \"2026-04-01\") { closedWon } }";
-    let history = ask(&app, &app.admin_token(), true, as_of, &json!({})).await;
+    let history = app
+        .ok_rollups(&app.admin_token(), true, as_of, &json!({}))
+        .await;
     assert_eq!(history["forecast"]["closedWon"], "20000.00");
     assert_eq!(
-        ask(&app, &app.admin_token(), false, as_of, &json!({})).await,
+        app.ok_rollups(&app.admin_token(), false, as_of, &json!({}))
+            .await,
         history
     );
     let today = "{ forecast(period: \"2026-Q1\", method: STAGE_WEIGHTED) { closedWon } }";
     assert_eq!(
-        ask(&app, &app.admin_token(), true, today, &json!({})).await["forecast"]["closedWon"],
+        app.ok_rollups(&app.admin_token(), true, today, &json!({}))
+            .await["forecast"]["closedWon"],
         "0.00"
     );
 
@@ -504,7 +495,8 @@ async fn a_rebuild_restores_rollups_that_drifted(app: TestApp) {
     assert!(rebuilt.cells >= 2, "{rebuilt:?}");
     assert_eq!(rollup::drift(&app.db).await.unwrap(), 0);
     assert_eq!(
-        ask(&app, &app.admin_token(), true, q, &json!({})).await,
+        app.ok_rollups(&app.admin_token(), true, q, &json!({}))
+            .await,
         before
     );
     compare(&app, &org, "after the rebuild").await;
@@ -590,15 +582,17 @@ async fn many_open_deals_bound_a_forecast_the_same(app: TestApp) {
         ("REP", east),
     ] {
         let vars = json!({ "g": g, "f": f });
-        let with = ask(&app, &app.admin_token(), true, q, &vars).await;
-        let without = ask(&app, &app.admin_token(), false, q, &vars).await;
+        let with = app.ok_rollups(&app.admin_token(), true, q, &vars).await;
+        let without = app.ok_rollups(&app.admin_token(), false, q, &vars).await;
         assert_eq!(with, without, "grouped by {g}, filter {f}");
         let f = &with["forecast"];
         let bound = |k: &str| f[k].as_str().unwrap().parse::<f64>().unwrap();
         assert!(bound("low") < bound("high"), "{f}");
     }
     // The undated deals count: 46 open deals expected in June in all.
-    let all = ask(&app, &app.admin_token(), true, q, &json!({ "g": "NONE" })).await;
+    let all = app
+        .ok_rollups(&app.admin_token(), true, q, &json!({ "g": "NONE" }))
+        .await;
     let counted: i64 = all["forecast"]["rows"]
         .as_array()
         .unwrap()

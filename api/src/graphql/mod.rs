@@ -137,14 +137,13 @@ pub fn read_db<'a>(
 }
 
 /// What resolvers read besides the request: the primary database, the deal
-/// rules, the page cap and the heavy-work budget (built by startup; the
+/// rules and the page cap (built by startup; the
 /// GraphQL layer knows nothing of HTTP).
 #[derive(Clone)]
 pub struct Shared {
     pub db: DatabaseConnection,
     pub deal_rules: crate::service::deal::DealRules,
     pub max_page_size: usize,
-    pub work: std::sync::Arc<crate::work::WorkLimits>,
 }
 
 pub fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Shared> {
