@@ -129,11 +129,9 @@ async fn metrics_run_only_the_statements_their_selection_needs(app: TestApp) {
     assert_eq!(h["dataHealth"]["openDealsWithoutExpectedClose"], 0);
 }
 
-/// Win rates by rep, by territory and overall, and the pipeline summary's
-/// closed part, asked in one document: on PostgreSQL one scan of the closed
-/// deals (GROUPING SETS) answers them all, with the same numbers as asked
-/// one by one.
-async fn groupings_asked_together_share_one_scan(app: TestApp) {
+/// Territories East and West, Ana Lima in East and Bo Chen in West: their
+/// ids (east, west, ana, bo).
+async fn east_and_west(app: &TestApp) -> (String, String, String, String) {
     let east = app.create_territory("East", None, None).await;
     let west = app.create_territory("West", None, None).await;
     let ana = app
@@ -142,6 +140,15 @@ async fn groupings_asked_together_share_one_scan(app: TestApp) {
     let bo = app
         .create_rep("Bo Chen", None, Some(&west), json!({}))
         .await;
+    (east, west, ana, bo)
+}
+
+/// Win rates by rep, by territory and overall, and the pipeline summary's
+/// closed part, asked in one document: on PostgreSQL one scan of the closed
+/// deals (GROUPING SETS) answers them all, with the same numbers as asked
+/// one by one.
+async fn groupings_asked_together_share_one_scan(app: TestApp) {
+    let (east, west, ana, bo) = east_and_west(&app).await;
     let (won, lost) = (app.stage("Won").await, app.stage("Lost").await);
     for (owner, stage, amount) in [
         (&ana, &won, "1000"),
@@ -217,14 +224,7 @@ async fn run_scanning(app: &TestApp, query: &str) -> (u64, Value) {
 /// a scan of its own; every field answers what it answers alone, and what
 /// the rollups answer.
 async fn a_dashboard_shares_its_scans(app: TestApp) {
-    let east = app.create_territory("East", None, None).await;
-    let west = app.create_territory("West", None, None).await;
-    let ana = app
-        .create_rep("Ana Lima", None, Some(&east), json!({}))
-        .await;
-    let bo = app
-        .create_rep("Bo Chen", None, Some(&west), json!({}))
-        .await;
+    let (east, west, ana, bo) = east_and_west(&app).await;
     app.set_quota(&ana, "2026-Q4", "10000").await;
     let (won, lost, demo) = (
         app.stage("Won").await,
