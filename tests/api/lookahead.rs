@@ -148,7 +148,7 @@ async fn east_and_west(app: &TestApp) -> (String, String, String, String) {
 /// deals (GROUPING SETS) answers them all, with the same numbers as asked
 /// one by one.
 async fn groupings_asked_together_share_one_scan(app: TestApp) {
-    let (east, west, ana, bo) = east_and_west(&app).await;
+    let (_, _, ana, bo) = east_and_west(&app).await;
     let (won, lost) = (app.stage("Won").await, app.stage("Lost").await);
     for (owner, stage, amount) in [
         (&ana, &won, "1000"),
