@@ -290,10 +290,10 @@ where
     // A mutation reads through the primary so it sees its own writes; a
     // query reads the replica when it is fresh enough and holds the
     // principal's last write.
-    let read_db = if is_mutation {
-        st.db.clone()
+    let (read_db, route) = if is_mutation {
+        (st.db.clone(), crate::replica::Route::Primary)
     } else {
-        st.reads.route(&principal.subject, hints.read_after).await.0
+        st.reads.route(&principal.subject, hints.read_after).await
     };
     // One span per request: operation, role (never the token), and on
     // close its duration and error count.
@@ -316,7 +316,8 @@ where
         cancel = cancel.keep_sql();
     }
     let request_db =
-        crate::request_db::RequestDb::new(read_db.clone(), Some(statement_observer(st)));
+        crate::request_db::RequestDb::new(read_db.clone(), Some(statement_observer(st)))
+            .with_warm(st.reads.warm(route));
     let req = loaders::attach(
         req,
         &read_db,
@@ -859,7 +860,13 @@ async fn metrics(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     let pool = match st.db.get_database_backend() {
         sea_orm::DatabaseBackend::Postgres => {
             let p = st.db.get_postgres_connection_pool();
-            Some((p.size(), p.num_idle()))
+            // Those waiting for the next cheap read are idle too (the
+            // pool counts them as in use).
+            let warm = st
+                .reads
+                .warm(crate::replica::Route::Primary)
+                .map_or(0, |w| w.waiting());
+            Some((p.size(), p.num_idle() + warm))
         }
         sea_orm::DatabaseBackend::Sqlite => {
             let p = st.db.get_sqlite_connection_pool();

@@ -18,5 +18,5 @@ pub mod ws;
 
 pub use salesops_core::{
     auth, clock, config, db, domain, error, live, observability, replica, request_db, rows, seed,
-    service, webhook_worker, work, Config,
+    service, warm_connections, webhook_worker, work, Config,
 };

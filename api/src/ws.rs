@@ -390,15 +390,16 @@ impl Connection {
                 }
             };
             let kind = prepared.kind;
-            let read_db = if kind == Some(OperationType::Mutation) {
-                st.db.clone()
+            let (read_db, route) = if kind == Some(OperationType::Mutation) {
+                (st.db.clone(), crate::replica::Route::Primary)
             } else {
-                st.reads.route(&principal.subject, None).await.0
+                st.reads.route(&principal.subject, None).await
             };
             let request_db = crate::request_db::RequestDb::new(
                 read_db.clone(),
                 Some(crate::http::statement_observer(&st)),
-            );
+            )
+            .with_warm(st.reads.warm(route));
             let req = loaders::attach(
                 req,
                 &read_db,

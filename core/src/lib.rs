@@ -13,6 +13,7 @@ pub mod request_db;
 pub mod rows;
 pub mod seed;
 pub mod service;
+pub mod warm_connections;
 pub mod webhook_worker;
 pub mod work;
 

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::warm_connections::WarmConnections;
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
@@ -267,6 +268,7 @@ struct Counters {
 
 struct Replica {
     db: DatabaseConnection,
+    warm: Option<Arc<WarmConnections>>,
     /// None: the lag is not measured (SQLite); the replica is always read.
     source: Option<Arc<dyn LagSource>>,
     max_lag: Duration,
@@ -278,6 +280,9 @@ struct Replica {
 /// Chooses the connection each request reads through.
 pub struct ReadRouter {
     primary: DatabaseConnection,
+    /// Each database's connections kept between cheap reads
+    /// (warm_connections.rs).
+    primary_warm: Option<Arc<WarmConnections>>,
     replica: Option<Replica>,
 }
 
@@ -292,6 +297,7 @@ impl ReadRouter {
     /// Reads through the primary only.
     pub fn primary_only(primary: DatabaseConnection) -> Arc<Self> {
         Arc::new(Self {
+            primary_warm: WarmConnections::of(&primary),
             primary,
             replica: None,
         })
@@ -308,8 +314,10 @@ impl ReadRouter {
         let poll = settings.poll.max(Duration::from_millis(10));
         let measured = source.is_some();
         let router = Arc::new(Self {
+            primary_warm: WarmConnections::of(&primary),
             primary,
             replica: Some(Replica {
+                warm: WarmConnections::of(&replica),
                 db: replica,
                 source,
                 max_lag: settings.max_lag,
@@ -335,6 +343,14 @@ impl ReadRouter {
 
     pub fn primary(&self) -> &DatabaseConnection {
         &self.primary
+    }
+
+    /// The warm connections of the database `route` reads.
+    pub fn warm(&self, route: Route) -> Option<Arc<WarmConnections>> {
+        match (route, &self.replica) {
+            (Route::Replica, Some(r)) => r.warm.clone(),
+            _ => self.primary_warm.clone(),
+        }
     }
 
     /// Whether writes report their position (a measured replica).

@@ -14,6 +14,11 @@
 //! (`client_connection_check_interval`, db.rs), so a closed connection's
 //! statement stops within that interval, and no other request can be
 //! touched because the closed connection is nobody else's.
+//!
+//! Cheap reads on PostgreSQL run on the request's warm connections
+//! (warm_connections.rs) when it has them: handed on to the next read
+//! without the round trip sqlx's pool adds to every return.
+use std::sync::Arc;
 use std::time::Instant;
 
 use sea_orm::sqlx::{self, pool::PoolConnection, Postgres};
@@ -24,6 +29,7 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 
 use crate::db::StatementObserver;
+use crate::warm_connections::WarmConnections;
 use crate::work::HeavyStatement;
 
 /// A request's reads: `db` and the observer that counts its statements.
@@ -31,16 +37,29 @@ use crate::work::HeavyStatement;
 pub struct RequestDb {
     db: DatabaseConnection,
     observer: Option<StatementObserver>,
+    /// `db`'s connections kept between cheap reads (PostgreSQL).
+    warm: Option<Arc<WarmConnections>>,
 }
 
 impl RequestDb {
     pub fn new(db: DatabaseConnection, observer: Option<StatementObserver>) -> Self {
-        Self { db, observer }
+        Self {
+            db,
+            observer,
+            warm: None,
+        }
+    }
+
+    /// Cheap reads take their connections from `warm` (which must be of
+    /// the same pool as `db`): see warm_connections.rs.
+    pub fn with_warm(mut self, warm: Option<Arc<WarmConnections>>) -> Self {
+        self.warm = warm;
+        self
     }
 
     /// Heavy work's statements run on a connection of their own on
-    /// PostgreSQL (cheap reads keep sea-orm's path: a dropped cheap
-    /// statement is let finish, its connection reused).
+    /// PostgreSQL (a dropped cheap statement is let finish, its connection
+    /// given back to the pool, whose ping waits for it).
     fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == DatabaseBackend::Postgres
     }
@@ -59,27 +78,54 @@ impl RequestDb {
         let pool = self.db.get_postgres_connection_pool();
         let conn = pool.acquire().await.map_err(acquire_err)?;
         let mut conn = CloseUnlessFinished(Some(conn));
-        let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
-        let started = Instant::now();
         let held = &mut **conn.0.as_mut().expect("held until finished");
         let workers = heavy.parallel_workers();
         if let Some(n) = workers {
             set_parallel_workers(held, n).await?;
         }
-        let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), SqlxValues(values));
-        let got = if one {
-            query
-                .fetch_optional(&mut *held)
-                .await
-                .map(|r| r.into_iter().collect())
-        } else {
-            query.fetch_all(&mut *held).await
-        };
+        let got = self.run(held, stmt, one).await;
         if workers.is_some() {
             // Dropped here on failure: closed, not pooled.
             set_parallel_workers(held, 0).await?;
         }
         conn.finished();
+        got
+    }
+
+    /// A cheap read on a warm connection: handed to the next read when the
+    /// statement finished, back to the pool otherwise.
+    async fn fetch_warm(
+        &self,
+        warm: &Arc<WarmConnections>,
+        stmt: Statement,
+        one: bool,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        let mut conn = warm.take().await.map_err(acquire_err)?;
+        let got = self.run(conn.conn(), stmt, one).await;
+        if got.is_ok() {
+            conn.finished();
+        }
+        got
+    }
+
+    /// Runs `stmt` on `conn` and counts it.
+    async fn run(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        stmt: Statement,
+        one: bool,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
+        let started = Instant::now();
+        let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), SqlxValues(values));
+        let got = if one {
+            query
+                .fetch_optional(&mut *conn)
+                .await
+                .map(|r| r.into_iter().collect())
+        } else {
+            query.fetch_all(&mut *conn).await
+        };
         if let Some(observe) = &self.observer {
             observe(started.elapsed(), got.is_err());
         }
@@ -151,6 +197,9 @@ impl ConnectionTrait for RequestDb {
             Some(heavy) if self.is_postgres() => {
                 Ok(self.fetch(stmt, true, &heavy).await?.into_iter().next())
             }
+            None if let Some(warm) = &self.warm => {
+                Ok(self.fetch_warm(warm, stmt, true).await?.into_iter().next())
+            }
             // SQLite's heavy statements take their connection permit too.
             _heavy => self.db.query_one_raw(stmt).await,
         }
@@ -159,6 +208,7 @@ impl ConnectionTrait for RequestDb {
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match crate::work::heavy_statement().await {
             Some(heavy) if self.is_postgres() => self.fetch(stmt, false, &heavy).await,
+            None if let Some(warm) = &self.warm => self.fetch_warm(warm, stmt, false).await,
             _heavy => self.db.query_all_raw(stmt).await,
         }
     }

@@ -182,6 +182,85 @@ async fn parallel_workers_only_for_a_heavy_statement_alone() {
     sleeping.await.unwrap();
 }
 
+/// Cheap reads on PostgreSQL hand their connection to the next read
+/// instead of giving it back to sqlx's pool (whose ping on every return
+/// was a second round trip per statement): the next read runs on the same
+/// backend, at most half the pool is held so, a read that failed or was
+/// abandoned gives its connection back to the pool, and connections left
+/// unused go back after the linger.
+#[tokio::test]
+async fn cheap_reads_keep_their_connections_warm() {
+    use api::request_db::RequestDb;
+    use api::warm_connections::{WarmConnections, LINGER};
+    let Ok(url) = std::env::var("SALESOPS_TEST_DATABASE_URL") else {
+        return;
+    };
+    let settings = api::db::PoolSettings {
+        max_connections: 4,
+        min_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+        parallel_workers: Some(2),
+    };
+    let db = api::db::connect(&url, &settings, None).await.unwrap();
+    let pool = db.get_postgres_connection_pool().clone();
+    let warm = WarmConnections::of(&db).expect("a PostgreSQL pool of 4");
+    let reads = RequestDb::new(db.clone(), None).with_warm(Some(warm.clone()));
+    let sql = |s: &str| sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, s);
+    async fn pid(db: &RequestDb, stmt: sea_orm::Statement) -> i32 {
+        let row = db.query_one_raw(stmt).await.unwrap().unwrap();
+        row.try_get::<i32>("", "pid").unwrap()
+    }
+    let first = pid(&reads, sql("SELECT pg_backend_pid() AS pid")).await;
+    assert_eq!((warm.held(), warm.waiting()), (1, 1));
+    for _ in 0..5 {
+        assert_eq!(
+            pid(&reads, sql("SELECT pg_backend_pid() AS pid")).await,
+            first,
+            "the next read runs on the same connection"
+        );
+    }
+    assert_eq!((warm.held(), warm.waiting()), (1, 1));
+
+    // Three reads at once: two connections held (half the pool of 4), the
+    // third read's from the pool goes back to it.
+    let slow = "SELECT pg_backend_pid() AS pid, pg_sleep(0.3)";
+    let pids = futures::future::join_all((0..3).map(|_| pid(&reads, sql(slow)))).await;
+    assert_eq!(
+        pids.iter().collect::<std::collections::HashSet<_>>().len(),
+        3
+    );
+    assert_eq!((warm.held(), warm.waiting()), (2, 2));
+
+    // A failed read's connection goes back to the pool (its ping drains
+    // what the error left), and reads go on.
+    let failed = reads.query_one_raw(sql("SELECT 1 / 0 AS pid")).await;
+    assert!(failed.is_err());
+    assert_eq!((warm.held(), warm.waiting()), (1, 1));
+    // An abandoned read's too; the next read on the same connection
+    // answers its own statement.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        reads.query_one_raw(sql("SELECT pg_backend_pid() AS pid, pg_sleep(0.5)")),
+    )
+    .await;
+    assert!(abandoned.is_err(), "timed out");
+    assert_eq!((warm.held(), warm.waiting()), (0, 0));
+    let row = reads
+        .query_one_raw(sql("SELECT 42 AS answer"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i32>("", "answer").unwrap(), 42);
+    assert_eq!((warm.held(), warm.waiting()), (1, 1));
+
+    // Unused for the linger: back in the pool, every connection idle there.
+    assert!(pool.num_idle() < pool.size() as usize);
+    tokio::time::sleep(LINGER * 3).await;
+    assert_eq!((warm.held(), warm.waiting()), (0, 0));
+    assert_eq!(pool.num_idle(), pool.size() as usize);
+}
+
 /// With SALESOPS_READ_DATABASE_URL, queries read the replica and mutations
 /// write (and read back) through the primary.
 async fn reads_go_to_the_replica(backend: Backend) {
