@@ -8,6 +8,19 @@ use serde_json::{json, Value};
 
 use crate::helpers::{create_schema, spawn_app_with, with_search_path, Backend};
 
+/// A pool of `max_connections` for a test that connects on its own: one
+/// kept open, 5 s to acquire, no statement timeout, parallel workers (2)
+/// for a heavy statement alone.
+fn test_pool(max_connections: u32) -> api::db::PoolSettings {
+    api::db::PoolSettings {
+        max_connections,
+        min_connections: 1,
+        acquire_timeout: Duration::from_secs(5),
+        statement_timeout: None,
+        parallel_workers: Some(2),
+    }
+}
+
 async fn pool_exhaustion_is_a_clear_error(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |c| {
         c.db_max_connections = 1;
@@ -91,11 +104,9 @@ async fn statement_timeout_cancels_runaway_sql() {
         return;
     };
     let pool = api::db::PoolSettings {
-        max_connections: 1,
-        min_connections: 1,
-        acquire_timeout: Duration::from_secs(5),
         statement_timeout: Some(Duration::from_millis(100)),
         parallel_workers: None,
+        ..test_pool(1)
     };
     let db = api::db::connect(&url, &pool, None).await.unwrap();
     let err = db
@@ -120,13 +131,6 @@ async fn parallel_workers_only_for_a_heavy_statement_alone() {
     let Ok(url) = std::env::var("SALESOPS_TEST_DATABASE_URL") else {
         return;
     };
-    let settings = |max_connections| api::db::PoolSettings {
-        max_connections,
-        min_connections: 1,
-        acquire_timeout: Duration::from_secs(5),
-        statement_timeout: None,
-        parallel_workers: Some(2),
-    };
     let setting = || {
         sea_orm::Statement::from_string(
             sea_orm::DatabaseBackend::Postgres,
@@ -139,7 +143,7 @@ async fn parallel_workers_only_for_a_heavy_statement_alone() {
     }
     // One connection: what heavy work set on it is set back.
     let one = RequestDb::new(
-        api::db::connect(&url, &settings(1), None).await.unwrap(),
+        api::db::connect(&url, &test_pool(1), None).await.unwrap(),
         None,
     );
     let limits = WorkLimits::new(1, 2, Duration::from_secs(30)).with_parallel_workers(Some(2));
@@ -157,7 +161,7 @@ async fn parallel_workers_only_for_a_heavy_statement_alone() {
     );
 
     // Beside another request's heavy statement: none.
-    let db = api::db::connect(&url, &settings(4), None).await.unwrap();
+    let db = api::db::connect(&url, &test_pool(4), None).await.unwrap();
     let limits = WorkLimits::new(4, 2, Duration::from_secs(30)).with_parallel_workers(Some(2));
     let sleeper = RequestDb::new(db.clone(), None);
     let other = RequestWork::new(&limits);
@@ -195,14 +199,7 @@ async fn cheap_reads_keep_their_connections_warm() {
     let Ok(url) = std::env::var("SALESOPS_TEST_DATABASE_URL") else {
         return;
     };
-    let settings = api::db::PoolSettings {
-        max_connections: 4,
-        min_connections: 1,
-        acquire_timeout: Duration::from_secs(5),
-        statement_timeout: None,
-        parallel_workers: Some(2),
-    };
-    let db = api::db::connect(&url, &settings, None).await.unwrap();
+    let db = api::db::connect(&url, &test_pool(4), None).await.unwrap();
     let pool = db.get_postgres_connection_pool().clone();
     let warm = WarmConnections::of(&db).expect("a PostgreSQL pool of 4");
     let reads = RequestDb::new(db.clone(), None).with_warm(Some(warm.clone()));
@@ -282,11 +279,8 @@ async fn reads_go_to_the_replica(backend: Backend) {
     // The replica holds different data than the primary, so the test sees
     // which one answered.
     let pool = api::db::PoolSettings {
-        max_connections: 2,
-        min_connections: 1,
-        acquire_timeout: Duration::from_secs(5),
-        statement_timeout: None,
         parallel_workers: None,
+        ..test_pool(2)
     };
     let replica = api::db::connect(&replica_url, &pool, None).await.unwrap();
     api::db::migrate(&replica).await.unwrap();
