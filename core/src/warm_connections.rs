@@ -143,8 +143,16 @@ impl WarmConnections {
 
 impl Drop for WarmConnections {
     fn drop(&mut self) {
-        // Back to the pool (the pool outlives this: it has its own Arc).
-        self.lock().clear();
+        let waiting = std::mem::take(&mut *self.lock());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Back to the pool (it outlives this: it has its own Arc).
+            drop(waiting);
+        } else {
+            // sqlx spawns the return of a dropped pool connection and
+            // panics without a runtime (a process tearing down after its
+            // runtimes stopped): the sockets close when the process exits.
+            std::mem::forget(waiting);
+        }
     }
 }
 

@@ -258,6 +258,35 @@ async fn cheap_reads_keep_their_connections_warm() {
     assert_eq!(pool.num_idle(), pool.size() as usize);
 }
 
+/// Warm connections outliving the runtime that used them (a process
+/// tearing down) are dropped without a panic: sqlx spawns the return of a
+/// dropped pool connection and panics when there is no runtime to spawn on.
+#[test]
+fn warm_connections_dropped_after_their_runtime_stopped() {
+    use api::request_db::RequestDb;
+    use api::warm_connections::WarmConnections;
+    let Ok(url) = std::env::var("SALESOPS_TEST_DATABASE_URL") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let warm = rt.block_on(async {
+        let db = api::db::connect(&url, &test_pool(4), None).await.unwrap();
+        let warm = WarmConnections::of(&db).unwrap();
+        RequestDb::new(db, None)
+            .with_warm(Some(warm.clone()))
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT 1 AS one",
+            ))
+            .await
+            .unwrap();
+        warm
+    });
+    drop(rt);
+    assert_eq!(warm.waiting(), 1);
+    drop(warm);
+}
+
 /// With SALESOPS_READ_DATABASE_URL, queries read the replica and mutations
 /// write (and read back) through the primary.
 async fn reads_go_to_the_replica(backend: Backend) {
