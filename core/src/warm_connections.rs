@@ -74,24 +74,19 @@ impl WarmConnections {
                 home: Some(self.clone()),
             });
         }
+        // Counted once acquired: a read dropped while it waits for the pool
+        // must not leave a count behind.
+        let conn = self.pool.acquire().await?;
         let hold = self
             .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.cap).then_some(n + 1)
             })
             .is_ok();
-        match self.pool.acquire().await {
-            Ok(conn) => Ok(WarmConnection {
-                conn: Some(conn),
-                home: hold.then(|| self.clone()),
-            }),
-            Err(e) => {
-                if hold {
-                    self.held.fetch_sub(1, Ordering::AcqRel);
-                }
-                Err(e)
-            }
-        }
+        Ok(WarmConnection {
+            conn: Some(conn),
+            home: hold.then(|| self.clone()),
+        })
     }
 
     /// Connections waiting here now (the pool counts them as in use).

@@ -258,6 +258,32 @@ async fn cheap_reads_keep_their_connections_warm() {
     assert_eq!(pool.num_idle(), pool.size() as usize);
 }
 
+/// A cheap read dropped while it waits for the pool leaves no warm
+/// connection counted: the next read is held again (a count left behind
+/// by every abandoned wait would have turned the warm connections off).
+#[tokio::test]
+async fn a_read_abandoned_waiting_for_the_pool_leaves_no_count() {
+    use api::request_db::RequestDb;
+    use api::warm_connections::WarmConnections;
+    let Ok(url) = std::env::var("SALESOPS_TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = api::db::connect(&url, &test_pool(2), None).await.unwrap();
+    let pool = db.get_postgres_connection_pool().clone();
+    let warm = WarmConnections::of(&db).expect("a PostgreSQL pool of 2");
+    let reads = RequestDb::new(db.clone(), None).with_warm(Some(warm.clone()));
+    let one =
+        || sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, "SELECT 1 AS one");
+    // Both connections taken: the read waits for the pool, and is dropped.
+    let taken = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+    let waited = tokio::time::timeout(Duration::from_millis(200), reads.query_one_raw(one())).await;
+    assert!(waited.is_err(), "the read waited for the pool");
+    assert_eq!((warm.held(), warm.waiting()), (0, 0));
+    drop(taken);
+    reads.query_one_raw(one()).await.unwrap().unwrap();
+    assert_eq!((warm.held(), warm.waiting()), (1, 1));
+}
+
 /// Warm connections outliving the runtime that used them (a process
 /// tearing down) are dropped without a panic: sqlx spawns the return of a
 /// dropped pool connection and panics when there is no runtime to spawn on.
